@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make demo` and `make test` (README.md).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(abspath $(VENV)/bin)
+# inline-snapshot formats snapshots with the venv's ruff.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: venv demo test lint typecheck bench clean
+
+$(VENV)/.installed: pyproject.toml examples/acme/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e examples/acme
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(BIN)/python examples/demo.py
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy --strict otel_telemetry
+
+test: lint typecheck
+	$(BIN)/pytest
+
+bench: venv
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,96 @@
+"""Import cost of the three lines a host runs at import time, beside opentelemetry.trace.
+
+Each case runs in a fresh interpreter, cases interleaved (A B A B ...). Two numbers per
+run: the cumulative ``-X importtime`` of what the case imports, and the wall time of the
+case's lines measured inside the process (a separate run, without ``-X importtime``).
+Bytecode is compiled once beforehand, as it is for an installed package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+CASES = {
+    "otel_telemetry: import + Telemetry() + install()": (
+        "import otel_telemetry\n"
+        "telemetry = otel_telemetry.Telemetry(app='bench', package='bench', version='1.0')\n"
+        "telemetry.install()\n"
+    ),
+    "opentelemetry.trace: import": "import opentelemetry.trace\n",
+}
+OURS = next(iter(CASES))
+PEER = "opentelemetry.trace: import"
+HEAVY = ("opentelemetry.sdk", "opentelemetry.exporter", "sentry_sdk", "grpc", "google.protobuf")
+GOAL_MS = 10.0
+
+_MARK = "@@otel_telemetry_bench@@"
+_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+
+
+def _script(code: str) -> str:
+    return (
+        "import sys, time\n"
+        f"sys.stderr.write({_MARK!r} + '\\n')\n"
+        "_t0 = time.perf_counter()\n"
+        f"{code}"
+        "_t1 = time.perf_counter()\n"
+        f"sys.stderr.write({_MARK!r} + '\\n')\n"
+        f"_heavy = sorted(m for m in sys.modules if m.startswith({HEAVY!r}))\n"
+        "print((_t1 - _t0) * 1e6, *_heavy)\n"
+    )
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure as installed: from cached bytecode
+    return env
+
+
+def _run(code: str, importtime: bool) -> tuple[float, list[str], str]:
+    flags = ["-X", "importtime"] if importtime else []
+    result = subprocess.run(
+        [sys.executable, *flags, "-c", _script(code)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    wall_us, *heavy = result.stdout.split()
+    return float(wall_us), heavy, result.stderr
+
+
+def importtime_us(stderr: str) -> int:
+    """Sum the cumulative time of the top-level imports between the two marks."""
+    inside = stderr.split(_MARK)[1].splitlines()
+    entries = [m for m in map(_LINE.match, inside) if m]
+    if not entries:
+        return 0
+    top = min(len(m.group(3)) for m in entries)
+    return sum(int(m.group(2)) for m in entries if len(m.group(3)) == top)
+
+
+def measure(rounds: int) -> dict[str, dict[str, list[float]]]:
+    for code in CASES.values():  # warm-up: compile bytecode, fill the page cache
+        _run(code, importtime=False)
+    results: dict[str, dict[str, list[float]]] = {
+        name: {"importtime_ms": [], "wall_ms": []} for name in CASES
+    }
+    heavy_seen: set[str] = set()
+    for _ in range(rounds):
+        for name, code in CASES.items():
+            _, heavy, stderr = _run(code, importtime=True)
+            results[name]["importtime_ms"].append(importtime_us(stderr) / 1000)
+            wall_us, _, _ = _run(code, importtime=False)
+            results[name]["wall_ms"].append(wall_us / 1000)
+            if name == OURS:
+                heavy_seen.update(heavy)
+    results[OURS]["heavy_modules"] = sorted(heavy_seen)  # type: ignore[assignment]
+    return results
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 7), indent=2))

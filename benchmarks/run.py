@@ -1,0 +1,58 @@
+"""`make bench`: every measurement, side by side in one run, as one table of ratios.
+
+Today: import cost. Later issues add capture cost, scrub throughput, exit delay and
+storm memory beside it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import import_cost  # a sibling script, not a package
+
+ROUNDS = 9
+
+
+def _row(name: str, values: list[float]) -> str:
+    median = statistics.median(values)
+    return f"  {name:<52} {median:8.2f} ms   [{min(values):.2f} - {max(values):.2f}]"
+
+
+def main() -> int:
+    print(
+        f"otel_telemetry benchmarks: Python {platform.python_version()}, {platform.machine()},"
+        f" {os.cpu_count()} cores; {ROUNDS} rounds interleaved; median [min - max]"
+    )
+    results = import_cost.measure(ROUNDS)
+    ours, peer = import_cost.OURS, import_cost.PEER
+    failed = False
+    for metric in ("importtime_ms", "wall_ms"):
+        label = {
+            "importtime_ms": "import cost (-X importtime, cumulative)",
+            "wall_ms": "wall time of the lines",
+        }[metric]
+        print(f"\n{label}")
+        for name in (ours, peer):
+            print(_row(name, results[name][metric]))
+        ratio = statistics.median(results[ours][metric]) / statistics.median(results[peer][metric])
+        print(f"  ratio ours / {peer.split(':')[0]}: {ratio:.2f}x")
+    ours_ms = statistics.median(results[ours]["importtime_ms"])
+    verdict = "met" if ours_ms <= import_cost.GOAL_MS else "MISSED"
+    failed |= ours_ms > import_cost.GOAL_MS
+    print(
+        f"\ngoal: import cost at most {import_cost.GOAL_MS:.0f} ms -> {ours_ms:.2f} ms, {verdict}"
+    )
+    heavy = results[ours]["heavy_modules"]
+    print(f"heavy modules loaded by the three lines: {', '.join(heavy) if heavy else 'none'}")
+    failed |= bool(heavy)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

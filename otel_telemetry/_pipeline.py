@@ -1,0 +1,261 @@
+"""The private OTel pipeline: a bounded queue, one worker thread, a private TracerProvider.
+
+The app thread only enqueues a capture. The worker builds the span on a
+``TracerProvider`` that belongs to this package alone (never the global one), whose
+single :class:`~otel_telemetry._processor.TelemetrySpanProcessor` gates, scrubs and
+hands the span to the exporters. The OpenTelemetry SDK, the exporters and the scrubber
+are imported on the worker at the first report, never when the host imports us.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+
+from . import _log
+from ._version import __version__
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, Callable, Optional, Union
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import Tracer
+
+    from ._capture import Captured
+    from ._consent import ConsentDecision
+    from ._processor import TelemetrySpanProcessor
+    from ._scrubbing import ScrubbingOptions
+    from .exporters import ExporterContext
+
+MAX_QUEUE = 256
+
+
+class Pipeline:
+    """Moves captures from the app thread to the exporters without blocking the host.
+
+    Args:
+        app: ``service.name``.
+        version: ``service.version``.
+        packages: the host's module prefixes, for ``in_app`` frames.
+        gate: the consent decision, asked for every span.
+        scrubbing: the scrubbing options.
+        exporter_names: the exporter names in force.
+        exporter_context: what exporter factories may know about the host.
+        mode: the mode in force, recorded on each report.
+        install_id: the anonymous id of usage events.
+    """
+
+    def __init__(
+        self,
+        *,
+        app: str,
+        version: str,
+        packages: Sequence[str],
+        gate: Callable[[], ConsentDecision],
+        scrubbing: Optional[ScrubbingOptions],
+        exporter_names: Callable[[], Sequence[str]],
+        exporter_context: Callable[[], ExporterContext],
+        mode: Callable[[], str],
+        install_id: Callable[[], Optional[str]],
+    ) -> None:
+        self._app = app
+        self._version = version
+        self._packages = tuple(packages)
+        self._gate = gate
+        self._scrubbing = scrubbing
+        self._exporter_names = exporter_names
+        self._exporter_context = exporter_context
+        self._mode = mode
+        self._install_id = install_id
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._cond = threading.Condition()
+        self._queue: deque[Union[Captured, Callable[[], Any]]] = deque()
+        self._pending = 0
+        self._thread: Optional[threading.Thread] = None
+        self._tracer: Optional[Tracer] = None
+        self._provider: Optional[TracerProvider] = None
+        self._processor: Optional[TelemetrySpanProcessor] = None
+        self.queue_dropped = 0
+
+    def submit(self, item: Union[Captured, Callable[[], Any]]) -> None:
+        """Queue a capture (or an action) for the worker; never blocks, drops the oldest."""
+        if self._pid != os.getpid():
+            self._reset()  # a forked child inherits the queue but not the worker thread
+        with self._cond:
+            if len(self._queue) >= MAX_QUEUE:
+                self._queue.popleft()
+                self._pending -= 1
+                self.queue_dropped += 1
+            self._queue.append(item)
+            self._pending += 1
+            self._cond.notify()
+            if self._thread is None:
+                self._start_worker()
+
+    def flush(self, timeout: Optional[float]) -> bool:
+        """Wait until every queued capture went through the pipeline, at most ``timeout`` s."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._pending:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        provider = self._provider
+        if provider is None:
+            return True
+        remaining_ms = 30_000 if deadline is None else max(0.0, deadline - time.monotonic()) * 1000
+        return provider.force_flush(int(remaining_ms))
+
+    def shutdown(self, timeout: Optional[float]) -> None:
+        """Flush, then shut the private provider and its exporters down."""
+        self.flush(timeout)
+        provider, self._provider, self._tracer = self._provider, None, None
+        if provider is not None:
+            provider.shutdown()
+
+    def release_held(self) -> None:
+        """Send the reports held while consent was pending, on the worker."""
+        processor = self._processor
+        if processor is not None:
+            self.submit(processor.release_held)
+
+    def discard_held(self) -> None:
+        """Forget the reports held while consent was pending."""
+        processor = self._processor
+        if processor is not None:
+            processor.discard_held()
+
+    @property
+    def dropped(self) -> int:
+        """Reports dropped by the gate, the scrubber or a full queue."""
+        processor = self._processor
+        return self.queue_dropped + (processor.dropped if processor is not None else 0)
+
+    def _start_worker(self) -> None:
+        thread = threading.Thread(target=self._work, name="otel_telemetry", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:
+            # Interpreter shutdown: no thread can start any more; the queue is not sent.
+            _log.debug("otel_telemetry: worker cannot start at interpreter shutdown")
+            return
+        self._thread = thread
+
+    def _work(self) -> None:
+        from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
+
+        # The host's instrumentation (requests, urllib3, grpc) must not trace our exports.
+        attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+                item = self._queue.popleft()
+            try:
+                if callable(item):
+                    item()
+                else:
+                    self._process(item)
+            except Exception:
+                _log.debug("otel_telemetry: report failed", exc_info=True)
+            finally:
+                with self._cond:
+                    self._pending -= 1
+                    self._cond.notify_all()
+
+    def _process(self, captured: Captured) -> None:
+        from opentelemetry.context import Context
+        from opentelemetry.trace import Status, StatusCode
+
+        from ._capture import CapturedException
+        from ._report import (
+            ATTR_INSTALL_ID,
+            ATTR_MODE,
+            EVENT_EXCEPTION,
+            SPAN_EXCEPTION,
+            event_attributes,
+            exception_attributes,
+        )
+
+        tracer = self._tracer or self._build()
+        if isinstance(captured, CapturedException):
+            attributes, event, description = exception_attributes(captured, self._packages)
+            name = SPAN_EXCEPTION
+        else:
+            attributes, event, description = event_attributes(captured), None, None
+            install_id = self._install_id()
+            if install_id is not None:
+                attributes[ATTR_INSTALL_ID] = install_id
+            name = captured.name
+        attributes[ATTR_MODE] = self._mode()
+        span = tracer.start_span(
+            name,
+            context=Context(),  # a root span: never a child of the host's current trace
+            attributes=attributes,
+            start_time=captured.time_ns,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        if event is not None:
+            span.add_event(EVENT_EXCEPTION, event, timestamp=captured.time_ns)
+            span.set_status(Status(StatusCode.ERROR, description))
+        span.end(end_time=captured.time_ns)
+
+    def _build(self) -> Tracer:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+        from opentelemetry.sdk.version import __version__ as sdk_version
+
+        from ._processor import TelemetrySpanProcessor
+        from ._scrubbing import Scrubber
+        from .exporters import create_exporters
+
+        # Explicit and minimal: no resource detectors, so no host, user, process or argv.
+        resource = Resource(
+            {
+                "service.name": self._app,
+                "service.version": self._version,
+                "telemetry.sdk.language": "python",
+                "telemetry.sdk.name": "opentelemetry",
+                "telemetry.sdk.version": sdk_version,
+                "telemetry.distro.name": "otel_telemetry",
+                "telemetry.distro.version": __version__,
+            }
+        )
+        exporters = create_exporters(self._exporter_names(), self._exporter_context())
+        processor = TelemetrySpanProcessor(
+            [SimpleSpanProcessor(exporter) for exporter in exporters],
+            gate=self._gate,
+            scrubber=Scrubber(self._scrubbing),
+            resource=resource,
+        )
+        provider = TracerProvider(
+            # Explicit, so that the host's OTEL_TRACES_SAMPLER and OTEL_*_LIMIT variables
+            # can neither sample reports away nor cut a secret short before it is scrubbed.
+            sampler=ALWAYS_ON,
+            resource=resource,
+            shutdown_on_exit=False,  # exit is bounded by Telemetry's own atexit flush
+            span_limits=SpanLimits(
+                max_attributes=64,
+                max_events=8,
+                max_links=0,
+                max_attribute_length=SpanLimits.UNSET,
+                max_span_attribute_length=SpanLimits.UNSET,
+            ),
+        )
+        provider.add_span_processor(processor)
+        self._processor = processor
+        self._provider = provider
+        tracer = provider.get_tracer("otel_telemetry", __version__)
+        self._tracer = tracer
+        return tracer

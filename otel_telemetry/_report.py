@@ -1,0 +1,151 @@
+"""Report: turns a capture into OTel span data, off the app thread.
+
+Exception reports follow the OTel exception conventions (``exception.type``,
+``exception.message``, ``exception.stacktrace``) and also keep the structured chain in
+:data:`ATTR_EXCEPTION_CHAIN` (a JSON string, root cause first, as Python prints it and
+as Sentry orders it), so exporters never parse stack text. File names are made relative
+to the ``sys.path`` entry they were imported from; a file outside every entry keeps only
+its base name. Nothing here is scrubbed yet: the span processor does that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any, Union
+
+from ._capture import HEAD_FRAMES, CapturedEvent, CapturedException, RawException, is_in_package
+
+AttributeValue = Union[
+    str, bool, int, float, Sequence[str], Sequence[bool], Sequence[int], Sequence[float]
+]
+
+SPAN_EXCEPTION = "exception"
+EVENT_EXCEPTION = "exception"
+
+ATTR_KIND = "otel_telemetry.kind"
+ATTR_MECHANISM = "otel_telemetry.mechanism"
+ATTR_HANDLED = "otel_telemetry.handled"
+ATTR_MODE = "otel_telemetry.mode"
+ATTR_INSTALL_ID = "otel_telemetry.install_id"
+ATTR_EXCEPTION_CHAIN = "otel_telemetry.exception.chain"
+ATTR_USER_EMAIL = "user.email"
+
+_OURS = ("otel_telemetry",)
+
+_CHAIN_HEADERS = {
+    "cause": "The above exception was the direct cause of the following exception:",
+    "context": "During handling of the above exception, another exception occurred:",
+}
+
+
+def exception_type_name(entry: RawException) -> str:
+    """The fully-qualified class name, bare for built-ins (``ValueError``)."""
+    if entry.module in ("builtins", "__builtin__", ""):
+        return entry.qualname
+    return f"{entry.module}.{entry.qualname}"
+
+
+def exception_attributes(
+    captured: CapturedException, packages: Sequence[str]
+) -> tuple[dict[str, AttributeValue], dict[str, AttributeValue], str]:
+    """Return ``(span attributes, exception event attributes, status description)``."""
+    roots = _sys_path_roots(tuple(sys.path))
+    chain: list[dict[str, Any]] = []
+    lines: list[str] = []
+    for entry in captured.exceptions:
+        frames = [
+            {
+                "filename": relative_filename(filename, roots),
+                "function": function,
+                "lineno": lineno,
+                "module": module,
+                "in_app": is_in_package(module, packages),
+            }
+            for filename, lineno, function, module in entry.frames
+            # Our own wrappers (capture_errors) are noise in every report; drop them.
+            if not is_in_package(module, _OURS)
+        ]
+        type_name = exception_type_name(entry)
+        chain.append(
+            {
+                "type": type_name,
+                "module": entry.module,
+                "message": entry.message,
+                "frames": frames,
+                "omitted_frames": entry.omitted_frames,
+                "relation": entry.relation,
+            }
+        )
+        lines.extend(_format_one(type_name, entry, frames))
+        if entry.relation:
+            lines.extend(("", _CHAIN_HEADERS[entry.relation], ""))
+    raised = captured.exceptions[-1]
+    raised_type = exception_type_name(raised)
+    event: dict[str, AttributeValue] = {
+        "exception.type": raised_type,
+        "exception.message": raised.message,
+        "exception.stacktrace": "\n".join(lines),
+        ATTR_EXCEPTION_CHAIN: json.dumps(chain, separators=(",", ":")),
+    }
+    span: dict[str, AttributeValue] = {
+        ATTR_KIND: "exception",
+        ATTR_MECHANISM: captured.mechanism,
+        ATTR_HANDLED: captured.handled,
+    }
+    status = f"{raised_type}: {raised.message}" if raised.message else raised_type
+    return span, event, status
+
+
+def event_attributes(captured: CapturedEvent) -> dict[str, AttributeValue]:
+    """Span attributes of a usage event: its payload, values made OTel-valid."""
+    attributes: dict[str, AttributeValue] = {ATTR_KIND: "event"}
+    for key, value in captured.payload.items():
+        attributes[str(key)] = _attribute_value(value)
+    return attributes
+
+
+def relative_filename(filename: str, roots: Sequence[str]) -> str:
+    """Make a code path relative to the longest ``sys.path`` root that contains it."""
+    if not filename or filename.startswith("<"):
+        return filename  # <frozen ...>, <string>, <stdin>: no path to hide
+    normalized = os.path.normpath(os.path.abspath(filename))
+    for root in roots:
+        if normalized.startswith(root):
+            return normalized[len(root) :].replace(os.sep, "/")
+    return os.path.basename(normalized)
+
+
+@lru_cache(maxsize=4)
+def _sys_path_roots(path: tuple[str, ...]) -> tuple[str, ...]:
+    roots = {
+        os.path.join(os.path.normpath(os.path.abspath(entry or os.curdir)), "")
+        for entry in path
+        if isinstance(entry, str)
+    }
+    # Longest first, so site-packages wins over a prefix such as the venv root.
+    return tuple(sorted(roots, key=len, reverse=True))
+
+
+def _format_one(type_name: str, entry: RawException, frames: list[dict[str, Any]]) -> list[str]:
+    lines = ["Traceback (most recent call last):"] if frames else []
+    for index, frame in enumerate(frames):
+        if entry.omitted_frames and index == HEAD_FRAMES:
+            lines.append(f"  [... {entry.omitted_frames} frames omitted ...]")
+        lines.append(
+            f'  File "{frame["filename"]}", line {frame["lineno"]}, in {frame["function"]}'
+        )
+    lines.append(f"{type_name}: {entry.message}" if entry.message else type_name)
+    return lines
+
+
+def _attribute_value(value: Any) -> AttributeValue:
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    # Anything else becomes JSON text, which the scrubber parses and cleans.
+    return json.dumps(value, default=str, separators=(",", ":"))

@@ -1,0 +1,45 @@
+"""What ``status()`` returns and ``<app> telemetry status`` prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class TelemetryStatus:
+    """Whether reports are sent, what decided it, and where they go."""
+
+    app: str
+    """The host's app name."""
+    enabled: Optional[bool]
+    """True: reports are sent. False: nothing is sent. None: the user is asked first."""
+    decided_by: str
+    """The rule of DESIGN §3 that decided: a variable, ``config``, ``session`` or ``mode:*``."""
+    mode: str
+    """``server``, ``interactive``, ``notebook`` or ``non-interactive``."""
+    exporters: tuple[str, ...]
+    """The exporter names in force."""
+    config_file: Path
+    """Where the choice is saved."""
+    email: Optional[str]
+    """The address the user gave, sent only with crash reports."""
+    sentry_dsn_source: Optional[str]
+    """``baked in``, the ``<APP>_SENTRY_DSN`` variable's name, or None; never the DSN."""
+    dropped: int = 0
+    """Reports dropped in this process: no consent, a full queue or a failed scrub."""
+
+    def __str__(self) -> str:
+        state = {True: "enabled", False: "disabled", None: "ask at the first crash"}[self.enabled]
+        dsn = f"DSN {self.sentry_dsn_source}" if self.sentry_dsn_source else "no DSN"
+        return "\n".join(
+            (
+                f"Telemetry for {self.app}: {state} (decided by {self.decided_by})",
+                f"  mode:      {self.mode}",
+                f"  exporters: {', '.join(self.exporters) or 'none'}",
+                f"  config:    {self.config_file}",
+                f"  email:     {self.email or '-'}",
+                f"  sentry:    {dsn}",
+            )
+        )

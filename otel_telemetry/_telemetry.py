@@ -1,0 +1,420 @@
+"""``Telemetry``: the one object a host creates (DESIGN §1).
+
+Importing this module, creating a ``Telemetry`` and calling ``install()`` must stay cheap
+(DESIGN goal: well under the cost of importing ``opentelemetry.trace``), so only
+``os``, ``sys``, ``atexit`` and ``threading`` are imported up front; everything else is
+imported by the code path that needs it, on first use.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+
+from . import _log
+from ._environment import AppEnvironment, split_names
+from ._hooks import CrashHooks
+from ._pipeline import Pipeline
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from pathlib import Path
+    from types import TracebackType
+    from typing import Any, Callable, Optional, TypeVar, Union, overload
+
+    import click
+
+    from ._config_store import ConfigStore
+    from ._consent import ConsentDecision, SessionChoice
+    from ._mode import Mode
+    from ._scrubbing import ScrubbingOptions
+    from ._status import TelemetryStatus
+    from .exporters import ExporterContext
+
+    F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_EXPORTERS = ("file",)
+_REPORTED = "_otel_telemetry_reported"
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
+
+
+class Telemetry:
+    """Opt-in crash reporting for one host library.
+
+    Creating it is cheap and has no side effect: nothing is hooked until :meth:`install`,
+    nothing is imported from OpenTelemetry or Sentry until a report may be sent, and
+    nothing is sent without consent (DESIGN §3).
+
+    Args:
+        app: names ``~/.<app>/config.json`` and the ``<APP>_*`` variables.
+        package: module prefix, or prefixes, of the host; only crashes whose traceback
+            passes through them are reported. Defaults to ``app``.
+        version: the host's version, sent as ``service.version``.
+        sentry_dsn: the DSN baked into the host; ``<APP>_SENTRY_DSN`` replaces it.
+        exporters: exporter names used when ``<APP>_TELEMETRY_EXPORTER`` is unset.
+        config_dir: replaces ``~/.<app>`` when ``<APP>_CONFIG_DIR`` is unset.
+        scrubbing: how reports are scrubbed; every rule is on by default.
+        flush_timeout: the most, in seconds, that process exit waits for reports.
+    """
+
+    def __init__(
+        self,
+        app: str,
+        package: Union[str, Iterable[str], None] = None,
+        version: str = "unknown",
+        *,
+        sentry_dsn: Optional[str] = None,
+        exporters: Union[str, Iterable[str], None] = None,
+        config_dir: Union[str, os.PathLike[str], None] = None,
+        scrubbing: Optional[ScrubbingOptions] = None,
+        flush_timeout: float = 1.0,
+    ) -> None:
+        if not app or not isinstance(app, str):
+            raise ValueError("Telemetry(app=...) must be a non-empty string")
+        self.app = app
+        if package is None:
+            package = app
+        self.packages = (package,) if isinstance(package, str) else tuple(package)
+        self.version = version
+        self._flush_timeout = flush_timeout
+        self._sentry_dsn = sentry_dsn
+        if isinstance(exporters, str):
+            self._exporters: Optional[tuple[str, ...]] = split_names(exporters)
+        else:
+            self._exporters = None if exporters is None else tuple(exporters)
+        self._config_dir_arg = None if config_dir is None else os.fspath(config_dir)
+        self._mode_override: Optional[str] = None
+        self._session: Optional[SessionChoice] = None
+        self._config_store: Optional[ConfigStore] = None
+        self._hooks = CrashHooks(self._report_crash, settle=self._flush_for_exit)
+        self._exit_deadline: Optional[float] = None
+        self._atexit_registered = False
+        self._pipeline = Pipeline(
+            app=app,
+            version=version,
+            packages=self.packages,
+            gate=self._decide,
+            scrubbing=scrubbing,
+            exporter_names=self._exporter_names,
+            exporter_context=self._exporter_context,
+            mode=self._mode,
+            install_id=self._install_id,
+        )
+
+    # -- configuration, read live so that a changed environment takes effect at once ----
+
+    @property
+    def config_dir(self) -> Path:
+        """``<APP>_CONFIG_DIR``, else the ``config_dir`` argument, else ``~/.<app>``."""
+        from pathlib import Path
+
+        from_env = self._env().config_dir
+        if from_env is not None:
+            return Path(from_env)
+        if self._config_dir_arg is not None:
+            return Path(self._config_dir_arg).expanduser()
+        return Path.home() / f".{self.app}"
+
+    @property
+    def _store(self) -> ConfigStore:
+        from ._config_store import ConfigStore
+
+        config_dir = self.config_dir
+        if self._config_store is None or self._config_store.config_dir != config_dir:
+            self._config_store = ConfigStore(config_dir)
+        return self._config_store
+
+    @property
+    def flush_timeout(self) -> float:
+        """Seconds that exit may wait for reports: ``<APP>_TELEMETRY_FLUSH_TIMEOUT``, else the argument."""
+        from_env = self._env().flush_timeout
+        return self._flush_timeout if from_env is None else from_env
+
+    def _env(self) -> AppEnvironment:
+        return AppEnvironment(self.app)
+
+    def _mode(self) -> Mode:
+        from ._mode import resolve_mode
+
+        env = self._env()
+        return resolve_mode(self._mode_override, env.mode, env.name("TELEMETRY_MODE"), env.environ)
+
+    def _decide(self) -> ConsentDecision:
+        from ._consent import decide
+
+        return decide(self._env(), self._store, self._mode(), self._session)
+
+    def _exporter_names(self) -> tuple[str, ...]:
+        env = self._env()
+        if env.debug:
+            return ("console",)
+        return env.exporters or self._exporters or DEFAULT_EXPORTERS
+
+    def _sentry_dsn_in_force(self) -> tuple[Optional[str], Optional[str]]:
+        env = self._env()
+        if env.sentry_dsn is not None:
+            return env.sentry_dsn, env.name("SENTRY_DSN")
+        if self._sentry_dsn:
+            return self._sentry_dsn, "baked in"
+        return None, None
+
+    def _exporter_context(self) -> ExporterContext:
+        from .exporters import ExporterContext
+
+        return ExporterContext(
+            app=self.app,
+            version=self.version,
+            config_dir=self.config_dir,
+            environ=os.environ,
+            sentry_dsn=self._sentry_dsn_in_force()[0],
+            packages=self.packages,
+        )
+
+    def _install_id(self) -> Optional[str]:
+        from ._install_id import load_or_create
+
+        return load_or_create(self.config_dir)
+
+    # -- public API -----------------------------------------------------------------------
+
+    def install(self, mode: Optional[Mode] = None) -> None:
+        """Hook uncaught exceptions (main and other threads) and bound the exit flush.
+
+        Cheap and idempotent; the hooks chain to the ones they replace. ``mode`` forces
+        ``server``, ``interactive``, ``notebook`` or ``non-interactive``.
+        """
+        if mode is not None:
+            self._mode_override = mode
+        self._hooks.install()
+        if not self._atexit_registered:
+            atexit.register(self._at_exit)
+            self._atexit_registered = True
+
+    def enable(self, email: Optional[str] = None, always: bool = True) -> None:
+        """Agree to send crash reports; ``always=False`` agrees for this process only.
+
+        Raises:
+            ValueError: ``email`` is not an email address.
+        """
+        from ._consent import SessionChoice, validated_email
+
+        email = validated_email(email)
+        self._session = SessionChoice(True, email)
+        if always:
+            self._save(enabled=True, email=email)
+        self._pipeline.release_held()
+
+    def disable(self) -> None:
+        """Stop sending, save that choice, and forget the email and the install id."""
+        from ._consent import SessionChoice
+        from ._install_id import forget
+
+        self._session = SessionChoice(False)
+        self._save(enabled=False, email=None)
+        forget(self.config_dir)
+        self._pipeline.discard_held()
+
+    def _save(self, *, enabled: bool, email: Optional[str]) -> None:
+        try:
+            self._store.save(enabled=enabled, email=email)
+        except OSError as exc:
+            _log.warn_once(
+                "save",
+                f"Could not save the telemetry choice in {self._store.path} ({exc.strerror});"
+                " it holds for this session only.",
+            )
+            return
+        self._session = None  # saved: the file is the truth from now on
+
+    def status(self) -> TelemetryStatus:
+        """Return whether reports are sent, what decided it, and where they go."""
+        from ._status import TelemetryStatus
+
+        decision = self._decide()
+        return TelemetryStatus(
+            app=self.app,
+            enabled={"granted": True, "denied": False, "ask": None}[decision.state],
+            decided_by=decision.source,
+            mode=self._mode(),
+            exporters=self._exporter_names(),
+            config_file=self._store.path,
+            email=decision.email,
+            sentry_dsn_source=self._sentry_dsn_in_force()[1],
+            dropped=self._pipeline.dropped,
+        )
+
+    if TYPE_CHECKING:
+
+        @overload
+        def capture_errors(self, func: F) -> F: ...
+
+        @overload
+        def capture_errors(self, func: None = None) -> ErrorCapture: ...
+
+    def capture_errors(self, func: Optional[F] = None) -> Union[F, ErrorCapture]:
+        """Report exceptions escaping a function, sync or async, and re-raise them.
+
+        Use as ``@telemetry.capture_errors``, ``@telemetry.capture_errors()`` or
+        ``with telemetry.capture_errors():`` (also ``async with``).
+        """
+        capture = ErrorCapture(self)
+        return capture if func is None else capture(func)
+
+    def capture_exception(self, exc: Optional[BaseException] = None) -> None:
+        """Report an exception the host caught (by default, the one being handled)."""
+        if exc is None:
+            exc = sys.exc_info()[1]
+        if exc is not None:
+            self._report(exc, "capture_exception", handled=True)
+
+    def send_event(self, name: str, payload: Optional[Mapping[str, Any]] = None) -> None:
+        """Send a usage event, with the anonymous install id, under the same consent."""
+        try:
+            if self._decide().state == "denied":
+                return
+            from ._capture import CapturedEvent
+
+            self._pipeline.submit(CapturedEvent(name=str(name), payload=dict(payload or {})))
+        except Exception:
+            _log.debug("otel_telemetry: send_event failed", exc_info=True)
+
+    def flush(self, timeout: Optional[float] = None) -> bool:
+        """Wait for queued reports to pass the exporters; True when all did in time.
+
+        With no timeout, waits as long as the exporters' own timeouts allow.
+        """
+        try:
+            return self._pipeline.flush(timeout)
+        except Exception:
+            _log.debug("otel_telemetry: flush failed", exc_info=True)
+            return False
+
+    def shutdown(self) -> None:
+        """Remove the hooks, flush within ``flush_timeout`` and close the exporters."""
+        self._hooks.uninstall()
+        if self._atexit_registered:
+            atexit.unregister(self._at_exit)
+            self._atexit_registered = False
+        try:
+            self._pipeline.shutdown(self.flush_timeout)
+        except Exception:
+            _log.debug("otel_telemetry: shutdown failed", exc_info=True)
+
+    def cli(self) -> click.Group:
+        """A click group ``telemetry`` with ``enable [--email]``, ``disable``, ``status``, ``show``."""
+        from ._cli import telemetry_group
+
+        return telemetry_group(lambda: self)
+
+    # -- reporting ------------------------------------------------------------------------
+
+    def _report_crash(self, exc: BaseException, mechanism: str) -> None:
+        self._report(exc, mechanism, handled=False)
+
+    def _report(self, exc: BaseException, mechanism: str, handled: bool) -> None:
+        try:
+            from ._capture import capture_exception, is_crash, passes_through
+
+            if not is_crash(exc) or self.app in getattr(exc, _REPORTED, ()):
+                return
+            if self._decide().state == "denied":
+                return  # early out; the processor's gate is the one that decides
+            captured = capture_exception(exc, mechanism, handled)
+            if not passes_through(captured, self.packages):
+                return
+            _mark_reported(exc, self.app)
+            self._pipeline.submit(captured)
+        except Exception:
+            _log.debug("otel_telemetry: capture failed", exc_info=True)
+
+    def _flush_for_exit(self) -> None:
+        # One budget for the whole exit, however many times we are asked to wait in it.
+        import time
+
+        now = time.monotonic()
+        if self._exit_deadline is None:
+            self._exit_deadline = now + self.flush_timeout
+        self._pipeline.flush(max(0.0, self._exit_deadline - now))
+
+    def _at_exit(self) -> None:
+        try:
+            self._flush_for_exit()
+        except Exception:
+            pass
+
+
+class ErrorCapture:
+    """Reports exceptions leaving a block or a function, then lets them propagate."""
+
+    __slots__ = ("_telemetry",)
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self._telemetry = telemetry
+
+    def __enter__(self) -> ErrorCapture:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if exc is not None:
+            self._telemetry._report(exc, "capture_errors", handled=False)
+
+    async def __aenter__(self) -> ErrorCapture:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __call__(self, func: F) -> F:
+        import functools  # at decoration time, not at import time
+
+        report = self._telemetry._report
+        if _is_coroutine_function(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await func(*args, **kwargs)
+                except BaseException as exc:
+                    report(exc, "capture_errors", False)
+                    raise
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except BaseException as exc:
+                report(exc, "capture_errors", False)
+                raise
+
+        return wrapper  # type: ignore[return-value]
+
+
+def _is_coroutine_function(func: Callable[..., Any]) -> bool:
+    code = getattr(func, "__code__", None)
+    if code is not None:
+        return bool(code.co_flags & _CO_COROUTINE)
+    import inspect  # partials, callable objects: rare, and only at decoration time
+
+    return inspect.iscoroutinefunction(func)
+
+
+def _mark_reported(exc: BaseException, app: str) -> None:
+    # Exceptions cannot be weakly referenced, so the mark lives on the exception itself.
+    try:
+        exc.__dict__.setdefault(_REPORTED, set()).add(app)
+    except (AttributeError, TypeError):
+        pass

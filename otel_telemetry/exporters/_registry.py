@@ -1,0 +1,87 @@
+"""Exporter names to exporters: the built-ins first, then the entry-point group."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from otel_telemetry._log import warn_once
+
+
+@dataclass(frozen=True)
+class ExporterContext:
+    """What an exporter factory may know about the host. No user data is here."""
+
+    app: str
+    """The host's app name (``acme``)."""
+    version: str
+    """The host's version."""
+    config_dir: Path
+    """``<config dir>``: exporters that write files do so under ``telemetry/`` in it."""
+    environ: Mapping[str, str]
+    """The environment, for the standard ``OTEL_EXPORTER_*`` settings."""
+    sentry_dsn: Optional[str] = None
+    """The DSN in force (``<APP>_SENTRY_DSN`` or the baked-in one), if any."""
+    packages: tuple[str, ...] = ()
+    """The host's module prefixes (frames under them are ``in_app``)."""
+
+    @property
+    def reports_dir(self) -> Path:
+        """``<config dir>/telemetry/reports``, where the ``file`` exporter writes."""
+        return self.config_dir / "telemetry" / "reports"
+
+
+ExporterFactory = Callable[[ExporterContext], Optional[SpanExporter]]
+"""Builds an exporter for a host, or returns None when it cannot work here."""
+
+ENTRY_POINT_GROUP = "otel_telemetry.exporters"
+
+BUILTIN_EXPORTERS: Mapping[str, str] = {
+    "otlp": "otel_telemetry.exporters._otlp:create_otlp_exporter",
+    "file": "otel_telemetry.exporters._file:create_file_exporter",
+    "console": "otel_telemetry.exporters._console:create_console_exporter",
+}
+
+
+def create_exporters(names: Sequence[str], context: ExporterContext) -> list[SpanExporter]:
+    """Build the named exporters; an unknown or failing one is warned about and skipped."""
+    exporters: list[SpanExporter] = []
+    for name in names:
+        if name == "none":
+            continue
+        factory = _find_factory(name)
+        if factory is None:
+            warn_once(f"exporter:{name}", f"Unknown telemetry exporter {name!r}; it is ignored.")
+            continue
+        try:
+            exporter = factory(context)
+        except Exception as exc:
+            warn_once(f"exporter:{name}", f"Telemetry exporter {name!r} is not available: {exc}")
+            continue
+        if exporter is not None:
+            exporters.append(exporter)
+    return exporters
+
+
+def _find_factory(name: str) -> Optional[ExporterFactory]:
+    target = BUILTIN_EXPORTERS.get(name)
+    if target is not None:
+        module, _, attribute = target.partition(":")
+        factory: ExporterFactory = getattr(importlib.import_module(module), attribute)
+        return factory
+    from importlib.metadata import entry_points
+
+    if sys.version_info >= (3, 10):
+        candidates = list(entry_points(group=ENTRY_POINT_GROUP, name=name))
+    else:  # pragma: no cover - Python 3.9
+        candidates = [ep for ep in entry_points().get(ENTRY_POINT_GROUP, ()) if ep.name == name]
+    if not candidates:
+        return None
+    loaded: ExporterFactory = candidates[0].load()
+    return loaded

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.receivers.otlp import OtlpGrpcReceiver, OtlpHttpReceiver
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Variables of the machine that would change what a host subprocess decides.
+_SCRUBBED_ENV = ("DO_NOT_TRACK", "OTEL_SDK_DISABLED", "SENTRY_DSN")
+
+
+# A host module (package "__main__") that captures one handled exception and flushes.
+CAPTURE_ONE = """
+import sys
+from otel_telemetry import Telemetry
+t = Telemetry(app="acme", package="__main__")
+try:
+    raise ValueError("a crash of the host")
+except ValueError as exc:
+    t.capture_exception(exc)
+delivered = t.flush(30)
+"""
+
+
+@pytest.fixture
+def otlp_http() -> Iterator[OtlpHttpReceiver]:
+    with OtlpHttpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def otlp_grpc() -> Iterator[OtlpGrpcReceiver]:
+    with OtlpGrpcReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "acme-config"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def host_env(config_dir: Path, tmp_path: Path) -> dict[str, str]:
+    """A clean environment for a host subprocess: its own HOME and config dir, no OTEL_*."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OTEL_", "ACME_")) and k not in _SCRUBBED_ENV
+    }
+    home = tmp_path / "home"
+    home.mkdir()
+    env.update(
+        HOME=str(home),
+        ACME_CONFIG_DIR=str(config_dir),
+        PYTHONDONTWRITEBYTECODE="1",
+        # First reports import the SDK on the worker; give slow CI machines room.
+        ACME_TELEMETRY_FLUSH_TIMEOUT="15",
+    )
+    return env
+
+
+def run_python(
+    code: str, env: dict[str, str], *args: str, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run code in a fresh interpreter, stdin closed, the way a host process runs."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=check,
+    )
+
+
+def run_acme(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the example host's ``acme`` console script, as its users do."""
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("acme")), *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

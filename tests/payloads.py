@@ -1,0 +1,181 @@
+"""Whole-payload helpers: decode what a receiver got and blank out what changes per run."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+from inline_snapshot import snapshot
+
+_HEX = re.compile(r"^[0-9a-f]+$")
+
+# What a real crash of the example host may contain, and must never be sent.
+CRAWL_URL = "https://alice:s3cret-pass@intranet.example.com/reports?token=abc123"
+CONTACT = "alice.smith@example.com"
+SECRETS = (
+    "intranet.example.com",
+    "s3cret-pass",
+    "abc123",
+    "alice",
+    "example.com",
+    "/home/",
+    ".cache/acme",
+)
+
+
+def normalized(message: Any) -> dict[str, Any]:
+    """An OTLP protobuf message as a dict, ids and times replaced by stable markers."""
+    document = MessageToDict(message, use_integers_for_enums=True)
+    return _normalize(document)
+
+
+def normalized_json(document: dict[str, Any]) -> dict[str, Any]:
+    """The same for an OTLP/JSON document (ids already hex)."""
+    return _normalize(document)
+
+
+def _normalize(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        if value.get("key") == "telemetry.sdk.version":
+            return {"key": "telemetry.sdk.version", "value": {"stringValue": "<sdk version>"}}
+        if value.get("key") == "telemetry.distro.version":
+            return {"key": "telemetry.distro.version", "value": {"stringValue": "<version>"}}
+        return {k: _normalize(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalize(item) for item in value]
+    if key in ("traceId", "spanId", "parentSpanId"):
+        return f"<{key}>" if value else value
+    if key.endswith("UnixNano"):
+        assert int(value) > 0
+        return "<time>"
+    if key == "version" and isinstance(value, str):
+        return "<version>"
+    return value
+
+
+def attributes(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """OTLP key/value list to a plain dict of Python values."""
+    result: dict[str, Any] = {}
+    for item in items:
+        ((kind, value),) = item["value"].items()
+        if kind == "arrayValue":
+            value = [next(iter(v.values())) for v in value.get("values", [])]
+        result[item["key"]] = value
+    return result
+
+
+# The example host's crash, whole, as every exporter must deliver it (ids and times blanked).
+CRASH_REPORT = snapshot(
+    {
+        "resourceSpans": [
+            {
+                "resource": {
+                    "attributes": [
+                        {"key": "service.name", "value": {"stringValue": "acme"}},
+                        {"key": "service.version", "value": {"stringValue": "1.4.0"}},
+                        {"key": "telemetry.sdk.language", "value": {"stringValue": "python"}},
+                        {"key": "telemetry.sdk.name", "value": {"stringValue": "opentelemetry"}},
+                        {"key": "telemetry.sdk.version", "value": {"stringValue": "<sdk version>"}},
+                        {
+                            "key": "telemetry.distro.name",
+                            "value": {"stringValue": "otel_telemetry"},
+                        },
+                        {"key": "telemetry.distro.version", "value": {"stringValue": "<version>"}},
+                    ]
+                },
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "otel_telemetry", "version": "<version>"},
+                        "spans": [
+                            {
+                                "traceId": "<traceId>",
+                                "spanId": "<spanId>",
+                                "name": "exception",
+                                "kind": 1,
+                                "startTimeUnixNano": "<time>",
+                                "endTimeUnixNano": "<time>",
+                                "attributes": [
+                                    {
+                                        "key": "otel_telemetry.kind",
+                                        "value": {"stringValue": "exception"},
+                                    },
+                                    {
+                                        "key": "otel_telemetry.mechanism",
+                                        "value": {"stringValue": "capture_errors"},
+                                    },
+                                    {
+                                        "key": "otel_telemetry.handled",
+                                        "value": {"boolValue": False},
+                                    },
+                                    {
+                                        "key": "otel_telemetry.mode",
+                                        "value": {"stringValue": "non-interactive"},
+                                    },
+                                    {
+                                        "key": "otel_telemetry.scrubbed",
+                                        "value": {
+                                            "arrayValue": {
+                                                "values": [
+                                                    {"stringValue": "email:4"},
+                                                    {"stringValue": "path:4"},
+                                                    {"stringValue": "url:6"},
+                                                ]
+                                            }
+                                        },
+                                    },
+                                ],
+                                "events": [
+                                    {
+                                        "timeUnixNano": "<time>",
+                                        "name": "exception",
+                                        "attributes": [
+                                            {
+                                                "key": "exception.type",
+                                                "value": {"stringValue": "acme.crawler.CrawlError"},
+                                            },
+                                            {
+                                                "key": "exception.message",
+                                                "value": {
+                                                    "stringValue": "could not fetch [url] on behalf of [email]; partial page kept in [path]"
+                                                },
+                                            },
+                                            {
+                                                "key": "exception.stacktrace",
+                                                "value": {
+                                                    "stringValue": """\
+Traceback (most recent call last):
+  File "acme/crawler.py", line 20, in _fetch
+ConnectionRefusedError: connection to [url] refused
+
+The above exception was the direct cause of the following exception:
+
+Traceback (most recent call last):
+  File "acme/crawler.py", line 32, in arun
+  File "acme/crawler.py", line 24, in _fetch
+acme.crawler.CrawlError: could not fetch [url] on behalf of [email]; partial page kept in [path]\
+"""
+                                                },
+                                            },
+                                            {
+                                                "key": "otel_telemetry.exception.chain",
+                                                "value": {
+                                                    "stringValue": '[{"type":"ConnectionRefusedError","module":"builtins","message":"connection to [url] refused","frames":[{"filename":"acme/crawler.py","function":"_fetch","lineno":20,"module":"acme.crawler","in_app":true}],"omitted_frames":0,"relation":"cause"},{"type":"acme.crawler.CrawlError","module":"acme.crawler","message":"could not fetch [url] on behalf of [email]; partial page kept in [path]","frames":[{"filename":"acme/crawler.py","function":"arun","lineno":32,"module":"acme.crawler","in_app":true},{"filename":"acme/crawler.py","function":"_fetch","lineno":24,"module":"acme.crawler","in_app":true}],"omitted_frames":0,"relation":""}]'
+                                                },
+                                            },
+                                        ],
+                                    }
+                                ],
+                                "status": {
+                                    "message": "acme.crawler.CrawlError: could not fetch [url] on behalf of [email]; partial page kept in [path]",
+                                    "code": 2,
+                                },
+                                "flags": 256,
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+)
