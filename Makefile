@@ -5,7 +5,10 @@ BIN := $(abspath $(VENV)/bin)
 # inline-snapshot formats snapshots with the venv's ruff.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: venv demo test lint typecheck bench clean
+# The Spotlight sidecar, a real Sentry receiver for the tests, pinned by its lockfile.
+SPOTLIGHT := tests/receivers/spotlight
+
+.PHONY: venv receivers demo test lint typecheck bench clean
 
 $(VENV)/.installed: pyproject.toml examples/acme/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +17,11 @@ $(VENV)/.installed: pyproject.toml examples/acme/pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed
+
+$(SPOTLIGHT)/node_modules/.package-lock.json: $(SPOTLIGHT)/package-lock.json
+	npm ci --prefix $(SPOTLIGHT) --no-audit --no-fund --loglevel=error
+
+receivers: $(SPOTLIGHT)/node_modules/.package-lock.json
 
 demo: venv
 	$(BIN)/python examples/demo.py
@@ -25,11 +33,11 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy --strict otel_telemetry
 
-test: lint typecheck
+test: lint typecheck receivers
 	$(BIN)/pytest
 
 bench: venv
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SPOTLIGHT)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,7 @@
 """`make bench`: every measurement, side by side in one run, as one table of ratios.
 
-Today: import cost. Later issues add capture cost, scrub throughput, exit delay and
-storm memory beside it.
+Today: import cost and app-thread capture cost. Later issues add scrub throughput,
+exit delay and storm memory beside them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import import_cost  # a sibling script, not a package
+import capture_cost  # sibling scripts, not a package
+import import_cost
 
 ROUNDS = 9
 
@@ -51,6 +52,16 @@ def main() -> int:
     heavy = results[ours]["heavy_modules"]
     print(f"heavy modules loaded by the three lines: {', '.join(heavy) if heavy else 'none'}")
     failed |= bool(heavy)
+
+    print(f"\napp-thread capture of one exception, {capture_cost.DEPTH}-frame traceback (µs)")
+    captures = capture_cost.measure(ROUNDS)
+    for name, values in captures.items():
+        median = statistics.median(values)
+        print(f"  {name:<52} {median:8.2f} µs   [{min(values):.2f} - {max(values):.2f}]")
+    ours_us = statistics.median(captures[capture_cost.OURS])
+    for peer_name in (capture_cost.SENTRY, capture_cost.OTEL):
+        ratio = ours_us / statistics.median(captures[peer_name])
+        print(f"  ratio ours / {peer_name}: {ratio:.2f}x")
     return 1 if failed else 0
 
 

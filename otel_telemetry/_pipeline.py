@@ -83,6 +83,7 @@ class Pipeline:
         self._provider: Optional[TracerProvider] = None
         self._processor: Optional[TelemetrySpanProcessor] = None
         self.queue_dropped = 0
+        self.gate_dropped = 0
 
     def submit(self, item: Union[Captured, Callable[[], Any]]) -> None:
         """Queue a capture (or an action) for the worker; never blocks, drops the oldest."""
@@ -137,7 +138,8 @@ class Pipeline:
     def dropped(self) -> int:
         """Reports dropped by the gate, the scrubber or a full queue."""
         processor = self._processor
-        return self.queue_dropped + (processor.dropped if processor is not None else 0)
+        built = processor.dropped if processor is not None else 0
+        return self.queue_dropped + self.gate_dropped + built
 
     def _start_worker(self) -> None:
         thread = threading.Thread(target=self._work, name="otel_telemetry", daemon=True)
@@ -150,10 +152,6 @@ class Pipeline:
         self._thread = thread
 
     def _work(self) -> None:
-        from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
-
-        # The host's instrumentation (requests, urllib3, grpc) must not trace our exports.
-        attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
         while True:
             with self._cond:
                 while not self._queue:
@@ -172,6 +170,10 @@ class Pipeline:
                     self._cond.notify_all()
 
     def _process(self, captured: Captured) -> None:
+        if self._gate().state == "denied":
+            # Decided before anything is built: a crash without consent imports nothing.
+            self.gate_dropped += 1
+            return
         from opentelemetry.context import Context
         from opentelemetry.trace import Status, StatusCode
 
@@ -210,16 +212,19 @@ class Pipeline:
         span.end(end_time=captured.time_ns)
 
     def _build(self) -> Tracer:
+        from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import SpanLimits, TracerProvider
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
         from opentelemetry.sdk.trace.sampling import ALWAYS_ON
         from opentelemetry.sdk.version import __version__ as sdk_version
 
-        from ._processor import TelemetrySpanProcessor
+        from ._processor import ExportSpanProcessor, TelemetrySpanProcessor
         from ._scrubbing import Scrubber
         from .exporters import create_exporters
 
+        # Exports run on this worker thread only, and the host's instrumentation
+        # (requests, urllib3, grpc) must not trace them.
+        attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
         # Explicit and minimal: no resource detectors, so no host, user, process or argv.
         resource = Resource(
             {
@@ -234,7 +239,7 @@ class Pipeline:
         )
         exporters = create_exporters(self._exporter_names(), self._exporter_context())
         processor = TelemetrySpanProcessor(
-            [SimpleSpanProcessor(exporter) for exporter in exporters],
+            [ExportSpanProcessor(exporter) for exporter in exporters],
             gate=self._gate,
             scrubber=Scrubber(self._scrubbing),
             resource=resource,

@@ -13,7 +13,7 @@ import os
 import sys
 
 from . import _log
-from ._environment import AppEnvironment, split_names
+from ._environment import AppEnvironment, globally_disabled, split_names
 from ._hooks import CrashHooks
 from ._pipeline import Pipeline
 
@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 
     F = TypeVar("F", bound=Callable[..., Any])
 
+#: With a DSN in force, crash reports go to Sentry; without one, to the local file.
 DEFAULT_EXPORTERS = ("file",)
+DEFAULT_EXPORTERS_WITH_DSN = ("sentry",)
 _REPORTED = "_otel_telemetry_reported"
 _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
 
@@ -88,6 +90,7 @@ class Telemetry:
         self._mode_override: Optional[str] = None
         self._session: Optional[SessionChoice] = None
         self._config_store: Optional[ConfigStore] = None
+        self._environment = AppEnvironment(app)  # reads os.environ live
         self._hooks = CrashHooks(self._report_crash, settle=self._flush_for_exit)
         self._exit_deadline: Optional[float] = None
         self._atexit_registered = False
@@ -133,7 +136,13 @@ class Telemetry:
         return self._flush_timeout if from_env is None else from_env
 
     def _env(self) -> AppEnvironment:
-        return AppEnvironment(self.app)
+        return self._environment
+
+    def _environment_denies(self) -> bool:
+        # The app thread's early out: only the variables, no file, no terminal check.
+        # The full decision is made off the app thread, by the pipeline's gate.
+        env = self._environment
+        return globally_disabled(env.environ) is not None or env.telemetry_switch is False
 
     def _mode(self) -> Mode:
         from ._mode import resolve_mode
@@ -150,7 +159,10 @@ class Telemetry:
         env = self._env()
         if env.debug:
             return ("console",)
-        return env.exporters or self._exporters or DEFAULT_EXPORTERS
+        configured = env.exporters or self._exporters
+        if configured:
+            return configured
+        return DEFAULT_EXPORTERS_WITH_DSN if self._sentry_dsn_in_force()[0] else DEFAULT_EXPORTERS
 
     def _sentry_dsn_in_force(self) -> tuple[Optional[str], Optional[str]]:
         env = self._env()
@@ -163,12 +175,14 @@ class Telemetry:
     def _exporter_context(self) -> ExporterContext:
         from .exporters import ExporterContext
 
+        dsn, dsn_source = self._sentry_dsn_in_force()
         return ExporterContext(
             app=self.app,
             version=self.version,
             config_dir=self.config_dir,
             environ=os.environ,
-            sentry_dsn=self._sentry_dsn_in_force()[0],
+            sentry_dsn=dsn,
+            sentry_dsn_source=dsn_source,
             packages=self.packages,
         )
 
@@ -272,7 +286,7 @@ class Telemetry:
     def send_event(self, name: str, payload: Optional[Mapping[str, Any]] = None) -> None:
         """Send a usage event, with the anonymous install id, under the same consent."""
         try:
-            if self._decide().state == "denied":
+            if self._environment_denies():
                 return
             from ._capture import CapturedEvent
 
@@ -319,8 +333,8 @@ class Telemetry:
 
             if not is_crash(exc) or self.app in getattr(exc, _REPORTED, ()):
                 return
-            if self._decide().state == "denied":
-                return  # early out; the processor's gate is the one that decides
+            if self._environment_denies():
+                return
             captured = capture_exception(exc, mechanism, handled)
             if not passes_through(captured, self.packages):
                 return

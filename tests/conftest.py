@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.receivers.otlp import OtlpGrpcReceiver, OtlpHttpReceiver
+from tests.receivers.spotlight import SpotlightSidecar
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,6 +40,13 @@ def otlp_http() -> Iterator[OtlpHttpReceiver]:
 def otlp_grpc() -> Iterator[OtlpGrpcReceiver]:
     with OtlpGrpcReceiver() as receiver:
         yield receiver
+
+
+@pytest.fixture
+def spotlight() -> Iterator[SpotlightSidecar]:
+    sidecar = SpotlightSidecar()
+    yield sidecar
+    sidecar.close()
 
 
 @pytest.fixture

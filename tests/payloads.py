@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -35,6 +36,21 @@ def normalized_json(document: dict[str, Any]) -> dict[str, Any]:
     return _normalize(document)
 
 
+_STDLIB_LINE = re.compile(r'(File "(?!acme/)[^"]+", line )\d+')
+
+
+def _stdlib_lines(text: str) -> str:
+    """Blank the line numbers of frames outside the host: they change with Python."""
+    if text.startswith("[{"):
+        chain = json.loads(text)
+        for entry in chain:
+            for frame in entry["frames"]:
+                if not frame["in_app"]:
+                    frame["lineno"] = "<lineno>"
+        return json.dumps(chain, separators=(",", ":"))
+    return _STDLIB_LINE.sub(r"\1<lineno>", text)
+
+
 def _normalize(value: Any, key: str = "") -> Any:
     if isinstance(value, dict):
         if value.get("key") == "telemetry.sdk.version":
@@ -51,6 +67,8 @@ def _normalize(value: Any, key: str = "") -> Any:
         return "<time>"
     if key == "version" and isinstance(value, str):
         return "<version>"
+    if key == "stringValue":
+        return _stdlib_lines(value)
     return value
 
 
@@ -145,14 +163,19 @@ CRASH_REPORT = snapshot(
                                                 "value": {
                                                     "stringValue": """\
 Traceback (most recent call last):
-  File "acme/crawler.py", line 20, in _fetch
+  File "acme/crawler.py", line 35, in _fetch
+  File "acme/crawler.py", line 27, in _decode
+  File "json/__init__.py", line <lineno>, in loads
+  File "json/decoder.py", line <lineno>, in JSONDecoder.decode
+  File "json/decoder.py", line <lineno>, in JSONDecoder.raw_decode
+  File "acme/crawler.py", line 24, in _decode.<locals>.check
 ConnectionRefusedError: connection to [url] refused
 
 The above exception was the direct cause of the following exception:
 
 Traceback (most recent call last):
-  File "acme/crawler.py", line 32, in arun
-  File "acme/crawler.py", line 24, in _fetch
+  File "acme/crawler.py", line 47, in arun
+  File "acme/crawler.py", line 39, in _fetch
 acme.crawler.CrawlError: could not fetch [url] on behalf of [email]; partial page kept in [path]\
 """
                                                 },
@@ -160,7 +183,7 @@ acme.crawler.CrawlError: could not fetch [url] on behalf of [email]; partial pag
                                             {
                                                 "key": "otel_telemetry.exception.chain",
                                                 "value": {
-                                                    "stringValue": '[{"type":"ConnectionRefusedError","module":"builtins","message":"connection to [url] refused","frames":[{"filename":"acme/crawler.py","function":"_fetch","lineno":20,"module":"acme.crawler","in_app":true}],"omitted_frames":0,"relation":"cause"},{"type":"acme.crawler.CrawlError","module":"acme.crawler","message":"could not fetch [url] on behalf of [email]; partial page kept in [path]","frames":[{"filename":"acme/crawler.py","function":"arun","lineno":32,"module":"acme.crawler","in_app":true},{"filename":"acme/crawler.py","function":"_fetch","lineno":24,"module":"acme.crawler","in_app":true}],"omitted_frames":0,"relation":""}]'
+                                                    "stringValue": '[{"type":"ConnectionRefusedError","module":"builtins","message":"connection to [url] refused","frames":[{"filename":"acme/crawler.py","function":"_fetch","lineno":35,"module":"acme.crawler","in_app":true},{"filename":"acme/crawler.py","function":"_decode","lineno":27,"module":"acme.crawler","in_app":true},{"filename":"json/__init__.py","function":"loads","lineno":"<lineno>","module":"json","in_app":false},{"filename":"json/decoder.py","function":"JSONDecoder.decode","lineno":"<lineno>","module":"json.decoder","in_app":false},{"filename":"json/decoder.py","function":"JSONDecoder.raw_decode","lineno":"<lineno>","module":"json.decoder","in_app":false},{"filename":"acme/crawler.py","function":"_decode.<locals>.check","lineno":24,"module":"acme.crawler","in_app":true}],"omitted_frames":0,"relation":"cause"},{"type":"acme.crawler.CrawlError","module":"acme.crawler","message":"could not fetch [url] on behalf of [email]; partial page kept in [path]","frames":[{"filename":"acme/crawler.py","function":"arun","lineno":47,"module":"acme.crawler","in_app":true},{"filename":"acme/crawler.py","function":"_fetch","lineno":39,"module":"acme.crawler","in_app":true}],"omitted_frames":0,"relation":""}]'
                                                 },
                                             },
                                         ],

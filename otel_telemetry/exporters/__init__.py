@@ -1,6 +1,6 @@
 """Exporters: where scrubbed reports go, chosen by name (DESIGN §2).
 
-Built in: ``otlp``, ``file``, ``console`` and ``none``. A third party adds one by
+Built in: ``sentry``, ``otlp``, ``file``, ``console`` and ``none``. A third party adds one by
 registering a factory under the entry-point group :data:`ENTRY_POINT_GROUP`::
 
     [project.entry-points."otel_telemetry.exporters"]
@@ -20,6 +20,7 @@ from ._registry import (
     ExporterFactory,
     create_exporters,
 )
+from ._sentry import SentrySpanExporter
 
 __all__ = [
     "BUILTIN_EXPORTERS",
@@ -28,6 +29,7 @@ __all__ = [
     "ExporterFactory",
     "FileSpanExporter",
     "JsonConsoleSpanExporter",
+    "SentrySpanExporter",
     "create_exporters",
     "encode_otlp_json",
 ]

@@ -28,6 +28,8 @@ class ExporterContext:
     """The environment, for the standard ``OTEL_EXPORTER_*`` settings."""
     sentry_dsn: Optional[str] = None
     """The DSN in force (``<APP>_SENTRY_DSN`` or the baked-in one), if any."""
+    sentry_dsn_source: Optional[str] = None
+    """Where the DSN came from (``baked in`` or the variable's name), for messages."""
     packages: tuple[str, ...] = ()
     """The host's module prefixes (frames under them are ``in_app``)."""
 
@@ -46,6 +48,7 @@ BUILTIN_EXPORTERS: Mapping[str, str] = {
     "otlp": "otel_telemetry.exporters._otlp:create_otlp_exporter",
     "file": "otel_telemetry.exporters._file:create_file_exporter",
     "console": "otel_telemetry.exporters._console:create_console_exporter",
+    "sentry": "otel_telemetry.exporters._sentry:create_sentry_exporter",
 }
 
 

@@ -1,0 +1,267 @@
+"""The ``sentry`` exporter: exception span events become real Sentry error events.
+
+Sentry's OTLP endpoint drops span events, so exceptions sent over OTLP alone never
+become Sentry issues. This exporter builds one error event per ``exception`` span from
+the structured chain the report already carries (never by parsing stack text), and
+sends it through its own ``sentry_sdk.Client``: no integration, no scope, no global
+state, so a host's own Sentry setup is neither used nor changed.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import format_span_id, format_trace_id
+
+from otel_telemetry._log import debug, warn_once
+from otel_telemetry._report import (
+    ATTR_EXCEPTION_CHAIN,
+    ATTR_HANDLED,
+    ATTR_MECHANISM,
+    ATTR_MODE,
+    ATTR_USER_EMAIL,
+    EVENT_EXCEPTION,
+)
+
+from ._file import FileSpanExporter
+from ._registry import ExporterContext
+
+#: The only keys an event may have when it leaves; the client's additions
+#: (``server_name`` is the host name by default, ``modules``, ``extra``, ...) are cut.
+EVENT_KEYS = frozenset(
+    {
+        "event_id",
+        "timestamp",
+        "platform",
+        "level",
+        "exception",
+        "release",
+        "environment",
+        "tags",
+        "contexts",
+        "user",
+        "sdk",
+        "type",
+    }
+)
+_SOURCES = {"cause": "__cause__", "context": "__context__"}
+
+
+def sentry_event(span: ReadableSpan, *, release: str, environment: str) -> Optional[dict[str, Any]]:
+    """Build the Sentry error event of an ``exception`` span; None for any other span."""
+    attributes: Mapping[str, Any] = span.attributes or {}
+    exception = next((e for e in span.events if e.name == EVENT_EXCEPTION), None)
+    if exception is None:
+        return None
+    event_attributes: Mapping[str, Any] = exception.attributes or {}
+    chain = _chain(event_attributes)
+    mechanism = str(attributes.get(ATTR_MECHANISM, "otel_telemetry"))
+    handled = bool(attributes.get(ATTR_HANDLED, False))
+    values = []
+    for index, entry in enumerate(chain):
+        exception_id = len(chain) - 1 - index  # the exception raised last is 0
+        mechanism_data: dict[str, Any] = {
+            "type": mechanism,
+            "handled": handled,
+            "exception_id": exception_id,
+        }
+        if exception_id:
+            mechanism_data.update(
+                type="chained",
+                source=_SOURCES.get(entry.get("relation", ""), "__context__"),
+                parent_id=exception_id - 1,
+            )
+        values.append(
+            {
+                "type": _short_type(entry),
+                "value": entry.get("message", ""),
+                "module": _module(entry),
+                "mechanism": mechanism_data,
+                "stacktrace": {"frames": [_frame(f) for f in entry.get("frames", ())]},
+            }
+        )
+    event: dict[str, Any] = {
+        "event_id": uuid.uuid4().hex,
+        "timestamp": (exception.timestamp or span.end_time or 0) / 1e9,
+        "platform": "python",
+        "level": "error",
+        "exception": {"values": values},
+        "release": release,
+        "environment": environment,
+        "tags": {
+            "mode": str(attributes.get(ATTR_MODE, "unknown")),
+            "python": platform.python_version(),
+            "os": platform.system() or "unknown",
+        },
+    }
+    if span.context is not None and span.context.is_valid:
+        event["contexts"] = {
+            "trace": {
+                "trace_id": format_trace_id(span.context.trace_id),
+                "span_id": format_span_id(span.context.span_id),
+            }
+        }
+    email = attributes.get(ATTR_USER_EMAIL)
+    if email:
+        event["user"] = {"email": str(email)}
+    return event
+
+
+class SentrySpanExporter(SpanExporter):
+    """Sends each exception span as a Sentry error event through an isolated client.
+
+    The client is created at the first export, so merely configuring the exporter
+    opens nothing. Every integration is off, the DSN is always explicit (never the
+    host's ``SENTRY_DSN``), no scope is applied, and a final allow-list removes
+    anything the client adds beyond :data:`EVENT_KEYS`.
+
+    Args:
+        dsn: the DSN in force.
+        release: ``<app>@<version>``.
+        environment: the Sentry environment.
+        spotlight: a Spotlight sidecar URL to also send to; off unless given.
+        timeout: the most, in seconds, that ``shutdown`` waits for the transport.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        release: str,
+        environment: str = "production",
+        spotlight: Optional[str] = None,
+        timeout: float = 2.0,
+    ) -> None:
+        self._dsn = dsn
+        self._release = release
+        self._environment = environment
+        self._spotlight = spotlight
+        self._timeout = timeout
+        self._client: Any = None
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        client = self._client or self._create_client()
+        result = SpanExportResult.SUCCESS
+        for span in spans:
+            event = sentry_event(span, release=self._release, environment=self._environment)
+            if event is None:
+                continue
+            if client.capture_event(event) is None:
+                result = SpanExportResult.FAILURE
+        return result
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        if self._client is not None:
+            self._client.flush(timeout=timeout_millis / 1000)
+        return True
+
+    def shutdown(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close(timeout=self._timeout)
+
+    def _create_client(self) -> Any:
+        import sentry_sdk
+
+        self._client = sentry_sdk.Client(
+            dsn=self._dsn,  # explicit: never falls back to the host's SENTRY_DSN
+            release=self._release,
+            environment=self._environment,
+            server_name="",  # the default is the host name
+            integrations=[],
+            default_integrations=False,
+            auto_enabling_integrations=False,
+            send_default_pii=False,
+            include_local_variables=False,
+            include_source_context=False,
+            max_breadcrumbs=0,
+            attach_stacktrace=False,
+            traces_sample_rate=None,
+            auto_session_tracking=False,
+            send_client_reports=False,
+            enable_backpressure_handling=False,
+            spotlight=self._spotlight or False,  # explicit: SENTRY_SPOTLIGHT is the host's
+            debug=False,  # explicit: SENTRY_DEBUG is the host's
+            before_send=_allow_listed,
+            shutdown_timeout=self._timeout,
+        )
+        return self._client
+
+
+def create_sentry_exporter(context: ExporterContext) -> SpanExporter:
+    """The Sentry exporter; without a valid DSN, reports stay in the local file instead."""
+    from sentry_sdk.utils import BadDsn, Dsn
+
+    reports = context.reports_dir
+    if not context.sentry_dsn:
+        warn_once(
+            "sentry:no-dsn",
+            f"The 'sentry' telemetry exporter has no DSN; reports are kept in {reports} instead.",
+        )
+        return FileSpanExporter(reports)
+    try:
+        Dsn(context.sentry_dsn)
+    except BadDsn:
+        # Never print the DSN itself: it holds the project's key.
+        warn_once(
+            "sentry:bad-dsn",
+            f"The Sentry DSN ({context.sentry_dsn_source}) is not a valid DSN; reports are"
+            f" kept in {reports} instead.",
+        )
+        return FileSpanExporter(reports)
+    return SentrySpanExporter(context.sentry_dsn, release=f"{context.app}@{context.version}")
+
+
+def _allow_listed(event: Any, hint: Any) -> Any:
+    for key in [k for k in event if k not in EVENT_KEYS]:
+        del event[key]
+    return event
+
+
+def _chain(event_attributes: Mapping[str, Any]) -> list[dict[str, Any]]:
+    raw = event_attributes.get(ATTR_EXCEPTION_CHAIN)
+    if isinstance(raw, str):
+        try:
+            chain = json.loads(raw)
+            if isinstance(chain, list) and chain:
+                return [entry for entry in chain if isinstance(entry, dict)]
+        except ValueError:
+            debug("otel_telemetry: unreadable exception chain; using the flat attributes")
+    # A span from elsewhere: the semantic-convention attributes are all there is.
+    return [
+        {
+            "type": str(event_attributes.get("exception.type", "Exception")),
+            "message": str(event_attributes.get("exception.message", "")),
+            "frames": [],
+        }
+    ]
+
+
+def _module(entry: Mapping[str, Any]) -> Optional[str]:
+    # Sentry, like Python's traceback, leaves the module of built-in exceptions out.
+    module = entry.get("module")
+    return None if not module or module in ("builtins", "__builtin__") else str(module)
+
+
+def _short_type(entry: Mapping[str, Any]) -> str:
+    full = str(entry.get("type", "Exception"))
+    module = _module(entry)
+    if module and full.startswith(f"{module}."):
+        return full[len(module) + 1 :]
+    return full
+
+
+def _frame(frame: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "filename": frame.get("filename"),
+        "function": frame.get("function"),
+        "lineno": frame.get("lineno"),
+        "module": frame.get("module"),
+        "in_app": bool(frame.get("in_app")),
+    }
