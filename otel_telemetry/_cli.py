@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import click
 
@@ -20,6 +21,45 @@ def telemetry_group(resolve: Callable[[], Telemetry]) -> click.Group:
 
     _add_commands(group, resolve)
     return group
+
+
+COMMANDS = ("enable", "disable", "status", "show")
+
+
+def add_to_argparse(
+    resolve: Callable[[], Telemetry], subparsers: Any, name: str = "telemetry"
+) -> argparse.ArgumentParser:
+    """Mount the same commands under ``name`` in an argparse host.
+
+    The new subparser sets ``func``: after ``parse_args()``, ``args.func(args)`` runs the
+    command and returns its exit code, as argparse hosts usually dispatch.
+    """
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name,
+        help="crash reports: enable, disable, status, show",
+        description="See and change what crash reports are sent.",
+    )
+    parser.add_argument("command", choices=COMMANDS, help="what to do")
+    # The command's own options go to it unparsed: its click definition is the one truth.
+    parser.add_argument("options", nargs=argparse.REMAINDER, help="the command's options")
+
+    def run(args: argparse.Namespace) -> int:
+        group = telemetry_group(resolve)
+        try:
+            group.main(
+                args=[args.command, *args.options], prog_name=parser.prog, standalone_mode=False
+            )
+        except click.exceptions.Exit as exit_:
+            return int(exit_.exit_code)
+        except click.ClickException as error:
+            error.show()
+            return error.exit_code
+        except click.Abort:
+            return 1
+        return 0
+
+    parser.set_defaults(func=run)
+    return parser
 
 
 def _add_commands(group: click.Group, resolve: Callable[[], Telemetry]) -> None:

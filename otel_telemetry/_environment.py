@@ -110,18 +110,20 @@ class AppEnvironment:
     @property
     def flush_timeout(self) -> Optional[float]:
         """``<APP>_TELEMETRY_FLUSH_TIMEOUT``: seconds that exit may wait, or None when unset."""
-        raw = self.get("TELEMETRY_FLUSH_TIMEOUT")
+        return self.seconds("TELEMETRY_FLUSH_TIMEOUT")
+
+    def seconds(self, suffix: str) -> Optional[float]:
+        """A duration variable in seconds; a malformed one is warned about once and ignored."""
+        raw = self.get(suffix)
         if raw is None:
             return None
         try:
             value = float(raw)
         except ValueError:
             value = -1.0
-        if value < 0 or value != value:  # negative or NaN
-            warn_once(
-                f"{self.name('TELEMETRY_FLUSH_TIMEOUT')}={raw}",
-                f"Ignoring {self.name('TELEMETRY_FLUSH_TIMEOUT')}={raw!r}: expected seconds >= 0.",
-            )
+        if not 0 <= value < float("inf"):  # negative, NaN or infinite
+            name = self.name(suffix)
+            warn_once(f"{name}={raw}", f"Ignoring {name}={raw!r}: expected seconds >= 0.")
             return None
         return value
 

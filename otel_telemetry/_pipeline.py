@@ -122,11 +122,23 @@ class Pipeline:
         if provider is not None:
             provider.shutdown()
 
-    def release_held(self) -> None:
+    def release_held(self, decision: Optional[ConsentDecision] = None) -> None:
         """Send the reports held while consent was pending, on the worker."""
         processor = self._processor
         if processor is not None:
-            self.submit(processor.release_held)
+            self.submit(lambda: processor.release_held(decision))
+
+    def preview_held(self) -> str:
+        """The held reports as they would be sent, as indented OTLP/JSON."""
+        processor = self._processor
+        spans = processor.preview_held() if processor is not None else []
+        if not spans:
+            return "(no report is waiting)"
+        import json
+
+        from .exporters import encode_otlp_json
+
+        return json.dumps(encode_otlp_json(spans), indent=2, ensure_ascii=False)
 
     def discard_held(self) -> None:
         """Forget the reports held while consent was pending."""

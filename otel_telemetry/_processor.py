@@ -74,9 +74,14 @@ class TelemetrySpanProcessor(SpanProcessor):
             return
         self._forward(span, decision)
 
-    def release_held(self) -> int:
-        """Send the spans held while consent was pending, if the gate now grants it."""
-        decision = self._gate()
+    def release_held(self, decision: Optional[ConsentDecision] = None) -> int:
+        """Send the spans held while the user was asked.
+
+        Args:
+            decision: the user's answer for these spans alone (``[1]`` of the prompt);
+                by default the gate is asked again.
+        """
+        decision = decision or self._gate()
         with self._lock:
             held = list(self._held)
             self._held.clear()
@@ -86,6 +91,13 @@ class TelemetrySpanProcessor(SpanProcessor):
         for span in held:
             self._forward(span, decision)
         return len(held)
+
+    def preview_held(self) -> list[ReadableSpan]:
+        """The held spans exactly as they would be sent (scrubbed), for the user to see."""
+        with self._lock:
+            held = list(self._held)
+        preview = ConsentDecision("granted", "preview")
+        return [self._scrub(span, preview) for span in held]
 
     def discard_held(self) -> None:
         """Forget the spans held while consent was pending."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+import threading
 
 from . import _log
 from ._environment import AppEnvironment, globally_disabled, split_names
@@ -19,6 +20,7 @@ from ._pipeline import Pipeline
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Iterable, Mapping
     from pathlib import Path
     from types import TracebackType
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 
 #: With a DSN in force, crash reports go to Sentry; without one, to the local file.
 DEFAULT_EXPORTERS = ("file",)
+_PROMPT_READY_TIMEOUT = 10.0
 DEFAULT_EXPORTERS_WITH_DSN = ("sentry",)
 _REPORTED = "_otel_telemetry_reported"
 _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
@@ -59,6 +62,8 @@ class Telemetry:
         config_dir: replaces ``~/.<app>`` when ``<APP>_CONFIG_DIR`` is unset.
         scrubbing: how reports are scrubbed; every rule is on by default.
         flush_timeout: the most, in seconds, that process exit waits for reports.
+        display_name: the host's name in messages to users; ``app`` capitalised by default.
+        prompt_timeout: seconds the terminal prompt waits for each answer.
     """
 
     def __init__(
@@ -72,6 +77,8 @@ class Telemetry:
         config_dir: Union[str, os.PathLike[str], None] = None,
         scrubbing: Optional[ScrubbingOptions] = None,
         flush_timeout: float = 1.0,
+        display_name: Optional[str] = None,
+        prompt_timeout: float = 30.0,
     ) -> None:
         if not app or not isinstance(app, str):
             raise ValueError("Telemetry(app=...) must be a non-empty string")
@@ -81,6 +88,14 @@ class Telemetry:
         self.packages = (package,) if isinstance(package, str) else tuple(package)
         self.version = version
         self._flush_timeout = flush_timeout
+        self.display_name = display_name or app[:1].upper() + app[1:]
+        self._prompt_timeout = prompt_timeout
+        # The terminal question is asked at most once per process: pending (a report waits
+        # for it), prompted (it is being asked), answered (later reports are not held).
+        self._prompt_pending = False
+        self._prompted = False
+        self._answered = False
+        self._prompt_lock = threading.Lock()
         self._sentry_dsn = sentry_dsn
         if isinstance(exporters, str):
             self._exporters: Optional[tuple[str, ...]] = split_names(exporters)
@@ -91,7 +106,7 @@ class Telemetry:
         self._session: Optional[SessionChoice] = None
         self._config_store: Optional[ConfigStore] = None
         self._environment = AppEnvironment(app)  # reads os.environ live
-        self._hooks = CrashHooks(self._report_crash, settle=self._flush_for_exit)
+        self._hooks = CrashHooks(self._report_crash, settle=self._after_uncaught)
         self._exit_deadline: Optional[float] = None
         self._atexit_registered = False
         self._pipeline = Pipeline(
@@ -135,6 +150,12 @@ class Telemetry:
         from_env = self._env().flush_timeout
         return self._flush_timeout if from_env is None else from_env
 
+    @property
+    def prompt_timeout(self) -> float:
+        """Seconds the prompt waits: ``<APP>_TELEMETRY_PROMPT_TIMEOUT``, else the argument."""
+        from_env = self._env().seconds("TELEMETRY_PROMPT_TIMEOUT")
+        return self._prompt_timeout if from_env is None else from_env
+
     def _env(self) -> AppEnvironment:
         return self._environment
 
@@ -151,9 +172,13 @@ class Telemetry:
         return resolve_mode(self._mode_override, env.mode, env.name("TELEMETRY_MODE"), env.environ)
 
     def _decide(self) -> ConsentDecision:
-        from ._consent import decide
+        from ._consent import ConsentDecision, decide
 
-        return decide(self._env(), self._store, self._mode(), self._session)
+        decision = decide(self._env(), self._store, self._mode(), self._session)
+        if decision.state == "ask" and self._answered:
+            # Asked once per process: whatever the answer, later reports are not held.
+            return ConsentDecision("denied", "prompt:answered")
+        return decision
 
     def _exporter_names(self) -> tuple[str, ...]:
         env = self._env()
@@ -322,6 +347,21 @@ class Telemetry:
 
         return telemetry_group(lambda: self)
 
+    def add_to_argparse(self, subparsers: Any, name: str = "telemetry") -> argparse.ArgumentParser:
+        """Mount ``enable|disable|status|show`` in an argparse host, under ``name``.
+
+        Args:
+            subparsers: what the host's ``parser.add_subparsers()`` returned.
+            name: the command's name.
+
+        Returns:
+            The new subparser; it sets ``func``, so ``args.func(args)`` runs the command
+            and returns its exit code.
+        """
+        from ._cli import add_to_argparse
+
+        return add_to_argparse(lambda: self, subparsers, name)
+
     # -- reporting ------------------------------------------------------------------------
 
     def _report_crash(self, exc: BaseException, mechanism: str) -> None:
@@ -340,8 +380,56 @@ class Telemetry:
                 return
             _mark_reported(exc, self.app)
             self._pipeline.submit(captured)
+            self._note_question(mechanism)
         except Exception:
             _log.debug("otel_telemetry: capture failed", exc_info=True)
+
+    # -- the consent question ----------------------------------------------------------------
+
+    def _note_question(self, mechanism: str) -> None:
+        if self._prompted or self._environment.telemetry_switch is not None:
+            return
+        if self._decide().state != "ask":
+            return
+        self._prompt_pending = True
+        # A report the host handled, on the main thread outside an event loop, is asked
+        # about at once. An exception still propagating is asked about once it has ended
+        # (after its traceback, in the excepthook) or at exit; so is one captured in a
+        # running event loop or another thread, so that the loop never freezes.
+        if mechanism == "capture_exception" and _at_safe_point():
+            self._ask_if_pending()
+
+    def _ask_if_pending(self) -> None:
+        with self._prompt_lock:
+            if not self._prompt_pending or self._prompted:
+                return
+            self._prompted = True
+        if self._mode() != "interactive":
+            self._prompted = False
+            return  # the notebook prompt is the notebook's
+        from ._consent import ConsentDecision, SessionChoice
+        from ._prompt import TerminalPrompt
+
+        self._pipeline.flush(_PROMPT_READY_TIMEOUT)  # the report is built and held
+        answer = TerminalPrompt(
+            self.display_name, self._pipeline.preview_held, self.prompt_timeout
+        ).ask()
+        if answer.choice == "once":
+            self._pipeline.release_held(ConsentDecision("granted", "prompt", answer.email))
+        elif answer.choice == "always":
+            self._session = SessionChoice(True, answer.email)
+            self._save(enabled=True, email=answer.email)
+            self._pipeline.release_held()
+        elif answer.choice == "never":
+            self._session = SessionChoice(False)
+            self._save(enabled=False, email=None)
+            self._pipeline.discard_held()
+        else:
+            self._pipeline.discard_held()
+
+    def _after_uncaught(self) -> None:
+        self._ask_if_pending()
+        self._flush_for_exit()
 
     def _flush_for_exit(self) -> None:
         # One budget for the whole exit, however many times we are asked to wait in it.
@@ -354,6 +442,7 @@ class Telemetry:
 
     def _at_exit(self) -> None:
         try:
+            self._ask_if_pending()
             self._flush_for_exit()
         except Exception:
             pass
@@ -415,6 +504,14 @@ class ErrorCapture:
                 raise
 
         return wrapper  # type: ignore[return-value]
+
+
+def _at_safe_point() -> bool:
+    """True on the main thread with no event loop running in it."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    asyncio = sys.modules.get("asyncio")
+    return asyncio is None or asyncio.events._get_running_loop() is None
 
 
 def _is_coroutine_function(func: Callable[..., Any]) -> bool:

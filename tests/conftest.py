@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from otel_telemetry._mode import CI_VARIABLES
 from tests.receivers.otlp import OtlpGrpcReceiver, OtlpHttpReceiver
 from tests.receivers.spotlight import SpotlightSidecar
 
@@ -76,28 +77,33 @@ def host_env(config_dir: Path, tmp_path: Path) -> dict[str, str]:
     return env
 
 
+@pytest.fixture
+def tty_env(host_env: dict[str, str]) -> dict[str, str]:
+    """A host environment as on a developer's terminal: no CI variable."""
+    return {k: v for k, v in host_env.items() if k not in CI_VARIABLES}
+
+
+def acme_command() -> str:
+    return str(Path(sys.executable).with_name("acme"))
+
+
+def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a command the way a host process runs: stdin closed, output captured."""
+    return subprocess.run(
+        argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120
+    )
+
+
 def run_python(
     code: str, env: dict[str, str], *args: str, check: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """Run code in a fresh interpreter, stdin closed, the way a host process runs."""
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=check,
-    )
+    """Run code in a fresh interpreter."""
+    result = run([sys.executable, "-c", code, *args], env)
+    if check and result.returncode:
+        raise AssertionError(f"exit {result.returncode}\n{result.stderr}")
+    return result
 
 
 def run_acme(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run the example host's ``acme`` console script, as its users do."""
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("acme")), *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run([acme_command(), *args], env)

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
-from tests.conftest import run_acme
+import pytest
+
+from tests.conftest import run, run_acme, run_python
 
 
 def _module_cli(args, env):
-    return subprocess.run(
-        [sys.executable, "-m", "otel_telemetry", "--app", "acme", *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run([sys.executable, "-m", "otel_telemetry", "--app", "acme", *args], env)
 
 
 def test_enable_status_disable_through_the_host_cli(host_env, config_dir):
@@ -62,3 +56,60 @@ def test_status_names_the_dsn_source_never_the_key(host_env):
     status = run_acme(["telemetry", "status"], host_env).stdout
     assert "sentry:    DSN ACME_SENTRY_DSN" in status
     assert "publickey123" not in status
+
+
+ARGPARSE_HOST = """
+import argparse, sys
+from otel_telemetry import Telemetry
+
+telemetry = Telemetry(app="acme", package="acme")
+parser = argparse.ArgumentParser(prog="acme-argparse")
+commands = parser.add_subparsers(dest="command", required=True)
+commands.add_parser("crawl")
+telemetry.add_to_argparse(commands)
+args = parser.parse_args()
+sys.exit(args.func(args) if hasattr(args, "func") else 0)
+"""
+
+
+def test_argparse_adapter_mounts_the_same_commands(host_env, config_dir):
+    def argparse_host(*args):
+        return run_python(ARGPARSE_HOST, host_env, *args)
+
+    enabled = argparse_host("telemetry", "enable", "--email", "me@example.com")
+    assert enabled.returncode == 0, enabled.stderr
+    assert enabled.stdout == "Crash reports for acme are enabled.\n"
+    assert json.loads((config_dir / "config.json").read_text()) == {
+        "telemetry": {"enabled": True, "email": "me@example.com"}
+    }
+    status = argparse_host("telemetry", "status")
+    assert status.stdout.splitlines()[0] == "Telemetry for acme: enabled (decided by config)"
+    bad = argparse_host("telemetry", "enable", "--email", "nope")
+    assert bad.returncode == 2
+    assert "not an email address" in bad.stderr
+    helped = argparse_host("telemetry", "--help")
+    assert helped.returncode == 0
+    assert "enable" in helped.stdout
+    assert "disable" in helped.stdout
+    assert argparse_host("telemetry", "disable").returncode == 0
+    assert json.loads((config_dir / "config.json").read_text()) == {"telemetry": {"enabled": False}}
+
+
+@pytest.mark.parametrize(
+    ("env", "first_line"),
+    [
+        ({"DO_NOT_TRACK": "1"}, "Telemetry for acme: disabled (decided by DO_NOT_TRACK)"),
+        ({"ACME_TELEMETRY": "1"}, "Telemetry for acme: enabled (decided by ACME_TELEMETRY)"),
+        ({"ACME_TELEMETRY_MODE": "server"}, "Telemetry for acme: enabled (decided by mode:server)"),
+        ({}, "Telemetry for acme: disabled (decided by mode:non-interactive)"),
+    ],
+)
+def test_status_explains_why(host_env, env, first_line):
+    assert _module_cli(["status"], {**host_env, **env}).stdout.splitlines()[0] == first_line
+
+
+def test_argparse_adapter_knows_every_click_command():
+    from otel_telemetry import Telemetry
+    from otel_telemetry._cli import COMMANDS
+
+    assert sorted(COMMANDS) == sorted(Telemetry(app="acme").cli().commands)

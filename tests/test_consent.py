@@ -38,11 +38,63 @@ def test_precedence(tmp_path, env, saved, mode, expected):
     assert (decision.state, decision.source) == expected
 
 
+ON = ["1", "true", "on", "yes", "TRUE", "Yes", " on ", "oN"]
+OFF = ["0", "false", "off", "no", "FALSE", "No", " off ", "nO"]
+MODES = ["server", "interactive", "notebook", "non-interactive"]
+MODE_DEFAULT = {
+    "server": ("granted", "mode:server"),
+    "interactive": ("ask", "mode:interactive"),
+    "notebook": ("ask", "mode:notebook"),
+    "non-interactive": ("denied", "mode:non-interactive"),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("saved", [None, True, False])
+@pytest.mark.parametrize("switch", [None, *ON, *OFF, "maybe", "2", ""])
+def test_precedence_table(tmp_path, mode, saved, switch):
+    env = {} if switch is None else {"ACME_TELEMETRY": switch}
+    decision = _decide(tmp_path, env, mode, saved)
+
+    if switch in ON:
+        expected = ("granted", "ACME_TELEMETRY")
+    elif switch in OFF:
+        expected = ("denied", "ACME_TELEMETRY")
+    elif saved is not None:  # unset, blank or malformed: the next rule decides
+        expected = ("granted" if saved else "denied", "config")
+    else:
+        expected = MODE_DEFAULT[mode]
+    assert (decision.state, decision.source) == expected
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("variable", "value", "off"),
+    [
+        ("DO_NOT_TRACK", "1", True),
+        ("DO_NOT_TRACK", "true", True),
+        ("DO_NOT_TRACK", "YES", True),
+        ("DO_NOT_TRACK", "0", False),
+        ("DO_NOT_TRACK", "", False),
+        ("OTEL_SDK_DISABLED", "true", True),
+        ("OTEL_SDK_DISABLED", "TRUE", True),
+        ("OTEL_SDK_DISABLED", "false", False),
+    ],
+)
+def test_global_switches_beat_everything(tmp_path, mode, variable, value, off):
+    env = {variable: value, "ACME_TELEMETRY": "1"}
+    decision = _decide(tmp_path, env, mode, saved=True)
+    if off:
+        assert (decision.state, decision.source) == ("denied", variable)
+    else:
+        assert (decision.state, decision.source) == ("granted", "ACME_TELEMETRY")
+
+
 def test_malformed_switch_warns_once_and_is_ignored(tmp_path, caplog):
     for _ in range(3):
-        decision = _decide(tmp_path, {"ACME_TELEMETRY": "maybe"}, "server")
+        decision = _decide(tmp_path, {"ACME_TELEMETRY": "perhaps"}, "server")
     assert (decision.state, decision.source) == ("granted", "mode:server")
-    warnings = [r for r in caplog.records if "ACME_TELEMETRY='maybe'" in r.getMessage()]
+    warnings = [r for r in caplog.records if "ACME_TELEMETRY='perhaps'" in r.getMessage()]
     assert len(warnings) == 1
 
 

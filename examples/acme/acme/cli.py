@@ -16,6 +16,7 @@ def cli() -> None:
 @click.option("--contact", default="crawler@example.com", help="Who runs this crawl.")
 def crawl(url: str, contact: str) -> None:
     """Fetch URL and print it."""
+    click.echo("acme: crawling 1 page")
     click.echo(run(url, contact))
 
 
