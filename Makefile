@@ -34,6 +34,7 @@ typecheck: venv
 	$(BIN)/mypy --strict otel_telemetry
 
 test: lint typecheck receivers
+	@command -v chromium >/dev/null || echo "Chromium is not installed: the browser test will not run (apt-get install chromium)."
 	$(BIN)/pytest
 
 bench: venv

@@ -91,6 +91,11 @@ class AppEnvironment:
         return bool(parse_switch(self.name("TELEMETRY_DEBUG"), self.get("TELEMETRY_DEBUG")))
 
     @property
+    def widgets(self) -> Optional[bool]:
+        """``<APP>_TELEMETRY_WIDGETS``: 0 where the front end cannot render ipywidgets."""
+        return parse_switch(self.name("TELEMETRY_WIDGETS"), self.get("TELEMETRY_WIDGETS"))
+
+    @property
     def exporters(self) -> Optional[tuple[str, ...]]:
         """``<APP>_TELEMETRY_EXPORTER``: the exporter names, or None when unset."""
         raw = self.get("TELEMETRY_EXPORTER")

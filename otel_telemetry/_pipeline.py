@@ -122,11 +122,17 @@ class Pipeline:
         if provider is not None:
             provider.shutdown()
 
-    def release_held(self, decision: Optional[ConsentDecision] = None) -> None:
+    def release_held(
+        self, decision: Optional[ConsentDecision] = None, *, first_only: bool = False
+    ) -> None:
         """Send the reports held while consent was pending, on the worker."""
+        # Queued behind the captures already submitted, so they are held by then.
+        self.submit(lambda: self._release(decision, first_only))
+
+    def _release(self, decision: Optional[ConsentDecision], first_only: bool) -> None:
         processor = self._processor
         if processor is not None:
-            self.submit(lambda: processor.release_held(decision))
+            processor.release_held(decision, first_only=first_only)
 
     def preview_held(self) -> str:
         """The held reports as they would be sent, as indented OTLP/JSON."""

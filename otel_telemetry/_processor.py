@@ -74,17 +74,23 @@ class TelemetrySpanProcessor(SpanProcessor):
             return
         self._forward(span, decision)
 
-    def release_held(self, decision: Optional[ConsentDecision] = None) -> int:
+    def release_held(
+        self, decision: Optional[ConsentDecision] = None, *, first_only: bool = False
+    ) -> int:
         """Send the spans held while the user was asked.
 
         Args:
             decision: the user's answer for these spans alone (``[1]`` of the prompt);
                 by default the gate is asked again.
+            first_only: send only the report the question was about, drop the others.
         """
         decision = decision or self._gate()
         with self._lock:
             held = list(self._held)
             self._held.clear()
+        if first_only and len(held) > 1:
+            self.dropped += len(held) - 1
+            held = held[:1]
         if decision.state != "granted":
             self.dropped += len(held)
             return 0

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ._config_store import ConfigStore
     from ._consent import ConsentDecision, SessionChoice
     from ._mode import Mode
+    from ._notebook import CellHook
     from ._scrubbing import ScrubbingOptions
     from ._status import TelemetryStatus
     from .exporters import ExporterContext
@@ -107,6 +108,7 @@ class Telemetry:
         self._config_store: Optional[ConfigStore] = None
         self._environment = AppEnvironment(app)  # reads os.environ live
         self._hooks = CrashHooks(self._report_crash, settle=self._after_uncaught)
+        self._cell_hook: Optional[CellHook] = None
         self._exit_deadline: Optional[float] = None
         self._atexit_registered = False
         self._pipeline = Pipeline(
@@ -227,6 +229,12 @@ class Telemetry:
         if mode is not None:
             self._mode_override = mode
         self._hooks.install()
+        if "IPython" in sys.modules:  # a kernel or an IPython shell: cells bypass excepthook
+            from ._notebook import CellHook
+
+            if self._cell_hook is None:
+                self._cell_hook = CellHook(self._report_crash)
+            self._cell_hook.install()
         if not self._atexit_registered:
             atexit.register(self._at_exit)
             self._atexit_registered = True
@@ -333,6 +341,8 @@ class Telemetry:
     def shutdown(self) -> None:
         """Remove the hooks, flush within ``flush_timeout`` and close the exporters."""
         self._hooks.uninstall()
+        if self._cell_hook is not None:
+            self._cell_hook.uninstall()
         if self._atexit_registered:
             atexit.unregister(self._at_exit)
             self._atexit_registered = False
@@ -392,11 +402,13 @@ class Telemetry:
         if self._decide().state != "ask":
             return
         self._prompt_pending = True
-        # A report the host handled, on the main thread outside an event loop, is asked
-        # about at once. An exception still propagating is asked about once it has ended
-        # (after its traceback, in the excepthook) or at exit; so is one captured in a
-        # running event loop or another thread, so that the loop never freezes.
-        if mechanism == "capture_exception" and _at_safe_point():
+        # A notebook's question is a widget under the cell: it never blocks, show it now.
+        # In a terminal, a report the host handled, on the main thread outside an event
+        # loop, is asked about at once. An exception still propagating is asked about
+        # once it has ended (after its traceback, in the excepthook) or at exit; so is
+        # one captured in a running event loop or another thread, so that the loop
+        # never freezes.
+        if self._mode() == "notebook" or (mechanism == "capture_exception" and _at_safe_point()):
             self._ask_if_pending()
 
     def _ask_if_pending(self) -> None:
@@ -404,23 +416,36 @@ class Telemetry:
             if not self._prompt_pending or self._prompted:
                 return
             self._prompted = True
-        if self._mode() != "interactive":
+        mode = self._mode()
+        if mode == "notebook":
+            from ._notebook import show_question
+
+            show_question(self, widgets_allowed=self._env().widgets is not False)
+            return
+        if mode != "interactive":
             self._prompted = False
-            return  # the notebook prompt is the notebook's
-        from ._consent import ConsentDecision, SessionChoice
+            return
         from ._prompt import TerminalPrompt
 
-        self._pipeline.flush(_PROMPT_READY_TIMEOUT)  # the report is built and held
+        self._pipeline.flush(_PROMPT_READY_TIMEOUT)  # the report is built and held, for [v]
         answer = TerminalPrompt(
             self.display_name, self._pipeline.preview_held, self.prompt_timeout
         ).ask()
-        if answer.choice == "once":
-            self._pipeline.release_held(ConsentDecision("granted", "prompt", answer.email))
-        elif answer.choice == "always":
-            self._session = SessionChoice(True, answer.email)
-            self._save(enabled=True, email=answer.email)
+        self._answer_question(answer.choice, answer.email)
+
+    def _answer_question(self, choice: str, email: Optional[str]) -> None:
+        """Apply the user's answer: ``once``, ``always``, ``never`` or ``dismissed``."""
+        from ._consent import ConsentDecision, SessionChoice
+
+        self._answered = True
+        if choice == "once":
+            decision = ConsentDecision("granted", "prompt", email)
+            self._pipeline.release_held(decision, first_only=True)  # "send this error only"
+        elif choice == "always":
+            self._session = SessionChoice(True, email)
+            self._save(enabled=True, email=email)
             self._pipeline.release_held()
-        elif answer.choice == "never":
+        elif choice == "never":
             self._session = SessionChoice(False)
             self._save(enabled=False, email=None)
             self._pipeline.discard_held()

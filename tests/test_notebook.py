@@ -1,0 +1,152 @@
+"""Notebooks, in a real ipykernel executed by nbclient: the widget, a click, the passive text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell
+
+from tests.payloads import attributes
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "notebook.ipynb"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+PASSIVE = 'Acme error detected. Telemetry is OFF. To enable: acme.telemetry.enable(email="you@example.com", always=True)'
+
+CONFIRMATIONS = {
+    "Yes": "Thank you: this report was sent.",
+    "Yes, always": "Thank you: crash reports will be sent from now on.",
+    "No": "Crash reports stay off; you will not be asked again.",
+}
+
+CLICK = """
+import ipywidgets
+instances = getattr(ipywidgets.widgets.widget, "_instances", None) or ipywidgets.Widget.widgets
+box = instances[{model_id!r}]
+buttons = {{button.description: button for button in box.children[1].children}}
+box.children[3].value = {email!r}
+buttons[{button!r}].click()
+import json
+print(json.dumps([acme.telemetry.telemetry.flush(30), [b.disabled for b in buttons.values()], box.children[4].value]))
+"""
+
+
+@pytest.fixture
+def kernel_env(host_env, otlp_http):
+    host_env.update(ACME_TELEMETRY_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=otlp_http.endpoint)
+    return host_env
+
+
+class Kernel:
+    """One notebook run: cells are executed one by one, more may be added."""
+
+    def __init__(self, notebook, env):
+        self.notebook = notebook
+        self.client = NotebookClient(
+            notebook, kernel_name="python3", timeout=120, allow_errors=True
+        )
+        self._context = self.client.setup_kernel(env=env)
+
+    def __enter__(self):
+        self._context.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._context.__exit__(*exc)
+
+    def run(self, source=None, index=None):
+        if source is not None:
+            self.notebook.cells.append(new_code_cell(source))
+            index = len(self.notebook.cells) - 1
+        return self.client.execute_cell(self.notebook.cells[index], index)
+
+
+def _texts(cell):
+    texts = []
+    for output in cell.outputs:
+        if output.output_type == "stream":
+            texts.append(output.text)
+        elif "text/plain" in output.get("data", {}):
+            texts.append(output.data["text/plain"])
+    return "".join(texts)
+
+
+def _widget_ids(cell):
+    return [
+        o.data[WIDGET_VIEW]["model_id"] for o in cell.outputs if WIDGET_VIEW in o.get("data", {})
+    ]
+
+
+def _report_email(received):
+    from google.protobuf.json_format import MessageToDict
+
+    [span] = received.request.resource_spans[0].scope_spans[0].spans
+    return attributes(MessageToDict(span)["attributes"]).get("user.email")
+
+
+@pytest.mark.parametrize(
+    ("button", "saved", "sent"),
+    [
+        ("Yes", None, 1),  # this report only, not the second crash held meanwhile
+        ("Yes, always", {"telemetry": {"enabled": True, "email": "me@example.com"}}, 2),
+        ("No", {"telemetry": {"enabled": False}}, 0),
+    ],
+)
+def test_widget_question_and_a_click(button, saved, sent, kernel_env, config_dir, otlp_http):
+    notebook = nbformat.read(EXAMPLE, as_version=4)
+    with Kernel(notebook, kernel_env) as kernel:
+        kernel.run(index=1)
+        crashed = kernel.run(index=2)
+        [error] = [o for o in crashed.outputs if o.output_type == "error"]
+        assert error.ename == "CrawlError"  # the user's traceback, as IPython shows it
+        [model_id] = _widget_ids(crashed)
+        assert otlp_http.requests == []  # nothing before an answer
+
+        again = kernel.run('await arun("https://example.com/second")')
+        assert _widget_ids(again) == []  # asked once per session
+
+        clicked = kernel.run(CLICK.format(model_id=model_id, email="me@example.com", button=button))
+        flushed, disabled, confirmation = json.loads(_texts(clicked))
+        assert flushed is True
+        assert disabled == [True, True, True]
+        assert confirmation == CONFIRMATIONS[button]
+
+    config = config_dir / "config.json"
+    assert (json.loads(config.read_text()) if config.exists() else None) == saved
+    received = otlp_http.wait_for(sent)
+    assert len(received) == sent
+    assert {_report_email(r) for r in received} == ({"me@example.com"} if sent else set())
+
+
+@pytest.mark.parametrize("absent", ["import blocked", "forced by configuration"])
+def test_without_widgets_one_passive_message_and_nothing_sent(
+    absent, kernel_env, config_dir, otlp_http
+):
+    if absent == "forced by configuration":
+        kernel_env["ACME_TELEMETRY_WIDGETS"] = "0"
+    notebook = nbformat.read(EXAMPLE, as_version=4)
+    with Kernel(notebook, kernel_env) as kernel:
+        if absent == "import blocked":
+            kernel.run("import sys; sys.modules['ipywidgets'] = None")
+        kernel.run(index=1)
+        first = kernel.run(index=2)
+        second = kernel.run('await arun("https://example.com/second")')
+        kernel.run("print(acme.telemetry.telemetry.flush(30))")
+        texts = _texts(first) + _texts(second)
+        assert texts.count(PASSIVE) == 1
+        assert _widget_ids(first) == _widget_ids(second) == []
+        assert otlp_http.requests == []
+
+        # The Python API from a cell: the held reports go now.
+        enabled = kernel.run(
+            'acme.telemetry.enable(email="me@example.com", always=True)\nprint(acme.telemetry.telemetry.flush(30))'
+        )
+        assert _texts(enabled).strip() == "True"
+    assert len(otlp_http.wait_for(2)) == 2
+    assert json.loads((config_dir / "config.json").read_text()) == {
+        "telemetry": {"enabled": True, "email": "me@example.com"}
+    }

@@ -1,0 +1,151 @@
+"""The notebook question in a real browser: JupyterLab on loopback, Chromium driven by Playwright.
+
+Chromium is Debian's (``.ci/run`` installs it with apt); Playwright never downloads a
+browser here. Without Chromium the test says so and, under CI, fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        message = (
+            "Chromium is not installed (apt-get install chromium): the browser test did not run"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def jupyterlab(tmp_path, host_env, otlp_http):
+    root = tmp_path / "lab"
+    root.mkdir()
+    shutil.copy(ROOT / "examples" / "notebook.ipynb", root / "notebook.ipynb")
+    port, token = _free_port(), "otel-telemetry-test-token"
+    env = {
+        **host_env,
+        "ACME_TELEMETRY_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_http.endpoint,
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",  # CI runs as root
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.extension_manager=readonly",
+        ],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "jupyterlab.log", "w"),  # noqa: SIM115 - lives as long as the server
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2).read()
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise AssertionError((tmp_path / "jupyterlab.log").read_text()[-3000:]) from None
+            time.sleep(0.5)
+    yield f"{base}/lab/tree/notebook.ipynb?token={token}"
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+def test_yes_always_in_jupyterlab(jupyterlab, config_dir, otlp_http, tmp_path):
+    executable = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            args=CHROMIUM_ARGS,
+            headless=True,
+        )
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        try:
+            page = context.new_page()
+            page.goto(jupyterlab)
+            page.wait_for_function(
+                "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                " && window.jupyterapp.shell.currentWidget.sessionContext"
+                " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel",
+                timeout=120_000,
+            )
+            page.evaluate(
+                "() => window.jupyterapp.shell.currentWidget.sessionContext.ready"
+                ".then(() => window.jupyterapp.commands.execute('notebook:run-all-cells'))"
+            )
+            always = page.get_by_role("button", name="Yes, always")
+            always.wait_for(timeout=120_000)
+            page.get_by_placeholder("you@example.com").fill("me@example.com")
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.get_by_text("We noticed an error.").scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "notebook-prompt.png"))
+            assert otlp_http.requests == []  # nothing before the click
+
+            always.click()
+            page.get_by_text("crash reports will be sent from now on").wait_for(timeout=60_000)
+            assert page.get_by_role("button", name="Yes, always").is_disabled()
+        finally:
+            context.close()
+            browser.close()
+
+    [received] = otlp_http.wait_for(1, timeout=60)
+    assert json.loads((config_dir / "config.json").read_text()) == {
+        "telemetry": {"enabled": True, "email": "me@example.com"}
+    }
+    [span] = received.request.resource_spans[0].scope_spans[0].spans
+    values = {kv.key: kv.value.string_value for kv in span.attributes}
+    assert values["user.email"] == "me@example.com"
+    assert b"intranet.example.com" not in received.body
