@@ -13,7 +13,7 @@ SPOTLIGHT := tests/receivers/spotlight
 $(VENV)/.installed: pyproject.toml examples/acme/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' -e examples/acme
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e 'examples/acme[server]'
 	touch $@
 
 venv: $(VENV)/.installed

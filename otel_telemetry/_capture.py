@@ -51,6 +51,8 @@ class CapturedException:
     """Where it was caught: ``excepthook``, ``threading.excepthook``, ``capture_errors``, ..."""
     handled: bool
     time_ns: int = field(default_factory=time.time_ns)
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    """Extra span attributes from the capture site (the ASGI middleware's route)."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,12 @@ def is_crash(exc: BaseException) -> bool:
     return not (cancelled is not None and isinstance(exc, cancelled.CancelledError))
 
 
-def capture_exception(exc: BaseException, mechanism: str, handled: bool) -> CapturedException:
+def capture_exception(
+    exc: BaseException,
+    mechanism: str,
+    handled: bool,
+    attributes: Optional[Mapping[str, Any]] = None,
+) -> CapturedException:
     """Snapshot an exception and its ``__cause__``/``__context__`` chain, root cause first."""
     chain: list[RawException] = []
     seen: set[int] = set()
@@ -99,7 +106,12 @@ def capture_exception(exc: BaseException, mechanism: str, handled: bool) -> Capt
         else:
             current = None
     chain.reverse()
-    return CapturedException(exceptions=tuple(chain), mechanism=mechanism, handled=handled)
+    return CapturedException(
+        exceptions=tuple(chain),
+        mechanism=mechanism,
+        handled=handled,
+        attributes=dict(attributes or {}),
+    )
 
 
 def passes_through(captured: CapturedException, packages: Sequence[str]) -> bool:

@@ -36,6 +36,10 @@ ATTR_USER_EMAIL = "user.email"
 
 _OURS = ("otel_telemetry",)
 
+USER_CODE = "<user code>"
+"""Stands for a frame of the user's own code: neither the host, the standard library
+nor an installed package. Its file, path, function and module are not kept."""
+
 _CHAIN_HEADERS = {
     "cause": "The above exception was the direct cause of the following exception:",
     "context": "During handling of the above exception, another exception occurred:",
@@ -54,20 +58,15 @@ def exception_attributes(
 ) -> tuple[dict[str, AttributeValue], dict[str, AttributeValue], str]:
     """Return ``(span attributes, exception event attributes, status description)``."""
     roots = _sys_path_roots(tuple(sys.path))
+    libraries = _library_roots()
     chain: list[dict[str, Any]] = []
     lines: list[str] = []
     for entry in captured.exceptions:
         frames = [
-            {
-                "filename": relative_filename(filename, roots),
-                "function": function,
-                "lineno": lineno,
-                "module": module,
-                "in_app": is_in_package(module, packages),
-            }
-            for filename, lineno, function, module in entry.frames
+            _frame(frame, packages, roots, libraries)
+            for frame in entry.frames
             # Our own wrappers (capture_errors) are noise in every report; drop them.
-            if not is_in_package(module, _OURS)
+            if not is_in_package(frame[3], _OURS)
         ]
         type_name = exception_type_name(entry)
         chain.append(
@@ -96,6 +95,7 @@ def exception_attributes(
         ATTR_MECHANISM: captured.mechanism,
         ATTR_HANDLED: captured.handled,
     }
+    span.update((key, _attribute_value(value)) for key, value in captured.attributes.items())
     status = f"{raised_type}: {raised.message}" if raised.message else raised_type
     return span, event, status
 
@@ -117,6 +117,61 @@ def relative_filename(filename: str, roots: Sequence[str]) -> str:
         if normalized.startswith(root):
             return normalized[len(root) :].replace(os.sep, "/")
     return os.path.basename(normalized)
+
+
+def _frame(
+    frame: tuple[str, int, str, str],
+    packages: Sequence[str],
+    roots: Sequence[str],
+    libraries: Sequence[str],
+) -> dict[str, Any]:
+    filename, lineno, function, module = frame
+    in_app = is_in_package(module, packages)
+    if not in_app and not _is_library(filename, libraries):
+        return {
+            "filename": USER_CODE,
+            "function": USER_CODE,
+            "lineno": 0,
+            "module": USER_CODE,
+            "in_app": False,
+        }
+    return {
+        "filename": relative_filename(filename, roots),
+        "function": function,
+        "lineno": lineno,
+        "module": module,
+        "in_app": in_app,
+    }
+
+
+def _is_library(filename: str, libraries: Sequence[str]) -> bool:
+    """The standard library or an installed package (``<frozen ...>`` included)."""
+    if filename.startswith("<"):
+        return filename.startswith("<frozen ")
+    normalized = os.path.normpath(os.path.abspath(filename))
+    return any(normalized.startswith(root) for root in libraries)
+
+
+@lru_cache(maxsize=1)
+def _library_roots() -> tuple[str, ...]:
+    import site
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    candidates = {paths.get(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+    try:
+        candidates.update(site.getsitepackages())
+        candidates.add(site.getusersitepackages())
+    except AttributeError:  # pragma: no cover - site replaced (some embedded interpreters)
+        pass
+    candidates.update(
+        entry
+        for entry in sys.path
+        if entry.rstrip("/\\").endswith(("site-packages", "dist-packages"))
+    )
+    return tuple(
+        os.path.join(os.path.normpath(os.path.abspath(path)), "") for path in candidates if path
+    )
 
 
 @lru_cache(maxsize=4)

@@ -65,6 +65,8 @@ class Telemetry:
         flush_timeout: the most, in seconds, that process exit waits for reports.
         display_name: the host's name in messages to users; ``app`` capitalised by default.
         prompt_timeout: seconds the terminal prompt waits for each answer.
+        ignore: exception classes that are never reported, such as the host's own
+            user-input errors.
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class Telemetry:
         flush_timeout: float = 1.0,
         display_name: Optional[str] = None,
         prompt_timeout: float = 30.0,
+        ignore: Iterable[type[BaseException]] = (),
     ) -> None:
         if not app or not isinstance(app, str):
             raise ValueError("Telemetry(app=...) must be a non-empty string")
@@ -91,6 +94,7 @@ class Telemetry:
         self._flush_timeout = flush_timeout
         self.display_name = display_name or app[:1].upper() + app[1:]
         self._prompt_timeout = prompt_timeout
+        self._ignore = tuple(ignore)
         # The terminal question is asked at most once per process: pending (a report waits
         # for it), prompted (it is being asked), answered (later reports are not held).
         self._prompt_pending = False
@@ -377,15 +381,26 @@ class Telemetry:
     def _report_crash(self, exc: BaseException, mechanism: str) -> None:
         self._report(exc, mechanism, handled=False)
 
-    def _report(self, exc: BaseException, mechanism: str, handled: bool) -> None:
+    def _report(
+        self,
+        exc: BaseException,
+        mechanism: str,
+        handled: bool,
+        attributes: Optional[Mapping[str, Any]] = None,
+    ) -> None:
         try:
             from ._capture import capture_exception, is_crash, passes_through
 
-            if not is_crash(exc) or self.app in getattr(exc, _REPORTED, ()):
+            self._hooks.watch_asyncio()
+            if not is_crash(exc) or isinstance(exc, self._ignore):
                 return
-            if self._environment_denies():
+            if self.app in getattr(exc, _REPORTED, ()) or self._environment_denies():
                 return
-            captured = capture_exception(exc, mechanism, handled)
+            if attributes is None:
+                from ._request import request_attributes
+
+                attributes = request_attributes()
+            captured = capture_exception(exc, mechanism, handled, attributes)
             if not passes_through(captured, self.packages):
                 return
             _mark_reported(exc, self.app)
@@ -509,6 +524,8 @@ class ErrorCapture:
 
         report = self._telemetry._report
         if _is_coroutine_function(func):
+            # asyncio is in use: start seeing its tasks' unretrieved exceptions too.
+            self._telemetry._hooks.watch_asyncio()
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -3,7 +3,7 @@
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .telemetry import telemetry
 
@@ -51,3 +51,38 @@ async def arun(url: str, contact: str = "crawler@example.com") -> str:
 def run(url: str, contact: str = "crawler@example.com") -> str:
     """Fetch one page (sync entry point)."""
     return asyncio.run(arun(url, contact))
+
+
+def parse_robots(text: str) -> dict[str, list[str]]:
+    """Parse a robots.txt; a library function without a decorator of its own."""
+    rules: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        field, _, value = line.partition(":")
+        if not value:
+            raise ValueError(f"malformed robots.txt line: {line!r}")
+        rules.setdefault(field.strip().lower(), []).append(value.strip())
+    return rules
+
+
+async def refresh_cache(url: str) -> None:
+    """A background job, usually started with ``asyncio.create_task``."""
+    await asyncio.sleep(0)
+    raise CrawlError(f"cache refresh for {url} failed; cache kept in {_cache_dir()}")
+
+
+class PageCache:
+    """Writes pages back when collected; a failure there is an unraisable exception."""
+
+    def __init__(self, dirty: bool = False) -> None:
+        self.dirty = dirty
+
+    def __del__(self) -> None:
+        if self.dirty:
+            raise OSError(f"could not write the page cache to {_cache_dir()}")
+
+
+def crawl_each(urls: list[str], on_page: Callable[[str], None]) -> int:
+    """Call ``on_page`` (the user's code) for every page."""
+    for url in urls:
+        on_page(url)
+    return len(urls)

@@ -1,0 +1,146 @@
+"""The example FastAPI server under a real uvicorn on loopback: failing routes, no request data."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+
+import pytest
+from google.protobuf.json_format import MessageToDict
+
+from tests.payloads import attributes
+
+# Everything a request carries that must never be reported.
+SECRET_URL = "https://alice:s3cret@intranet.example.com/private?token=abc123"
+SECRETS = (
+    "intranet.example.com",
+    "s3cret",
+    "abc123",
+    "private",
+    "Bearer",
+    "eyJhbGciOiJIUzI1NiJ9",
+    "session-cookie-value",
+    "x-api-key-value",
+    "body-only-secret",
+    "alice",
+    "127.0.0.1",
+    "python-test-client",
+)
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(host_env, otlp_http):
+    def start(**env):
+        port = _free_port()
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "acme.server:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env={
+                **host_env,
+                "ACME_TELEMETRY_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_http.endpoint,
+                **env,
+            },
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started.append(process)
+
+        def stop():
+            # A graceful stop runs the exit flush: afterwards, all that would come has come.
+            process.terminate()
+            process.wait(timeout=30)
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if _request(port, "GET", "/health")[0] == 200:
+                    return port, stop
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(process.stderr.read()) from None
+                time.sleep(0.2)
+
+    started: list[subprocess.Popen] = []
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _request(port, method, path, body=None, headers=None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def _failing_requests(port):
+    headers = {
+        "Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.payload.signature",
+        "Cookie": "session=session-cookie-value",
+        "X-Api-Key": "x-api-key-value",
+        "User-Agent": "python-test-client",
+        "Content-Type": "application/json",
+    }
+    query = urllib.parse.urlencode({"url": SECRET_URL})
+    status_get, _ = _request(port, "GET", f"/crawl/private-site?{query}", headers=headers)
+    body = json.dumps({"url": SECRET_URL, "contact": "body-only-secret@example.com"})
+    status_post, _ = _request(port, "POST", "/crawl", body=body, headers=headers)
+    return status_get, status_post
+
+
+def test_each_failing_request_is_one_report_without_request_data(server, otlp_http):
+    port, stop = server()
+
+    assert _failing_requests(port) == (500, 500)
+
+    stop()
+    received = otlp_http.requests
+    assert len(received) == 2  # one report per failing request
+    routes = []
+    for request in received:
+        for secret in SECRETS:
+            assert secret.encode() not in request.body, secret
+        [span] = request.request.resource_spans[0].scope_spans[0].spans
+        values = attributes(MessageToDict(span)["attributes"])
+        routes.append((values["http.request.method"], values["http.route"]))
+        assert values["otel_telemetry.mode"] == "server"
+        assert not [
+            key for key in values if key.startswith(("url.", "client.", "server.", "user_agent"))
+        ]
+    assert sorted(routes) == [("GET", "/crawl/{site}"), ("POST", "/crawl")]
+
+
+def test_telemetry_off_sends_nothing(server, otlp_http):
+    port, stop = server(ACME_TELEMETRY="0")
+
+    assert _failing_requests(port) == (500, 500)
+
+    stop()
+    assert otlp_http.requests == []
