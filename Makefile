@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 # The Spotlight sidecar, a real Sentry receiver for the tests, pinned by its lockfile.
 SPOTLIGHT := tests/receivers/spotlight
 
-.PHONY: venv receivers demo test lint typecheck bench clean
+.PHONY: venv receivers demo test lint typecheck collector-check bench clean
 
 $(VENV)/.installed: pyproject.toml examples/acme/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ typecheck: venv
 test: lint typecheck receivers
 	@command -v chromium >/dev/null || echo "Chromium is not installed: the browser test will not run (apt-get install chromium)."
 	$(BIN)/pytest
+
+collector-check: venv
+	$(BIN)/pytest tests/test_collector_config.py
 
 bench: venv
 	$(BIN)/python benchmarks/run.py

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -68,8 +69,10 @@ def server(host_env, otlp_http):
         started.append(process)
 
         def stop():
-            # A graceful stop runs the exit flush: afterwards, all that would come has come.
-            process.terminate()
+            # uvicorn re-raises the signal it stopped on. SIGINT then ends Python the
+            # ordinary way, through the exit flush, so afterwards all that would come
+            # has come (SIGTERM would kill the process with no flush at all).
+            process.send_signal(signal.SIGINT)
             process.wait(timeout=30)
 
         deadline = time.monotonic() + 60
