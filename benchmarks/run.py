@@ -1,6 +1,6 @@
 """`make bench`: every measurement, side by side in one run, as one table of ratios.
 
-Today: import cost and app-thread capture cost. Later issues add scrub throughput,
+Today: import cost, app-thread capture cost and scrub throughput. Later issues add
 exit delay and storm memory beside them.
 """
 
@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import capture_cost  # sibling scripts, not a package
 import import_cost
+import scrub_throughput
 
 ROUNDS = 9
 
@@ -62,6 +63,23 @@ def main() -> int:
     for peer_name in (capture_cost.SENTRY, capture_cost.OTEL):
         ratio = ours_us / statistics.median(captures[peer_name])
         print(f"  ratio ours / {peer_name}: {ratio:.2f}x")
+
+    throughput, size = scrub_throughput.measure(ROUNDS)
+    print(
+        f"\nscrub throughput, {scrub_throughput.REPORTS} crash reports ({size / 1e3:.0f} kB), MB/s"
+    )
+    for name, values in throughput.items():
+        median = statistics.median(values)
+        print(f"  {name:<52} {median:8.1f} MB/s [{min(values):.1f} - {max(values):.1f}]")
+    ours_mbps = statistics.median(throughput[scrub_throughput.OURS])
+    for peer_name in (scrub_throughput.LOGFIRE, scrub_throughput.SENTRY):
+        print(
+            f"  ratio ours / {peer_name}: {ours_mbps / statistics.median(throughput[peer_name]):.2f}x"
+        )
+    print(
+        "  (ours applies every value rule to every string; Logfire's default patterns match"
+        " secret words and skip exception.message/stacktrace; sentry-sdk's matches keys only)"
+    )
     return 1 if failed else 0
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from otel_telemetry import ScrubbingOptions
 from otel_telemetry._scrubbing import Scrubber
+from tests.pii_samples import PII_SAMPLES, SENSITIVE_PART, embedded
 
 HOME = "/var/lib/builder"
 
@@ -82,3 +84,128 @@ def test_options_extra_allow_disabled_and_callback():
 )
 def test_long_adversarial_inputs(scrub, adversarial, expected):
     assert scrub.text(adversarial) == expected
+
+
+FULL = Scrubber(home=HOME, user="alicebuilder", host="build-host-42.corp.example")
+
+
+@pytest.mark.parametrize(("rule", "sample"), PII_SAMPLES)
+def test_every_pii_sample_is_replaced_wherever_it_stands(rule, sample):
+    sensitive = SENSITIVE_PART.get(sample, sample)
+    for text in embedded(sample):
+        scrub = FULL.new_pass()
+        assert sensitive not in scrub.text(text), (rule, text)
+        assert scrub.counts, text
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("build by alicebuilder on build-host-42.corp.example", "build by [user] on [host]"),
+        ("short host build-host-42 too", "short host [host] too"),
+        (
+            "alicebuilder2 and xalicebuilder are other names",
+            "alicebuilder2 and xalicebuilder are other names",
+        ),
+        ("card 4111 1111 1111 1111 and 4111-1111-1111-1111", "card [card] and [card]"),
+        ("not a card 4111 1111 1111 1112", "not a card 4111 1111 1111 1112"),
+        ("ssn 123-45-6789", "ssn [ssn]"),
+        ("not ssn 000-45-6789 or 666-12-3456", "not ssn 000-45-6789 or 666-12-3456"),
+        ("IBAN GB82 WEST 1234 5698 7654 32 paid", "IBAN [iban] paid"),
+        ("not IBAN GB00 WEST 1234 5698 7654 32", "not IBAN GB00 WEST 1234 5698 7654 32"),
+        ("from 10.1.2.3, ::1 and fe80::1", "from [ip], [ip] and [ip]"),
+        (
+            "version 1.2.3.4, v2.0.0.1 and release: 4.3.2.1",
+            "version 1.2.3.4, v2.0.0.1 and release: 4.3.2.1",
+        ),
+        ("not an ip 999.1.1.1 or 1.2.3", "not an ip 999.1.1.1 or 1.2.3"),
+        ("at 13:38:47 in std::vector::at", "at 13:38:47 in std::vector::at"),
+        ("mac 00-1A-2B-3C-4D-5E", "mac [mac]"),
+        ("Authorization: Bearer abc.def.ghi-jkl", "Authorization: [redacted]"),
+        ("header Bearer abc.def.ghi-jkl", "header [token]"),
+        (
+            "db_password=hunter2; AUTH_TOKEN: 'xyz123'",
+            "db_password=[redacted]; AUTH_TOKEN: '[redacted]'",
+        ),
+        ("author=Jane Doe, authority=local", "author=Jane Doe, authority=local"),
+        ("keys sk-ant-api03-" + "x" * 24 + " and ghp_" + "y" * 36, "keys [token] and [token]"),
+        (
+            "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE+/=\n-----END EC PRIVATE KEY----- rest",
+            "[private key] rest",
+        ),
+    ],
+)
+def test_value_rules(raw, clean):
+    assert FULL.new_pass().text(raw) == clean
+
+
+def test_json_pairs_whose_key_names_a_secret_go_whole():
+    raw = json.dumps(
+        {"accessToken": "abc", "author": "Jane", "Session-Id": 42, "nested": {"api key": ["x"]}}
+    )
+    scrub = FULL.new_pass()
+    assert json.loads(scrub.text(raw)) == {
+        "accessToken": "[redacted]",
+        "author": "Jane",
+        "Session-Id": "[redacted]",
+        "nested": {"api key": ["x"]},  # a list is not a secret value; its strings are scrubbed
+    }
+    assert scrub.counts == {"secret_pair": 2}
+
+
+def test_attribute_keys_naming_a_secret_hide_their_values():
+    scrub = FULL.new_pass()
+    assert scrub.attributes(
+        {"http.cookie": "a=b", "user_password": 3, "retries": 3, "flag": True}
+    ) == {
+        "http.cookie": "[redacted]",
+        "user_password": "[redacted]",
+        "retries": 3,
+        "flag": True,
+    }
+
+
+def test_rules_can_be_switched_off_and_unknown_names_are_refused():
+    scrub = Scrubber(ScrubbingOptions(disabled_rules=["ipv4", "email"]), home=HOME).new_pass()
+    assert scrub.text("10.0.0.1 a@b.io https://x.example") == "10.0.0.1 a@b.io [url]"
+    with pytest.raises(ValueError, match="unknown scrubbing rules: nope"):
+        Scrubber(ScrubbingOptions(disabled_rules=["nope"]))
+
+
+def test_generic_account_and_machine_names_are_not_scrubbed():
+    scrub = Scrubber(user="root", host="localhost").new_pass()
+    assert scrub.text("the root cause on localhost") == "the root cause on localhost"
+
+
+ADVERSARIAL = {
+    "a@a.a@": "a@a.a@",
+    "colons": ":",
+    "digits": "7",
+    "letters": "a",
+    "jwt heads": "eyJ",
+    "secret keys": "password=",
+    "pem headers": "-----BEGIN PRIVATE KEY-----",
+    "home paths": "/home/",
+    "dotted quads": "1.1.1.1.",
+    "hex colons": "ab:",
+    "url schemes": "a://",
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", ADVERSARIAL)
+def test_adversarial_inputs_scrub_in_linear_time(name):
+    """10x the input takes about 10x the time (CPU time, best of 3), never 100x."""
+    unit = ADVERSARIAL[name]
+
+    def cost(size):
+        text = (unit * (size // len(unit) + 1))[:size]
+        best = float("inf")
+        for _ in range(3):
+            started = time.process_time()
+            FULL.new_pass().text(text)
+            best = min(best, time.process_time() - started)
+        return max(best, 1e-4)
+
+    small, large = cost(10_000), cost(100_000)
+    assert large / small < 30, f"{name}: 10 KB {small * 1e3:.1f} ms, 100 KB {large * 1e3:.1f} ms"

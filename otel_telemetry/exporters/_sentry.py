@@ -177,7 +177,6 @@ class SentrySpanExporter(SpanExporter):
             integrations=[],
             default_integrations=False,
             auto_enabling_integrations=False,
-            send_default_pii=False,
             include_local_variables=False,
             include_source_context=False,
             max_breadcrumbs=0,
