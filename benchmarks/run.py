@@ -1,7 +1,7 @@
 """`make bench`: every measurement, side by side in one run, as one table of ratios.
 
-Today: import cost, app-thread capture cost and scrub throughput. Later issues add
-exit delay and storm memory beside them.
+Import cost, app-thread capture cost (also in a crash storm), scrub throughput and the
+exit delay of a crashing process with a blackholed endpoint.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import capture_cost  # sibling scripts, not a package
+import exit_delay
 import import_cost
 import scrub_throughput
 
 ROUNDS = 9
+EXIT_ROUNDS = 5  # each round waits out the plain OTel SDK's 10 s export timeout
 
 
 def _row(name: str, values: list[float]) -> str:
@@ -63,6 +65,10 @@ def main() -> int:
     for peer_name in (capture_cost.SENTRY, capture_cost.OTEL):
         ratio = ours_us / statistics.median(captures[peer_name])
         print(f"  ratio ours / {peer_name}: {ratio:.2f}x")
+    storm_us = statistics.median(captures[capture_cost.STORM])
+    print(
+        f"  ratio storm / {capture_cost.OTEL}: {storm_us / statistics.median(captures[capture_cost.OTEL]):.2f}x"
+    )
 
     throughput, size = scrub_throughput.measure(ROUNDS)
     print(
@@ -80,6 +86,19 @@ def main() -> int:
         "  (ours applies every value rule to every string; Logfire's default patterns match"
         " secret words and skip exception.message/stacktrace; sentry-sdk's matches keys only)"
     )
+
+    delays = exit_delay.measure(EXIT_ROUNDS)
+    print(f"\nexit delay of a crashing process, endpoint blackholed (s), {EXIT_ROUNDS} rounds")
+    for name, values in delays.items():
+        print(
+            f"  {name:<52} {statistics.median(values):8.2f} s    [{min(values):.2f} - {max(values):.2f}]"
+        )
+    ours_s = statistics.median(delays[exit_delay.OURS])
+    otel_s = statistics.median(delays[exit_delay.OTEL])
+    sentry_s = statistics.median(delays[exit_delay.SENTRY])
+    print(f"  {exit_delay.OTEL} / ours: {otel_s / ours_s:.1f}x longer (goal: at least 8x)")
+    print(f"  {exit_delay.SENTRY} / ours: {sentry_s / ours_s:.1f}x longer (goal: more than 1x)")
+    failed |= otel_s / ours_s < 8 or sentry_s <= ours_s
     return 1 if failed else 0
 
 

@@ -51,8 +51,8 @@ class CapturedException:
     """Where it was caught: ``excepthook``, ``threading.excepthook``, ``capture_errors``, ..."""
     handled: bool
     time_ns: int = field(default_factory=time.time_ns)
-    attributes: Mapping[str, Any] = field(default_factory=dict)
-    """Extra span attributes from the capture site (the ASGI middleware's route)."""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    """Extra span attributes: the ASGI middleware's route, a storm's occurrence count."""
 
 
 @dataclass(frozen=True)

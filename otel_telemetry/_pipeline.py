@@ -29,9 +29,11 @@ if TYPE_CHECKING:
     from ._consent import ConsentDecision
     from ._processor import TelemetrySpanProcessor
     from ._scrubbing import ScrubbingOptions
+    from ._sending import SendingProcessor
     from .exporters import ExporterContext
 
 MAX_QUEUE = 256
+LOCAL_EXPORTERS = frozenset({"file", "console"})
 
 
 class Pipeline:
@@ -72,9 +74,21 @@ class Pipeline:
         self._mode = mode
         self._install_id = install_id
         self._reset()
+        if hasattr(os, "register_at_fork"):
+            # A forked child has this object but not the worker thread, and maybe a lock
+            # held by a thread that does not exist there: start afresh in the child.
+            import weakref
+
+            ref = weakref.ref(self)
+
+            def after_in_child() -> None:
+                pipeline = ref()
+                if pipeline is not None:
+                    pipeline._reset()
+
+            os.register_at_fork(after_in_child=after_in_child)
 
     def _reset(self) -> None:
-        self._pid = os.getpid()
         self._cond = threading.Condition()
         self._queue: deque[Union[Captured, Callable[[], Any]]] = deque()
         self._pending = 0
@@ -82,13 +96,12 @@ class Pipeline:
         self._tracer: Optional[Tracer] = None
         self._provider: Optional[TracerProvider] = None
         self._processor: Optional[TelemetrySpanProcessor] = None
+        self._sending: Optional[SendingProcessor] = None
         self.queue_dropped = 0
         self.gate_dropped = 0
 
     def submit(self, item: Union[Captured, Callable[[], Any]]) -> None:
         """Queue a capture (or an action) for the worker; never blocks, drops the oldest."""
-        if self._pid != os.getpid():
-            self._reset()  # a forked child inherits the queue but not the worker thread
         with self._cond:
             if len(self._queue) >= MAX_QUEUE:
                 self._queue.popleft()
@@ -121,6 +134,25 @@ class Pipeline:
         provider, self._provider, self._tracer = self._provider, None, None
         if provider is not None:
             provider.shutdown()
+
+    def schedule_drain(self) -> None:
+        """Send, on the worker, the reports that earlier runs or attempts left in the outbox."""
+        self.submit(self._drain)
+
+    def _drain(self) -> None:
+        if self._gate().state != "granted":
+            return  # no consent now: what waits, waits (disable() clears it)
+        if self._tracer is None:
+            self._build()
+        if self._sending is not None:
+            self._sending.drain()
+
+    @property
+    def outbox_dropped(self) -> int:
+        """Reports the outbox dropped to stay within its bounds."""
+        sending = self._sending
+        outbox = sending.outbox if sending is not None else None
+        return outbox.dropped if outbox is not None else 0
 
     def release_held(
         self, decision: Optional[ConsentDecision] = None, *, first_only: bool = False
@@ -236,8 +268,11 @@ class Pipeline:
         from opentelemetry.sdk.trace.sampling import ALWAYS_ON
         from opentelemetry.sdk.version import __version__ as sdk_version
 
-        from ._processor import ExportSpanProcessor, TelemetrySpanProcessor
+        from ._backoff import Backoff
+        from ._outbox import Outbox
+        from ._processor import TelemetrySpanProcessor
         from ._scrubbing import Scrubber
+        from ._sending import SendingProcessor
         from .exporters import create_exporters
 
         # Exports run on this worker thread only, and the host's instrumentation
@@ -255,9 +290,15 @@ class Pipeline:
                 "telemetry.distro.version": __version__,
             }
         )
-        exporters = create_exporters(self._exporter_names(), self._exporter_context())
+        context = self._exporter_context()
+        exporters = create_exporters(self._exporter_names(), context)
+        telemetry_dir = context.config_dir / "telemetry"
+        # Exporters that only write here (a file, the console) need no copy on disk first.
+        remote = any(name not in LOCAL_EXPORTERS for name in exporters)
+        outbox = Outbox(telemetry_dir / "outbox") if remote else None
+        sending = SendingProcessor(exporters, outbox, Backoff(telemetry_dir / "backoff.json"))
         processor = TelemetrySpanProcessor(
-            [ExportSpanProcessor(exporter) for exporter in exporters],
+            [sending],
             gate=self._gate,
             scrubber=Scrubber(self._scrubbing),
             resource=resource,
@@ -278,6 +319,7 @@ class Pipeline:
         )
         provider.add_span_processor(processor)
         self._processor = processor
+        self._sending = sending
         self._provider = provider
         tracer = provider.get_tracer("otel_telemetry", __version__)
         self._tracer = tracer

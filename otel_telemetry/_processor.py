@@ -17,7 +17,6 @@ from typing import Callable, Optional
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
-from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Status
 
 from ._consent import ConsentDecision
@@ -169,27 +168,3 @@ class TelemetrySpanProcessor(SpanProcessor):
             end_time=span.end_time,
             instrumentation_scope=span.instrumentation_scope,
         )
-
-
-class ExportSpanProcessor(SpanProcessor):
-    """Exports each span at once on the calling thread (our worker), one exporter each.
-
-    Unlike the SDK's ``SimpleSpanProcessor``, ``force_flush`` reaches the exporter, so
-    exporters that send in the background (Sentry's transport) are waited for, and no
-    metric is recorded into the host's global meter provider.
-    """
-
-    def __init__(self, exporter: SpanExporter) -> None:
-        self.exporter = exporter
-
-    def on_end(self, span: ReadableSpan) -> None:
-        try:
-            self.exporter.export((span,))
-        except Exception:
-            debug("otel_telemetry: exporter %r failed", self.exporter, exc_info=True)
-
-    def shutdown(self) -> None:
-        self.exporter.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.exporter.force_flush(timeout_millis)

@@ -34,12 +34,14 @@ if TYPE_CHECKING:
     from ._notebook import CellHook
     from ._scrubbing import ScrubbingOptions
     from ._status import TelemetryStatus
+    from ._storm import StormGuard
     from .exporters import ExporterContext
 
     F = TypeVar("F", bound=Callable[..., Any])
 
 #: With a DSN in force, crash reports go to Sentry; without one, to the local file.
 DEFAULT_EXPORTERS = ("file",)
+ATTR_OCCURRENCES = "otel_telemetry.occurrences"  # as in _report, without importing it
 _PROMPT_READY_TIMEOUT = 10.0
 DEFAULT_EXPORTERS_WITH_DSN = ("sentry",)
 _REPORTED = "_otel_telemetry_reported"
@@ -67,6 +69,9 @@ class Telemetry:
         prompt_timeout: seconds the terminal prompt waits for each answer.
         ignore: exception classes that are never reported, such as the host's own
             user-input errors.
+        storm_limit: reports of one crash (same types, same place) per ``storm_window``
+            seconds; further ones are counted and their count sent with the next report.
+        storm_window: seconds.
     """
 
     def __init__(
@@ -83,6 +88,8 @@ class Telemetry:
         display_name: Optional[str] = None,
         prompt_timeout: float = 30.0,
         ignore: Iterable[type[BaseException]] = (),
+        storm_limit: int = 5,
+        storm_window: float = 60.0,
     ) -> None:
         if not app or not isinstance(app, str):
             raise ValueError("Telemetry(app=...) must be a non-empty string")
@@ -95,6 +102,8 @@ class Telemetry:
         self.display_name = display_name or app[:1].upper() + app[1:]
         self._prompt_timeout = prompt_timeout
         self._ignore = tuple(ignore)
+        self._storm: Optional[StormGuard] = None
+        self._storm_limits = (storm_limit, storm_window)
         # The terminal question is asked at most once per process: pending (a report waits
         # for it), prompted (it is being asked), answered (later reports are not held).
         self._prompt_pending = False
@@ -217,6 +226,23 @@ class Telemetry:
             packages=self.packages,
         )
 
+    def _outbox_dir(self) -> str:
+        # Plain strings: install() must not import pathlib.
+        env = self._env().config_dir
+        base = env or (
+            os.path.expanduser(self._config_dir_arg)
+            if self._config_dir_arg is not None
+            else os.path.join(os.path.expanduser("~"), f".{self.app}")
+        )
+        return os.path.join(base, "telemetry", "outbox")
+
+    def _outbox_waiting(self) -> bool:
+        try:
+            with os.scandir(self._outbox_dir()) as entries:
+                return any(not e.name.startswith(".") for e in entries)
+        except OSError:
+            return False
+
     def _install_id(self) -> Optional[str]:
         from ._install_id import load_or_create
 
@@ -233,6 +259,9 @@ class Telemetry:
         if mode is not None:
             self._mode_override = mode
         self._hooks.install()
+        if self._outbox_waiting():
+            # Reports an earlier run could not send: sent by the worker, in the background.
+            self._pipeline.schedule_drain()
         if "IPython" in sys.modules:  # a kernel or an IPython shell: cells bypass excepthook
             from ._notebook import CellHook
 
@@ -258,7 +287,7 @@ class Telemetry:
         self._pipeline.release_held()
 
     def disable(self) -> None:
-        """Stop sending, save that choice, and forget the email and the install id."""
+        """Stop sending, save that choice; forget the email, the install id and waiting reports."""
         from ._consent import SessionChoice
         from ._install_id import forget
 
@@ -266,6 +295,13 @@ class Telemetry:
         self._save(enabled=False, email=None)
         forget(self.config_dir)
         self._pipeline.discard_held()
+        # Withdrawn consent covers what waits on disk too.
+        try:
+            with os.scandir(self._outbox_dir()) as entries:
+                for entry in entries:
+                    os.unlink(entry.path)
+        except OSError:
+            pass
 
     def _save(self, *, enabled: bool, email: Optional[str]) -> None:
         try:
@@ -332,11 +368,15 @@ class Telemetry:
             _log.debug("otel_telemetry: send_event failed", exc_info=True)
 
     def flush(self, timeout: Optional[float] = None) -> bool:
-        """Wait for queued reports to pass the exporters; True when all did in time.
+        """Send what waits (this run's queue, and reports earlier runs left on disk).
 
-        With no timeout, waits as long as the exporters' own timeouts allow.
+        Returns True when all of it went through the pipeline in time. With no timeout,
+        waits as long as the exporters' own timeouts allow.
         """
         try:
+            self._send_counted()
+            if self._outbox_waiting():
+                self._pipeline.schedule_drain()
             return self._pipeline.flush(timeout)
         except Exception:
             _log.debug("otel_telemetry: flush failed", exc_info=True)
@@ -404,6 +444,11 @@ class Telemetry:
             if not passes_through(captured, self.packages):
                 return
             _mark_reported(exc, self.app)
+            occurrences = self._storm_guard().admit(captured)
+            if occurrences is None:
+                return  # a storm of the same crash: counted, sent later with the count
+            if occurrences > 1:
+                captured.attributes[ATTR_OCCURRENCES] = occurrences
             self._pipeline.submit(captured)
             self._note_question(mechanism)
         except Exception:
@@ -469,6 +514,7 @@ class Telemetry:
 
     def _after_uncaught(self) -> None:
         self._ask_if_pending()
+        self._send_counted()
         self._flush_for_exit()
 
     def _flush_for_exit(self) -> None:
@@ -480,9 +526,30 @@ class Telemetry:
             self._exit_deadline = now + self.flush_timeout
         self._pipeline.flush(max(0.0, self._exit_deadline - now))
 
+    def _storm_guard(self) -> StormGuard:
+        if self._storm is None:
+            from ._storm import StormGuard
+
+            self._storm = StormGuard(*self._storm_limits)
+        return self._storm
+
+    def _send_counted(self) -> None:
+        """Send, once, the crashes a storm counted but did not send, with their counts."""
+        if self._storm is None:
+            return
+        import dataclasses
+        import time
+
+        for captured, count in self._storm.counted():
+            attributes = {**captured.attributes, ATTR_OCCURRENCES: count}
+            self._pipeline.submit(
+                dataclasses.replace(captured, attributes=attributes, time_ns=time.time_ns())
+            )
+
     def _at_exit(self) -> None:
         try:
             self._ask_if_pending()
+            self._send_counted()
             self._flush_for_exit()
         except Exception:
             pass

@@ -11,6 +11,7 @@ plain OpenTelemetry span exporters and only ever receive consented, scrubbed spa
 """
 
 from ._console import JsonConsoleSpanExporter
+from ._delivery import Delivery
 from ._file import FileSpanExporter
 from ._otlp_json import encode_otlp_json
 from ._registry import (
@@ -25,6 +26,7 @@ from ._sentry import SentrySpanExporter
 __all__ = [
     "BUILTIN_EXPORTERS",
     "ENTRY_POINT_GROUP",
+    "Delivery",
     "ExporterContext",
     "ExporterFactory",
     "FileSpanExporter",

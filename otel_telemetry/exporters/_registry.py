@@ -52,9 +52,9 @@ BUILTIN_EXPORTERS: Mapping[str, str] = {
 }
 
 
-def create_exporters(names: Sequence[str], context: ExporterContext) -> list[SpanExporter]:
-    """Build the named exporters; an unknown or failing one is warned about and skipped."""
-    exporters: list[SpanExporter] = []
+def create_exporters(names: Sequence[str], context: ExporterContext) -> dict[str, SpanExporter]:
+    """Build the named exporters, by name; an unknown or failing one is warned about and skipped."""
+    exporters: dict[str, SpanExporter] = {}
     for name in names:
         if name == "none":
             continue
@@ -68,7 +68,7 @@ def create_exporters(names: Sequence[str], context: ExporterContext) -> list[Spa
             warn_once(f"exporter:{name}", f"Telemetry exporter {name!r} is not available: {exc}")
             continue
         if exporter is not None:
-            exporters.append(exporter)
+            exporters[name] = exporter
     return exporters
 
 

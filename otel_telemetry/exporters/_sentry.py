@@ -25,10 +25,12 @@ from otel_telemetry._report import (
     ATTR_HANDLED,
     ATTR_MECHANISM,
     ATTR_MODE,
+    ATTR_OCCURRENCES,
     ATTR_USER_EMAIL,
     EVENT_EXCEPTION,
 )
 
+from ._delivery import Delivery, delivery_from_status
 from ._file import FileSpanExporter
 from ._registry import ExporterContext
 
@@ -100,6 +102,9 @@ def sentry_event(span: ReadableSpan, *, release: str, environment: str) -> Optio
             "os": platform.system() or "unknown",
         },
     }
+    occurrences = attributes.get(ATTR_OCCURRENCES)
+    if occurrences:
+        event["tags"]["occurrences"] = str(occurrences)
     if span.context is not None and span.context.is_valid:
         event["contexts"] = {
             "trace": {
@@ -144,6 +149,7 @@ class SentrySpanExporter(SpanExporter):
         self._spotlight = spotlight
         self._timeout = timeout
         self._client: Any = None
+        self.last_delivery: Optional[Delivery] = None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         client = self._client or self._create_client()
@@ -152,7 +158,11 @@ class SentrySpanExporter(SpanExporter):
             event = sentry_event(span, release=self._release, environment=self._environment)
             if event is None:
                 continue
-            if client.capture_event(event) is None:
+            client.transport.last_delivery = None
+            client.capture_event(event)
+            # The transport sends at once, on this (worker) thread, and says how it went.
+            self.last_delivery = client.transport.last_delivery
+            if self.last_delivery is None or not self.last_delivery.ok:
                 result = SpanExportResult.FAILURE
         return result
 
@@ -170,6 +180,7 @@ class SentrySpanExporter(SpanExporter):
         import sentry_sdk
 
         self._client = sentry_sdk.Client(
+            transport=_confirming_transport(self._timeout),
             dsn=self._dsn,  # explicit: never falls back to the host's SENTRY_DSN
             release=self._release,
             environment=self._environment,
@@ -215,6 +226,92 @@ def create_sentry_exporter(context: ExporterContext) -> SpanExporter:
         )
         return FileSpanExporter(reports)
     return SentrySpanExporter(context.sentry_dsn, release=f"{context.app}@{context.version}")
+
+
+def _confirming_transport(timeout: float) -> Any:
+    """A Sentry transport that sends each envelope at once and keeps the HTTP outcome.
+
+    sentry-sdk's own transport queues envelopes for a background thread and drops them
+    when the endpoint is down; ours sends synchronously (on our worker, never the app
+    thread), so that a report leaves the outbox only once Sentry accepted it, and so
+    that 429 and its rate limits, 401 and 403 reach the backoff.
+    """
+    from sentry_sdk.transport import Transport
+
+    class ConfirmingTransport(Transport):
+        last_delivery: Optional[Delivery] = None
+
+        def capture_envelope(self, envelope: Any) -> None:
+            self.last_delivery = _post_envelope(self.parsed_dsn, envelope.serialize(), timeout)
+
+    return ConfirmingTransport
+
+
+def _post_envelope(dsn: Any, body: bytes, timeout: float) -> Delivery:
+    import urllib.error
+    import urllib.request
+
+    from otel_telemetry._version import __version__
+
+    if dsn is None:
+        return Delivery(ok=False, fatal=True, detail="no DSN")
+    auth = dsn.to_auth(client=f"otel_telemetry/{__version__}")
+    request = urllib.request.Request(
+        auth.get_api_url(),
+        data=body,
+        method="POST",
+        headers={
+            "X-Sentry-Auth": auth.to_header(),
+            "Content-Type": "application/x-sentry-envelope",
+            "User-Agent": f"otel_telemetry/{__version__}",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=_tls_context()) as response:
+            response.read()
+            return delivery_from_status(response.status, _headers(response.headers), "")
+    except urllib.error.HTTPError as error:
+        headers = _headers(error.headers)
+        delivery = delivery_from_status(error.code, headers, f"HTTP {error.code}")
+        limited = _rate_limit_seconds(headers.get("x-sentry-rate-limits"))
+        if limited:
+            return Delivery(
+                ok=False,
+                retry_after=max(limited, delivery.retry_after or 0),
+                detail=delivery.detail,
+            )
+        return delivery
+    except (OSError, ValueError) as error:  # refused, unreachable, timed out
+        return Delivery(ok=False, detail=type(error).__name__)
+
+
+def _headers(headers: Any) -> dict[str, str]:
+    return {k.lower(): v for k, v in (headers or {}).items()}
+
+
+def _rate_limit_seconds(header: Optional[str]) -> float:
+    """The longest wait of Sentry's ``X-Sentry-Rate-Limits`` that covers error events."""
+    longest = 0.0
+    for limit in (header or "").split(","):
+        seconds, _, rest = limit.strip().partition(":")
+        categories = rest.split(":", 1)[0]
+        if categories in ("", "error") or "error" in categories.split(";"):
+            try:
+                longest = max(longest, float(seconds))
+            except ValueError:
+                continue
+    return longest
+
+
+def _tls_context() -> Any:
+    import ssl
+
+    try:
+        import certifi
+
+        return ssl.create_default_context(cafile=certifi.where())
+    except ImportError:  # pragma: no cover - certifi comes with sentry-sdk
+        return ssl.create_default_context()
 
 
 def _allow_listed(event: Any, hint: Any) -> Any:

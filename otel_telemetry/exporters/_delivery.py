@@ -1,0 +1,57 @@
+"""What an exporter learnt when it last sent: the outbox and the backoff act on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The outcome of one send, as an exporter may expose it in ``last_delivery``.
+
+    Exporters that do not expose it are judged by their ``SpanExportResult`` alone.
+    """
+
+    ok: bool
+    """The endpoint confirmed the report."""
+    retry_after: Optional[float] = None
+    """Seconds the endpoint asked us to wait (HTTP 429 ``Retry-After``, Sentry rate limits)."""
+    fatal: bool = False
+    """Sending cannot work in this run (401, 403, an invalid DSN): stop trying until the next."""
+    detail: str = ""
+    """A short description for the one warning, never the report or a secret."""
+
+
+def retry_after_seconds(value: Optional[str]) -> Optional[float]:
+    """Parse ``Retry-After``: seconds, or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        import time
+
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def delivery_from_status(status: int, headers: dict[str, str], detail: str) -> Delivery:
+    """The delivery of an HTTP answer: 2xx ok, 429 wait, 401/403 stop, anything else retry."""
+    if 200 <= status < 300:
+        return Delivery(ok=True)
+    if status == 429:
+        return Delivery(
+            ok=False,
+            retry_after=retry_after_seconds(headers.get("retry-after")) or 60.0,
+            detail=detail,
+        )
+    if status in (401, 403):
+        return Delivery(ok=False, fatal=True, detail=detail)
+    return Delivery(ok=False, detail=detail)

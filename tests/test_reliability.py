@@ -1,0 +1,285 @@
+"""Faults, with real sockets on loopback, for the ``otlp`` and the ``sentry`` exporters."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import run_python
+from tests.receivers.faulty import MODES, FaultyEndpoint
+
+pytestmark = pytest.mark.integration
+
+FLUSH_TIMEOUT = 1.0
+
+CRASH = """
+import sys, time
+import acme
+from acme.crawler import run
+sys.stderr.write(f"crash at {time.monotonic()!r}\\n")
+run("https://alice:s3cret@intranet.example.com/reports?token=abc123")
+"""
+
+
+@pytest.fixture
+def endpoint():
+    server = FaultyEndpoint(retry_after=2)
+    yield server
+    server.close()
+
+
+def _env(host_env, exporter: str, port: int) -> dict[str, str]:
+    env = {k: v for k, v in host_env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(
+        ACME_TELEMETRY="1",
+        ACME_TELEMETRY_EXPORTER=exporter,
+        ACME_TELEMETRY_FLUSH_TIMEOUT=str(FLUSH_TIMEOUT),
+    )
+    if exporter == "otlp":
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{port}"
+    else:
+        env["ACME_SENTRY_DSN"] = f"http://0123456789abcdef0123456789abcdef@127.0.0.1:{port}/7"
+    return env
+
+
+def _otlp_env(host_env, receiver) -> dict[str, str]:
+    return {
+        **host_env,
+        "ACME_TELEMETRY": "1",
+        "ACME_TELEMETRY_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+    }
+
+
+def _crash(env) -> float:
+    """Run a crashing host; the seconds from its crash to its exit."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", CRASH],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, stderr = process.communicate(timeout=60)
+    exited = time.monotonic()
+    assert process.returncode == 1
+    crashed = float(stderr.split("crash at ", 1)[1].split()[0])
+    return exited - crashed
+
+
+def _next_run(env) -> None:
+    """A later, healthy run of the host: importing it is enough to send what waits."""
+    env = {**env, "ACME_TELEMETRY_FLUSH_TIMEOUT": "10"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import acme"], env=env, stdin=subprocess.DEVNULL, timeout=60
+    )
+    assert result.returncode == 0
+
+
+def _waiting(config_dir) -> list[str]:
+    outbox = config_dir / "telemetry" / "outbox"
+    return sorted(p.name for p in outbox.iterdir()) if outbox.exists() else []
+
+
+@pytest.mark.parametrize("exporter", ["otlp", "sentry"])
+@pytest.mark.parametrize("mode", MODES)
+def test_fault_exits_within_budget_and_the_next_run_delivers_once(
+    mode, exporter, endpoint, host_env, config_dir
+):
+    endpoint.mode = mode
+    env = _env(host_env, exporter, endpoint.port_for(mode))
+
+    delay = _crash(env)
+
+    assert delay <= FLUSH_TIMEOUT + 0.3, f"exit took {delay:.2f} s after the crash"
+    assert endpoint.delivered == []
+    assert len(_waiting(config_dir)) == 1  # the report waits on disk
+
+    endpoint.mode = "ok"
+    env = _env(host_env, exporter, endpoint.port)
+    if mode == "429":
+        _next_run(env)  # within Retry-After: nothing may be sent, even by another process
+        assert endpoint.delivered == []
+        assert len(_waiting(config_dir)) == 1
+        time.sleep(endpoint.retry_after + 0.2)
+    _next_run(env)
+
+    [delivered] = endpoint.delivered  # nothing lost, nothing sent twice
+    assert delivered.kind == exporter
+    assert len(delivered.span_ids) == 1
+    assert b"intranet.example.com" not in delivered.body
+    assert _waiting(config_dir) == []
+    _next_run(env)
+    assert len(endpoint.delivered) == 1
+
+
+THREE_REPORTS = """
+from otel_telemetry import Telemetry
+t = Telemetry(app="acme", package="__main__", sentry_dsn=None)
+for message in ("one", "two", "three"):
+    try:
+        raise ValueError(message)
+    except ValueError as exc:
+        t.capture_exception(exc)
+print(t.flush(30))
+"""
+
+
+@pytest.mark.parametrize("exporter", ["otlp", "sentry"])
+def test_refused_credentials_stop_sending_for_the_run_with_one_warning(
+    exporter, endpoint, host_env, config_dir
+):
+    endpoint.mode = "401"
+    env = _env(host_env, exporter, endpoint.port)
+
+    result = run_python(THREE_REPORTS, env)
+
+    assert result.returncode == 0, result.stderr
+    assert endpoint.attempts == 1  # the first refusal stops this run's sending
+    assert result.stderr.count("was refused") == 1
+    assert "Traceback" not in result.stderr
+    assert len(_waiting(config_dir)) == 3  # nothing lost
+
+
+DISK_HOST = """
+from otel_telemetry import Telemetry
+t = Telemetry(app="acme", package="__main__")
+for message in ("one", "two"):
+    try:
+        raise ValueError(message)
+    except ValueError as exc:
+        t.capture_exception(exc)
+print(t.flush(30), "host still running")
+"""
+
+
+def _limit_file_size():
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, not kills
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+
+
+@pytest.mark.parametrize("disk", ["full", "read-only outbox"])
+def test_a_disk_that_refuses_writes_costs_one_warning(
+    disk, endpoint, host_env, config_dir, tmp_path
+):
+    endpoint.mode = "ok"
+    env = _env(host_env, "otlp", endpoint.port)
+    outbox = config_dir / "telemetry" / "outbox"
+    outbox.mkdir(parents=True)
+    immutable = disk == "read-only outbox" and os.geteuid() == 0
+    if disk == "read-only outbox":
+        outbox.chmod(0o500)
+        if immutable:
+            subprocess.run(["chattr", "+i", str(outbox)], check=True)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", DISK_HOST],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            preexec_fn=_limit_file_size if disk == "full" else None,
+        )
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(outbox)], check=True)
+        outbox.chmod(0o700)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True host still running"
+    assert result.stderr.count("Cannot write crash reports") == 1
+    assert "Traceback" not in result.stderr
+    assert len(endpoint.delivered) == 2  # sent without the copy on disk
+
+
+STORM = """
+import resource, sys
+from otel_telemetry import Telemetry
+t = Telemetry(app="acme", package="__main__")
+
+def handle(request):
+    raise ConnectionResetError("upstream reset")
+
+def rss_kb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+for i in range(100_000):
+    if i == 1_000:
+        before = rss_kb()
+    try:
+        handle(i)
+    except ConnectionResetError as exc:
+        t.capture_exception(exc)
+after = rss_kb()
+print(t.flush(60), after - before)
+"""
+
+
+def test_a_storm_of_identical_crashes_is_bounded_and_counted(host_env, otlp_http):
+    env = _otlp_env(host_env, otlp_http)
+
+    result = run_python(STORM, env)
+
+    assert result.returncode == 0, result.stderr
+    flushed, growth_kb = result.stdout.split()
+    assert flushed == "True"
+    print(f"\nstorm of 100,000 crashes: max RSS grew by {growth_kb} kB after the first 1,000")
+    assert int(growth_kb) < 10_000
+    from google.protobuf.json_format import MessageToDict
+
+    from tests.payloads import attributes
+
+    counts = []
+    for request in otlp_http.requests:
+        for span in request.request.resource_spans[0].scope_spans[0].spans:
+            values = attributes(MessageToDict(span)["attributes"])
+            counts.append(int(values.get("otel_telemetry.occurrences", 1)))
+    assert len(counts) <= 6  # 5 per minute, then one at exit with the rest counted
+    assert sum(counts) == 100_000
+
+
+FORK = """
+import os, sys
+from otel_telemetry import Telemetry
+t = Telemetry(app="acme", package="__main__")
+
+def report(message):
+    try:
+        raise ValueError(message)
+    except ValueError as exc:
+        t.capture_exception(exc)
+
+report("parent, before the fork")  # starts the worker thread
+t.flush(30)
+pid = os.fork()
+if pid == 0:
+    report("child")
+    os._exit(0 if t.flush(30) else 3)
+_, status = os.waitpid(pid, 0)
+report("parent, after the fork")
+print(t.flush(30), os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_forked_child_reports_with_its_own_worker(host_env, otlp_http):
+    env = _otlp_env(host_env, otlp_http)
+
+    result = run_python(FORK, env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "0"]
+    messages = sorted(
+        event.attributes[1].value.string_value
+        for request in otlp_http.wait_for(3)
+        for span in request.request.resource_spans[0].scope_spans[0].spans
+        for event in span.events
+    )
+    assert messages == ["child", "parent, after the fork", "parent, before the fork"]
