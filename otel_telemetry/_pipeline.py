@@ -189,7 +189,7 @@ class Pipeline:
         """Reports dropped by the gate, the scrubber or a full queue."""
         processor = self._processor
         built = processor.dropped if processor is not None else 0
-        return self.queue_dropped + self.gate_dropped + built
+        return self.queue_dropped + self.gate_dropped + built + self.outbox_dropped
 
     def _start_worker(self) -> None:
         thread = threading.Thread(target=self._work, name="otel_telemetry", daemon=True)

@@ -28,7 +28,10 @@ class TelemetryStatus:
     sentry_dsn_source: Optional[str]
     """``baked in``, the ``<APP>_SENTRY_DSN`` variable's name, or None; never the DSN."""
     dropped: int = 0
-    """Reports dropped in this process: no consent, a full queue or a failed scrub."""
+    """Reports dropped in this process: no consent, a full queue, a failed scrub, or the
+    oldest ones when the outbox was full."""
+    waiting: int = 0
+    """Reports in the outbox, waiting for an exporter to confirm them."""
 
     def __str__(self) -> str:
         state = {True: "enabled", False: "disabled", None: "ask at the first crash"}[self.enabled]
@@ -41,5 +44,6 @@ class TelemetryStatus:
                 f"  config:    {self.config_file}",
                 f"  email:     {self.email or '-'}",
                 f"  sentry:    {dsn}",
+                f"  waiting:   {self.waiting} report(s) in the outbox; {self.dropped} dropped",
             )
         )

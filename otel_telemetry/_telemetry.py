@@ -236,6 +236,13 @@ class Telemetry:
         )
         return os.path.join(base, "telemetry", "outbox")
 
+    def _outbox_count(self) -> int:
+        try:
+            with os.scandir(self._outbox_dir()) as entries:
+                return sum(1 for e in entries if not e.name.startswith("."))
+        except OSError:
+            return 0
+
     def _outbox_waiting(self) -> bool:
         try:
             with os.scandir(self._outbox_dir()) as entries:
@@ -330,6 +337,7 @@ class Telemetry:
             email=decision.email,
             sentry_dsn_source=self._sentry_dsn_in_force()[1],
             dropped=self._pipeline.dropped,
+            waiting=self._outbox_count(),
         )
 
     if TYPE_CHECKING:

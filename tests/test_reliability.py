@@ -243,7 +243,9 @@ def test_a_storm_of_identical_crashes_is_bounded_and_counted(host_env, otlp_http
         for span in request.request.resource_spans[0].scope_spans[0].spans:
             values = attributes(MessageToDict(span)["attributes"])
             counts.append(int(values.get("otel_telemetry.occurrences", 1)))
-    assert len(counts) <= 6  # 5 per minute, then one at exit with the rest counted
+    # 5 per minute; then each flush (the one that settles the measurement, the last one)
+    # sends one report carrying what was counted since.
+    assert len(counts) <= 7
     assert sum(counts) == 100_000
 
 
