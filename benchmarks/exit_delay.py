@@ -10,12 +10,14 @@ moment to the process's end, as seen by this process.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
-import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.processes import exit_delay
+from tests.receivers.faulty import FaultyEndpoint
 
 OURS = "otel_telemetry (otlp, 1 s budget)"
 OTEL = "OTel SDK BatchSpanProcessor + OTLPSpanExporter"
@@ -61,51 +63,13 @@ sys.stderr.write(f"@@ {time.monotonic()!r}\\n")
 }
 
 
-class Blackhole:
-    """Accepts connections on loopback and never reads or answers."""
-
-    def __init__(self) -> None:
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self._socket.listen(128)
-        self.port = self._socket.getsockname()[1]
-        self._held: list[socket.socket] = []
-        threading.Thread(target=self._hold, daemon=True).start()
-
-    def _hold(self) -> None:
-        while True:
-            try:
-                self._held.append(self._socket.accept()[0])
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self._socket.close()
-        for connection in self._held:
-            connection.close()
-
-
-def _delay(script: str, env: dict[str, str]) -> float:
-    process = subprocess.Popen(
-        [sys.executable, "-c", script],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _, stderr = process.communicate(timeout=120)
-    ended = time.monotonic()
-    marker = next(line for line in stderr.splitlines() if line.startswith("@@ "))
-    return ended - float(marker[3:])
-
-
 def measure(rounds: int) -> dict[str, list[float]]:
     """Seconds of exit delay per round for each contender (interleaved)."""
-    hole = Blackhole()
+    endpoint = FaultyEndpoint()  # its blackhole accepts connections and never answers
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "BENCH_", "SENTRY_"))}
     env.update(
-        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{hole.port}",
-        BENCH_DSN=f"http://0123456789abcdef0123456789abcdef@127.0.0.1:{hole.port}/1",
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{endpoint.hole_port}",
+        BENCH_DSN=f"http://0123456789abcdef0123456789abcdef@127.0.0.1:{endpoint.hole_port}/1",
         BENCH_TELEMETRY="1",
     )
     results: dict[str, list[float]] = {name: [] for name in _SCRIPTS}
@@ -113,9 +77,12 @@ def measure(rounds: int) -> dict[str, list[float]]:
         for _ in range(rounds):
             for name, script in _SCRIPTS.items():
                 with tempfile.TemporaryDirectory() as config:
-                    results[name].append(_delay(script, {**env, "BENCH_CONFIG_DIR": config}))
+                    delay, _ = exit_delay(
+                        [sys.executable, "-c", script], {**env, "BENCH_CONFIG_DIR": config}
+                    )
+                    results[name].append(delay)
     finally:
-        hole.close()
+        endpoint.close()
     return results
 
 

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tests.conftest import run_python
+from tests.processes import exit_delay
 from tests.receivers.faulty import MODES, FaultyEndpoint
 
 pytestmark = pytest.mark.integration
@@ -20,7 +21,7 @@ CRASH = """
 import sys, time
 import acme
 from acme.crawler import run
-sys.stderr.write(f"crash at {time.monotonic()!r}\\n")
+sys.stderr.write(f"@@ {time.monotonic()!r}\\n")
 run("https://alice:s3cret@intranet.example.com/reports?token=abc123")
 """
 
@@ -57,18 +58,9 @@ def _otlp_env(host_env, receiver) -> dict[str, str]:
 
 def _crash(env) -> float:
     """Run a crashing host; the seconds from its crash to its exit."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", CRASH],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _, stderr = process.communicate(timeout=60)
-    exited = time.monotonic()
-    assert process.returncode == 1
-    crashed = float(stderr.split("crash at ", 1)[1].split()[0])
-    return exited - crashed
+    delay, result = exit_delay([sys.executable, "-c", CRASH], env)
+    assert result.returncode == 1
+    return delay
 
 
 def _next_run(env) -> None:
