@@ -112,20 +112,6 @@ class Outbox:
             if entry is not None:
                 yield entry
 
-    def clear(self) -> None:
-        """Forget every waiting report (consent was withdrawn)."""
-        if self.directory.is_dir():
-            for path in self.directory.iterdir():
-                with suppress(OSError):
-                    path.unlink()
-
-    def waiting(self) -> int:
-        """How many reports wait, claimed or not."""
-        try:
-            return sum(1 for _ in self.directory.iterdir())
-        except OSError:
-            return 0
-
     def _write(self, path: Path, span: ReadableSpan, pending: Sequence[str]) -> None:
         record = {"format": FORMAT, "pending": list(pending), "span": span_to_record(span)}
         data = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -33,8 +33,6 @@ ATTR_MODE = "otel_telemetry.mode"
 ATTR_INSTALL_ID = "otel_telemetry.install_id"
 ATTR_EXCEPTION_CHAIN = "otel_telemetry.exception.chain"
 ATTR_USER_EMAIL = "user.email"
-ATTR_OCCURRENCES = "otel_telemetry.occurrences"
-"""How many crashes a report stands for, when a storm was counted rather than sent."""
 
 _OURS = ("otel_telemetry",)
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._capture import CapturedException
+
+ATTR_OCCURRENCES = "otel_telemetry.occurrences"
+"""How many crashes a report stands for, when a storm was counted rather than sent."""
 
 Fingerprint = tuple[object, ...]
 
@@ -47,8 +50,11 @@ class StormGuard:
         self._lock = threading.Lock()
         self._seen: OrderedDict[Fingerprint, _Crash] = OrderedDict()
 
-    def admit(self, captured: CapturedException) -> Optional[int]:
-        """The occurrences the report stands for, or None when it is only counted."""
+    def admit(self, captured: CapturedException) -> bool:
+        """True when the report goes out; False when it is only counted.
+
+        A report that goes out after others were counted carries how many it stands for.
+        """
         key = fingerprint(captured)
         now = time.monotonic()
         with self._lock:
@@ -64,16 +70,26 @@ class StormGuard:
                 crash.since, crash.sent = now, 0
             if crash.sent >= self.limit:
                 crash.counted += 1
-                return None
+                return False
             crash.sent += 1
-            occurrences, crash.counted = 1 + crash.counted, 0
-            return occurrences
+            if crash.counted:
+                captured.attributes[ATTR_OCCURRENCES] = 1 + crash.counted
+            crash.counted = 0
+            return True
 
-    def counted(self) -> list[tuple[CapturedException, int]]:
-        """Take the crashes counted but not yet sent, with their counts (for exit)."""
+    def counted(self) -> list[CapturedException]:
+        """Take the crashes counted but not yet sent, as reports carrying their counts."""
+        import dataclasses
+
         with self._lock:
             pending = [
-                (crash.last, crash.counted) for crash in self._seen.values() if crash.counted
+                dataclasses.replace(
+                    crash.last,
+                    attributes={**crash.last.attributes, ATTR_OCCURRENCES: crash.counted},
+                    time_ns=time.time_ns(),
+                )
+                for crash in self._seen.values()
+                if crash.counted
             ]
             for crash in self._seen.values():
                 crash.counted = 0

@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 #: With a DSN in force, crash reports go to Sentry; without one, to the local file.
 DEFAULT_EXPORTERS = ("file",)
-ATTR_OCCURRENCES = "otel_telemetry.occurrences"  # as in _report, without importing it
 _PROMPT_READY_TIMEOUT = 10.0
 DEFAULT_EXPORTERS_WITH_DSN = ("sentry",)
 _REPORTED = "_otel_telemetry_reported"
@@ -143,12 +142,16 @@ class Telemetry:
         """``<APP>_CONFIG_DIR``, else the ``config_dir`` argument, else ``~/.<app>``."""
         from pathlib import Path
 
+        return Path(self._config_dir_path())
+
+    def _config_dir_path(self) -> str:
+        # A plain string, for install(), which must not import pathlib.
         from_env = self._env().config_dir
         if from_env is not None:
-            return Path(from_env)
+            return from_env
         if self._config_dir_arg is not None:
-            return Path(self._config_dir_arg).expanduser()
-        return Path.home() / f".{self.app}"
+            return os.path.expanduser(self._config_dir_arg)
+        return os.path.join(os.path.expanduser("~"), f".{self.app}")
 
     @property
     def _store(self) -> ConfigStore:
@@ -227,14 +230,7 @@ class Telemetry:
         )
 
     def _outbox_dir(self) -> str:
-        # Plain strings: install() must not import pathlib.
-        env = self._env().config_dir
-        base = env or (
-            os.path.expanduser(self._config_dir_arg)
-            if self._config_dir_arg is not None
-            else os.path.join(os.path.expanduser("~"), f".{self.app}")
-        )
-        return os.path.join(base, "telemetry", "outbox")
+        return os.path.join(self._config_dir_path(), "telemetry", "outbox")
 
     def _outbox_count(self) -> int:
         try:
@@ -244,11 +240,7 @@ class Telemetry:
             return 0
 
     def _outbox_waiting(self) -> bool:
-        try:
-            with os.scandir(self._outbox_dir()) as entries:
-                return any(not e.name.startswith(".") for e in entries)
-        except OSError:
-            return False
+        return self._outbox_count() > 0
 
     def _install_id(self) -> Optional[str]:
         from ._install_id import load_or_create
@@ -452,11 +444,8 @@ class Telemetry:
             if not passes_through(captured, self.packages):
                 return
             _mark_reported(exc, self.app)
-            occurrences = self._storm_guard().admit(captured)
-            if occurrences is None:
+            if not self._storm_guard().admit(captured):
                 return  # a storm of the same crash: counted, sent later with the count
-            if occurrences > 1:
-                captured.attributes[ATTR_OCCURRENCES] = occurrences
             self._pipeline.submit(captured)
             self._note_question(mechanism)
         except Exception:
@@ -543,16 +532,9 @@ class Telemetry:
 
     def _send_counted(self) -> None:
         """Send, once, the crashes a storm counted but did not send, with their counts."""
-        if self._storm is None:
-            return
-        import dataclasses
-        import time
-
-        for captured, count in self._storm.counted():
-            attributes = {**captured.attributes, ATTR_OCCURRENCES: count}
-            self._pipeline.submit(
-                dataclasses.replace(captured, attributes=attributes, time_ns=time.time_ns())
-            )
+        if self._storm is not None:
+            for captured in self._storm.counted():
+                self._pipeline.submit(captured)
 
     def _at_exit(self) -> None:
         try:

@@ -25,10 +25,10 @@ from otel_telemetry._report import (
     ATTR_HANDLED,
     ATTR_MECHANISM,
     ATTR_MODE,
-    ATTR_OCCURRENCES,
     ATTR_USER_EMAIL,
     EVENT_EXCEPTION,
 )
+from otel_telemetry._storm import ATTR_OCCURRENCES
 
 from ._delivery import Delivery, delivery_from_status
 from ._file import FileSpanExporter
