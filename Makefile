@@ -2,13 +2,19 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(abspath $(VENV)/bin)
+# `make demo` only: the package and the example host, none of the dev toolchain.
+DEMO_VENV := .venv-demo
+# `make test-matrix` runs on each of these CPythons that it finds (MATRIX="3.9 3.13" picks).
+MATRIX ?= 3.9 3.10 3.11 3.12 3.13
+# `make test` runs the matrix on these, beside the whole suite on $(PYTHON).
+TEST_MATRIX ?= 3.9 3.13
 # inline-snapshot formats snapshots with the venv's ruff.
 export PATH := $(BIN):$(PATH)
 
 # The Spotlight sidecar, a real Sentry receiver for the tests, pinned by its lockfile.
 SPOTLIGHT := tests/receivers/spotlight
 
-.PHONY: venv receivers demo test lint typecheck collector-check bench clean
+.PHONY: venv receivers demo test test-fast coverage test-matrix lint typecheck collector-check bench clean
 
 $(VENV)/.installed: pyproject.toml examples/acme/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +24,18 @@ $(VENV)/.installed: pyproject.toml examples/acme/pyproject.toml
 
 venv: $(VENV)/.installed
 
+$(DEMO_VENV)/.installed: pyproject.toml examples/acme/pyproject.toml
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e . -e examples/acme
+	touch $@
+
 $(SPOTLIGHT)/node_modules/.package-lock.json: $(SPOTLIGHT)/package-lock.json
 	npm ci --prefix $(SPOTLIGHT) --no-audit --no-fund --loglevel=error
 
 receivers: $(SPOTLIGHT)/node_modules/.package-lock.json
 
-demo: venv
-	$(BIN)/python examples/demo.py
+demo: $(DEMO_VENV)/.installed
+	$(DEMO_VENV)/bin/python examples/demo.py
 
 lint: venv
 	$(BIN)/ruff check .
@@ -33,9 +44,26 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy --strict otel_telemetry
 
+# The whole suite on $(PYTHON) comes last, after the matrix's one line per version; a
+# failing matrix fails `make test` once the suite has run too.
 test: lint typecheck receivers
 	@command -v chromium >/dev/null || echo "Chromium is not installed: the browser test will not run (apt-get install chromium)."
-	$(BIN)/pytest
+	@matrix=0; $(PYTHON) .ci/test_matrix.py $(TEST_MATRIX) || matrix=$$?; \
+	echo "Whole suite on $$($(BIN)/python -c 'import platform; print(platform.python_version())'):"; \
+	$(BIN)/pytest || exit $$?; \
+	if [ $$matrix -ne 0 ]; then echo "The matrix failed on Python $(TEST_MATRIX): see .venv-matrix/summary.txt"; exit $$matrix; fi
+
+# In-process tests only: no subprocess, no receiver (well under 15 s).
+test-fast: venv
+	$(BIN)/pytest -q -m "not integration"
+
+# Line and branch coverage of the in-process tests ([tool.coverage] in pyproject.toml).
+coverage: venv
+	$(BIN)/pytest -q -m "not integration" --cov=otel_telemetry --cov-branch --cov-report=term-missing
+
+# In-process and hook tests on each CPython of $(MATRIX) found here, each in .venv-matrix/3.X.
+test-matrix:
+	$(PYTHON) .ci/test_matrix.py $(MATRIX)
 
 collector-check: venv
 	$(BIN)/pytest tests/test_collector_config.py
@@ -44,4 +72,4 @@ bench: venv
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) $(SPOTLIGHT)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_VENV) .venv-matrix $(SPOTLIGHT)/node_modules .pytest_cache .mypy_cache .ruff_cache .coverage

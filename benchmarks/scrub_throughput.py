@@ -46,8 +46,8 @@ def corpus() -> list[Any]:
     from opentelemetry.sdk.trace import Event, ReadableSpan
     from opentelemetry.trace import SpanContext, Status, StatusCode
 
-    from otel_telemetry._capture import capture_exception
-    from otel_telemetry._report import exception_attributes
+    from otel_telemetry.capture._snapshot import capture_exception
+    from otel_telemetry.pipeline._spans import exception_attributes
     from tests.pii_samples import PII_SAMPLES
 
     spans = []
@@ -95,10 +95,10 @@ def contenders(spans: list[Any]) -> dict[str, tuple[Callable[[Any], Any], list[A
     from opentelemetry.sdk.resources import Resource
     from sentry_sdk.scrubber import EventScrubber
 
-    from otel_telemetry._consent import ConsentDecision
-    from otel_telemetry._processor import TelemetrySpanProcessor
-    from otel_telemetry._scrubbing import Scrubber
+    from otel_telemetry.consent._precedence import ConsentDecision
     from otel_telemetry.exporters._sentry import sentry_event
+    from otel_telemetry.pipeline._processor import TelemetrySpanProcessor
+    from otel_telemetry.scrubbing import Scrubber
 
     granted = ConsentDecision("granted", "bench")
     ours = TelemetrySpanProcessor(

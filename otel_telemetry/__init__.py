@@ -5,13 +5,15 @@ the README. Importing this package is cheap: OpenTelemetry's SDK, the exporters 
 Sentry are imported only when a report may be sent.
 """
 
-from ._telemetry import ErrorCapture, Telemetry
+from ._lazy import lazy_exports
+from ._telemetry import Telemetry
 from ._version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._scrubbing import ScrubbingOptions, ScrubMatch
     from ._status import TelemetryStatus
+    from .capture._decorator import ErrorCapture
+    from .scrubbing import ScrubbingOptions, ScrubMatch
 
 __all__ = [
     "ErrorCapture",
@@ -22,18 +24,13 @@ __all__ = [
     "__version__",
 ]
 
-_LAZY = {
-    "ScrubbingOptions": "._scrubbing",
-    "ScrubMatch": "._scrubbing",
-    "TelemetryStatus": "._status",
-}
-
-
-def __getattr__(name: str) -> object:
-    # These names pull in dataclasses and re; most hosts never touch them.
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'otel_telemetry' has no attribute {name!r}")
-    from importlib import import_module
-
-    return getattr(import_module(module, __name__), name)
+# These names pull in dataclasses and re; most hosts never touch them.
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "ErrorCapture": ".capture._decorator",
+        "ScrubbingOptions": ".scrubbing",
+        "ScrubMatch": ".scrubbing",
+        "TelemetryStatus": "._status",
+    },
+)

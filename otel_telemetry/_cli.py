@@ -95,7 +95,7 @@ def _add_commands(group: click.Group, resolve: Callable[[], Telemetry]) -> None:
         from .exporters._file import read_reports
 
         telemetry = resolve()
-        directory = telemetry.config_dir / "telemetry" / "reports"
+        directory = telemetry.settings.layout().reports_dir
         reports = read_reports(directory)
         if not reports:
             click.echo(f"No stored reports in {directory}.")

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from ._settings import Settings
+    from .consent._consent import Consent
+    from .consent._types import Mode
+    from .pipeline._pipeline import Pipeline
 
 
 @dataclass(frozen=True)
@@ -16,8 +22,8 @@ class TelemetryStatus:
     enabled: Optional[bool]
     """True: reports are sent. False: nothing is sent. None: the user is asked first."""
     decided_by: str
-    """The rule of DESIGN §3 that decided: a variable, ``config``, ``session`` or ``mode:*``."""
-    mode: str
+    """The consent rule that decided: a variable, ``config``, ``session`` or ``mode:*``."""
+    mode: Mode
     """``server``, ``interactive``, ``notebook`` or ``non-interactive``."""
     exporters: tuple[str, ...]
     """The exporter names in force."""
@@ -47,3 +53,20 @@ class TelemetryStatus:
                 f"  waiting:   {self.waiting} report(s) in the outbox; {self.dropped} dropped",
             )
         )
+
+
+def current_status(settings: Settings, consent: Consent, pipeline: Pipeline) -> TelemetryStatus:
+    """The status of one host now: the live decision, settings and pipeline counts."""
+    decision = consent.decide()
+    return TelemetryStatus(
+        app=settings.app,
+        enabled={"granted": True, "denied": False, "ask": None}[decision.state],
+        decided_by=decision.source,
+        mode=settings.mode(),
+        exporters=settings.exporter_names(),
+        config_file=consent.store.path,
+        email=decision.email,
+        sentry_dsn_source=settings.sentry_dsn()[1],
+        dropped=pipeline.dropped,
+        waiting=pipeline.waiting(),
+    )

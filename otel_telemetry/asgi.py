@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, MutableMapping
 
-from ._request import current_scope, request_attributes
+from .capture._request import current_scope, request_attributes
 
 if TYPE_CHECKING:
     from ._telemetry import Telemetry
@@ -50,7 +50,9 @@ class TelemetryMiddleware:
         try:
             await self.app(scope, receive, send)
         except BaseException as exc:
-            self.telemetry._report(exc, "asgi", handled=False, attributes=request_attributes())
+            self.telemetry.reporter.report(
+                exc, "asgi", handled=False, attributes=request_attributes()
+            )
             raise
         finally:
             current_scope.reset(token)

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Optional, Union
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
-from otel_telemetry._mode import CI_VARIABLES
+from otel_telemetry.consent._mode import CI_VARIABLES
 from tests.receivers.otlp import OtlpGrpcReceiver, OtlpHttpReceiver
 from tests.receivers.spotlight import SpotlightSidecar
 
@@ -16,6 +19,117 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Variables of the machine that would change what a host subprocess decides.
 _SCRUBBED_ENV = ("DO_NOT_TRACK", "OTEL_SDK_DISABLED", "SENTRY_DSN")
+
+# Hypothesis: the same examples on every CI run (a failure there is reproducible from its
+# blob), fresh ones on a developer's machine. HYPOTHESIS_PROFILE picks one explicitly.
+hypothesis_settings.register_profile(
+    "ci", derandomize=True, deadline=None, print_blob=True, max_examples=100, database=None
+)
+hypothesis_settings.register_profile("dev", deadline=None, print_blob=True)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
+
+
+class ProcessInUnitTest(RuntimeError):
+    """A test not marked ``integration`` started a process or opened a network socket."""
+
+
+class _ProcessGuard:
+    """An audit hook: outside ``integration`` tests, no process and no network socket.
+
+    Audit hooks cannot be removed, so the hook is installed once and consults
+    ``unmarked``: the id of the running test when it is not marked ``integration``, else
+    None. It sees every thread of this process, the package's worker included.
+    """
+
+    SPAWN = frozenset(
+        {
+            "subprocess.Popen",
+            "os.posix_spawn",
+            "os.spawn",
+            "os.system",
+            "os.exec",
+            "os.fork",
+            "os.forkpty",  # pexpect, pty.fork and pty.spawn
+        }
+    )
+    SOCKET = frozenset({"socket.bind", "socket.connect"})
+    _UNIX = getattr(socket, "AF_UNIX", None)
+
+    def __init__(self) -> None:
+        self.unmarked: Optional[str] = None
+        self.violations: list[str] = []
+        self.reported = 0
+
+    def __call__(self, event: str, args: tuple) -> None:
+        if self.unmarked is None:
+            return
+        if event in self.SPAWN:
+            what = f"{event} {args[0]!r}" if args else event
+        elif event in self.SOCKET:
+            if getattr(args[0], "family", None) == self._UNIX:
+                return
+            what = f"{event} to {args[1]!r}"
+        else:
+            return
+        message = (
+            f"{self.unmarked} did {what} but is not marked integration: mark it "
+            "@pytest.mark.integration (or the module: pytestmark = pytest.mark.integration)"
+        )
+        self.violations.append(message)
+        raise ProcessInUnitTest(message)
+
+    def unreported(self) -> list[str]:
+        """Violations not yet turned into a failure (say, swallowed on a worker thread)."""
+        new = self.violations[self.reported :]
+        self.reported = len(self.violations)
+        return new
+
+
+_GUARD = _ProcessGuard()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    sys.addaudithook(_GUARD)
+
+
+@pytest.fixture(autouse=True)
+def _integration_marker_enforced(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that starts a process or a receiver without the ``integration`` mark."""
+    marked = request.node.get_closest_marker("integration") is not None
+    _GUARD.unmarked = None if marked else request.node.nodeid
+    _GUARD.violations.clear()
+    _GUARD.reported = 0
+    try:
+        yield
+    finally:
+        _GUARD.unmarked = None
+    missed = _GUARD.unreported()
+    if missed:
+        pytest.fail("\n".join(missed), pytrace=False)
+
+
+def _fail_on_violations() -> Iterator[None]:
+    try:
+        result = yield
+    except BaseException:
+        _GUARD.unreported()  # failed already, most likely by the guard's own exception
+        raise
+    missed = _GUARD.unreported()
+    if missed:  # swallowed where it happened: on a worker thread, by an `except`
+        pytest.fail("\n".join(missed), pytrace=False)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    return (yield from _fail_on_violations())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    return (yield from _fail_on_violations())
 
 
 # A host module (package "__main__") that captures one handled exception and flushes.
@@ -81,6 +195,25 @@ def host_env(config_dir: Path, tmp_path: Path) -> dict[str, str]:
 def tty_env(host_env: dict[str, str]) -> dict[str, str]:
     """A host environment as on a developer's terminal: no CI variable."""
     return {k: v for k, v in host_env.items() if k not in CI_VARIABLES}
+
+
+def otlp_env(
+    env: dict[str, str], receiver: Union[OtlpHttpReceiver, OtlpGrpcReceiver], **more: str
+) -> dict[str, str]:
+    """``env`` for a host whose reports go to ``receiver`` through the ``otlp`` exporter."""
+    return {
+        **env,
+        "ACME_TELEMETRY_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        **more,
+    }
+
+
+@pytest.fixture
+def otlp_host_env(host_env: dict[str, str], otlp_http: OtlpHttpReceiver) -> dict[str, str]:
+    """``host_env`` sending reports to the ``otlp_http`` receiver (consent left as it is)."""
+    host_env.update(otlp_env({}, otlp_http))
+    return host_env
 
 
 def acme_command() -> str:

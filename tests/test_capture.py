@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from otel_telemetry import Telemetry
-from otel_telemetry._capture import MAX_FRAMES, capture_exception, is_crash, passes_through
-from otel_telemetry._report import exception_attributes, relative_filename
+from otel_telemetry.capture._snapshot import MAX_FRAMES, capture_exception, is_crash, passes_through
+from otel_telemetry.pipeline._spans import exception_attributes, relative_filename
 
 
 def _raise_chain() -> None:
@@ -179,6 +179,8 @@ def test_exactly_once_across_nested_entry_points(tmp_path, monkeypatch):
     monkeypatch.setenv("ACME_CONFIG_DIR", str(tmp_path))
     monkeypatch.setenv("ACME_TELEMETRY", "1")
     monkeypatch.setenv("ACME_TELEMETRY_EXPORTER", "file")
+    # Another Telemetry (an imported host's) may own the hook already: this one leaves it.
+    hook_before = sys.excepthook
     telemetry = Telemetry(app="acme", package="tests")
 
     @telemetry.capture_errors
@@ -197,4 +199,4 @@ def test_exactly_once_across_nested_entry_points(tmp_path, monkeypatch):
     from otel_telemetry.exporters._file import read_reports
 
     assert len(read_reports(tmp_path / "telemetry" / "reports")) == 1
-    assert sys.excepthook is sys.__excepthook__
+    assert sys.excepthook is hook_before

@@ -14,6 +14,7 @@ def _module_cli(args, env):
     return run([sys.executable, "-m", "otel_telemetry", "--app", "acme", *args], env)
 
 
+@pytest.mark.integration
 def test_enable_status_disable_through_the_host_cli(host_env, config_dir):
     result = run_acme(["telemetry", "enable", "--email", "me@example.com"], host_env)
     assert result.returncode == 0, result.stderr
@@ -29,6 +30,7 @@ def test_enable_status_disable_through_the_host_cli(host_env, config_dir):
     assert json.loads((config_dir / "config.json").read_text()) == {"telemetry": {"enabled": False}}
 
 
+@pytest.mark.integration
 def test_generic_module_cli_and_environment_override(host_env, config_dir):
     assert _module_cli(["enable"], host_env).returncode == 0
     host_env["ACME_TELEMETRY"] = "0"
@@ -38,6 +40,7 @@ def test_generic_module_cli_and_environment_override(host_env, config_dir):
     assert json.loads((config_dir / "config.json").read_text()) == {"telemetry": {"enabled": True}}
 
 
+@pytest.mark.integration
 def test_invalid_email_is_a_usage_error(host_env, config_dir):
     result = run_acme(["telemetry", "enable", "--email", "not-an-address"], host_env)
     assert result.returncode == 2
@@ -45,12 +48,14 @@ def test_invalid_email_is_a_usage_error(host_env, config_dir):
     assert not (config_dir / "config.json").exists()
 
 
+@pytest.mark.integration
 def test_show_without_reports(host_env):
     result = run_acme(["telemetry", "show"], host_env)
     assert result.returncode == 0
     assert result.stdout.startswith("No stored reports in ")
 
 
+@pytest.mark.integration
 def test_status_names_the_dsn_source_never_the_key(host_env):
     host_env["ACME_SENTRY_DSN"] = "https://publickey123@o0.ingest.example/42"
     status = run_acme(["telemetry", "status"], host_env).stdout
@@ -72,6 +77,7 @@ sys.exit(args.func(args) if hasattr(args, "func") else 0)
 """
 
 
+@pytest.mark.integration
 def test_argparse_adapter_mounts_the_same_commands(host_env, config_dir):
     def argparse_host(*args):
         return run_python(ARGPARSE_HOST, host_env, *args)
@@ -95,6 +101,7 @@ def test_argparse_adapter_mounts_the_same_commands(host_env, config_dir):
     assert json.loads((config_dir / "config.json").read_text()) == {"telemetry": {"enabled": False}}
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("env", "first_line"),
     [

@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import run_acme, run_python
 
+pytestmark = pytest.mark.integration
+
 WORKER = """
 import json, sys
 from pathlib import Path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import stat
 
-from otel_telemetry._config_store import ConfigStore, SavedChoice
+from otel_telemetry.consent._store import ConfigStore, SavedChoice
 
 
 def test_save_keeps_host_keys_and_is_owner_only(tmp_path):

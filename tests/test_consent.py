@@ -1,19 +1,107 @@
-"""The precedence of DESIGN §3, rule by rule (the consent issue adds the prompts)."""
+"""Consent precedence, rule by rule: the pure table, then as gathered from a real
+environment and config file."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from otel_telemetry._config_store import ConfigStore
-from otel_telemetry._consent import SessionChoice, decide, validated_email
-from otel_telemetry._environment import AppEnvironment
+from otel_telemetry._settings import Settings
+from otel_telemetry.consent._consent import Consent
+from otel_telemetry.consent._environment import AppEnvironment
+from otel_telemetry.consent._precedence import (
+    ConsentInputs,
+    SavedChoice,
+    SessionChoice,
+    decide,
+    validated_email,
+)
+from otel_telemetry.consent._store import ConfigStore
 
 
 def _decide(tmp_path, env, mode="non-interactive", saved=None, session=None):
-    store = ConfigStore(tmp_path)
     if saved is not None:
-        store.save(enabled=saved, email=None)
-    return decide(AppEnvironment("acme", env), store, mode, session)
+        ConfigStore(tmp_path).save(enabled=saved, email=None)
+    settings = Settings("acme", ("acme",), "1.0", config_dir=tmp_path)
+    settings.env = AppEnvironment("acme", env)
+    settings.mode_override = mode
+    consent = Consent(settings)
+    if session is not None:
+        consent.choose(session.enabled, session.email, save=False)
+    return consent.decide()
+
+
+def _expected(inputs: ConsentInputs) -> tuple[str, str]:
+    """The precedence written out independently of decide(), rule by rule."""
+    if inputs.disabled_by:
+        return ("denied", inputs.disabled_by)
+    if inputs.switch is not None:
+        return ("granted" if inputs.switch else "denied", "ACME_TELEMETRY")
+    if inputs.session is not None:
+        return ("granted" if inputs.session.enabled else "denied", "session")
+    if inputs.saved.enabled is not None:
+        return ("granted" if inputs.saved.enabled else "denied", "config")
+    if inputs.mode == "server":
+        return ("granted", "mode:server")
+    if inputs.mode == "non-interactive":
+        return ("denied", "mode:non-interactive")
+    return ("denied", "prompt:answered") if inputs.answered else ("ask", f"mode:{inputs.mode}")
+
+
+ALL_INPUTS = [
+    ConsentInputs(
+        mode=mode,
+        disabled_by=disabled_by,
+        switch=switch,
+        switch_name="ACME_TELEMETRY",
+        session=session,
+        saved=saved,
+        answered=answered,
+    )
+    for mode, disabled_by, switch, session, saved, answered in itertools.product(
+        ("server", "interactive", "notebook", "non-interactive"),
+        (None, "DO_NOT_TRACK", "OTEL_SDK_DISABLED"),
+        (None, True, False),
+        (None, SessionChoice(True, "s@example.com"), SessionChoice(False)),
+        (SavedChoice(), SavedChoice(True, "c@example.com"), SavedChoice(False)),
+        (False, True),
+    )
+]
+
+
+@pytest.mark.parametrize("inputs", ALL_INPUTS)
+def test_decide_pure_table(inputs):
+    decision = decide(inputs)
+    assert (decision.state, decision.source) == _expected(inputs)
+
+
+@pytest.mark.parametrize(
+    ("session", "saved", "switch", "email"),
+    [
+        (None, SavedChoice(True, "c@example.com"), None, "c@example.com"),
+        (
+            SessionChoice(True, "s@example.com"),
+            SavedChoice(True, "c@example.com"),
+            None,
+            "s@example.com",
+        ),
+        (None, SavedChoice(None, "c@example.com"), True, "c@example.com"),
+        (SessionChoice(True, "s@example.com"), SavedChoice(), True, "s@example.com"),
+        (None, SavedChoice(False), None, None),
+    ],
+)
+def test_decide_carries_the_email_the_user_gave(session, saved, switch, email):
+    inputs = ConsentInputs(mode="server", switch=switch, session=session, saved=saved)
+    assert decide(inputs).email == email
+
+
+def test_answered_question_only_overrides_asking():
+    # After [1] or no answer, a process does not ask again; a lasting choice still rules.
+    asked = ConsentInputs(mode="interactive", answered=True)
+    assert decide(asked).state == "denied"
+    saved = ConsentInputs(mode="interactive", answered=True, saved=SavedChoice(True))
+    assert decide(saved).state == "granted"
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,11 @@ import re
 import sys
 
 import pytest
-from google.protobuf.json_format import MessageToDict
 
 from tests.conftest import run
 from tests.payloads import attributes
+
+pytestmark = pytest.mark.integration
 
 URL = "https://alice:s3cret@intranet.example.com/r?token=abc123"
 
@@ -76,32 +77,18 @@ def run_user_app(tmp_path, code, env):
     return run([sys.executable, str(script)], env), script
 
 
-@pytest.fixture
-def reporting(host_env, otlp_http):
-    host_env.update(ACME_TELEMETRY_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=otlp_http.endpoint)
-    return host_env
-
-
-def _spans(received):
-    return [
-        MessageToDict(span)
-        for request in received
-        for span in request.request.resource_spans[0].scope_spans[0].spans
-    ]
-
-
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_each_crash_path_gives_exactly_one_report(scenario, reporting, otlp_http, tmp_path):
+def test_each_crash_path_gives_exactly_one_report(scenario, otlp_host_env, otlp_http, tmp_path):
     code, mechanism, host_marker = SCENARIOS[scenario]
 
-    on, script = run_user_app(tmp_path, code, {**reporting, "ACME_TELEMETRY": "1"})
-    off, _ = run_user_app(tmp_path, code, {**reporting, "ACME_TELEMETRY": "0"})
+    on, script = run_user_app(tmp_path, code, {**otlp_host_env, "ACME_TELEMETRY": "1"})
+    off, _ = run_user_app(tmp_path, code, {**otlp_host_env, "ACME_TELEMETRY": "0"})
 
     # What the user sees does not change: exit status, traceback, their hook once.
     assert on.returncode == off.returncode
     assert _addresses_blanked(on.stderr) == _addresses_blanked(off.stderr)
     assert on.stderr.count(host_marker) == 1
-    [span] = _spans(otlp_http.wait_for(1))
+    [span] = otlp_http.wait_for_spans(1)
     assert attributes(span["attributes"])["otel_telemetry.mechanism"] == mechanism
     assert len(otlp_http.requests) == 1
     raw = otlp_http.requests[0].body
@@ -109,11 +96,11 @@ def test_each_crash_path_gives_exactly_one_report(scenario, reporting, otlp_http
     assert b"my_secret_project" not in raw
 
 
-def test_crash_in_the_applications_own_code_is_not_reported(reporting, otlp_http, tmp_path):
+def test_crash_in_the_applications_own_code_is_not_reported(otlp_host_env, otlp_http, tmp_path):
     result, _ = run_user_app(
         tmp_path,
         "raise RuntimeError('the app, never entering acme')\n",
-        {**reporting, "ACME_TELEMETRY": "1"},
+        {**otlp_host_env, "ACME_TELEMETRY": "1"},
     )
     assert result.returncode == 1
     assert otlp_http.requests == []
@@ -124,21 +111,21 @@ def _callback_app(name, raise_statement):
     return f"from acme.crawler import crawl_each\ndef {name}(url):\n    {raise_statement}\ncrawl_each([URL], {name})\n"
 
 
-def test_keyboard_interrupt_is_not_a_crash(reporting, otlp_http, tmp_path):
+def test_keyboard_interrupt_is_not_a_crash(otlp_host_env, otlp_http, tmp_path):
     code = _callback_app("on_page", "raise KeyboardInterrupt")
-    result, _ = run_user_app(tmp_path, code, {**reporting, "ACME_TELEMETRY": "1"})
+    result, _ = run_user_app(tmp_path, code, {**otlp_host_env, "ACME_TELEMETRY": "1"})
     assert result.returncode != 0
     assert "KeyboardInterrupt" in result.stderr
     assert otlp_http.requests == []
 
 
-def test_user_callback_crash_is_reported_without_user_paths(reporting, otlp_http, tmp_path):
+def test_user_callback_crash_is_reported_without_user_paths(otlp_host_env, otlp_http, tmp_path):
     code = _callback_app("my_private_handler", "raise ValueError('handler failed')")
-    result, script = run_user_app(tmp_path, code, {**reporting, "ACME_TELEMETRY": "1"})
+    result, script = run_user_app(tmp_path, code, {**otlp_host_env, "ACME_TELEMETRY": "1"})
     assert result.returncode == 1
 
     [received] = otlp_http.wait_for(1)
-    [span] = _spans([received])
+    span = received.span()
     event = attributes(span["events"][0]["attributes"])
     [error] = json.loads(event["otel_telemetry.exception.chain"])
     assert [(f["filename"], f["function"], f["in_app"]) for f in error["frames"]] == [

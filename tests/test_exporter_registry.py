@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import CAPTURE_ONE, run_python
+
+pytestmark = pytest.mark.integration
 
 THIRD_PARTY = """
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult

@@ -6,9 +6,13 @@ import json
 import re
 import stat
 
+import pytest
+
 from otel_telemetry.exporters._file import read_reports
 from tests.conftest import run_acme
 from tests.payloads import CONTACT, CRASH_REPORT, CRAWL_URL, SECRETS, normalized_json
+
+pytestmark = pytest.mark.integration
 
 
 def test_default_exporter_writes_one_scrubbed_otlp_json_line(host_env, config_dir):

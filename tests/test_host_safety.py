@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import run_python
+
+pytestmark = pytest.mark.integration
 
 HEAVY = ("opentelemetry", "sentry_sdk", "grpc", "google.protobuf", "click", "json", "logging")
 
@@ -46,7 +50,7 @@ state = {
 telemetry.install()
 state["hooks_replaced_by_install"] = sys.excepthook is not original[0] and threading.excepthook is not original[1]
 telemetry.install()  # idempotent: still one layer of hooks
-state["install_idempotent"] = sys.excepthook.__self__._previous_sys is original[0]
+state["install_idempotent"] = sys.excepthook.__self__._slots[0].previous is original[0]
 telemetry.shutdown()
 state["hooks_restored"] = (sys.excepthook, threading.excepthook) == original
 state["still_proxy"] = type(trace.get_tracer_provider()).__name__

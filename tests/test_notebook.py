@@ -12,6 +12,8 @@ from nbformat.v4 import new_code_cell
 
 from tests.payloads import attributes
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "notebook.ipynb"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -33,12 +35,6 @@ buttons[{button!r}].click()
 import json
 print(json.dumps([acme.telemetry.telemetry.flush(30), [b.disabled for b in buttons.values()], box.children[4].value]))
 """
-
-
-@pytest.fixture
-def kernel_env(host_env, otlp_http):
-    host_env.update(ACME_TELEMETRY_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=otlp_http.endpoint)
-    return host_env
 
 
 class Kernel:
@@ -82,10 +78,7 @@ def _widget_ids(cell):
 
 
 def _report_email(received):
-    from google.protobuf.json_format import MessageToDict
-
-    [span] = received.request.resource_spans[0].scope_spans[0].spans
-    return attributes(MessageToDict(span)["attributes"]).get("user.email")
+    return attributes(received.span()["attributes"]).get("user.email")
 
 
 @pytest.mark.parametrize(
@@ -96,9 +89,9 @@ def _report_email(received):
         ("No", {"telemetry": {"enabled": False}}, 0),
     ],
 )
-def test_widget_question_and_a_click(button, saved, sent, kernel_env, config_dir, otlp_http):
+def test_widget_question_and_a_click(button, saved, sent, otlp_host_env, config_dir, otlp_http):
     notebook = nbformat.read(EXAMPLE, as_version=4)
-    with Kernel(notebook, kernel_env) as kernel:
+    with Kernel(notebook, otlp_host_env) as kernel:
         kernel.run(index=1)
         crashed = kernel.run(index=2)
         [error] = [o for o in crashed.outputs if o.output_type == "error"]
@@ -124,12 +117,12 @@ def test_widget_question_and_a_click(button, saved, sent, kernel_env, config_dir
 
 @pytest.mark.parametrize("absent", ["import blocked", "forced by configuration"])
 def test_without_widgets_one_passive_message_and_nothing_sent(
-    absent, kernel_env, config_dir, otlp_http
+    absent, otlp_host_env, config_dir, otlp_http
 ):
     if absent == "forced by configuration":
-        kernel_env["ACME_TELEMETRY_WIDGETS"] = "0"
+        otlp_host_env["ACME_TELEMETRY_WIDGETS"] = "0"
     notebook = nbformat.read(EXAMPLE, as_version=4)
-    with Kernel(notebook, kernel_env) as kernel:
+    with Kernel(notebook, otlp_host_env) as kernel:
         if absent == "import blocked":
             kernel.run("import sys; sys.modules['ipywidgets'] = None")
         kernel.run(index=1)

@@ -12,11 +12,16 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import otlp_env
+from tests.payloads import attributes
+from tests.processes import wait_until
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -54,13 +59,13 @@ def jupyterlab(tmp_path, host_env, otlp_http):
     root.mkdir()
     shutil.copy(ROOT / "examples" / "notebook.ipynb", root / "notebook.ipynb")
     port, token = _free_port(), "otel-telemetry-test-token"
-    env = {
-        **host_env,
-        "ACME_TELEMETRY_EXPORTER": "otlp",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_http.endpoint,
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
-    }
+    log = tmp_path / "jupyterlab.log"
+    env = otlp_env(
+        host_env,
+        otlp_http,
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
+    )
     server = subprocess.Popen(
         [
             sys.executable,
@@ -80,19 +85,24 @@ def jupyterlab(tmp_path, host_env, otlp_http):
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "jupyterlab.log", "w"),  # noqa: SIM115 - lives as long as the server
+        stderr=open(log, "w"),  # noqa: SIM115 - lives as long as the server
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
+
+    def answering():
+        if server.poll() is not None:
+            raise AssertionError("JupyterLab exited")
         try:
             urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2).read()
-            break
+            return True
         except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise AssertionError((tmp_path / "jupyterlab.log").read_text()[-3000:]) from None
-            time.sleep(0.5)
+            return False
+
+    try:
+        wait_until(answering, "JupyterLab answering /api/status", timeout=90)
+    except AssertionError as error:
+        server.kill()
+        raise AssertionError(f"{error}\n{log.read_text()[-3000:]}") from None
     yield f"{base}/lab/tree/notebook.ipynb?token={token}"
     server.terminate()
     try:
@@ -145,7 +155,6 @@ def test_yes_always_in_jupyterlab(jupyterlab, config_dir, otlp_http, tmp_path):
     assert json.loads((config_dir / "config.json").read_text()) == {
         "telemetry": {"enabled": True, "email": "me@example.com"}
     }
-    [span] = received.request.resource_spans[0].scope_spans[0].spans
-    values = {kv.key: kv.value.string_value for kv in span.attributes}
+    values = attributes(received.span()["attributes"])
     assert values["user.email"] == "me@example.com"
     assert b"intranet.example.com" not in received.body

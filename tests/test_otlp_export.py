@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import run_acme
+from tests.conftest import otlp_env, run_acme
 from tests.payloads import CONTACT, CRASH_REPORT, CRAWL_URL, SECRETS, attributes, normalized
 
 pytestmark = pytest.mark.integration
@@ -13,14 +13,14 @@ pytestmark = pytest.mark.integration
 @pytest.mark.parametrize("transport", ["http", "grpc"])
 def test_crash_arrives_scrubbed_over_otlp(transport, request, host_env):
     receiver = request.getfixturevalue(f"otlp_{transport}")
-    host_env.update(
+    env = otlp_env(
+        host_env,
+        receiver,
         ACME_TELEMETRY="1",
-        ACME_TELEMETRY_EXPORTER="otlp",
-        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
         OTEL_EXPORTER_OTLP_PROTOCOL="grpc" if transport == "grpc" else "http/protobuf",
     )
 
-    result = run_acme(["crawl", CRAWL_URL, "--contact", CONTACT], host_env)
+    result = run_acme(["crawl", CRAWL_URL, "--contact", CONTACT], env)
 
     # The host behaves as without us: the same exit code and traceback on stderr.
     assert result.returncode == 1, result.stderr

@@ -12,8 +12,10 @@ import time
 import pexpect
 import pytest
 
-from tests.conftest import acme_command, run_acme
+from tests.conftest import acme_command, otlp_env, run_acme
 from tests.payloads import CONTACT, CRAWL_URL, attributes
+
+pytestmark = pytest.mark.integration
 
 CHOICE = r"Your choice \[1/2/3/v\]: "
 QUESTION = "We noticed an error. Help improve Acme by sending crash reports?"
@@ -21,8 +23,7 @@ QUESTION = "We noticed an error. Help improve Acme by sending crash reports?"
 
 @pytest.fixture
 def terminal(tty_env, otlp_http):
-    tty_env.update(ACME_TELEMETRY_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=otlp_http.endpoint)
-    return tty_env
+    return otlp_env(tty_env, otlp_http)
 
 
 def crash(env) -> pexpect.spawn:
@@ -49,10 +50,7 @@ def saved(config_dir):
 
 
 def report_attributes(received):
-    [span] = received.request.resource_spans[0].scope_spans[0].spans
-    from google.protobuf.json_format import MessageToDict
-
-    return attributes(MessageToDict(span)["attributes"])
+    return attributes(received.span()["attributes"])
 
 
 @pytest.mark.parametrize("email", ["me@example.com", ""])

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from otel_telemetry import ScrubbingOptions
-from otel_telemetry._scrubbing import Scrubber
+from otel_telemetry.scrubbing import Scrubber
 from tests.pii_samples import PII_SAMPLES, SENSITIVE_PART, embedded
 
 HOME = "/var/lib/builder"

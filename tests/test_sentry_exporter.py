@@ -201,7 +201,7 @@ print(json.dumps({{
     "delivered": delivered,
     "same_sentry_client": sentry_sdk.get_client() is client,
     "same_tracer_provider": trace.get_tracer_provider() is host_provider,
-    "host_hook_chained": hook is host_hook or getattr(hook, "__self__", None)._previous_sys is host_hook,
+    "host_hook_chained": hook is host_hook or getattr(hook, "__self__", None)._slots[0].previous is host_hook,
     "unpatched": [name for name, obj in watched.items() if eval(name) is not obj],
     "logging_handlers_same": logging.root.handlers == root_handlers,
 }}))

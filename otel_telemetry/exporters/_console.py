@@ -21,6 +21,9 @@ class JsonConsoleSpanExporter(SpanExporter):
         out: the stream; ``sys.stderr`` at the time of each export when None.
     """
 
+    delivers_locally = True
+    """Written here, never offline: reports need no outbox copy first."""
+
     def __init__(self, out: Optional[TextIO] = None) -> None:
         self._out = out
 

@@ -23,23 +23,33 @@ class Delivery:
     """A short description for the one warning, never the report or a secret."""
 
 
+MAX_WAIT = 86_400.0
+"""The longest wait an endpoint can impose (a day): a proxy answering 429 with a huge or
+infinite ``Retry-After`` must not switch reporting off for good."""
+
+
 def retry_after_seconds(value: Optional[str]) -> Optional[float]:
-    """Parse ``Retry-After``: seconds, or an HTTP date; None when absent or unreadable."""
+    """Parse ``Retry-After``: seconds, or an HTTP date; None when absent or unreadable.
+
+    The result is at most :data:`MAX_WAIT`.
+    """
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    from email.utils import parsedate_to_datetime
+        from email.utils import parsedate_to_datetime
 
-    try:
-        import time
+        try:
+            import time
 
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if seconds != seconds:  # NaN
         return None
+    return min(MAX_WAIT, max(0.0, seconds))
 
 
 def delivery_from_status(status: int, headers: dict[str, str], detail: str) -> Delivery:

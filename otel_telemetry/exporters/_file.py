@@ -11,6 +11,7 @@ from pathlib import Path
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from otel_telemetry._layout import FILE_MODE, ensure_dir
 from otel_telemetry._log import debug
 
 from ._otlp_json import encode_otlp_json
@@ -29,6 +30,9 @@ class FileSpanExporter(SpanExporter):
         max_files: how many day files to keep.
     """
 
+    delivers_locally = True
+    """Written here, never offline: reports need no outbox copy first."""
+
     def __init__(self, directory: Path, max_files: int = 30) -> None:
         self.directory = Path(directory)
         self.max_files = max_files
@@ -37,8 +41,8 @@ class FileSpanExporter(SpanExporter):
         line = json.dumps(encode_otlp_json(spans), separators=(",", ":"), ensure_ascii=False) + "\n"
         path = self.directory / time.strftime("%Y-%m-%d.jsonl", time.gmtime())
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            ensure_dir(self.directory)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
             try:
                 os.write(fd, line.encode("utf-8"))
             finally:

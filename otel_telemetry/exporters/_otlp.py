@@ -1,11 +1,12 @@
 """The ``otlp`` exporter: the standard OTLP span exporters, configured by the environment.
 
 All ``OTEL_EXPORTER_OTLP_*`` and ``OTEL_EXPORTER_OTLP_TRACES_*`` variables are read by the
-standard exporters themselves; this module picks the protocol, and for HTTP lends the
-exporter a ``requests`` session that reports each answer. Retrying is the outbox's job
-(later flushes and runs, with the endpoint's ``Retry-After`` honoured across runs), so
-the session turns a failed attempt into an answer the exporter does not retry: a
-crashing process then never spends its exit budget sleeping between retries.
+standard exporters themselves; this module picks the protocol (gRPC needs the ``grpc``
+extra: without it, one warning and HTTP), and for HTTP lends the exporter a ``requests``
+session that reports each answer. Retrying is the outbox's job (later flushes and runs,
+with the endpoint's ``Retry-After`` honoured across runs), so the session turns a failed
+attempt into an answer the exporter does not retry: a crashing process then never spends
+its exit budget sleeping between retries.
 """
 
 from __future__ import annotations
@@ -84,14 +85,31 @@ def create_otlp_exporter(context: ExporterContext) -> SpanExporter:
         or "http/protobuf"
     ).strip()
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-            OTLPSpanExporter as GrpcSpanExporter,
-        )
-
-        return GrpcSpanExporter()
-    if protocol != "http/protobuf":
+        grpc_exporter = _grpc_span_exporter()
+        if grpc_exporter is not None:
+            return grpc_exporter
+    elif protocol != "http/protobuf":
         warn_once(
             f"otlp-protocol:{protocol}",
             f"OTLP protocol {protocol!r} is not supported here; using http/protobuf.",
         )
     return OtlpHttpSpanExporter()
+
+
+GRPC_EXTRA_HINT = "pip install 'otel-telemetry[grpc]'"
+
+
+def _grpc_span_exporter() -> Optional[SpanExporter]:
+    """The standard OTLP/gRPC exporter, or None (with one warning) without the grpc extra."""
+    try:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcSpanExporter,
+        )
+    except ImportError:
+        warn_once(
+            "otlp-protocol:grpc",
+            f"OTLP protocol 'grpc' needs the grpc extra ({GRPC_EXTRA_HINT}); using http/protobuf.",
+        )
+        return None
+    exporter: SpanExporter = GrpcSpanExporter()
+    return exporter

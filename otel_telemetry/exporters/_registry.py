@@ -11,6 +11,7 @@ from typing import Callable, Optional
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from otel_telemetry._layout import Layout
 from otel_telemetry._log import warn_once
 
 
@@ -36,11 +37,22 @@ class ExporterContext:
     @property
     def reports_dir(self) -> Path:
         """``<config dir>/telemetry/reports``, where the ``file`` exporter writes."""
-        return self.config_dir / "telemetry" / "reports"
+        return Layout(self.config_dir).reports_dir
 
 
 ExporterFactory = Callable[[ExporterContext], Optional[SpanExporter]]
 """Builds an exporter for a host, or returns None when it cannot work here."""
+
+
+def delivers_locally(exporter: SpanExporter) -> bool:
+    """True for an exporter that only writes on this machine (a file, the console).
+
+    Such an exporter cannot be offline, so its reports need no copy in the outbox
+    first. An exporter says so with a class attribute ``delivers_locally = True``;
+    every other exporter, third-party ones included, is treated as remote.
+    """
+    return getattr(exporter, "delivers_locally", False) is True
+
 
 ENTRY_POINT_GROUP = "otel_telemetry.exporters"
 

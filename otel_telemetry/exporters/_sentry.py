@@ -9,7 +9,6 @@ state, so a host's own Sentry setup is neither used nor changed.
 
 from __future__ import annotations
 
-import json
 import platform
 import uuid
 from collections.abc import Mapping, Sequence
@@ -19,16 +18,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import format_span_id, format_trace_id
 
-from otel_telemetry._log import debug, warn_once
-from otel_telemetry._report import (
-    ATTR_EXCEPTION_CHAIN,
-    ATTR_HANDLED,
-    ATTR_MECHANISM,
-    ATTR_MODE,
-    ATTR_USER_EMAIL,
-    EVENT_EXCEPTION,
-)
-from otel_telemetry._storm import ATTR_OCCURRENCES
+from otel_telemetry import _attributes as attr
+from otel_telemetry._chain import Chain, ChainEntry, Frame, read_chain
+from otel_telemetry._log import warn_once
 
 from ._delivery import Delivery, delivery_from_status
 from ._file import FileSpanExporter
@@ -58,13 +50,13 @@ _SOURCES = {"cause": "__cause__", "context": "__context__"}
 def sentry_event(span: ReadableSpan, *, release: str, environment: str) -> Optional[dict[str, Any]]:
     """Build the Sentry error event of an ``exception`` span; None for any other span."""
     attributes: Mapping[str, Any] = span.attributes or {}
-    exception = next((e for e in span.events if e.name == EVENT_EXCEPTION), None)
+    exception = next((e for e in span.events if e.name == attr.EVENT_EXCEPTION), None)
     if exception is None:
         return None
     event_attributes: Mapping[str, Any] = exception.attributes or {}
     chain = _chain(event_attributes)
-    mechanism = str(attributes.get(ATTR_MECHANISM, "otel_telemetry"))
-    handled = bool(attributes.get(ATTR_HANDLED, False))
+    mechanism = str(attributes.get(attr.MECHANISM, "otel_telemetry"))
+    handled = bool(attributes.get(attr.HANDLED, False))
     values = []
     for index, entry in enumerate(chain):
         exception_id = len(chain) - 1 - index  # the exception raised last is 0
@@ -76,16 +68,16 @@ def sentry_event(span: ReadableSpan, *, release: str, environment: str) -> Optio
         if exception_id:
             mechanism_data.update(
                 type="chained",
-                source=_SOURCES.get(entry.get("relation", ""), "__context__"),
+                source=_SOURCES.get(entry["relation"], "__context__"),
                 parent_id=exception_id - 1,
             )
         values.append(
             {
                 "type": _short_type(entry),
-                "value": entry.get("message", ""),
+                "value": entry["message"],
                 "module": _module(entry),
                 "mechanism": mechanism_data,
-                "stacktrace": {"frames": [_frame(f) for f in entry.get("frames", ())]},
+                "stacktrace": {"frames": [_frame(f) for f in entry["frames"]]},
             }
         )
     event: dict[str, Any] = {
@@ -97,12 +89,12 @@ def sentry_event(span: ReadableSpan, *, release: str, environment: str) -> Optio
         "release": release,
         "environment": environment,
         "tags": {
-            "mode": str(attributes.get(ATTR_MODE, "unknown")),
+            "mode": str(attributes.get(attr.MODE, "unknown")),
             "python": platform.python_version(),
             "os": platform.system() or "unknown",
         },
     }
-    occurrences = attributes.get(ATTR_OCCURRENCES)
+    occurrences = attributes.get(attr.OCCURRENCES)
     if occurrences:
         event["tags"]["occurrences"] = str(occurrences)
     if span.context is not None and span.context.is_valid:
@@ -112,7 +104,7 @@ def sentry_event(span: ReadableSpan, *, release: str, environment: str) -> Optio
                 "span_id": format_span_id(span.context.span_id),
             }
         }
-    email = attributes.get(ATTR_USER_EMAIL)
+    email = attributes.get(attr.USER_EMAIL)
     if email:
         event["user"] = {"email": str(email)}
     return event
@@ -320,44 +312,42 @@ def _allow_listed(event: Any, hint: Any) -> Any:
     return event
 
 
-def _chain(event_attributes: Mapping[str, Any]) -> list[dict[str, Any]]:
-    raw = event_attributes.get(ATTR_EXCEPTION_CHAIN)
-    if isinstance(raw, str):
-        try:
-            chain = json.loads(raw)
-            if isinstance(chain, list) and chain:
-                return [entry for entry in chain if isinstance(entry, dict)]
-        except ValueError:
-            debug("otel_telemetry: unreadable exception chain; using the flat attributes")
+def _chain(event_attributes: Mapping[str, Any]) -> Chain:
+    chain = read_chain(event_attributes.get(attr.EXCEPTION_CHAIN))
+    if chain is not None:
+        return chain
     # A span from elsewhere: the semantic-convention attributes are all there is.
     return [
-        {
-            "type": str(event_attributes.get("exception.type", "Exception")),
-            "message": str(event_attributes.get("exception.message", "")),
-            "frames": [],
-        }
+        ChainEntry(
+            type=str(event_attributes.get(attr.EXCEPTION_TYPE, "Exception")),
+            module="",
+            message=str(event_attributes.get(attr.EXCEPTION_MESSAGE, "")),
+            frames=[],
+            omitted_frames=0,
+            relation="",
+        )
     ]
 
 
-def _module(entry: Mapping[str, Any]) -> Optional[str]:
+def _module(entry: ChainEntry) -> Optional[str]:
     # Sentry, like Python's traceback, leaves the module of built-in exceptions out.
-    module = entry.get("module")
-    return None if not module or module in ("builtins", "__builtin__") else str(module)
+    module = entry["module"]
+    return None if not module or module in ("builtins", "__builtin__") else module
 
 
-def _short_type(entry: Mapping[str, Any]) -> str:
-    full = str(entry.get("type", "Exception"))
+def _short_type(entry: ChainEntry) -> str:
+    full = entry["type"]
     module = _module(entry)
     if module and full.startswith(f"{module}."):
         return full[len(module) + 1 :]
     return full
 
 
-def _frame(frame: Mapping[str, Any]) -> dict[str, Any]:
+def _frame(frame: Frame) -> dict[str, Any]:
     return {
-        "filename": frame.get("filename"),
-        "function": frame.get("function"),
-        "lineno": frame.get("lineno"),
-        "module": frame.get("module"),
-        "in_app": bool(frame.get("in_app")),
+        "filename": frame["filename"],
+        "function": frame["function"],
+        "lineno": frame["lineno"],
+        "module": frame["module"],
+        "in_app": frame["in_app"],
     }

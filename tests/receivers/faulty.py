@@ -13,7 +13,6 @@ import json
 import select
 import socket
 import threading
-import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,6 +37,7 @@ class FaultyEndpoint:
         self.delivered: list[Delivered] = []
         self.attempts = 0
         self._lock = threading.Lock()
+        self._closed = threading.Event()  # releases the handlers of "slow" at close()
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -62,7 +62,7 @@ class FaultyEndpoint:
                     )
                     return
                 if mode == "slow":
-                    time.sleep(endpoint.slow_seconds)
+                    endpoint._closed.wait(endpoint.slow_seconds)
                     if not _still_connected(self.connection):
                         return  # nobody to answer: not delivered
                 delivered = _parse(self.path, body)
@@ -103,6 +103,7 @@ class FaultyEndpoint:
         return {"refused": self.refused_port, "blackhole": self.hole_port}.get(mode, self.port)
 
     def close(self) -> None:
+        self._closed.set()
         self._server.shutdown()
         self._server.server_close()
         self._hole.close()

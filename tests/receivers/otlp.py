@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
+from google.protobuf.json_format import MessageToDict
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 
@@ -26,6 +27,21 @@ class Received:
     body: bytes
     headers: dict[str, str]
     request: trace_service_pb2.ExportTraceServiceRequest
+
+    def spans(self) -> list[dict[str, Any]]:
+        """Every span of the request, as protobuf's JSON mapping (``tests.payloads.attributes``
+        turns its ``attributes`` into a dict)."""
+        return [
+            MessageToDict(span)
+            for resource_spans in self.request.resource_spans
+            for scope_spans in resource_spans.scope_spans
+            for span in scope_spans.spans
+        ]
+
+    def span(self) -> dict[str, Any]:
+        """The one span of the request."""
+        [span] = self.spans()
+        return span
 
 
 @dataclass
@@ -45,6 +61,23 @@ class _Inbox:
                     f"expected {count} export request(s), got {len(self.requests)}"
                 )
             return list(self.requests)
+
+    def wait_for_spans(self, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+        """The spans of every request so far, once there are at least ``count`` of them."""
+
+        def spans() -> int:
+            return sum(
+                len(scope_spans.spans)
+                for received in self.requests
+                for resource_spans in received.request.resource_spans
+                for scope_spans in resource_spans.scope_spans
+            )
+
+        with self.cond:
+            if not self.cond.wait_for(lambda: spans() >= count, timeout):
+                raise AssertionError(f"expected {count} span(s), got {spans()}")
+            requests = list(self.requests)
+        return [span for received in requests for span in received.spans()]
 
 
 class OtlpHttpReceiver(_Inbox):

@@ -44,14 +44,23 @@ class SpotlightSidecar:
         return f"http://{key}@127.0.0.1:{self.port}/{project}"
 
     def events(self, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
-        """Every event the sidecar holds, once it holds at least ``count`` (or time is up)."""
+        """Every event the sidecar holds, once it holds at least ``count``.
+
+        Each look replays what the sidecar holds; at least ``count`` events, and the same
+        number in two looks in a row, is all of it. With ``count`` 0 this waits
+        ``timeout`` seconds for events that should not come, and returns what came.
+        """
         deadline = time.monotonic() + timeout
+        previous = -1
         while True:
-            events = self._read_stream(max(0.5, min(2.0, deadline - time.monotonic())))
-            if len(events) >= count and (count or time.monotonic() >= deadline):
+            events = self._read_stream(idle=0.3)
+            if count and len(events) >= count and len(events) == previous:
                 return events
             if time.monotonic() >= deadline:
-                raise AssertionError(f"expected {count} event(s), got {len(events)}")
+                if count:
+                    raise AssertionError(f"expected {count} event(s), got {len(events)}")
+                return events
+            previous = len(events)
 
     def errors(self, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
         """Every error event (one with an exception), once there are ``count``; exactly that many."""
@@ -60,11 +69,14 @@ class SpotlightSidecar:
         return errors
 
     def close(self) -> None:
+        # Its graceful stop can take seconds (after a test that sent from this very
+        # process); nothing it holds is needed any more.
         self._process.terminate()
         try:
-            self._process.wait(timeout=5)
+            self._process.wait(timeout=1)
         except subprocess.TimeoutExpired:
             self._process.kill()
+            self._process.wait(timeout=10)
 
     def _wait_for_port(self) -> int:
         assert self._process.stdout is not None
@@ -81,9 +93,9 @@ class SpotlightSidecar:
         self.close()
         raise RuntimeError("spotlight did not start:\n" + "".join(lines))
 
-    def _read_stream(self, seconds: float) -> list[dict[str, Any]]:
-        """Everything the sidecar replays on connect, read for ``seconds``."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=seconds)
+    def _read_stream(self, idle: float) -> list[dict[str, Any]]:
+        """Everything the sidecar replays on connect, read until ``idle`` seconds pass quietly."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=idle)
         events: list[dict[str, Any]] = []
         try:
             connection.request("GET", "/stream", headers={"Accept": "text/event-stream"})

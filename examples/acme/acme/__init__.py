@@ -1,4 +1,4 @@
-"""Acme: an example crawler library that embeds otel_telemetry (see DESIGN §1)."""
+"""Acme: an example crawler library that embeds otel_telemetry (see the README)."""
 
 __version__ = "1.4.0"
 

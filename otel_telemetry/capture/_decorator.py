@@ -1,0 +1,87 @@
+"""``@telemetry.capture_errors`` and ``with telemetry.capture_errors():``."""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import Any, Callable, Optional, TypeVar
+
+    from ._reporter import Reporter
+
+    F = TypeVar("F", bound=Callable[..., Any])
+
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
+_MECHANISM = "capture_errors"
+
+
+class ErrorCapture:
+    """Reports exceptions leaving a block or a function, then lets them propagate.
+
+    Works on sync and async functions, and as a sync or async context manager.
+    """
+
+    __slots__ = ("_reporter",)
+
+    def __init__(self, reporter: Reporter) -> None:
+        self._reporter = reporter
+
+    def __enter__(self) -> ErrorCapture:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if exc is not None:
+            self._reporter.report(exc, _MECHANISM, handled=False)
+
+    async def __aenter__(self) -> ErrorCapture:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __call__(self, func: F) -> F:
+        import functools  # at decoration time, not at import time
+
+        report = self._reporter.report
+        if _is_coroutine_function(func):
+            # asyncio is in use: start seeing its tasks' unretrieved exceptions too.
+            self._reporter.watch_asyncio()
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await func(*args, **kwargs)
+                except BaseException as exc:
+                    report(exc, _MECHANISM, handled=False)
+                    raise
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except BaseException as exc:
+                report(exc, _MECHANISM, handled=False)
+                raise
+
+        return wrapper  # type: ignore[return-value]
+
+
+def _is_coroutine_function(func: Callable[..., Any]) -> bool:
+    code = getattr(func, "__code__", None)
+    if code is not None:
+        return bool(code.co_flags & _CO_COROUTINE)
+    import inspect  # partials, callable objects: rare, and only at decoration time
+
+    return inspect.iscoroutinefunction(func)

@@ -1,0 +1,175 @@
+"""Crash hooks: every path an uncaught exception takes, chained, never replaced.
+
+``sys.excepthook`` (main thread), ``threading.excepthook`` (other threads),
+``sys.unraisablehook`` (``__del__``, callbacks of the garbage collector) and asyncio's
+"exception was never retrieved" (tasks and callbacks nobody awaited). Each hook first
+hands the exception to the reporter (which only snapshots and enqueues), then always
+calls the hook it replaced, exactly once, so the host's own hook and what the user sees
+are unchanged. Uninstalling restores a hook only while it is still ours: a hook
+installed after ours by someone else is left in place.
+
+After an uncaught exception in a script the interpreter is about to exit, so the
+excepthook then waits, within the exit budget, for the report to be sent: later, once
+``threading`` has begun shutting down, an exporter could no longer even be imported
+(``concurrent.futures`` refuses to load then).
+
+asyncio reports such exceptions only through its ``asyncio`` logger (unless the host set
+its own loop exception handler, which then owns them). A logging *filter* that always
+lets the record through sees them without changing where or whether it is printed; it
+is added once asyncio is imported, since importing ``logging`` ourselves would make
+``install()`` slow.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import logging
+    from types import TracebackType
+    from typing import Any, Callable, Optional
+
+    Reporter = Callable[[BaseException, str], None]
+
+_guard = threading.local()
+# threading.__excepthook__ is 3.10+; on 3.9 the hook in place at import is the default.
+_THREADING_DEFAULT = getattr(threading, "__excepthook__", threading.excepthook)
+
+
+class _Slot:
+    """One process-wide hook (``sys.excepthook``...): ours in front of the one it replaced.
+
+    Once in the chain, ours stays there until it can be taken out cleanly: when another
+    hook was installed after ours (and may call ours), taking ours out would break their
+    chain, and putting ours in again would make it call itself. So ``remove`` only
+    takes ours out while it is the one installed, and ``insert`` does nothing while ours
+    is still in the chain.
+    """
+
+    __slots__ = ("_default", "_name", "_ours", "_owner", "previous")
+
+    def __init__(
+        self, owner: object, name: str, ours: Callable[..., Any], default: Callable[..., Any]
+    ) -> None:
+        self._owner, self._name, self._ours, self._default = owner, name, ours, default
+        self.previous: Optional[Callable[..., Any]] = None
+        """The hook ours replaced; None while ours is not in the chain."""
+
+    def insert(self) -> None:
+        if self.previous is None:
+            self.previous = getattr(self._owner, self._name)
+            setattr(self._owner, self._name, self._ours)
+
+    def remove(self) -> None:
+        if self.previous is not None and getattr(self._owner, self._name) == self._ours:
+            setattr(self._owner, self._name, self.previous)
+            self.previous = None
+
+    def call_previous(self, *args: Any) -> None:
+        (self.previous or self._default)(*args)
+
+
+class CrashHooks:
+    """The process-wide hooks of one ``Telemetry``.
+
+    Args:
+        report: takes an exception that ended unhandled, and its mechanism.
+        settle: runs when the main thread's uncaught exception is about to end the process.
+    """
+
+    def __init__(self, report: Reporter, settle: Callable[[], None]) -> None:
+        self._report = report
+        self._settle = settle
+        self._slots = (
+            _Slot(sys, "excepthook", self._sys_hook, sys.__excepthook__),
+            _Slot(threading, "excepthook", self._threading_hook, _THREADING_DEFAULT),
+            _Slot(sys, "unraisablehook", self._unraisable_hook, sys.__unraisablehook__),
+        )
+        self._asyncio_filter: Optional[_AsyncioFilter] = None
+        self.installed = False
+        """Reporting is on: ``install`` was called and ``uninstall`` was not since."""
+
+    def install(self) -> None:
+        """Install the hooks once; later calls only add the asyncio one if now possible."""
+        if not self.installed:
+            for slot in self._slots:
+                slot.insert()
+            self.installed = True
+        self.watch_asyncio()
+
+    def watch_asyncio(self) -> None:
+        """Start seeing asyncio's unretrieved exceptions, if asyncio is imported by now."""
+        if not self.installed or self._asyncio_filter is not None or "asyncio" not in sys.modules:
+            return
+        import logging
+
+        self._asyncio_filter = _AsyncioFilter(self._safely)
+        logging.getLogger("asyncio").addFilter(self._asyncio_filter)
+
+    def uninstall(self) -> None:
+        """Stop reporting; put back the hooks we replaced, where ours are still in front.
+
+        A hook of ours that another hook wraps stays in the chain, passing everything on.
+        """
+        if not self.installed:
+            return
+        self.installed = False
+        for slot in self._slots:
+            slot.remove()
+        if self._asyncio_filter is not None:
+            import logging
+
+            logging.getLogger("asyncio").removeFilter(self._asyncio_filter)
+            self._asyncio_filter = None
+
+    def _sys_hook(
+        self,
+        exc_type: type[BaseException],
+        exc: BaseException,
+        tb: Optional[TracebackType],
+    ) -> None:
+        self._safely(exc, "excepthook")
+        self._slots[0].call_previous(exc_type, exc, tb)
+        # In a REPL the hook runs for every error and the session goes on: never wait there.
+        if self.installed and not hasattr(sys, "ps1") and not sys.flags.interactive:
+            try:
+                self._settle()
+            except Exception:
+                pass
+
+    def _threading_hook(self, args: Any) -> None:
+        if args.exc_value is not None:
+            self._safely(args.exc_value, "threading.excepthook")
+        self._slots[1].call_previous(args)
+
+    def _unraisable_hook(self, unraisable: Any) -> None:
+        if unraisable.exc_value is not None:
+            self._safely(unraisable.exc_value, "unraisablehook")
+        self._slots[2].call_previous(unraisable)
+
+    def _safely(self, exc: BaseException, mechanism: str) -> None:
+        # A crash inside our own reporting must neither recurse nor reach the host.
+        if not self.installed or getattr(_guard, "active", False):
+            return
+        _guard.active = True
+        try:
+            self._report(exc, mechanism)
+        except Exception:
+            pass
+        finally:
+            _guard.active = False
+
+
+class _AsyncioFilter:
+    """Sees the exception of asyncio's error records; always lets the record through."""
+
+    def __init__(self, report: Callable[[BaseException, str], None]) -> None:
+        self._report = report
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc_info = record.exc_info
+        if exc_info and isinstance(exc_info[1], BaseException):
+            self._report(exc_info[1], "asyncio")
+        return True

@@ -1,0 +1,87 @@
+"""The process-wide side of one ``Telemetry``: crash hooks, the cell hook, and exit.
+
+``install`` puts the hooks in place (chained, see ``_hooks``), adds IPython's cell hook
+in a kernel or IPython shell (cells bypass ``sys.excepthook``) and registers one
+``atexit`` callback. After an uncaught exception and at exit, ``settle`` runs the
+host's last steps (the question, counted storms) and flushes, all within ONE budget of
+``flush_timeout`` seconds for the whole exit, however often it is asked to wait.
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+
+from ._hooks import CrashHooks
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
+
+    from ._cells import CellHook
+
+
+class Lifecycle:
+    """Hooks and exit of one host.
+
+    Args:
+        report_crash: reports an exception that ended unhandled, with its mechanism.
+        before_exit: what runs first when the process is about to end.
+        flush: flushes within the seconds it is given.
+        budget: the seconds the whole exit may wait (read when the exit begins).
+    """
+
+    def __init__(
+        self,
+        report_crash: Callable[[BaseException, str], None],
+        *,
+        before_exit: Callable[[], None],
+        flush: Callable[[float], object],
+        budget: Callable[[], float],
+    ) -> None:
+        self._report_crash = report_crash
+        self._before_exit = before_exit
+        self._flush = flush
+        self._budget = budget
+        self.hooks = CrashHooks(report_crash, settle=self.settle)
+        self._cell_hook: Optional[CellHook] = None
+        self._deadline: Optional[float] = None
+        self._atexit_registered = False
+
+    def install(self) -> None:
+        """Install the hooks and the exit callback; idempotent."""
+        self.hooks.install()
+        if "IPython" in sys.modules:
+            from ._cells import CellHook
+
+            if self._cell_hook is None:
+                self._cell_hook = CellHook(self._report_crash)
+            self._cell_hook.install()
+        if not self._atexit_registered:
+            atexit.register(self._at_exit)
+            self._atexit_registered = True
+
+    def uninstall(self) -> None:
+        """Remove what ``install`` added, where it is still ours."""
+        self.hooks.uninstall()
+        if self._cell_hook is not None:
+            self._cell_hook.uninstall()
+        if self._atexit_registered:
+            atexit.unregister(self._at_exit)
+            self._atexit_registered = False
+
+    def settle(self) -> None:
+        """The process is about to end: last steps, then flush within what is left."""
+        import time
+
+        self._before_exit()
+        now = time.monotonic()
+        if self._deadline is None:
+            self._deadline = now + self._budget()
+        self._flush(max(0.0, self._deadline - now))
+
+    def _at_exit(self) -> None:
+        try:
+            self.settle()
+        except Exception:
+            pass

@@ -1,0 +1,104 @@
+"""Crash storms: the same crash, again and again, is sent a bounded number of times.
+
+A server failing the same way thousands of times a minute must neither flood the
+endpoint nor grow without bound. Per fingerprint (the exception type and the frames
+where it was raised) at most ``limit`` reports go out per ``window``; the others are
+only counted, and the next report of that crash carries the count in
+``otel_telemetry.occurrences``. What is still counted at exit goes out then, once, so
+the total is never lost. All of this runs on the app thread: a dict lookup and a count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Optional
+
+from otel_telemetry._attributes import OCCURRENCES
+
+if TYPE_CHECKING:
+    from ._snapshot import CapturedException
+
+Fingerprint = tuple[object, ...]
+
+
+class _Crash:
+    __slots__ = ("counted", "last", "sent", "since")
+
+    def __init__(self, now: float, last: CapturedException) -> None:
+        self.since = now  # start of the current window
+        self.sent = 0  # reports sent in the current window
+        self.counted = 0  # occurrences counted since the last report sent
+        self.last = last  # the latest capture, for the report sent at exit
+
+
+class StormGuard:
+    """Admits or counts each crash of a fingerprint.
+
+    Args:
+        limit: reports per fingerprint and window.
+        window: seconds.
+        max_fingerprints: how many crashes are remembered (least recent forgotten).
+    """
+
+    def __init__(self, limit: int = 5, window: float = 60.0, max_fingerprints: int = 256) -> None:
+        self.limit = limit
+        self.window = window
+        self.max_fingerprints = max_fingerprints
+        self._lock = threading.Lock()
+        self._seen: OrderedDict[Fingerprint, _Crash] = OrderedDict()
+
+    def admit(self, captured: CapturedException) -> Optional[CapturedException]:
+        """The report to send, or None when this crash is only counted.
+
+        A report that goes out after others were counted is a copy that carries how many
+        it stands for; ``captured`` itself is never changed.
+        """
+        key = fingerprint(captured)
+        now = time.monotonic()
+        with self._lock:
+            crash = self._seen.get(key)
+            if crash is None:
+                crash = self._seen[key] = _Crash(now, captured)
+                if len(self._seen) > self.max_fingerprints:
+                    self._seen.popitem(last=False)
+            else:
+                self._seen.move_to_end(key)
+                crash.last = captured
+            if now - crash.since >= self.window:
+                crash.since, crash.sent = now, 0
+            if crash.sent >= self.limit:
+                crash.counted += 1
+                return None
+            crash.sent += 1
+            counted, crash.counted = crash.counted, 0
+        if counted:
+            return _with_occurrences(captured, 1 + counted, captured.time_ns)
+        return captured
+
+    def counted(self) -> list[CapturedException]:
+        """Take the crashes counted but not yet sent, as reports carrying their counts."""
+        with self._lock:
+            pending = [
+                _with_occurrences(crash.last, crash.counted, time.time_ns())
+                for crash in self._seen.values()
+                if crash.counted
+            ]
+            for crash in self._seen.values():
+                crash.counted = 0
+        return pending
+
+
+def _with_occurrences(captured: CapturedException, count: int, time_ns: int) -> CapturedException:
+    attributes = {**captured.attributes, OCCURRENCES: count}
+    return dataclasses.replace(captured, attributes=attributes, time_ns=time_ns)
+
+
+def fingerprint(captured: CapturedException) -> Fingerprint:
+    """What makes two crashes the same: the exception types and where each was raised."""
+    return tuple(
+        (entry.module, entry.qualname, entry.frames[-1][:3] if entry.frames else None)
+        for entry in captured.exceptions
+    )

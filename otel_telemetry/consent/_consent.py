@@ -1,0 +1,104 @@
+"""Consent: the live decision for one host, and the choices that feed it.
+
+Gathers the inputs of :func:`~._precedence.decide` (variables, the saved file, the
+choice made in this process, whether the question was answered) and applies a choice:
+saved to ``config.json`` when asked to, for this process only when the save fails.
+"""
+
+from __future__ import annotations
+
+from otel_telemetry._log import warn_once
+
+from ._environment import globally_disabled
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
+    from otel_telemetry._settings import Settings
+
+    from ._precedence import ConsentDecision, SessionChoice
+    from ._store import ConfigStore
+
+
+class Consent:
+    """Whether reports of one host may leave, decided anew each time it is asked.
+
+    Args:
+        settings: the host's settings, read live.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._session: Optional[SessionChoice] = None
+        self._store: Optional[ConfigStore] = None
+        self.answered = False
+        """The question was answered (or dismissed) in this process."""
+        self._forced = False
+
+    def force_granted(self, forced: bool) -> None:
+        """Grant every report while ``forced``, reading no variable and no file.
+
+        For :mod:`otel_telemetry.testing` only: a test of the host sees its reports
+        whatever the developer's machine says, and nothing is saved.
+        """
+        self._forced = forced
+
+    @property
+    def store(self) -> ConfigStore:
+        """The ``config.json`` of the config dir in force."""
+        from ._store import ConfigStore
+
+        config_dir = self._settings.config_dir
+        if self._store is None or self._store.config_dir != config_dir:
+            self._store = ConfigStore(config_dir)
+        return self._store
+
+    def environment_denies(self) -> bool:
+        """The app thread's early out: variables only, no file, no terminal check."""
+        if self._forced:
+            return False
+        env = self._settings.env
+        return globally_disabled(env.environ) is not None or env.telemetry_switch is False
+
+    def decide(self) -> ConsentDecision:
+        """The decision for a report made now."""
+        from ._precedence import ConsentDecision, ConsentInputs, decide
+
+        if self._forced:
+            return ConsentDecision("granted", "testing")
+        env = self._settings.env
+        return decide(
+            ConsentInputs(
+                mode=self._settings.mode(),
+                disabled_by=globally_disabled(env.environ),
+                switch=env.telemetry_switch,
+                switch_name=env.name("TELEMETRY"),
+                session=self._session,
+                saved=self.store.load(),
+                answered=self.answered,
+            )
+        )
+
+    def choose(self, enabled: bool, email: Optional[str] = None, *, save: bool = True) -> None:
+        """Apply a yes or a no: saved when ``save``, for this process otherwise.
+
+        A save that fails (read-only or missing home) is warned about once and the choice
+        holds for this process.
+        """
+        from ._precedence import SessionChoice
+
+        self._session = SessionChoice(enabled, email if enabled else None)
+        if not save:
+            return
+        store = self.store
+        try:
+            store.save(enabled=enabled, email=email if enabled else None)
+        except OSError as exc:
+            warn_once(
+                "save",
+                f"Could not save the telemetry choice in {store.path} ({exc.strerror});"
+                " it holds for this session only.",
+            )
+            return
+        self._session = None  # saved: the file is the truth from now on

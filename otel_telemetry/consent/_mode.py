@@ -1,0 +1,73 @@
+"""Where the host runs, which decides the consent default."""
+
+from __future__ import annotations
+
+import sys
+
+from otel_telemetry._ipython import ipython_shell
+from otel_telemetry._log import warn_once
+
+from ._types import MODES
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Optional, TextIO
+
+    from ._types import Mode
+
+CI_VARIABLES = (
+    "CI",
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "JENKINS_URL",
+    "BUILDKITE",
+    "CIRCLECI",
+    "TF_BUILD",
+)
+
+
+def resolve_mode(
+    explicit: Optional[str],
+    env_value: Optional[str],
+    env_name: str,
+    environ: Mapping[str, str],
+) -> Mode:
+    """Return ``install(mode=...)``, else ``<APP>_TELEMETRY_MODE``, else the detected mode.
+
+    A container alone is never a reason for ``server``: only an explicit choice is.
+    """
+    for source, value in (("install(mode=...)", explicit), (env_name, env_value)):
+        if value is None:
+            continue
+        for mode in MODES:
+            if value == mode:
+                return mode
+        warn_once(source, f"Ignoring {source}={value!r}: expected one of {', '.join(MODES)}.")
+    return detect_mode(environ)
+
+
+def detect_mode(environ: Mapping[str, str], stdin: Optional[TextIO] = None) -> Mode:
+    """Detect notebook, interactive terminal or non-interactive from the process itself."""
+    if in_notebook():
+        return "notebook"
+    if any(environ.get(name) for name in CI_VARIABLES):
+        return "non-interactive"
+    if _is_tty(stdin if stdin is not None else sys.stdin) and _is_tty(sys.stderr):
+        return "interactive"
+    return "non-interactive"
+
+
+def in_notebook() -> bool:
+    """True inside an IPython kernel (Jupyter, JupyterLab, VS Code) or Google Colab."""
+    if "google.colab" in sys.modules:
+        return True
+    shell = ipython_shell()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def _is_tty(stream: Optional[TextIO]) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False

@@ -1,0 +1,147 @@
+"""The question: asked at most once per process, at the first crash that needs consent.
+
+A small state machine under one lock::
+
+    IDLE ──note()──▶ PENDING ──ask_if_pending()──▶ ASKING ──answer()──▶ ANSWERED
+                        ▲                            │
+                        └──── not a terminal now ────┘
+
+``note`` runs on the app thread when a report is captured and the decision is ``ask``;
+the report is held by the pipeline meanwhile. The question is shown at once in a
+notebook (a widget never blocks), and in a terminal once the exception has ended (after
+its traceback, in the excepthook) or at exit, or at once for a report the host handled
+on the main thread outside an event loop, so that a running loop never freezes.
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+import threading
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Protocol
+
+    from otel_telemetry._settings import Settings
+
+    from ._consent import Consent
+    from ._precedence import ConsentDecision
+    from ._types import Choice
+
+    class HeldReports(Protocol):
+        """The reports held while the user is asked (the pipeline)."""
+
+        def flush(self, timeout: Optional[float]) -> bool: ...
+        def release_held(
+            self, decision: Optional[ConsentDecision] = None, *, first_only: bool = False
+        ) -> None: ...
+        def discard_held(self) -> None: ...
+        def preview_held(self) -> str: ...
+
+
+_PROMPT_READY_TIMEOUT = 10.0
+"""Seconds the terminal question waits for the report to be built and held, for ``[v]``."""
+
+
+class QuestionState(enum.Enum):
+    IDLE = "idle"
+    PENDING = "pending"
+    ASKING = "asking"
+    ANSWERED = "answered"
+
+
+class Question:
+    """The consent question of one host.
+
+    Args:
+        settings: the host's settings (mode, display name, prompt timeout).
+        consent: where the answer is applied.
+        held: the reports held while the user is asked.
+    """
+
+    def __init__(self, settings: Settings, consent: Consent, held: HeldReports) -> None:
+        self._settings = settings
+        self._consent = consent
+        self._held = held
+        self._lock = threading.Lock()
+        self.state = QuestionState.IDLE
+
+    def note(self, mechanism: str) -> None:
+        """A report was captured: ask about it now, later, or not at all."""
+        if self.state is not QuestionState.IDLE or self._settings.env.telemetry_switch is not None:
+            return
+        if self._consent.decide().state != "ask":
+            return
+        if not self._move(QuestionState.IDLE, QuestionState.PENDING):
+            return
+        if self._settings.mode() == "notebook" or (
+            mechanism == "capture_exception" and _at_safe_point()
+        ):
+            self.ask_if_pending()
+
+    def ask_if_pending(self) -> None:
+        """Ask now, if a report waits for the answer and this is a place to ask."""
+        if not self._move(QuestionState.PENDING, QuestionState.ASKING):
+            return
+        mode = self._settings.mode()
+        if mode == "notebook":
+            from ._notebook import show_question
+
+            settings = self._settings
+            show_question(
+                settings.display_name,
+                settings.app,
+                self.answer,
+                widgets_allowed=settings.env.widgets is not False,
+            )
+            return
+        if mode != "interactive":
+            self._move(QuestionState.ASKING, QuestionState.PENDING)  # a later crash may ask
+            return
+        from ._prompt import TerminalPrompt
+
+        self._held.flush(_PROMPT_READY_TIMEOUT)  # the report is built and held, for [v]
+        answer = TerminalPrompt(
+            self._settings.display_name, self._held.preview_held, self._settings.prompt_timeout
+        ).ask()
+        self.answer(answer.choice, answer.email)
+
+    def answer(self, choice: Choice, email: Optional[str] = None) -> None:
+        """Apply the user's answer to the held reports and, for ``always``/``never``, save it."""
+        from ._precedence import ConsentDecision
+
+        with self._lock:
+            self.state = QuestionState.ANSWERED
+        self._consent.answered = True
+        if choice == "once":  # "send this error only"
+            self._held.release_held(ConsentDecision("granted", "prompt", email), first_only=True)
+        elif choice == "always":
+            self._consent.choose(True, email)
+            self._held.release_held()
+        elif choice == "never":
+            self._consent.choose(False)
+            self._held.discard_held()
+        else:
+            self._held.discard_held()
+
+    def withdraw(self) -> None:
+        """The user chose through ``enable()`` or ``disable()``: never ask this process."""
+        with self._lock:
+            self.state = QuestionState.ANSWERED
+
+    def _move(self, source: QuestionState, target: QuestionState) -> bool:
+        """Go from ``source`` to ``target``; False when the state is not ``source``."""
+        with self._lock:
+            if self.state is not source:
+                return False
+            self.state = target
+            return True
+
+
+def _at_safe_point() -> bool:
+    """True on the main thread with no event loop running in it."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    asyncio = sys.modules.get("asyncio")
+    return asyncio is None or asyncio.events._get_running_loop() is None

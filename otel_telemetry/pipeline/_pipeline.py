@@ -1,0 +1,206 @@
+"""Pipeline: moves captures from the app thread to the exporters without blocking the host.
+
+The app thread only queues (:meth:`Pipeline.submit`); one worker thread builds the span,
+and the processor gates, scrubs and hands it to the exporters. The OpenTelemetry SDK,
+the exporters and the scrubber are imported on the worker at the first report, never
+when the host imports us. Every action on held or stored reports runs on the worker
+too, in the order it was asked for.
+"""
+
+from __future__ import annotations
+
+from otel_telemetry._layout import clear_reports, count_reports, outbox_dir
+
+from ._worker import Worker
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
+
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from otel_telemetry._settings import Settings
+    from otel_telemetry.capture._snapshot import Captured
+    from otel_telemetry.consent._precedence import ConsentDecision
+
+    from ._provider import Built
+
+MAX_QUEUE = 256
+
+
+class Pipeline:
+    """The worker side of one ``Telemetry``.
+
+    Args:
+        settings: the host's settings, read live (exporters, config dir, mode, scrubbing).
+        gate: the consent decision, asked for every report and before every drain.
+    """
+
+    def __init__(self, settings: Settings, gate: Callable[[], ConsentDecision]) -> None:
+        self._settings = settings
+        self._gate = gate
+        self._worker = Worker("otel_telemetry", MAX_QUEUE)
+        self._built: Optional[Built] = None
+        self._route: Optional[SpanExporter] = None
+        self.gate_dropped = 0
+
+    # -- from the app thread ----------------------------------------------------------------
+
+    def submit(self, captured: Captured) -> None:
+        """Queue a capture; never blocks (a full queue drops its oldest capture)."""
+        self._worker.submit(lambda: self._record(captured), droppable=True)
+
+    def schedule_drain(self) -> None:
+        """Send, on the worker, the reports that earlier runs or attempts left in the outbox."""
+        self._worker.submit(self._drain)
+
+    def release_held(
+        self, decision: Optional[ConsentDecision] = None, *, first_only: bool = False
+    ) -> None:
+        """Send the reports held while the user was asked.
+
+        Args:
+            decision: the user's answer for these reports alone (``[1]``); by default
+                the gate is asked again.
+            first_only: send only the report the question was about; drop the others.
+        """
+        self._worker.submit(
+            lambda: self._on_held(release=True, decision=decision, first=first_only)
+        )
+
+    def discard_held(self) -> None:
+        """Forget the reports held while the user was asked."""
+        self._worker.submit(lambda: self._on_held(release=False))
+
+    def preview_held(self) -> str:
+        """The held reports exactly as they would be sent, as indented OTLP/JSON."""
+        built = self._built
+        spans = built.processor.preview_held() if built is not None else []
+        if not spans:
+            return "(no report is waiting)"
+        import json
+
+        from otel_telemetry.exporters import encode_otlp_json
+
+        return json.dumps(encode_otlp_json(spans), indent=2, ensure_ascii=False)
+
+    def waiting(self) -> int:
+        """Reports in the outbox of the config dir in force (cheap: no SDK, no pathlib)."""
+        return count_reports(outbox_dir(self._settings.config_dir_path()))
+
+    def forget_stored(self) -> None:
+        """Delete the reports waiting on disk and the install id (consent was withdrawn)."""
+        from ._install_id import forget
+
+        clear_reports(outbox_dir(self._settings.config_dir_path()))
+        forget(self._settings.config_dir)
+
+    def flush(self, timeout: Optional[float]) -> bool:
+        """Wait until every queued job went through, then flush the exporters; bounded."""
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._worker.wait(timeout):
+            return False
+        built = self._built
+        if built is None:
+            return True
+        remaining_ms = 30_000 if deadline is None else max(0.0, deadline - time.monotonic()) * 1000
+        return built.provider.force_flush(int(remaining_ms))
+
+    def shutdown(self, timeout: Optional[float]) -> None:
+        """Flush, then shut the private provider and its exporters down."""
+        self.flush(timeout)
+        built, self._built = self._built, None
+        if built is not None:
+            built.provider.shutdown()
+
+    def route_to(self, exporter: Optional[SpanExporter], *, timeout: Optional[float]) -> bool:
+        """Send every later report to ``exporter`` alone (None: back to the configured ones).
+
+        The in-memory seam of :mod:`otel_telemetry.testing`: no outbox, no backoff file,
+        no network. The switch is a job of the worker, so every report queued before it
+        goes where reports went before, and every report queued after it goes to the new
+        route, however long the worker is busy. Waits at most ``timeout`` seconds for it.
+
+        Returns:
+            True when the switch was made within ``timeout``.
+        """
+        self._worker.submit(lambda: self._switch_route(exporter))
+        return self._worker.wait(timeout)
+
+    @property
+    def dropped(self) -> int:
+        """Reports dropped by the gate, the scrubber, a full queue or a full outbox."""
+        built = self._built
+        processor = built.processor.dropped if built is not None else 0
+        outbox = built.sending.outbox if built is not None else None
+        return (
+            self._worker.dropped
+            + self.gate_dropped
+            + processor
+            + (outbox.dropped if outbox is not None else 0)
+        )
+
+    # -- on the worker ------------------------------------------------------------------------
+
+    def _build(self) -> Built:
+        # Settings are read live: exporters or a config dir changed since the last build
+        # (a variable set by a test or a long-lived host) mean a new build, once nothing
+        # is held for the question any more.
+        key = (self._settings.exporter_names(), self._settings.config_dir_path())
+        built = self._built
+        if built is not None and built.key != key and not built.processor.holding:
+            self._built = None
+            built.provider.shutdown()
+        if self._built is None:
+            from ._provider import build
+
+            self._built = build(self._settings, self._gate, self._route, key)
+        return self._built
+
+    def _record(self, captured: Captured) -> None:
+        state = self._gate().state
+        if state == "denied":
+            # Decided before anything is built: a crash without consent imports nothing.
+            self.gate_dropped += 1
+            return
+        from otel_telemetry.capture._snapshot import CapturedEvent
+
+        from ._install_id import load_or_create
+        from ._spans import record_span
+
+        built = self._build()
+        install_id = None
+        # The id is created only for an event that may leave now, never in a test route.
+        if isinstance(captured, CapturedEvent) and state == "granted" and self._route is None:
+            install_id = load_or_create(self._settings.config_dir)
+        record_span(
+            built.tracer,
+            captured,
+            packages=self._settings.packages,
+            mode=self._settings.mode(),
+            install_id=install_id,
+        )
+
+    def _switch_route(self, exporter: Optional[SpanExporter]) -> None:
+        built, self._built = self._built, None
+        self._route = exporter
+        if built is not None:
+            built.provider.shutdown()
+
+    def _drain(self) -> None:
+        if self._gate().state != "granted":
+            return  # no consent now: what waits, waits (disable() clears it)
+        self._build().sending.drain()
+
+    def _on_held(
+        self, *, release: bool, decision: Optional[ConsentDecision] = None, first: bool = False
+    ) -> None:
+        built = self._built
+        if built is None:
+            return
+        if release:
+            built.processor.release_held(decision, first_only=first)
+        else:
+            built.processor.discard_held()

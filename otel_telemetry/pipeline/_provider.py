@@ -1,0 +1,110 @@
+"""The private OpenTelemetry provider: explicit resource, explicit limits, our processor.
+
+Built on the worker at the first report. Nothing here is global: the host's tracer
+provider, propagators and instrumentation are never touched, and the host's
+``OTEL_*`` variables can neither sample reports away nor cut a secret short before it
+is scrubbed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Optional
+
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.sdk.version import __version__ as sdk_version
+from opentelemetry.trace import Tracer
+
+from otel_telemetry import _attributes as attr
+from otel_telemetry._version import __version__
+from otel_telemetry.exporters import create_exporters, delivers_locally
+from otel_telemetry.scrubbing import Scrubber
+
+from ._backoff import Backoff
+from ._outbox import Outbox
+from ._processor import TelemetrySpanProcessor
+from ._sending import SendingProcessor
+
+if TYPE_CHECKING:
+    from otel_telemetry._settings import Settings
+    from otel_telemetry.consent._precedence import ConsentDecision
+
+
+@dataclass(frozen=True)
+class Built:
+    """The parts of a built pipeline that the pipeline talks to afterwards."""
+
+    tracer: Tracer
+    provider: TracerProvider
+    processor: TelemetrySpanProcessor
+    sending: SendingProcessor
+    key: Hashable
+    """The settings it was built from; another key means another build."""
+
+
+def build(
+    settings: Settings,
+    gate: Callable[[], ConsentDecision],
+    route: Optional[SpanExporter] = None,
+    key: Hashable = None,
+) -> Built:
+    """Build the provider, the processor chain and the exporters in force.
+
+    Args:
+        settings: the host's settings, read now.
+        gate: the consent decision, asked for every span.
+        route: an exporter that replaces all others, with no outbox and no backoff
+            file: the in-memory seam of :mod:`otel_telemetry.testing`.
+        key: what the build was made from, kept with it.
+    """
+    # Exports run on this worker thread only, and the host's instrumentation
+    # (requests, urllib3, grpc) must not trace them.
+    attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+    resource = _resource(settings)
+    if route is not None:
+        sending = SendingProcessor({"testing": route}, outbox=None, backoff=None)
+    else:
+        layout = settings.layout()
+        exporters = create_exporters(settings.exporter_names(), settings.exporter_context())
+        # Exporters that only write here (a file, the console) need no copy on disk first.
+        remote = any(not delivers_locally(exporter) for exporter in exporters.values())
+        outbox = Outbox(layout.outbox_dir) if remote else None
+        sending = SendingProcessor(exporters, outbox, Backoff(layout.backoff_file))
+    processor = TelemetrySpanProcessor(
+        [sending], gate=gate, scrubber=Scrubber(settings.scrubbing), resource=resource
+    )
+    provider = TracerProvider(
+        sampler=ALWAYS_ON,
+        resource=resource,
+        shutdown_on_exit=False,  # exit is bounded by Telemetry's own atexit flush
+        span_limits=SpanLimits(
+            max_attributes=64,
+            max_events=8,
+            max_links=0,
+            max_attribute_length=SpanLimits.UNSET,
+            max_span_attribute_length=SpanLimits.UNSET,
+        ),
+    )
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("otel_telemetry", __version__)
+    return Built(tracer, provider, processor, sending, key)
+
+
+def _resource(settings: Settings) -> Resource:
+    # Explicit and minimal: no resource detectors, so no host, user, process or argv.
+    return Resource(
+        {
+            attr.SERVICE_NAME: settings.app,
+            attr.SERVICE_VERSION: settings.version,
+            attr.SDK_LANGUAGE: "python",
+            attr.SDK_NAME: "opentelemetry",
+            attr.SDK_VERSION: sdk_version,
+            attr.DISTRO_NAME: "otel_telemetry",
+            attr.DISTRO_VERSION: __version__,
+        }
+    )

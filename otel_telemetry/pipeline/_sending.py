@@ -1,0 +1,101 @@
+"""Sending: the outbox first, then every exporter; what is not confirmed stays on disk.
+
+The last processor of the pipeline. It writes each scrubbed report to the outbox, hands
+it to the exporters it is for, and removes it once all of them confirmed delivery. An
+exporter that an endpoint asked to wait, or that was refused, is skipped; the report
+keeps waiting for it. ``drain`` sends what earlier runs (or failed attempts) left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Optional
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from otel_telemetry._log import debug
+from otel_telemetry.exporters import Delivery
+
+from ._backoff import Backoff
+from ._outbox import Entry, Outbox
+
+
+class SendingProcessor(SpanProcessor):
+    """Outbox, then exporters, for consented and scrubbed spans only.
+
+    Args:
+        exporters: the exporters in force, by name.
+        outbox: where reports wait; None sends without a copy on disk.
+        backoff: which exporters must not send now; None never waits.
+    """
+
+    def __init__(
+        self,
+        exporters: Mapping[str, SpanExporter],
+        outbox: Optional[Outbox],
+        backoff: Optional[Backoff],
+    ) -> None:
+        self.exporters = dict(exporters)
+        self.outbox = outbox
+        self.backoff = backoff
+
+    def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
+        """Nothing to do before a span ends."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        names = list(self.exporters)
+        if not names:
+            return  # exporter "none": nothing is sent, so nothing is kept
+        entry = self.outbox.put(span, names) if self.outbox is not None else None
+        self._deliver(entry or Entry(None, span, names))
+
+    def drain(self) -> int:
+        """Send the reports waiting in the outbox; returns how many were fully delivered."""
+        if self.outbox is None:
+            return 0
+        delivered = 0
+        for entry in self.outbox.claim():
+            self._deliver(entry)
+            delivered += not entry.pending
+        return delivered
+
+    def shutdown(self) -> None:
+        for exporter in self.exporters.values():
+            try:
+                exporter.shutdown()
+            except Exception:
+                debug("otel_telemetry: exporter shutdown failed", exc_info=True)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        flushed = True
+        for exporter in self.exporters.values():
+            try:
+                # The SDK's base force_flush returns None: that is no failure.
+                flushed = exporter.force_flush(timeout_millis) is not False and flushed
+            except Exception:
+                flushed = False
+        return flushed
+
+    def _deliver(self, entry: Entry) -> None:
+        remaining = []
+        for name in entry.pending:
+            exporter = self.exporters.get(name)
+            # Not configured in this run, or asked to wait: the report keeps waiting for it.
+            if exporter is None or (self.backoff is not None and self.backoff.blocked(name)):
+                remaining.append(name)
+                continue
+            try:
+                result = exporter.export((entry.span,))
+            except Exception:
+                debug("otel_telemetry: exporter %s failed", name, exc_info=True)
+                result = SpanExportResult.FAILURE
+            delivery = getattr(exporter, "last_delivery", None)
+            if isinstance(delivery, Delivery) and self.backoff is not None:
+                self.backoff.record(name, delivery)
+            if result is not SpanExportResult.SUCCESS:
+                remaining.append(name)
+        entry.pending = remaining
+        if self.outbox is not None and entry.path is not None:
+            self.outbox.settle(entry)

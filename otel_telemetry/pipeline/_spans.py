@@ -1,0 +1,252 @@
+"""Spans: a capture becomes one short OTel span, on the worker.
+
+Exception reports follow the OTel exception conventions (``exception.type``,
+``exception.message``, ``exception.stacktrace``) and also keep the structured chain in
+``otel_telemetry.exception.chain`` (a JSON string, root cause first, as Python prints it and
+as Sentry orders it), so exporters never parse stack text. File names are made relative
+to the ``sys.path`` entry they were imported from; a file outside every entry keeps only
+its base name. Nothing here is scrubbed yet: the span processor does that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from otel_telemetry import _attributes as attr
+from otel_telemetry._chain import Chain, Frame
+from otel_telemetry.capture._snapshot import (
+    HEAD_FRAMES,
+    Captured,
+    CapturedEvent,
+    CapturedException,
+    RawException,
+    is_in_package,
+)
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
+AttributeValue = Union[
+    str, bool, int, float, Sequence[str], Sequence[bool], Sequence[int], Sequence[float]
+]
+
+_OURS = ("otel_telemetry",)
+
+USER_CODE = "<user code>"
+"""Stands for a frame of the user's own code: neither the host, the standard library
+nor an installed package. Its file, path, function and module are not kept."""
+
+_CHAIN_HEADERS = {
+    "cause": "The above exception was the direct cause of the following exception:",
+    "context": "During handling of the above exception, another exception occurred:",
+}
+
+
+def exception_type_name(entry: RawException) -> str:
+    """The fully-qualified class name, bare for built-ins (``ValueError``)."""
+    if entry.module in ("builtins", "__builtin__", ""):
+        return entry.qualname
+    return f"{entry.module}.{entry.qualname}"
+
+
+def exception_attributes(
+    captured: CapturedException, packages: Sequence[str]
+) -> tuple[dict[str, AttributeValue], dict[str, AttributeValue], str]:
+    """Return ``(span attributes, exception event attributes, status description)``."""
+    roots = _sys_path_roots(tuple(sys.path))
+    libraries = _library_roots()
+    chain: Chain = []
+    lines: list[str] = []
+    for entry in captured.exceptions:
+        frames = [
+            _frame(frame, packages, roots, libraries)
+            for frame in entry.frames
+            # Our own wrappers (capture_errors) are noise in every report; drop them.
+            if not is_in_package(frame[3], _OURS)
+        ]
+        type_name = exception_type_name(entry)
+        chain.append(
+            {
+                "type": type_name,
+                "module": entry.module,
+                "message": entry.message,
+                "frames": frames,
+                "omitted_frames": entry.omitted_frames,
+                "relation": entry.relation,
+            }
+        )
+        lines.extend(_format_one(type_name, entry, frames))
+        if entry.relation:
+            lines.extend(("", _CHAIN_HEADERS[entry.relation], ""))
+    raised = captured.exceptions[-1]
+    raised_type = exception_type_name(raised)
+    event: dict[str, AttributeValue] = {
+        attr.EXCEPTION_TYPE: raised_type,
+        attr.EXCEPTION_MESSAGE: raised.message,
+        attr.EXCEPTION_STACKTRACE: "\n".join(lines),
+        attr.EXCEPTION_CHAIN: json.dumps(chain, separators=(",", ":")),
+    }
+    span: dict[str, AttributeValue] = {
+        attr.KIND: attr.KIND_EXCEPTION,
+        attr.MECHANISM: captured.mechanism,
+        attr.HANDLED: captured.handled,
+    }
+    span.update((key, _attribute_value(value)) for key, value in captured.attributes.items())
+    status = f"{raised_type}: {raised.message}" if raised.message else raised_type
+    return span, event, status
+
+
+def event_attributes(captured: CapturedEvent) -> dict[str, AttributeValue]:
+    """Span attributes of a usage event: its payload, values made OTel-valid."""
+    attributes: dict[str, AttributeValue] = {attr.KIND: attr.KIND_EVENT}
+    for key, value in captured.payload.items():
+        attributes[str(key)] = _attribute_value(value)
+    return attributes
+
+
+def relative_filename(filename: str, roots: Sequence[str]) -> str:
+    """Make a code path relative to the longest ``sys.path`` root that contains it."""
+    if not filename or filename.startswith("<"):
+        return filename  # <frozen ...>, <string>, <stdin>: no path to hide
+    normalized = os.path.normpath(os.path.abspath(filename))
+    for root in roots:
+        if normalized.startswith(root):
+            return normalized[len(root) :].replace(os.sep, "/")
+    return os.path.basename(normalized)
+
+
+def _frame(
+    frame: tuple[str, int, str, str],
+    packages: Sequence[str],
+    roots: Sequence[str],
+    libraries: Sequence[str],
+) -> Frame:
+    filename, lineno, function, module = frame
+    in_app = is_in_package(module, packages)
+    if not in_app and not _is_library(filename, libraries):
+        return {
+            "filename": USER_CODE,
+            "function": USER_CODE,
+            "lineno": 0,
+            "module": USER_CODE,
+            "in_app": False,
+        }
+    return {
+        "filename": relative_filename(filename, roots),
+        "function": function,
+        "lineno": lineno,
+        "module": module,
+        "in_app": in_app,
+    }
+
+
+def _is_library(filename: str, libraries: Sequence[str]) -> bool:
+    """The standard library or an installed package (``<frozen ...>`` included)."""
+    if filename.startswith("<"):
+        return filename.startswith("<frozen ")
+    normalized = os.path.normpath(os.path.abspath(filename))
+    return any(normalized.startswith(root) for root in libraries)
+
+
+@lru_cache(maxsize=1)
+def _library_roots() -> tuple[str, ...]:
+    import site
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    candidates = {paths.get(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+    try:
+        candidates.update(site.getsitepackages())
+        candidates.add(site.getusersitepackages())
+    except AttributeError:  # pragma: no cover - site replaced (some embedded interpreters)
+        pass
+    candidates.update(
+        entry
+        for entry in sys.path
+        if entry.rstrip("/\\").endswith(("site-packages", "dist-packages"))
+    )
+    return tuple(
+        os.path.join(os.path.normpath(os.path.abspath(path)), "") for path in candidates if path
+    )
+
+
+@lru_cache(maxsize=4)
+def _sys_path_roots(path: tuple[str, ...]) -> tuple[str, ...]:
+    roots = {
+        os.path.join(os.path.normpath(os.path.abspath(entry or os.curdir)), "")
+        for entry in path
+        if isinstance(entry, str)
+    }
+    # Longest first, so site-packages wins over a prefix such as the venv root.
+    return tuple(sorted(roots, key=len, reverse=True))
+
+
+def _format_one(type_name: str, entry: RawException, frames: list[Frame]) -> list[str]:
+    lines = ["Traceback (most recent call last):"] if frames else []
+    for index, frame in enumerate(frames):
+        if entry.omitted_frames and index == HEAD_FRAMES:
+            lines.append(f"  [... {entry.omitted_frames} frames omitted ...]")
+        lines.append(
+            f'  File "{frame["filename"]}", line {frame["lineno"]}, in {frame["function"]}'
+        )
+    lines.append(f"{type_name}: {entry.message}" if entry.message else type_name)
+    return lines
+
+
+def _attribute_value(value: Any) -> AttributeValue:
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    # Anything else becomes JSON text, which the scrubber parses and cleans.
+    return json.dumps(value, default=str, separators=(",", ":"))
+
+
+def record_span(
+    tracer: Tracer,
+    captured: Captured,
+    *,
+    packages: Sequence[str],
+    mode: str,
+    install_id: Optional[str],
+) -> None:
+    """Record ``captured`` as one ended root span: the processor takes it from there.
+
+    Args:
+        tracer: a tracer of the private provider.
+        captured: the snapshot taken on the app thread.
+        packages: the host's module prefixes (their frames are ``in_app``).
+        mode: the mode in force, recorded on the report.
+        install_id: the anonymous id, on usage events only; None leaves it out.
+    """
+    from opentelemetry.context import Context
+    from opentelemetry.trace import Status, StatusCode
+
+    event: Optional[dict[str, AttributeValue]] = None
+    description: Optional[str] = None
+    if isinstance(captured, CapturedException):
+        attributes, event, description = exception_attributes(captured, packages)
+        name = attr.SPAN_EXCEPTION
+    else:
+        attributes = event_attributes(captured)
+        if install_id is not None:
+            attributes[attr.INSTALL_ID] = install_id
+        name = captured.name
+    attributes[attr.MODE] = mode
+    span = tracer.start_span(
+        name,
+        context=Context(),  # a root span: never a child of the host's current trace
+        attributes=attributes,
+        start_time=captured.time_ns,
+        record_exception=False,
+        set_status_on_exception=False,
+    )
+    if event is not None:
+        span.add_event(attr.EVENT_EXCEPTION, event, timestamp=captured.time_ns)
+        span.set_status(Status(StatusCode.ERROR, description))
+    span.end(end_time=captured.time_ns)

@@ -1,0 +1,106 @@
+"""A queue and one daemon thread that runs its jobs in order.
+
+``submit`` never blocks the host: when the queue is full, the oldest job that may be
+dropped is dropped (and counted). A forked child has the queue but not the thread, and
+maybe a lock held by a thread that does not exist there, so the child starts afresh.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+
+from otel_telemetry._log import debug
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
+
+    Job = Callable[[], None]
+
+
+class Worker:
+    """Runs jobs on one thread, started at the first job.
+
+    Args:
+        name: the thread's name.
+        max_queue: the most jobs waiting; the oldest droppable one goes first.
+    """
+
+    def __init__(self, name: str, max_queue: int) -> None:
+        self._name = name
+        self._max_queue = max_queue
+        self._reset()
+        if hasattr(os, "register_at_fork"):
+            import weakref
+
+            ref = weakref.ref(self)
+
+            def after_in_child() -> None:
+                worker = ref()
+                if worker is not None:
+                    worker._reset()
+
+            os.register_at_fork(after_in_child=after_in_child)
+
+    def _reset(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: deque[tuple[Job, bool]] = deque()
+        self._pending = 0  # queued or running
+        self._thread: Optional[threading.Thread] = None
+        self.dropped = 0
+        """Droppable jobs dropped because the queue was full."""
+
+    def submit(self, job: Job, *, droppable: bool = False) -> None:
+        """Queue ``job``; never blocks. A full queue drops its oldest droppable job."""
+        with self._cond:
+            if len(self._queue) >= self._max_queue:
+                for index, (_, may_drop) in enumerate(self._queue):
+                    if may_drop:
+                        del self._queue[index]
+                        self._pending -= 1
+                        self.dropped += 1
+                        break
+            self._queue.append((job, droppable))
+            self._pending += 1
+            self._cond.notify()
+            if self._thread is None:
+                self._start()
+
+    def wait(self, timeout: Optional[float]) -> bool:
+        """Wait until every job queued so far has run; False when ``timeout`` passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._pending:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def _start(self) -> None:
+        thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:
+            # Interpreter shutdown: no thread can start any more; the queue is not run.
+            debug("otel_telemetry: worker cannot start at interpreter shutdown")
+            return
+        self._thread = thread
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+                job, _ = self._queue.popleft()
+            try:
+                job()
+            except Exception:
+                debug("otel_telemetry: report failed", exc_info=True)
+            finally:
+                with self._cond:
+                    self._pending -= 1
+                    self._cond.notify_all()

@@ -1,0 +1,363 @@
+"""The scrubber: applies the rules table to every string of a report.
+
+The rules are the rows of :data:`~otel_telemetry.scrubbing._rules.RULE_TABLE` (see
+there how to add one). Each replaces only what it matches with its marker (``[email]``,
+``[ip]``, ``[url]``, ...). The rules in force are alternatives of one regular
+expression, so a string is scanned once, and only the rules whose trigger the string
+meets are in that expression: most strings of a crash report meet none and are not
+scanned at all. Every pattern starts at a literal, a word boundary or a lookbehind, and
+repeats only bounded or anchor-free classes, so scrubbing time is linear in the length
+of the text. Candidates that only a computation can confirm (Luhn checksums, IP
+addresses) are checked by the rule's ``confirm``.
+
+Strings that hold JSON are parsed, scrubbed value by value and written back, so a
+replacement can never break an escape sequence, and a value whose key names a secret is
+replaced whole, as in attribute mappings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from ._rules import REDACTED, RULE_TABLE, SECRET_PAIR, Identity, Rule
+from ._rules import is_secret_key as _is_secret_key
+
+__all__ = ["REDACTED", "RULES", "ScrubMatch", "ScrubPass", "Scrubber", "ScrubbingOptions"]
+
+RULES: tuple[str, ...] = tuple(rule.name for rule in RULE_TABLE)
+"""The names of the built-in rules, in the order they are tried."""
+
+
+@dataclass(frozen=True)
+class ScrubMatch:
+    """One match, as shown to :attr:`ScrubbingOptions.callback`."""
+
+    rule: str
+    """The rule that matched: one of :data:`RULES`, or ``extra``."""
+    text: str
+    """The matched text."""
+
+
+@dataclass
+class ScrubbingOptions:
+    """How reports are scrubbed; every built-in rule is on by default."""
+
+    extra_patterns: Sequence[str] = ()
+    """More regular expressions whose matches are replaced with ``[redacted]``."""
+
+    allow_patterns: Sequence[str] = ()
+    """Regular expressions for text kept as it is, even where a rule matches all of it."""
+
+    disabled_rules: Collection[str] = ()
+    """Names of built-in rules to switch off (see :data:`RULES`), such as ``"ipv4"``."""
+
+    callback: Optional[Callable[[ScrubMatch], Optional[str]]] = None
+    """Called for every match: return the replacement text, or None to use the marker."""
+
+
+class Scrubber:
+    """Applies the rules of a :class:`ScrubbingOptions` to text and attribute values.
+
+    Args:
+        options: the options; all rules on by default.
+        home: this user's home directory (``~`` by default).
+        user: this user's login name (the current one by default).
+        host: this machine's name (the current one by default).
+    """
+
+    def __init__(
+        self,
+        options: Optional[ScrubbingOptions] = None,
+        *,
+        home: Optional[str] = None,
+        user: Optional[str] = None,
+        host: Optional[str] = None,
+    ) -> None:
+        self.options = options or ScrubbingOptions()
+        unknown = set(self.options.disabled_rules) - set(RULES)
+        if unknown:
+            raise ValueError(f"unknown scrubbing rules: {', '.join(sorted(unknown))}")
+        self._home, self._user, self._host = home, user, host
+        self._compiled: Optional[_Compiled] = None
+
+    def new_pass(self) -> ScrubPass:
+        """Start scrubbing one report; the pass counts what each rule replaced."""
+        return ScrubPass(self, self._compile())
+
+    def _compile(self) -> _Compiled:
+        # Deferred to the first report, so that creating a Telemetry compiles nothing.
+        if self._compiled is None:
+            self._compiled = _compile(
+                RULE_TABLE,
+                self.options,
+                Identity(home=self._home, user=self._user, host=self._host),
+            )
+        return self._compiled
+
+
+def _compile(table: Sequence[Rule], options: ScrubbingOptions, identity: Identity) -> _Compiled:
+    """The rules of ``table`` that ``options`` leave on, ready to scrub with."""
+    disabled = set(options.disabled_rules)
+    fragments = {f"extra_{i}": pattern for i, pattern in enumerate(options.extra_patterns)}
+    in_force: dict[str, Rule] = {}
+    literal_rules: dict[str, tuple[str, ...]] = {}
+    groups: dict[str, dict[str, str]] = {}  # anchor: {rule: what follows the anchor}
+    word_rules: list[tuple[str, tuple[str, ...]]] = []
+    for rule in table:
+        if rule.name in disabled:
+            continue
+        pattern, literals = rule.resolve(identity)
+        if not pattern:
+            continue
+        fragments[rule.name] = pattern
+        in_force[rule.name] = rule
+        for literal in literals:
+            literal_rules[literal] = (*literal_rules.get(literal, ()), rule.name)
+        if rule.trigger is not None:
+            anchor, rest = rule.trigger
+            groups.setdefault(anchor, {})[rule.name] = rest
+        if rule.words:
+            word_rules.append((rule.name, rule.words))
+    # Rules that share an anchor are one pattern, which the regex engine skips through
+    # quickly to the anchor's characters; each rule's own pattern then tells which of them
+    # the text may hold.
+    rule_triggers = {
+        name: re.compile(anchor + rest)
+        for anchor, rests in groups.items()
+        for name, rest in rests.items()
+    }
+    grouped = []
+    classes, branches = [], []
+    for anchor, rests in groups.items():
+        alternatives = "|".join(rests.values())
+        grouped.append((re.compile(f"{anchor}(?:{alternatives})"), tuple(rests)))
+        classes.append(anchor[1:-1] if anchor.startswith("[") else anchor)
+        branches.append(f"(?<={anchor})(?:{alternatives})")
+    # All groups in one scan: one class of every anchor, then the group of the anchor.
+    combined = re.compile(f"[{_union(classes)}](?:{'|'.join(branches)})") if classes else None
+    # Longest first, so that an alternation finds "github_pat_" before "gh".
+    every_literal = sorted(literal_rules, key=len, reverse=True)
+    return _Compiled(
+        fragments=fragments,
+        rules=in_force,
+        allow=tuple(re.compile(p) for p in options.allow_patterns),
+        literals=re.compile("|".join(re.escape(x) for x in every_literal))
+        if every_literal
+        else None,
+        literal_rules=literal_rules,
+        grouped=tuple(grouped),
+        combined=combined,
+        rule_triggers=rule_triggers,
+        word_rules=tuple(word_rules),
+        words=tuple(dict.fromkeys(word for _, words in word_rules for word in words)),
+        secret_keys=SECRET_PAIR in in_force,
+        always=bool(options.extra_patterns),  # no cheap condition for those
+    )
+
+
+def _union(classes: Sequence[str]) -> str:
+    """The contents of one character class that holds every one of ``classes``."""
+    union, dash = [], ""
+    for members in classes:
+        # A bare "-" means itself only at the end of a class ("[:-]"): the union puts it
+        # there, once.
+        if members.endswith("-") and not members.endswith("\\-"):
+            members, dash = members[:-1], "-"
+        union.append(members)
+    return "".join(union) + dash
+
+
+_SHORT = 64
+_SEEN_MAX = 8192
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    fragments: Mapping[str, str]
+    """The pattern of every rule in force (extra ones first), in the order they are tried."""
+    rules: Mapping[str, Rule]
+    """The built-in rules in force, by name."""
+    allow: tuple[re.Pattern[str], ...]
+    literals: Optional[re.Pattern[str]]
+    literal_rules: Mapping[str, tuple[str, ...]]
+    grouped: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]
+    combined: Optional[re.Pattern[str]]
+    rule_triggers: Mapping[str, re.Pattern[str]]
+    word_rules: tuple[tuple[str, tuple[str, ...]], ...]
+    words: tuple[str, ...]
+    """With the literals: what a string must contain for a rule to match it, for all rules
+    at once and for each."""
+    secret_keys: bool
+    """Whether a value whose key names a secret goes whole (the secret_pair rule is on)."""
+    always: bool
+    # Short strings repeat from report to report (keys, module and function names, file
+    # names): their answer is remembered. So is the pattern of each set of rules.
+    _seen: dict[str, bool] = field(default_factory=dict, compare=False)
+    _patterns: dict[tuple[str, ...], re.Pattern[str]] = field(default_factory=dict, compare=False)
+
+    def may_match(self, text: str) -> bool:
+        """False only when no rule can match ``text``."""
+        if len(text) <= _SHORT:
+            known = self._seen.get(text)
+            if known is None:
+                if len(self._seen) >= _SEEN_MAX:
+                    self._seen.clear()
+                known = self._seen[text] = self._may_match(text)
+            return known
+        return self._may_match(text)
+
+    def _may_match(self, text: str) -> bool:
+        # Long text: a loop of ``in`` (a vectorised substring search) beats one alternation.
+        if self.always or any(literal in text for literal in self.literal_rules):
+            return True
+        if self.combined is not None and self.combined.search(text):
+            return True
+        if self.words:
+            # Words are looked for in the lower-cased text: a case-insensitive pattern is
+            # many times slower.
+            lowered = text.lower()
+            return any(word in lowered for word in self.words)
+        return False
+
+    def pattern_for(self, text: str) -> re.Pattern[str]:
+        """One pattern of just the rules whose condition ``text`` meets.
+
+        Scanning with two or three alternatives is many times faster than with all.
+        """
+        found: set[str] = set()
+        if self.literals is not None:
+            for hit in self.literals.finditer(text):
+                found.update(self.literal_rules[hit.group()])
+        for group, members in self.grouped:
+            if group.search(text):
+                found.update(rule for rule in members if self.rule_triggers[rule].search(text))
+        if self.word_rules:
+            lowered = text.lower()
+            for rule, words in self.word_rules:
+                if any(word in lowered for word in words):
+                    found.add(rule)
+        rules = tuple(r for r in self.fragments if r in found or r.startswith("extra_"))
+        pattern = self._patterns.get(rules)
+        if pattern is None:
+            body = "|".join(f"(?P<{rule}>{self.fragments[rule]})" for rule in rules)
+            pattern = self._patterns[rules] = re.compile(body or r"(?!)")
+        return pattern
+
+
+@dataclass
+class ScrubPass:
+    """Scrubs the strings of one report and counts the replacements per rule."""
+
+    scrubber: Scrubber
+    compiled: _Compiled
+    counts: dict[str, int] = field(default_factory=dict)
+    # A report repeats its text (the message in the event, the status, the stack text and
+    # the chain): each distinct string is scrubbed once, its counts added at every use.
+    _done: dict[str, tuple[str, dict[str, int]]] = field(default_factory=dict)
+
+    def text(self, text: str) -> str:
+        """Scrub one string; a string holding a JSON object or array is scrubbed inside."""
+        # Most strings hold nothing a rule could match: leave them, JSON or not, unparsed.
+        # A JSON escape could hide a trigger (\u0040 is "@"), so such text is parsed.
+        if not self.compiled.may_match(text) and "\\u" not in text:
+            return text
+        stripped = text.lstrip()
+        if stripped[:1] in ("{", "["):
+            try:
+                document = json.loads(text)
+            except ValueError:
+                pass
+            else:
+                return json.dumps(self.json(document), separators=(",", ":"), ensure_ascii=False)
+        return self._plain(text)
+
+    def json(self, value: Any) -> Any:
+        """Scrub a parsed JSON value: strings and keys, at any depth."""
+        if isinstance(value, str):
+            return self._plain(value)
+        if isinstance(value, list):
+            return [self.json(item) for item in value]
+        if isinstance(value, dict):
+            scrubbed = {}
+            for key, item in value.items():
+                key = str(key)
+                if self._secret(key, item):
+                    item = REDACTED
+                elif isinstance(item, str):  # the common case, without a call more
+                    item = self._plain(item)
+                elif isinstance(item, (list, dict)):
+                    item = self.json(item)
+                scrubbed[self._plain(key)] = item
+            return scrubbed
+        return value
+
+    def value(self, value: Any) -> Any:
+        """Scrub an OTel attribute value: a string, or a sequence of them."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, (list, tuple)):
+            return tuple(self.text(v) if isinstance(v, str) else v for v in value)
+        return value
+
+    def attributes(self, attributes: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+        """Scrub the keys and values of an attribute mapping."""
+        if not attributes:
+            return {}
+        return {
+            self._plain(key): REDACTED if self._secret(key, value) else self.value(value)
+            for key, value in attributes.items()
+        }
+
+    def _secret(self, key: str, value: Any) -> bool:
+        """A value whose key names a secret goes whole, whatever it looks like."""
+        if (
+            self.compiled.secret_keys
+            and _is_secret_key(key)
+            and isinstance(value, (str, int, float))
+            and not isinstance(value, bool)
+        ):
+            self._count(SECRET_PAIR)
+            return True
+        return False
+
+    def _plain(self, text: str) -> str:
+        if not self.compiled.may_match(text):
+            return text
+        done = self._done.get(text)
+        if done is None:
+            outer, self.counts = self.counts, {}
+            try:
+                result = self.compiled.pattern_for(text).sub(self._replace, text)
+            finally:
+                found, self.counts = self.counts, outer
+            done = self._done[text] = (result, found)
+        for rule, n in done[1].items():
+            self.counts[rule] = self.counts.get(rule, 0) + n
+        return done[0]
+
+    def _replace(self, match: re.Match[str]) -> str:
+        name = match.lastgroup or "extra"
+        found = match.group(0)
+        rule = self.compiled.rules.get(name)
+        if name.startswith("extra_"):
+            name = "extra"
+        elif rule is not None and rule.confirm is not None and not rule.confirm(match):
+            return found
+        if any(allow.fullmatch(found) for allow in self.compiled.allow):
+            return found
+        self._count(name)
+        callback = self.scrubber.options.callback
+        if callback is not None:
+            replacement = callback(ScrubMatch(name, found))
+            if replacement is not None:
+                return replacement
+        if rule is None:
+            return REDACTED
+        return rule.marker if rule.replace is None else rule.replace(match)
+
+    def _count(self, rule: str) -> None:
+        self.counts[rule] = self.counts.get(rule, 0) + 1

@@ -1,0 +1,269 @@
+"""The package's shape, enforced: the thread boundary, the layers, no cycles.
+
+The app thread (the host's own threads: capture, consent, the facade) must stay cheap
+and must never load the OpenTelemetry SDK, an exporter, Sentry, gRPC or protobuf:
+those are the worker's. The rules read the source (module-level imports, outside
+``TYPE_CHECKING``), and one test checks a real process too.
+"""
+
+from __future__ import annotations
+
+import ast
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_python
+
+PACKAGE = Path(__file__).resolve().parent.parent / "otel_telemetry"
+
+#: The modules that run on the host's threads.
+APP_THREAD = (
+    "otel_telemetry",
+    "otel_telemetry._telemetry",
+    "otel_telemetry._settings",
+    "otel_telemetry.asgi",
+    "otel_telemetry.capture.*",
+    "otel_telemetry.consent.*",
+    "otel_telemetry.pipeline._pipeline",
+    "otel_telemetry.pipeline._worker",
+)
+#: What none of them may load, directly or through what they import.
+WORKER_ONLY = (
+    "opentelemetry.sdk",
+    "opentelemetry.exporter",
+    "otel_telemetry.exporters._",
+    "otel_telemetry.pipeline._provider",
+    "otel_telemetry.scrubbing",
+    "sentry_sdk",
+    "grpc",
+    "google.protobuf",
+)
+#: Which parts of the package each part may import at all (at run time, anywhere).
+BASE = ("otel_telemetry._attributes", "otel_telemetry._chain", "otel_telemetry._layout")
+BASE += (
+    "otel_telemetry._ipython",
+    "otel_telemetry._lazy",
+    "otel_telemetry._log",
+    "otel_telemetry._version",
+)
+ALLOWED = {
+    "otel_telemetry.capture": BASE,
+    "otel_telemetry.consent": (*BASE, "otel_telemetry._settings"),
+    "otel_telemetry.scrubbing": (),
+    "otel_telemetry.exporters": BASE,
+    "otel_telemetry.pipeline": (
+        *BASE,
+        "otel_telemetry.capture._snapshot",
+        "otel_telemetry.consent._precedence",
+        "otel_telemetry.scrubbing",
+        "otel_telemetry.exporters",
+    ),
+}
+#: Private attributes of other objects that the package reads, and why.
+PRIVATE_ACCESS = {
+    ("consent/_question.py", "asyncio.events._get_running_loop"),  # the only non-raising probe
+    ("exporters/_otlp.py", "response._content"),  # builds a requests.Response, as requests does
+    ("pipeline/_worker.py", "worker._reset"),  # the at-fork callback of the same class
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@cache
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return isinstance(test, ast.Name) and test.id == "TYPE_CHECKING"
+
+
+def _resolve(module: str, node: ast.ImportFrom) -> list[str]:
+    if node.level:
+        base = module.split(".")
+        if _modules()[module].name != "__init__.py":
+            base = base[:-1]
+        base = base[: len(base) - node.level + 1]
+        prefix = ".".join(base + ([node.module] if node.module else []))
+    else:
+        prefix = node.module or ""
+    names = [prefix]
+    # ``from package import module`` imports the module.
+    names += [
+        f"{prefix}.{alias.name}" for alias in node.names if f"{prefix}.{alias.name}" in _modules()
+    ]
+    return names
+
+
+@cache
+def _imports(module: str, top_level_only: bool) -> tuple[str, ...]:
+    """What ``module`` imports when it runs, outside TYPE_CHECKING blocks."""
+    tree = ast.parse(_modules()[module].read_text(encoding="utf-8"))
+    found: list[str] = []
+
+    def visit(nodes: list[ast.stmt], top: bool) -> None:
+        for node in nodes:
+            if isinstance(node, ast.If) and _is_type_checking(node):
+                visit(node.orelse, top)
+                continue
+            if isinstance(node, ast.Import):
+                found.extend(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                found.extend(_resolve(module, node))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if not top_level_only:
+                    visit(node.body, False)
+                continue
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                children = getattr(node, field, None)
+                if isinstance(children, list):
+                    visit([c for c in children if isinstance(c, ast.stmt)], top)
+                    for handler in children:
+                        if isinstance(handler, ast.ExceptHandler):
+                            visit(handler.body, top)
+
+    visit(tree.body, True)
+    return tuple(found)
+
+
+def _loaded_by(module: str) -> set[str]:
+    """Every module that importing ``module`` loads (ours followed, with their parents)."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # parents run first
+        if name in _modules():
+            todo.extend(_imports(name, top_level_only=True))
+    return seen
+
+
+def _app_thread_modules() -> list[str]:
+    names = []
+    for pattern in APP_THREAD:
+        if pattern.endswith(".*"):
+            names += [m for m in _modules() if m.startswith(pattern[:-1])]
+        else:
+            names.append(pattern)
+    return names
+
+
+@pytest.mark.parametrize("module", _app_thread_modules())
+def test_app_thread_never_loads_the_worker_side(module):
+    loaded = _loaded_by(module)
+    forbidden = sorted(m for m in loaded if m.startswith(WORKER_ONLY))
+    assert not forbidden, f"{module} loads {forbidden}"
+
+
+@pytest.mark.parametrize("part", sorted(ALLOWED))
+def test_layers(part):
+    wrong = []
+    for module in _modules():
+        if not module.startswith(part):
+            continue
+        for imported in _imports(module, top_level_only=False):
+            ours = imported.startswith("otel_telemetry")
+            if (
+                ours
+                and not imported.startswith((part, *ALLOWED[part]))
+                and imported != "otel_telemetry"
+            ):
+                wrong.append(f"{module} imports {imported}")
+    assert not wrong
+
+
+def test_no_import_cycles():
+    def ancestor(name: str, of: str) -> bool:  # a parent package is always loaded first
+        return of == name or of.startswith(name + ".")
+
+    graph = {
+        module: {
+            i
+            for i in _imports(module, top_level_only=True)
+            if i in _modules() and not ancestor(i, module)
+        }
+        for module in _modules()
+    }
+    done: set[str] = set()
+    path: list[str] = []
+
+    def visit(module: str) -> None:
+        if module in path:
+            cycle = [*path[path.index(module) :], module]
+            raise AssertionError("import cycle: " + " -> ".join(cycle))
+        if module in done:
+            return
+        path.append(module)
+        for target in sorted(graph[module]):
+            visit(target)
+        path.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module)
+
+
+def test_no_module_reads_another_objects_private_members():
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+                continue
+            if node.attr.startswith("__") or (
+                isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
+            ):
+                continue
+            found.add((path.relative_to(PACKAGE).as_posix(), ast.unparse(node)))
+    assert found == PRIVATE_ACCESS
+
+
+def test_no_comment_cites_a_document_outside_the_repository():
+    citing = [
+        str(p.relative_to(PACKAGE.parent))
+        for p in PACKAGE.rglob("*.py")
+        if "DESIGN" in p.read_text(encoding="utf-8")
+    ]
+    assert not citing
+
+
+@pytest.mark.integration
+def test_a_crash_without_consent_loads_nothing_of_the_worker(host_env):
+    host_env["ACME_TELEMETRY"] = "0"
+    code = """
+import sys, json
+from otel_telemetry import Telemetry
+t = Telemetry(app="acme", package="__main__")
+t.install()
+@t.capture_errors
+def crash():
+    raise ValueError("boom")
+try:
+    crash()
+except ValueError as exc:
+    t.capture_exception(exc)
+t.flush(5)
+print(json.dumps(sorted(sys.modules)))
+"""
+    result = run_python(code, host_env, check=True)
+    import json
+
+    loaded = json.loads(result.stdout)
+    assert not [m for m in loaded if m.startswith(WORKER_ONLY)]
+    assert "otel_telemetry.pipeline._worker" in loaded  # the check sees our modules
+
+
+def test_the_rules_see_real_imports():
+    # The checker itself: it must find what a module really imports.
+    assert "otel_telemetry.pipeline._outbox" in _loaded_by("otel_telemetry.pipeline._provider")
+    assert "opentelemetry.sdk.trace" in _loaded_by("otel_telemetry.pipeline._provider")
+    assert "otel_telemetry.capture._hooks" in _loaded_by("otel_telemetry")

@@ -1,0 +1,286 @@
+"""The pipeline (``pipeline/_pipeline.py``): from a queued capture to a delivered report."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Optional
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from otel_telemetry import _attributes as attr
+from otel_telemetry._layout import Layout
+from otel_telemetry._settings import Settings
+from otel_telemetry.capture._snapshot import CapturedEvent, capture_exception
+from otel_telemetry.consent._precedence import ConsentDecision
+from otel_telemetry.exporters import BUILTIN_EXPORTERS, ExporterContext
+from otel_telemetry.exporters._file import read_reports
+from otel_telemetry.pipeline._outbox import Outbox
+from otel_telemetry.pipeline._pipeline import Pipeline
+from otel_telemetry.testing import CapturingExporter
+from tests.unit import finished_span
+
+WAIT = 10.0
+
+REMOTE: list[ReadableSpan] = []
+"""What the ``memory`` exporter, a remote one for the pipeline, received."""
+
+
+class _RemoteExporter(SpanExporter):
+    """Not ``delivers_locally``: the pipeline keeps an outbox copy for it."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        REMOTE.extend(spans)
+        return SpanExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True  # the SDK's base returns None (see test_sending)
+
+
+def _memory_factory(context: ExporterContext) -> SpanExporter:
+    return _RemoteExporter()
+
+
+class Gate:
+    def __init__(self, state: str, email: Optional[str] = None) -> None:
+        self.decision = ConsentDecision(state, "test", email)  # type: ignore[arg-type]
+
+    def __call__(self) -> ConsentDecision:
+        return self.decision
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(("ACME_", "OTEL_")) or name in ("DO_NOT_TRACK",):
+            monkeypatch.delenv(name)
+    monkeypatch.setitem(BUILTIN_EXPORTERS, "memory", "tests.unit.test_pipeline:_memory_factory")  # type: ignore[index]
+    REMOTE.clear()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings("acme", ("tests",), "1.2.3", config_dir=tmp_path / "config")
+
+
+def _crash(message: str = "crawl of https://alice:s3cret@intranet.example.com failed"):
+    try:
+        raise ValueError(message)
+    except ValueError as exc:
+        return capture_exception(exc, "capture_errors", handled=False)
+
+
+def routed(settings: Settings, state: str, email: Optional[str] = None):
+    gate = Gate(state, email)
+    pipeline = Pipeline(settings, gate)
+    spans: list[ReadableSpan] = []
+    pipeline.route_to(CapturingExporter(spans), timeout=WAIT)
+    return pipeline, gate, spans
+
+
+@pytest.mark.parametrize(
+    ("state", "sent", "held", "dropped"),
+    [
+        pytest.param("granted", 1, False, 0, id="granted"),
+        pytest.param("denied", 0, False, 1, id="denied: dropped before anything is built"),
+        pytest.param("ask", 0, True, 0, id="ask: held"),
+    ],
+)
+def test_a_crash_through_the_gate(
+    settings: Settings, state: str, sent: int, held: bool, dropped: int
+) -> None:
+    pipeline, _, spans = routed(settings, state)
+
+    pipeline.submit(_crash())
+    assert pipeline.flush(WAIT)
+
+    assert len(spans) == sent
+    assert (pipeline.preview_held() != "(no report is waiting)") is held
+    assert pipeline.dropped == dropped
+
+
+def test_what_is_sent_is_scrubbed_with_the_minimal_resource(settings: Settings) -> None:
+    pipeline, _, spans = routed(settings, "granted", email="dev@example.org")
+    settings.mode_override = "server"
+
+    pipeline.submit(_crash())
+    assert pipeline.flush(WAIT)
+
+    [span] = spans
+    message = span.events[0].attributes[attr.EXCEPTION_MESSAGE]
+    assert "s3cret" not in message
+    assert "alice" not in message
+    assert span.attributes[attr.MODE] == "server"
+    assert span.attributes[attr.USER_EMAIL] == "dev@example.org"
+    assert span.resource.attributes[attr.SERVICE_NAME] == "acme"
+    assert span.resource.attributes[attr.SERVICE_VERSION] == "1.2.3"
+    assert "host.name" not in span.resource.attributes
+
+
+def test_held_reports_preview_then_first_only(settings: Settings) -> None:
+    pipeline, _, spans = routed(settings, "ask")
+    pipeline.submit(_crash("first at /home/alice/x.py"))
+    pipeline.submit(_crash("second"))
+    assert pipeline.flush(WAIT)
+
+    preview = pipeline.preview_held()
+    assert "first at [path]" in preview
+    assert "/home/alice" not in preview
+    json.loads(preview)  # OTLP/JSON
+
+    pipeline.release_held(ConsentDecision("granted", "prompt"), first_only=True)
+    assert pipeline.flush(WAIT)
+    assert [s.events[0].attributes[attr.EXCEPTION_MESSAGE] for s in spans] == ["first at [path]"]
+    assert pipeline.dropped == 1
+
+
+@pytest.mark.parametrize("release", [True, False], ids=["release (gate now denied)", "discard"])
+def test_held_reports_not_released(settings: Settings, release: bool) -> None:
+    pipeline, gate, spans = routed(settings, "ask")
+    pipeline.submit(_crash())
+    assert pipeline.flush(WAIT)
+
+    gate.decision = ConsentDecision("denied", "config")
+    if release:
+        pipeline.release_held()
+    else:
+        pipeline.discard_held()
+    assert pipeline.flush(WAIT)
+
+    assert spans == []
+    assert pipeline.dropped == 1
+    assert pipeline.preview_held() == "(no report is waiting)"
+
+
+def test_held_actions_before_anything_was_built_do_nothing(settings: Settings) -> None:
+    pipeline = Pipeline(settings, Gate("granted"))
+    pipeline.release_held()
+    pipeline.discard_held()
+    assert pipeline.flush(WAIT)
+    assert pipeline.preview_held() == "(no report is waiting)"
+    assert pipeline.dropped == 0
+
+
+@pytest.mark.parametrize(
+    ("state", "routed_", "has_id"),
+    [
+        pytest.param("granted", False, True, id="consented event: id created"),
+        pytest.param("granted", True, False, id="test route: no id"),
+        pytest.param("ask", False, False, id="held event: no id yet"),
+    ],
+)
+def test_the_install_id_is_created_only_for_an_event_that_may_leave(
+    settings: Settings, state: str, routed_: bool, has_id: bool
+) -> None:
+    pipeline = Pipeline(settings, Gate(state))
+    if routed_:
+        pipeline.route_to(CapturingExporter([]), timeout=WAIT)
+
+    pipeline.submit(CapturedEvent("page_view", {"page": "home"}))
+    assert pipeline.flush(WAIT)
+
+    assert settings.layout().install_id_file.exists() is has_id
+
+
+def test_the_default_file_exporter_writes_without_an_outbox(settings: Settings) -> None:
+    pipeline = Pipeline(settings, Gate("granted"))
+
+    pipeline.submit(CapturedEvent("page_view", {"page": "home"}))
+    pipeline.submit(_crash())
+    assert pipeline.flush(WAIT)
+    pipeline.shutdown(WAIT)
+
+    layout = settings.layout()
+    documents = read_reports(layout.reports_dir)
+    names = [d["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["name"] for d in documents]
+    assert names == ["page_view", attr.SPAN_EXCEPTION]
+    assert not layout.outbox_dir.exists()  # a local exporter needs no copy first
+    assert pipeline.waiting() == 0
+
+
+def _earlier_run_left(layout: Layout, name: str = "from an earlier run") -> Outbox:
+    outbox = Outbox(layout.outbox_dir)
+    entry = outbox.put(finished_span(name), ["memory"])
+    assert entry is not None
+    outbox.settle(entry)
+    return outbox
+
+
+@pytest.mark.parametrize(
+    ("state", "sent", "waiting"),
+    [
+        pytest.param("granted", ["from an earlier run"], 0, id="granted: drained"),
+        pytest.param("denied", [], 1, id="denied: waits"),
+        pytest.param("ask", [], 1, id="ask: waits"),
+    ],
+)
+def test_drain_sends_what_earlier_runs_left_only_with_consent(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, state: str, sent: list, waiting: int
+) -> None:
+    monkeypatch.setenv("ACME_TELEMETRY_EXPORTER", "memory")
+    _earlier_run_left(settings.layout())
+    pipeline = Pipeline(settings, Gate(state))
+    assert pipeline.waiting() == 1
+
+    pipeline.schedule_drain()
+    assert pipeline.flush(WAIT)
+
+    assert [span.name for span in REMOTE] == sent
+    assert pipeline.waiting() == waiting
+
+
+def test_a_remote_exporter_gets_each_report_through_the_outbox(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    monkeypatch.setenv("ACME_TELEMETRY_EXPORTER", "memory")
+    pipeline = Pipeline(settings, Gate("granted"))
+
+    pipeline.submit(_crash())
+    assert pipeline.flush(WAIT)
+
+    assert [span.name for span in REMOTE] == [attr.SPAN_EXCEPTION]
+    assert pipeline.waiting() == 0  # confirmed: removed from the outbox
+
+
+def test_forget_stored_clears_the_outbox_and_the_install_id(settings: Settings) -> None:
+    layout = settings.layout()
+    _earlier_run_left(layout)
+    pipeline = Pipeline(settings, Gate("granted"))
+    pipeline.submit(CapturedEvent("page_view", {}))
+    assert pipeline.flush(WAIT)
+    assert layout.install_id_file.exists()
+
+    pipeline.forget_stored()
+
+    assert pipeline.waiting() == 0
+    assert not layout.install_id_file.exists()
+
+
+def test_routing_back_uses_the_configured_exporters_again(settings: Settings) -> None:
+    pipeline, _, spans = routed(settings, "granted")
+    pipeline.submit(_crash("routed"))
+    pipeline.route_to(None, timeout=WAIT)  # waits for the routed report first
+
+    pipeline.submit(_crash("configured"))
+    assert pipeline.flush(WAIT)
+
+    assert [s.events[0].attributes[attr.EXCEPTION_MESSAGE] for s in spans] == ["routed"]
+    assert len(read_reports(settings.layout().reports_dir)) == 1
+
+
+def test_flush_of_a_busy_worker_is_bounded(settings: Settings) -> None:
+    import threading
+
+    pipeline = Pipeline(settings, Gate("granted"))
+    release = threading.Event()
+    pipeline._worker.submit(lambda: release.wait(WAIT))  # a report being built, slowly
+    try:
+        assert pipeline.flush(0.01) is False
+    finally:
+        release.set()
+    assert pipeline.flush(WAIT) is True
+    assert pipeline.flush(None) is True

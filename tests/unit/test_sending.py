@@ -1,0 +1,223 @@
+"""Sending (``pipeline/_sending.py``): outbox first, then exporters; unconfirmed stays on disk."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Optional, Union
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from otel_telemetry.exporters import Delivery
+from otel_telemetry.pipeline._backoff import Backoff
+from otel_telemetry.pipeline._outbox import Outbox
+from otel_telemetry.pipeline._sending import SendingProcessor
+from tests.unit import exception_span, finished_span
+
+OK = SpanExportResult.SUCCESS
+FAIL = SpanExportResult.FAILURE
+
+
+class TableExporter(SpanExporter):
+    """Returns (or raises) what the table says; keeps what it was given."""
+
+    def __init__(
+        self,
+        result: Union[SpanExportResult, Exception] = OK,
+        delivery: Optional[Delivery] = None,
+    ) -> None:
+        self.result = result
+        self.delivery = delivery
+        self.exported: list[str] = []
+        self.last_delivery: Optional[Delivery] = None
+        self.calls: list[str] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.exported.extend(span.name for span in spans)
+        self.last_delivery = self.delivery
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        self.calls.append("flush")
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result is OK
+
+    def shutdown(self) -> None:
+        self.calls.append("shutdown")
+        if isinstance(self.result, Exception):
+            raise self.result
+
+
+def pending_in(outbox: Outbox) -> list[list[str]]:
+    """What each waiting report still waits for (claims them, then gives them back)."""
+    entries = list(outbox.claim())
+    for entry in entries:
+        outbox.settle(entry)
+    return [entry.pending for entry in entries]
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Outbox:
+    return Outbox(tmp_path / "outbox")
+
+
+@pytest.fixture
+def backoff(tmp_path: Path) -> Backoff:
+    return Backoff(tmp_path / "backoff.json")
+
+
+@pytest.mark.parametrize(
+    ("exporter", "blocked", "called", "pending"),
+    [
+        pytest.param(TableExporter(OK), False, True, [], id="success: removed"),
+        pytest.param(TableExporter(FAIL), False, True, [["sentry"]], id="failure: kept"),
+        pytest.param(TableExporter(RuntimeError("x")), False, True, [["sentry"]], id="raises"),
+        pytest.param(TableExporter(OK), True, False, [["sentry"]], id="blocked by backoff"),
+        pytest.param(
+            TableExporter(OK, Delivery(ok=True)), False, True, [], id="success with a delivery"
+        ),
+    ],
+)
+def test_what_stays_in_the_outbox(
+    outbox: Outbox, backoff: Backoff, exporter: TableExporter, blocked: bool, called: bool, pending
+) -> None:
+    if blocked:
+        backoff.record("sentry", Delivery(ok=False, retry_after=60.0))
+    sending = SendingProcessor({"sentry": exporter}, outbox, backoff)
+
+    sending.on_end(exception_span())
+
+    assert exporter.exported == (["exception"] if called else [])
+    assert pending_in(outbox) == pending
+
+
+def test_a_report_for_an_exporter_not_configured_in_this_run_keeps_waiting(
+    outbox: Outbox, backoff: Backoff
+) -> None:
+    earlier = outbox.put(finished_span("from an earlier run"), ["sentry", "otlp"])
+    assert earlier is not None
+    outbox.settle(earlier)
+    otlp = TableExporter(OK)
+
+    delivered = SendingProcessor({"otlp": otlp}, outbox, backoff).drain()
+
+    assert delivered == 0
+    assert otlp.exported == ["from an earlier run"]
+    assert pending_in(outbox) == [["sentry"]]
+
+
+def test_each_exporter_confirms_once_and_is_not_asked_again(
+    outbox: Outbox, backoff: Backoff
+) -> None:
+    sentry, otlp = TableExporter(OK), TableExporter(FAIL)
+    sending = SendingProcessor({"sentry": sentry, "otlp": otlp}, outbox, backoff)
+    sending.on_end(exception_span())
+    assert pending_in(outbox) == [["otlp"]]
+
+    otlp.result = OK  # the endpoint is back
+    assert sending.drain() == 1
+
+    assert sentry.exported == ["exception"]  # not sent twice
+    assert otlp.exported == ["exception", "exception"]
+    assert outbox.count() == 0
+
+
+def test_a_wait_learnt_from_one_report_skips_the_next(outbox: Outbox, backoff: Backoff) -> None:
+    limited = TableExporter(FAIL, Delivery(ok=False, retry_after=60.0, detail="HTTP 429"))
+    sending = SendingProcessor({"otlp": limited}, outbox, backoff)
+
+    sending.on_end(finished_span("first"))
+    sending.on_end(finished_span("second"))
+
+    assert limited.exported == ["first"]
+    assert backoff.blocked("otlp")
+    assert pending_in(outbox) == [["otlp"], ["otlp"]]
+
+
+def test_a_fatal_refusal_stops_the_exporter_for_this_run(outbox: Outbox, backoff: Backoff) -> None:
+    refused = TableExporter(FAIL, Delivery(ok=False, fatal=True, detail="HTTP 401"))
+    sending = SendingProcessor({"sentry": refused}, outbox, backoff)
+
+    sending.on_end(finished_span("first"))
+    sending.on_end(finished_span("second"))
+
+    assert refused.exported == ["first"]
+    assert outbox.count() == 2
+
+
+def test_no_exporter_keeps_nothing(outbox: Outbox, backoff: Backoff) -> None:
+    SendingProcessor({}, outbox, backoff).on_end(exception_span())
+    assert not outbox.directory.exists()
+
+
+@pytest.mark.parametrize(
+    ("result", "exported"),
+    [pytest.param(OK, ["exception"], id="success"), pytest.param(FAIL, ["exception"], id="fail")],
+)
+def test_without_outbox_or_backoff_it_still_sends(result, exported) -> None:
+    exporter = TableExporter(result)
+    sending = SendingProcessor({"otlp": exporter}, outbox=None, backoff=None)
+
+    sending.on_end(exception_span())
+
+    assert exporter.exported == exported
+    assert sending.drain() == 0
+
+
+def test_a_disk_that_refuses_still_sends(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    exporter = TableExporter(OK)
+    sending = SendingProcessor({"otlp": exporter}, Outbox(blocker / "outbox"), None)
+
+    sending.on_end(exception_span())
+
+    assert exporter.exported == ["exception"]
+
+
+def test_drain_counts_the_fully_delivered(outbox: Outbox, backoff: Backoff) -> None:
+    for name in ("a", "b", "c"):
+        entry = outbox.put(finished_span(name), ["otlp"])
+        assert entry is not None
+        outbox.settle(entry)
+    otlp = TableExporter(OK)
+
+    assert SendingProcessor({"otlp": otlp}, outbox, backoff).drain() == 3
+    assert otlp.exported == ["a", "b", "c"]
+    assert outbox.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("results", "flushed"),
+    [
+        pytest.param([OK, OK], True, id="all flushed"),
+        pytest.param([OK, FAIL], False, id="one did not flush"),
+        pytest.param([RuntimeError("x"), OK], False, id="one raised"),
+    ],
+)
+def test_flush_and_shutdown_reach_every_exporter(results, flushed: bool) -> None:
+    exporters = {f"e{i}": TableExporter(result) for i, result in enumerate(results)}
+    sending = SendingProcessor(exporters, None, None)
+
+    assert sending.force_flush(1000) is flushed
+    sending.shutdown()  # never raises
+    sending.on_start(finished_span())  # type: ignore[arg-type]
+
+    assert [e.calls for e in exporters.values()] == [["flush", "shutdown"]] * len(results)
+
+
+class _BaseFlush(SpanExporter):
+    """A third-party exporter that leaves ``force_flush`` to the SDK's base class."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return OK
+
+
+def test_an_exporter_without_its_own_force_flush_counts_as_flushed() -> None:
+    assert _BaseFlush().force_flush() is None  # the SDK's base class
+    assert SendingProcessor({"third": _BaseFlush()}, None, None).force_flush(1000) is True

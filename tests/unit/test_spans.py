@@ -1,0 +1,350 @@
+"""Spans (``pipeline/_spans.py``): a capture becomes one OTel span, on the worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import typing
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+
+from otel_telemetry import _attributes as attr
+from otel_telemetry._chain import ChainEntry
+from otel_telemetry.capture._decorator import ErrorCapture
+from otel_telemetry.capture._reporter import Reporter
+from otel_telemetry.capture._snapshot import (
+    MAX_FRAMES,
+    CapturedEvent,
+    CapturedException,
+    RawException,
+    capture_exception,
+)
+from otel_telemetry.pipeline._spans import (
+    USER_CODE,
+    event_attributes,
+    exception_attributes,
+    exception_type_name,
+    record_span,
+    relative_filename,
+)
+
+HERE = "tests/unit/test_spans.py"
+PLACEHOLDER = {
+    "filename": USER_CODE,
+    "function": USER_CODE,
+    "lineno": 0,
+    "module": USER_CODE,
+    "in_app": False,
+}
+
+
+class CrawlError(Exception):
+    pass
+
+
+# Our own wrapper (capture_errors) around a function of the host; reporting is off.
+_capture = ErrorCapture(
+    Reporter(
+        app="unit",
+        packages=("tests",),
+        ignore=(),
+        storm_limits=(5, 60.0),
+        denied=lambda: True,
+        submit=lambda captured: None,
+        noted=lambda mechanism: None,
+        watch_asyncio=lambda: None,
+    )
+)
+
+
+def _parse(text: str) -> Any:
+    return json.loads(text)  # raises in the standard library
+
+
+@_capture
+def _crawl(text: str) -> Any:
+    try:
+        return _parse(text)
+    except ValueError as exc:
+        raise CrawlError("cannot parse the answer") from exc
+
+
+def _chained() -> CapturedException:
+    try:
+        _crawl("{not json")
+    except CrawlError as exc:
+        return capture_exception(exc, "capture_errors", handled=False, attributes={"n": [1]})
+    raise AssertionError("did not raise")
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    """``value`` (parsed JSON) has the shape of the type ``hint``."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if origin in (list, typing.List):
+        return isinstance(value, list) and all(
+            _conforms(item, typing.get_args(hint)[0]) for item in value
+        )
+    if isinstance(hint, type) and issubclass(hint, dict):  # a TypedDict
+        hints = typing.get_type_hints(hint)
+        return (
+            isinstance(value, dict)
+            and set(value) == set(hints)
+            and all(_conforms(value[key], sub) for key, sub in hints.items())
+        )
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def test_the_chain_of_a_real_exception() -> None:
+    _, event, _ = exception_attributes(_chained(), packages=("tests.unit",))
+    chain = json.loads(event[attr.EXCEPTION_CHAIN])
+
+    assert all(_conforms(entry, ChainEntry) for entry in chain)
+    root, raised = chain
+    assert (root["type"], root["module"], root["relation"]) == (
+        "json.decoder.JSONDecodeError",
+        "json.decoder",
+        "cause",
+    )
+    assert (raised["type"], raised["message"], raised["relation"]) == (
+        "tests.unit.test_spans.CrawlError",
+        "cannot parse the answer",
+        "",
+    )
+    # The host's frames (in_app), relative to their sys.path root; ours are dropped.
+    assert [(f["filename"], f["function"], f["in_app"]) for f in raised["frames"]] == [
+        (HERE, "_chained", True),
+        (HERE, "_crawl", True),
+    ]
+    assert not any(
+        f["module"].startswith("otel_telemetry") for entry in chain for f in entry["frames"]
+    )
+    # Library frames are kept, named relative to their root, and not in_app.
+    library = [f for f in root["frames"] if not f["in_app"]]
+    assert library
+    assert all(f["module"].startswith("json") for f in library)
+    assert library[-1]["filename"] == "json/decoder.py"
+
+
+def test_frames_of_user_code_are_placeholders() -> None:
+    _, event, _ = exception_attributes(_chained(), packages=("acme",))
+    root, raised = json.loads(event[attr.EXCEPTION_CHAIN])
+
+    assert raised["frames"] == [PLACEHOLDER, PLACEHOLDER]
+    assert root["frames"][:2] == [PLACEHOLDER, PLACEHOLDER]  # _crawl, _parse
+    assert all(f["filename"] != USER_CODE for f in root["frames"][2:])  # json's own
+    text = event[attr.EXCEPTION_STACKTRACE]
+    assert HERE not in text
+    assert "_crawl" not in text
+
+
+def test_event_span_attributes_and_status() -> None:
+    span, event, status = exception_attributes(_chained(), packages=("tests.unit",))
+
+    assert span == {
+        attr.KIND: attr.KIND_EXCEPTION,
+        attr.MECHANISM: "capture_errors",
+        attr.HANDLED: False,
+        "n": "[1]",
+    }
+    assert event[attr.EXCEPTION_TYPE] == "tests.unit.test_spans.CrawlError"
+    assert event[attr.EXCEPTION_MESSAGE] == "cannot parse the answer"
+    assert status == "tests.unit.test_spans.CrawlError: cannot parse the answer"
+    text = event[attr.EXCEPTION_STACKTRACE]
+    assert text.startswith("Traceback (most recent call last):\n")
+    assert "The above exception was the direct cause of the following exception:" in text
+    assert f'  File "{HERE}", line ' in text
+    assert text.endswith("tests.unit.test_spans.CrawlError: cannot parse the answer")
+
+
+def _recurse(depth: int) -> None:
+    if depth == 0:
+        raise RecursionError("deep")
+    _recurse(depth - 1)
+
+
+def test_omitted_frames_are_noted() -> None:
+    try:
+        _recurse(MAX_FRAMES + 20)
+    except RecursionError as exc:
+        captured = capture_exception(exc, "excepthook", handled=False)
+
+    _, event, _ = exception_attributes(captured, packages=("tests.unit",))
+    [entry] = json.loads(event[attr.EXCEPTION_CHAIN])
+
+    assert entry["omitted_frames"] == captured.exceptions[0].omitted_frames > 0
+    assert len(entry["frames"]) == MAX_FRAMES
+    assert f"[... {entry['omitted_frames']} frames omitted ...]" in event[attr.EXCEPTION_STACKTRACE]
+
+
+@pytest.mark.parametrize(
+    ("message", "status"),
+    [("boom", "ValueError: boom"), ("", "ValueError")],
+)
+def test_an_exception_without_frames(message: str, status: str) -> None:
+    captured = CapturedException(
+        exceptions=(RawException("builtins", "ValueError", message, ()),),
+        mechanism="capture_exception",
+        handled=True,
+    )
+    _, event, description = exception_attributes(captured, packages=())
+    assert description == status
+    assert event[attr.EXCEPTION_STACKTRACE] == status  # no "Traceback" header without frames
+
+
+@pytest.mark.parametrize(
+    ("module", "qualname", "name"),
+    [
+        ("builtins", "ValueError", "ValueError"),
+        ("__builtin__", "ValueError", "ValueError"),
+        ("", "Local", "Local"),
+        ("acme.errors", "CrawlError", "acme.errors.CrawlError"),
+        ("acme", "Outer.Inner", "acme.Outer.Inner"),
+    ],
+)
+def test_exception_type_name(module: str, qualname: str, name: str) -> None:
+    assert exception_type_name(RawException(module, qualname, "", ())) == name
+
+
+ROOT = os.path.abspath(os.sep)
+
+
+def _p(*parts: str) -> str:
+    return os.path.join(ROOT, *parts)
+
+
+@pytest.mark.parametrize(
+    ("filename", "roots", "relative"),
+    [
+        pytest.param("", (), "", id="empty"),
+        pytest.param(
+            "<frozen importlib._bootstrap>", (), "<frozen importlib._bootstrap>", id="frozen"
+        ),
+        pytest.param("<string>", (_p("a", ""),), "<string>", id="string"),
+        pytest.param(
+            _p("a", "b", "pkg", "mod.py"), (_p("a", "b", ""),), "pkg/mod.py", id="under a root"
+        ),
+        pytest.param(
+            _p("venv", "site-packages", "x", "y.py"),
+            (_p("venv", "site-packages", ""), _p("venv", "")),
+            "x/y.py",
+            id="longest root first",
+        ),
+        pytest.param(
+            _p("home", "alice", "secret", "name.py"), (_p("a", ""),), "name.py", id="outside"
+        ),
+        pytest.param(_p("a", "bc", "m.py"), (_p("a", "b", ""),), "m.py", id="not a mere prefix"),
+        pytest.param(
+            _p("a", "b", "..", "b", "pkg", "m.py"), (_p("a", "b", ""),), "pkg/m.py", id="normalised"
+        ),
+        pytest.param(
+            os.path.join("pkg", "mod.py"),
+            (os.path.join(os.getcwd(), ""),),
+            "pkg/mod.py",
+            id="relative to the working dir",
+        ),
+    ],
+)
+def test_relative_filename(filename: str, roots: tuple, relative: str) -> None:
+    assert relative_filename(filename, roots) == relative
+
+
+class _Thing:
+    def __str__(self) -> str:
+        return "thing"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("text", "text", id="str"),
+        pytest.param(True, True, id="bool"),
+        pytest.param(3, 3, id="int"),
+        pytest.param(2.5, 2.5, id="float"),
+        pytest.param(["a", "b"], ("a", "b"), id="list of str"),
+        pytest.param(("a",), ("a",), id="tuple of str"),
+        pytest.param([], "[]", id="empty list"),
+        pytest.param([1, 2], "[1,2]", id="list of int"),
+        pytest.param(["a", 1], '["a",1]', id="mixed list"),
+        pytest.param({"k": [1, None]}, '{"k":[1,null]}', id="dict"),
+        pytest.param(None, "null", id="None"),
+        pytest.param(_Thing(), '"thing"', id="object"),
+    ],
+)
+def test_event_attribute_values(value: Any, expected: Any) -> None:
+    captured = CapturedEvent("page_view", {"key": value, 7: "seven"})
+    assert event_attributes(captured) == {
+        attr.KIND: attr.KIND_EVENT,
+        "key": expected,
+        "7": "seven",
+    }
+
+
+@pytest.fixture
+def recorded() -> InMemorySpanExporter:
+    exporter = InMemorySpanExporter()
+    return exporter
+
+
+def _tracer(exporter: InMemorySpanExporter):
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider.get_tracer("unit")
+
+
+def test_record_span_of_an_exception(recorded: InMemorySpanExporter) -> None:
+    captured = _chained()
+    record_span(
+        _tracer(recorded), captured, packages=("tests.unit",), mode="server", install_id="id"
+    )
+
+    [span] = recorded.get_finished_spans()
+    assert span.name == attr.SPAN_EXCEPTION
+    assert span.parent is None
+    assert (span.start_time, span.end_time) == (captured.time_ns, captured.time_ns)
+    assert span.attributes[attr.MODE] == "server"
+    assert attr.INSTALL_ID not in span.attributes  # crash reports never carry the id
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == "tests.unit.test_spans.CrawlError: cannot parse the answer"
+    [event] = span.events
+    assert event.name == attr.EVENT_EXCEPTION
+    assert event.timestamp == captured.time_ns
+
+
+@pytest.mark.parametrize(("install_id", "has_id"), [("abc", True), (None, False)])
+def test_record_span_of_a_usage_event(
+    recorded: InMemorySpanExporter, install_id, has_id: bool
+) -> None:
+    record_span(
+        _tracer(recorded),
+        CapturedEvent("page_view", {"page": "home"}, time_ns=5),
+        packages=(),
+        mode="interactive",
+        install_id=install_id,
+    )
+
+    [span] = recorded.get_finished_spans()
+    assert span.name == "page_view"
+    assert span.events == ()
+    assert span.status.status_code is StatusCode.UNSET
+    expected = {attr.KIND: attr.KIND_EVENT, "page": "home", attr.MODE: "interactive"}
+    if has_id:
+        expected[attr.INSTALL_ID] = install_id
+    assert dict(span.attributes) == expected
+
+
+def test_sys_path_is_where_names_are_relative_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    monkeypatch.setattr(sys, "path", [here, *sys.path])
+    _, event, _ = exception_attributes(_chained(), packages=("tests.unit",))
+    [_, raised] = json.loads(event[attr.EXCEPTION_CHAIN])
+    assert raised["frames"][0]["filename"] == "test_spans.py"
