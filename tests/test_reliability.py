@@ -290,3 +290,22 @@ def test_a_forked_child_reports_with_its_own_worker(host_env, otlp_http):
         for event in span["events"]
     )
     assert messages == ["child", "parent, after the fork", "parent, before the fork"]
+
+
+@pytest.mark.parametrize("exporter", ["otlp", "sentry"])
+def test_an_endpoint_that_never_answers_loses_no_report_of_later_runs(
+    exporter, endpoint, host_env, config_dir
+):
+    # Each run first resends what waits (the worker would block on it for the
+    # exporter's timeout); its own crash must still reach the disk within the budget.
+    env = _env(host_env, exporter, endpoint.port_for("blackhole"))
+    for run in range(1, 4):
+        delay = _crash(env)
+        assert delay < EXIT_BOUND[exporter], f"run {run}: exit took {delay:.2f} s"
+        assert len(_waiting(config_dir)) == run
+    assert endpoint.delivered == []
+
+    endpoint.mode = "ok"
+    _next_run(_env(host_env, exporter, endpoint.port))
+    assert len(endpoint.delivered) == 3  # each once
+    assert _waiting(config_dir) == []

@@ -39,7 +39,10 @@ class Pipeline:
     def __init__(self, settings: Settings, gate: Callable[[], ConsentDecision]) -> None:
         self._settings = settings
         self._gate = gate
+        # Two threads: one records (span, gate, scrub, outbox on disk), one sends, so that
+        # an endpoint that does not answer never keeps a new report from the disk.
         self._worker = Worker("otel_telemetry", MAX_QUEUE)
+        self._sender = Worker("otel_telemetry.send", MAX_QUEUE)
         self._built: Optional[Built] = None
         self._route: Optional[SpanExporter] = None
         self.gate_dropped = 0
@@ -96,17 +99,25 @@ class Pipeline:
         forget(self._settings.config_dir)
 
     def flush(self, timeout: Optional[float]) -> bool:
-        """Wait until every queued job went through, then flush the exporters; bounded."""
+        """Wait until every queued report is recorded, then sent; bounded by ``timeout``.
+
+        Recording comes first: when the time runs out while sending, every report is
+        already on disk, and a later flush or run sends it.
+        """
         import time
 
         deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._worker.wait(timeout):
+
+        def remaining() -> Optional[float]:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        if not self._worker.wait(timeout) or not self._sender.wait(remaining()):
             return False
         built = self._built
         if built is None:
             return True
-        remaining_ms = 30_000 if deadline is None else max(0.0, deadline - time.monotonic()) * 1000
-        return built.provider.force_flush(int(remaining_ms))
+        left = remaining()
+        return built.provider.force_flush(30_000 if left is None else int(left * 1000))
 
     def shutdown(self, timeout: Optional[float]) -> None:
         """Flush, then shut the private provider and its exporters down."""
@@ -156,7 +167,7 @@ class Pipeline:
         if self._built is None:
             from ._provider import build
 
-            self._built = build(self._settings, self._gate, self._route, key)
+            self._built = build(self._settings, self._gate, self._route, key, self._send_later)
         return self._built
 
     def _record(self, captured: Captured) -> None:
@@ -189,10 +200,14 @@ class Pipeline:
         if built is not None:
             built.provider.shutdown()
 
+    def _send_later(self, job: Callable[[], None], on_disk: bool) -> None:
+        # A report on disk may be dropped from a full queue: a later flush sends it.
+        self._sender.submit(job, droppable=on_disk)
+
     def _drain(self) -> None:
         if self._gate().state != "granted":
             return  # no consent now: what waits, waits (disable() clears it)
-        self._build().sending.drain()
+        self._sender.submit(self._build().sending.drain_all)
 
     def _on_held(
         self, *, release: bool, decision: Optional[ConsentDecision] = None, first: bool = False

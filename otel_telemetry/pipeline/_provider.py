@@ -52,6 +52,7 @@ def build(
     gate: Callable[[], ConsentDecision],
     route: Optional[SpanExporter] = None,
     key: Hashable = None,
+    defer: Optional[Callable[[Callable[[], None], bool], None]] = None,
 ) -> Built:
     """Build the provider, the processor chain and the exporters in force.
 
@@ -61,6 +62,7 @@ def build(
         route: an exporter that replaces all others, with no outbox and no backoff
             file: the in-memory seam of :mod:`otel_telemetry.testing`.
         key: what the build was made from, kept with it.
+        defer: runs a delivery on the sending thread (see ``SendingProcessor``).
     """
     # Exports run on this worker thread only, and the host's instrumentation
     # (requests, urllib3, grpc) must not trace them.
@@ -74,7 +76,7 @@ def build(
         # Exporters that only write here (a file, the console) need no copy on disk first.
         remote = any(not delivers_locally(exporter) for exporter in exporters.values())
         outbox = Outbox(layout.outbox_dir) if remote else None
-        sending = SendingProcessor(exporters, outbox, Backoff(layout.backoff_file))
+        sending = SendingProcessor(exporters, outbox, Backoff(layout.backoff_file), defer)
     processor = TelemetrySpanProcessor(
         [sending], gate=gate, scrubber=Scrubber(settings.scrubbing), resource=resource
     )

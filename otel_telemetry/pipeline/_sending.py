@@ -9,7 +9,7 @@ keeps waiting for it. ``drain`` sends what earlier runs (or failed attempts) lef
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Optional
+from typing import Callable, Optional
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -25,10 +25,16 @@ from ._outbox import Entry, Outbox
 class SendingProcessor(SpanProcessor):
     """Outbox, then exporters, for consented and scrubbed spans only.
 
+    The report is on disk when ``on_end`` returns; sending it may be handed to another
+    thread (``defer``), so that an endpoint that does not answer never keeps the next
+    report from reaching the disk.
+
     Args:
         exporters: the exporters in force, by name.
         outbox: where reports wait; None sends without a copy on disk.
         backoff: which exporters must not send now; None never waits.
+        defer: runs a delivery job, with whether it may be dropped (the report is on
+            disk, so a later flush or run sends it); by default at once, on this thread.
     """
 
     def __init__(
@@ -36,10 +42,12 @@ class SendingProcessor(SpanProcessor):
         exporters: Mapping[str, SpanExporter],
         outbox: Optional[Outbox],
         backoff: Optional[Backoff],
+        defer: Optional[Callable[[Callable[[], None], bool], None]] = None,
     ) -> None:
         self.exporters = dict(exporters)
         self.outbox = outbox
         self.backoff = backoff
+        self._defer = defer
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         """Nothing to do before a span ends."""
@@ -48,18 +56,31 @@ class SendingProcessor(SpanProcessor):
         names = list(self.exporters)
         if not names:
             return  # exporter "none": nothing is sent, so nothing is kept
-        entry = self.outbox.put(span, names) if self.outbox is not None else None
-        self._deliver(entry or Entry(None, span, names))
+        stored = self.outbox.put(span, names) if self.outbox is not None else None
+        entry = stored or Entry(None, span, names)
+        if self._defer is None:
+            self._deliver(entry)
+        else:
+            self._defer(lambda: self._deliver(entry), stored is not None)
 
     def drain(self) -> int:
-        """Send the reports waiting in the outbox; returns how many were fully delivered."""
+        """Send the reports waiting in the outbox; returns how many were fully delivered.
+
+        An exporter whose send failed is not tried again in the same drain: with an
+        endpoint down, one timeout is spent, not one per waiting report.
+        """
         if self.outbox is None:
             return 0
         delivered = 0
+        failed: set[str] = set()
         for entry in self.outbox.claim():
-            self._deliver(entry)
+            self._deliver(entry, failed)
             delivered += not entry.pending
         return delivered
+
+    def drain_all(self) -> None:
+        """:meth:`drain`, as a job of the sending thread."""
+        self.drain()
 
     def shutdown(self) -> None:
         for exporter in self.exporters.values():
@@ -78,12 +99,17 @@ class SendingProcessor(SpanProcessor):
                 flushed = False
         return flushed
 
-    def _deliver(self, entry: Entry) -> None:
+    def _deliver(self, entry: Entry, failed: Optional[set[str]] = None) -> None:
         remaining = []
         for name in entry.pending:
             exporter = self.exporters.get(name)
-            # Not configured in this run, or asked to wait: the report keeps waiting for it.
-            if exporter is None or (self.backoff is not None and self.backoff.blocked(name)):
+            # Not configured in this run, asked to wait, or already failing in this drain:
+            # the report keeps waiting for it.
+            if (
+                exporter is None
+                or (failed is not None and name in failed)
+                or (self.backoff is not None and self.backoff.blocked(name))
+            ):
                 remaining.append(name)
                 continue
             try:
@@ -96,6 +122,8 @@ class SendingProcessor(SpanProcessor):
                 self.backoff.record(name, delivery)
             if result is not SpanExportResult.SUCCESS:
                 remaining.append(name)
+                if failed is not None:
+                    failed.add(name)
         entry.pending = remaining
         if self.outbox is not None and entry.path is not None:
             self.outbox.settle(entry)

@@ -221,3 +221,34 @@ class _BaseFlush(SpanExporter):
 def test_an_exporter_without_its_own_force_flush_counts_as_flushed() -> None:
     assert _BaseFlush().force_flush() is None  # the SDK's base class
     assert SendingProcessor({"third": _BaseFlush()}, None, None).force_flush(1000) is True
+
+
+def test_a_drain_tries_a_failing_exporter_once_not_once_per_report(
+    outbox: Outbox, backoff: Backoff
+) -> None:
+    for name in ("a", "b", "c"):
+        entry = outbox.put(finished_span(name), ["otlp", "file"])
+        assert entry is not None
+        outbox.settle(entry)
+    down, local = TableExporter(FAIL), TableExporter(OK)
+
+    assert SendingProcessor({"otlp": down, "file": local}, outbox, backoff).drain() == 0
+    assert down.exported == ["a"]  # one timeout spent, not three
+    assert local.exported == ["a", "b", "c"]  # the others are not held up
+    assert pending_in(outbox) == [["otlp"], ["otlp"], ["otlp"]]
+
+
+def test_a_deferred_delivery_leaves_the_report_on_disk_first(outbox: Outbox) -> None:
+    jobs: list[tuple[object, bool]] = []
+    exporter = TableExporter(OK)
+    sending = SendingProcessor(
+        {"otlp": exporter}, outbox, None, defer=lambda job, on_disk: jobs.append((job, on_disk))
+    )
+    sending.on_end(exception_span())
+    assert outbox.count() == 1  # on disk before anything is sent
+    assert exporter.exported == []
+    [(job, on_disk)] = jobs
+    assert on_disk is True
+    job()  # type: ignore[operator]
+    assert exporter.exported == ["exception"]
+    assert outbox.count() == 0
