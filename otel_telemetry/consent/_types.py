@@ -19,4 +19,3 @@ if TYPE_CHECKING:
     """An answer to the question: ``[1]``, ``[2]``, ``[3]``, or no answer (EOF, Ctrl-C, timeout)."""
 
 MODES: tuple[Mode, ...] = ("server", "interactive", "notebook", "non-interactive")
-CHOICES: tuple[Choice, ...] = ("once", "always", "never", "dismissed")

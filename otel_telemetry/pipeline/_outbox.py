@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Optional
 
 from otel_telemetry._layout import (
     atomic_write,
-    clear_reports,
     count_reports,
     ensure_dir,
     is_temporary,
@@ -71,10 +70,6 @@ class Outbox:
     def count(self) -> int:
         """Reports waiting, claimed ones included."""
         return count_reports(str(self.directory))
-
-    def clear(self) -> None:
-        """Delete every waiting report (consent was withdrawn)."""
-        clear_reports(str(self.directory))
 
     def put(self, span: ReadableSpan, pending: Sequence[str]) -> Optional[Entry]:
         """Write a new report, already claimed by this process; None when the disk refuses."""

@@ -1,10 +1,10 @@
 """Pipeline: moves captures from the app thread to the exporters without blocking the host.
 
-The app thread only queues (:meth:`Pipeline.submit`); one worker thread builds the span,
-and the processor gates, scrubs and hands it to the exporters. The OpenTelemetry SDK,
-the exporters and the scrubber are imported on the worker at the first report, never
-when the host imports us. Every action on held or stored reports runs on the worker
-too, in the order it was asked for.
+The app thread only queues (:meth:`Pipeline.submit`). One worker records: it builds
+the span, and the processor gates, scrubs and writes it to the outbox; a second worker
+sends what the first recorded. The OpenTelemetry SDK, the exporters and the scrubber are
+imported on the workers at the first report, never when the host imports us. Every
+action on held reports runs on the recording worker, in the order it was asked for.
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ class Pipeline:
     def _drain(self) -> None:
         if self._gate().state != "granted":
             return  # no consent now: what waits, waits (disable() clears it)
-        self._sender.submit(self._build().sending.drain_all)
+        self._sender.submit(self._build().sending.drain)
 
     def _on_held(
         self, *, release: bool, decision: Optional[ConsentDecision] = None, first: bool = False

@@ -78,10 +78,6 @@ class SendingProcessor(SpanProcessor):
             delivered += not entry.pending
         return delivered
 
-    def drain_all(self) -> None:
-        """:meth:`drain`, as a job of the sending thread."""
-        self.drain()
-
     def shutdown(self) -> None:
         for exporter in self.exporters.values():
             try:

@@ -18,7 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Optional
 
-    Job = Callable[[], None]
+    Job = Callable[[], object]  # what a job returns is not used
 
 
 class Worker:
