@@ -1,7 +1,7 @@
 """The closed vocabularies of consent, as ``Literal`` types used end to end.
 
 They are Literals, not Enums, because the values are also what users type and what the
-status shows; the tuples give the same values at run time. ``typing`` is imported for
+status shows; ``MODES`` gives the same values at run time. ``typing`` is imported for
 the type checker only: the app thread never pays for it.
 """
 
