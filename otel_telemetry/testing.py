@@ -113,32 +113,30 @@ def capture_reports(telemetry: Telemetry, *, consent: bool = True) -> Iterator[l
         telemetry.flush(_FLUSH_TIMEOUT)  # what the open blocks made is theirs, not this one's
     with _lock:
         capture = _captures.get(telemetry)
-        first = capture is None
         if capture is None:
             capture = _captures[telemetry] = _Capture()
+            capture.storms = telemetry.reporter.swap_storm_guard(None)
+            # Queued, not awaited: the worker switches before any report made from now on.
+            # Queued under the lock, so switches are in the order blocks open and close.
+            telemetry.pipeline.route_to(capture.exporter, timeout=0)
         capture.exporter.add(reports)
         granted_here = consent and not capture.granted
         if granted_here:
             capture.granted = True
             telemetry.consent.force_granted(True)
-    if first:
-        capture.storms = telemetry.reporter.swap_storm_guard(None)
-        telemetry.pipeline.route_to(capture.exporter, timeout=_FLUSH_TIMEOUT)
     try:
         yield reports
     finally:
         telemetry.flush(_FLUSH_TIMEOUT)
         with _lock:
-            last = capture.exporter.remove(reports) == 0
-            if last:
-                del _captures[telemetry]
             if granted_here:
                 capture.granted = False
                 telemetry.consent.force_granted(False)
-        if last:
-            # Queued behind this block's reports: they reach the list, never an exporter.
-            telemetry.pipeline.route_to(None, timeout=_FLUSH_TIMEOUT)
-            telemetry.reporter.swap_storm_guard(capture.storms)
+            if capture.exporter.remove(reports) == 0:
+                del _captures[telemetry]
+                # Queued behind this block's reports: they reach the list, never an exporter.
+                telemetry.pipeline.route_to(None, timeout=0)
+                telemetry.reporter.swap_storm_guard(capture.storms)
 
 
 try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import acme
 import pytest
 from acme.crawler import CrawlError
@@ -209,3 +211,39 @@ def test_reports_of_a_block_never_reach_the_exporter_of_before_while_it_is_stuck
     release.set()
     assert telemetry.flush(10)
     assert _messages(stuck.spans) == ["before the block"]
+
+
+def test_a_block_opening_while_another_closes_gets_its_reports(quiet_env, monkeypatch):
+    import threading
+
+    from otel_telemetry.pipeline._pipeline import Pipeline
+
+    telemetry = Telemetry(app="acme", package=__name__, exporters="file")
+    closing = threading.Event()
+    route_to = Pipeline.route_to
+
+    def slow_route_back(self, exporter, *, timeout):
+        if exporter is None:  # the last block closes: let another open meanwhile
+            closing.set()
+            time.sleep(0.3)
+        return route_to(self, exporter, timeout=timeout)
+
+    monkeypatch.setattr(Pipeline, "route_to", slow_route_back)
+    seen = {}
+    first_closed = threading.Event()
+
+    def second_block():
+        closing.wait(5)
+        with capture_reports(telemetry) as reports:
+            first_closed.wait(5)  # crash once the first block is wholly closed
+            _crash(telemetry, "second")
+        seen["second"] = _messages(reports)
+
+    thread = threading.Thread(target=second_block)
+    thread.start()
+    with capture_reports(telemetry):
+        pass
+    first_closed.set()
+    thread.join(30)
+    assert seen["second"] == ["second"]
+    assert not quiet_env.exists()  # the file exporter never ran

@@ -109,10 +109,16 @@ class Outbox:
         if not self.directory.is_dir():
             return
         for path in sorted(self.directory.iterdir()):
+            # A temporary file of atomic_write carries its target's name, claim included:
+            # it is another process's write in progress, never a claim to take back.
+            if is_temporary(path.name):
+                continue
             if _CLAIMED in path.name and not self._alive(path):
                 with suppress(OSError):
                     os.replace(path, self._ready_path(path))
         for path in sorted(self.directory.glob(f"*{_READY}")):
+            if path.name.startswith("."):
+                continue  # hidden: not a report
             claimed = path.with_name(f"{path.name}{_CLAIMED}{os.getpid()}")
             try:
                 os.rename(path, claimed)  # atomic: one process wins

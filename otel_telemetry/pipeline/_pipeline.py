@@ -45,6 +45,7 @@ class Pipeline:
         self._sender = Worker("otel_telemetry.send", MAX_QUEUE)
         self._built: Optional[Built] = None
         self._route: Optional[SpanExporter] = None
+        self._withdrawals = 0  # disable() calls: a send queued before one is not made
         self.gate_dropped = 0
 
     # -- from the app thread ----------------------------------------------------------------
@@ -95,6 +96,7 @@ class Pipeline:
         """Delete the reports waiting on disk and the install id (consent was withdrawn)."""
         from ._install_id import forget
 
+        self._withdrawals += 1
         clear_reports(outbox_dir(self._settings.config_dir_path()))
         forget(self._settings.config_dir)
 
@@ -200,14 +202,20 @@ class Pipeline:
         if built is not None:
             built.provider.shutdown()
 
-    def _send_later(self, job: Callable[[], None], on_disk: bool) -> None:
+    def _send_later(self, job: Callable[[], object], on_disk: bool = False) -> None:
         # A report on disk may be dropped from a full queue: a later flush sends it.
-        self._sender.submit(job, droppable=on_disk)
+        queued_at = self._withdrawals
+
+        def send() -> None:
+            if self._withdrawals == queued_at:  # consent was not withdrawn meanwhile
+                job()
+
+        self._sender.submit(send, droppable=on_disk)
 
     def _drain(self) -> None:
         if self._gate().state != "granted":
             return  # no consent now: what waits, waits (disable() clears it)
-        self._sender.submit(self._build().sending.drain)
+        self._send_later(self._build().sending.drain)
 
     def _on_held(
         self, *, release: bool, decision: Optional[ConsentDecision] = None, first: bool = False

@@ -109,3 +109,35 @@ def test_a_report_removed_by_another_process_while_bounding_is_no_write_failure(
 
     monkeypatch.setattr(Path, "stat", vanishing)
     assert outbox.put(finished_span("second"), ["otlp"]) is not None
+
+
+def test_a_write_in_progress_of_another_process_is_never_claimed(tmp_path: Path):
+    outbox = Outbox(tmp_path / "outbox")
+    (tmp_path / "outbox").mkdir()
+    # atomic_write's temporary file carries its target's name, claim and all.
+    temporary = tmp_path / "outbox" / ".00000000000000000001-a.json.claimed-999999.x1y2.tmp"
+    temporary.write_text("{")
+    assert list(outbox.claim()) == []
+    assert temporary.exists()  # left to its writer
+    assert outbox.dropped == 0
+
+
+def test_a_send_queued_before_disable_is_not_made(tmp_path: Path):
+    import threading
+
+    from otel_telemetry._settings import Settings
+    from otel_telemetry.consent._precedence import ConsentDecision
+    from otel_telemetry.pipeline._pipeline import Pipeline
+
+    pipeline = Pipeline(
+        Settings("acme", ("acme",), "1.0", config_dir=tmp_path),
+        lambda: ConsentDecision("granted", "config"),
+    )
+    busy, sent = threading.Event(), []
+    pipeline._send_later(lambda: busy.wait(5))  # a send in flight to a slow endpoint
+    pipeline._send_later(lambda: sent.append("queued before disable"))
+    pipeline.forget_stored()  # what disable() does
+    pipeline._send_later(lambda: sent.append("queued after"))
+    busy.set()
+    assert pipeline.flush(5)
+    assert sent == ["queued after"]
