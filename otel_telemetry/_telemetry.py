@@ -14,6 +14,7 @@ from ._settings import Settings
 from .capture._lifecycle import Lifecycle
 from .capture._reporter import Reporter
 from .consent._consent import Consent
+from .consent._store import withdrawn_ns
 from .pipeline._pipeline import Pipeline
 
 TYPE_CHECKING = False
@@ -91,7 +92,11 @@ class Telemetry:
         # The parts, for integrations (reporter: hooks, decorator, ASGI, cells) and for
         # otel_telemetry.testing; not a stable API.
         self.consent = Consent(self.settings)
-        self.pipeline = Pipeline(self.settings, self.consent.decide)
+        self.pipeline = Pipeline(
+            self.settings,
+            self.consent.decide,
+            withdrawn_ns=lambda: withdrawn_ns(self.settings.config_dir),
+        )
         self._question: Optional[Question] = None  # at the first report (enum is slow to import)
         self._lifecycle = Lifecycle(
             self._report_crash,
@@ -106,7 +111,7 @@ class Telemetry:
             storm_limits=(storm_limit, storm_window),
             denied=self.consent.environment_denies,
             submit=self.pipeline.submit,
-            noted=lambda mechanism: self.question.note(mechanism),
+            noted=lambda mechanism, seq: self.question.note(mechanism, seq),
             watch_asyncio=self._lifecycle.hooks.watch_asyncio,
         )
 
@@ -185,7 +190,10 @@ class Telemetry:
         """Report an exception the host caught (by default, the one being handled)."""
         exc = sys.exc_info()[1] if exc is None else exc
         if exc is not None:
-            self.reporter.report(exc, "capture_exception", handled=True)
+            try:
+                self.reporter.report(exc, "capture_exception", handled=True)
+            except Exception:  # RecursionError near the limit: the host goes on
+                pass
 
     def send_event(self, name: str, payload: Optional[Mapping[str, Any]] = None) -> None:
         """Send a usage event, with the anonymous install id, under the same consent."""

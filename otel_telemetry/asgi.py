@@ -50,9 +50,12 @@ class TelemetryMiddleware:
         try:
             await self.app(scope, receive, send)
         except BaseException as exc:
-            self.telemetry.reporter.report(
-                exc, "asgi", handled=False, attributes=request_attributes()
-            )
+            try:
+                self.telemetry.reporter.report(
+                    exc, "asgi", handled=False, attributes=request_attributes()
+                )
+            except Exception:  # RecursionError near the limit: the app's exception wins
+                pass
             raise
         finally:
             current_scope.reset(token)

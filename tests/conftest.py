@@ -220,19 +220,30 @@ def acme_command() -> str:
     return str(Path(sys.executable).with_name("acme"))
 
 
-def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run a command the way a host process runs: stdin closed, output captured."""
+def run(
+    argv: list[str], env: dict[str, str], *, umask: int = -1
+) -> subprocess.CompletedProcess[str]:
+    """Run a command the way a host process runs: stdin closed, output captured.
+
+    ``umask`` is the child's (the default leaves ours).
+    """
     return subprocess.run(
-        argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120
+        argv,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        umask=umask,
     )
 
 
 def run_python(
-    code: str, env: dict[str, str], *args: str, check: bool = False
+    code: str, env: dict[str, str], *args: str, check: bool = False, umask: int = -1
 ) -> subprocess.CompletedProcess[str]:
-    """Run code in a fresh interpreter."""
-    result = run([sys.executable, "-c", code, *args], env)
-    if check and result.returncode:
+    """Run code in a fresh interpreter; ``check``: it must succeed without a traceback."""
+    result = run([sys.executable, "-c", code, *args], env, umask=umask)
+    if check and (result.returncode or "Traceback" in result.stderr):
         raise AssertionError(f"exit {result.returncode}\n{result.stderr}")
     return result
 

@@ -44,6 +44,7 @@ WORKER_ONLY = (
 BASE = ("otel_telemetry._attributes", "otel_telemetry._chain", "otel_telemetry._layout")
 BASE += (
     "otel_telemetry._ipython",
+    "otel_telemetry._fork",
     "otel_telemetry._lazy",
     "otel_telemetry._log",
     "otel_telemetry._version",
@@ -64,8 +65,6 @@ ALLOWED = {
 #: Private attributes of other objects that the package reads, and why.
 PRIVATE_ACCESS = {
     ("consent/_question.py", "asyncio.events._get_running_loop"),  # the only non-raising probe
-    ("exporters/_otlp.py", "response._content"),  # builds a requests.Response, as requests does
-    ("pipeline/_worker.py", "worker._reset"),  # the at-fork callback of the same class
 }
 
 

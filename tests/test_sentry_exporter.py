@@ -146,7 +146,7 @@ def test_crash_arrives_as_a_sentry_error_event(spotlight, host_env):
             "environment": "production",
             "tags": {"mode": "non-interactive"},
             "contexts": {"trace": {}},
-            "sdk": {"name": "sentry.python"},
+            "sdk": {"name": "otel_telemetry"},
             "type": "event",
         }
     )

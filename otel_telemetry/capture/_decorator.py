@@ -18,7 +18,10 @@ _MECHANISM = "capture_errors"
 class ErrorCapture:
     """Reports exceptions leaving a block or a function, then lets them propagate.
 
-    Works on sync and async functions, and as a sync or async context manager.
+    Works on sync and async functions, and as a sync or async context manager. What
+    propagates is the host's own exception, unchanged: the report runs no code of the
+    host (see ``_snapshot``), and an error of the report itself (even a RecursionError
+    near the recursion limit) is dropped.
     """
 
     __slots__ = ("_reporter",)
@@ -36,7 +39,10 @@ class ErrorCapture:
         tb: Optional[TracebackType],
     ) -> None:
         if exc is not None:
-            self._reporter.report(exc, _MECHANISM, handled=False)
+            try:
+                self._reporter.report(exc, _MECHANISM, handled=False)
+            except Exception:  # RecursionError near the limit: the host's exception wins
+                pass
 
     async def __aenter__(self) -> ErrorCapture:
         return self
@@ -62,7 +68,10 @@ class ErrorCapture:
                 try:
                     return await func(*args, **kwargs)
                 except BaseException as exc:
-                    report(exc, _MECHANISM, handled=False)
+                    try:
+                        report(exc, _MECHANISM, handled=False)
+                    except Exception:  # RecursionError near the limit
+                        pass
                     raise
 
             return async_wrapper  # type: ignore[return-value]
@@ -72,7 +81,10 @@ class ErrorCapture:
             try:
                 return func(*args, **kwargs)
             except BaseException as exc:
-                report(exc, _MECHANISM, handled=False)
+                try:
+                    report(exc, _MECHANISM, handled=False)
+                except Exception:  # RecursionError near the limit: the host's exception wins
+                    pass
                 raise
 
         return wrapper  # type: ignore[return-value]

@@ -11,7 +11,15 @@ installed after ours by someone else is left in place.
 After an uncaught exception in a script the interpreter is about to exit, so the
 excepthook then waits, within the exit budget, for the report to be sent: later, once
 ``threading`` has begun shutting down, an exporter could no longer even be imported
-(``concurrent.futures`` refuses to load then).
+(``concurrent.futures`` refuses to load then). It waits only when the interpreter
+itself called it at the end of the program: a host that calls ``sys.excepthook`` from
+running code (an event loop's error handler) is never made to wait.
+
+``KeyboardInterrupt`` and ``SystemExit`` only pass through to the hook we replaced: no
+report, no wait, no import (see ``_reporter``), so a Ctrl-C ends the process by SIGINT
+exactly as without us. Exceptions of ``atexit`` callbacks reach ``sys.unraisablehook``
+(Python 3.10+); once the exit has begun, such a report is flushed at once, within what
+is left of the exit budget.
 
 asyncio reports such exceptions only through its ``asyncio`` logger (unless the host set
 its own loop exception handler, which then owns them). A logging *filter* that always
@@ -34,6 +42,7 @@ if TYPE_CHECKING:
     Reporter = Callable[[BaseException, str], None]
 
 _guard = threading.local()
+_NOT_CRASHES = (KeyboardInterrupt, SystemExit, GeneratorExit)
 # threading.__excepthook__ is 3.10+; on 3.9 the hook in place at import is the default.
 _THREADING_DEFAULT = getattr(threading, "__excepthook__", threading.excepthook)
 
@@ -90,6 +99,10 @@ class CrashHooks:
         self._asyncio_filter: Optional[_AsyncioFilter] = None
         self.installed = False
         """Reporting is on: ``install`` was called and ``uninstall`` was not since."""
+        self.interrupted = False
+        """The program ended by an unhandled KeyboardInterrupt (Ctrl-C)."""
+        self.exiting = False
+        """The process exit has begun (``atexit``): a report is flushed at once."""
 
     def install(self) -> None:
         """Install the hooks once; later calls only add the asyncio one if now possible."""
@@ -130,10 +143,21 @@ class CrashHooks:
         exc: BaseException,
         tb: Optional[TracebackType],
     ) -> None:
+        if isinstance(exc, _NOT_CRASHES):
+            # Nothing to report; above all, run no code that could import (see _reporter).
+            if isinstance(exc, KeyboardInterrupt) and _program_is_ending():
+                self.interrupted = True
+            self._slots[0].call_previous(exc_type, exc, tb)
+            return
         self._safely(exc, "excepthook")
         self._slots[0].call_previous(exc_type, exc, tb)
         # In a REPL the hook runs for every error and the session goes on: never wait there.
-        if self.installed and not hasattr(sys, "ps1") and not sys.flags.interactive:
+        if (
+            self.installed
+            and not hasattr(sys, "ps1")
+            and not sys.flags.interactive
+            and _program_is_ending()
+        ):
             try:
                 self._settle()
             except Exception:
@@ -148,6 +172,12 @@ class CrashHooks:
         if unraisable.exc_value is not None:
             self._safely(unraisable.exc_value, "unraisablehook")
         self._slots[2].call_previous(unraisable)
+        if self.exiting and self.installed and unraisable.exc_value is not None:
+            # An atexit callback failed after our exit flush began: send it now.
+            try:
+                self._settle()
+            except Exception:
+                pass
 
     def _safely(self, exc: BaseException, mechanism: str) -> None:
         # A crash inside our own reporting must neither recurse nor reach the host.
@@ -160,6 +190,25 @@ class CrashHooks:
             pass
         finally:
             _guard.active = False
+
+
+def _program_is_ending() -> bool:
+    """The interpreter called ``sys.excepthook`` at the end of the main thread's program.
+
+    Then no frame of the program is running any more: the outermost frame on the stack
+    is a hook (ours, or one that chains to ours), not ``<module>`` code of the program
+    (nor ``runpy``, for ``python -m``). A host that calls ``sys.excepthook`` itself, from
+    an event loop's error handler say, does so from running code, which goes on.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    try:  # the running frame, without sys._getframe
+        raise RuntimeError
+    except RuntimeError as probe:
+        frame = probe.__traceback__.tb_frame  # type: ignore[union-attr]
+    while frame.f_back is not None:
+        frame = frame.f_back
+    return frame.f_code.co_name != "<module>" and frame.f_globals.get("__name__") != "runpy"
 
 
 class _AsyncioFilter:

@@ -4,7 +4,9 @@
 in a kernel or IPython shell (cells bypass ``sys.excepthook``) and registers one
 ``atexit`` callback. After an uncaught exception and at exit, ``settle`` runs the
 host's last steps (the question, counted storms) and flushes, all within ONE budget of
-``flush_timeout`` seconds for the whole exit, however often it is asked to wait.
+``flush_timeout`` seconds for the whole exit, however often it is asked to wait, and
+however many ``Telemetry`` (several host libraries in one process) wait: the deadline
+is the process's, set by the first to begin waiting.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ if TYPE_CHECKING:
     from typing import Callable, Optional
 
     from ._cells import CellHook
+    from ._processes import Watch
+
+# The end of the process's exit budget, shared by every Telemetry of the process.
+_deadline: Optional[float] = None
 
 
 class Lifecycle:
@@ -45,8 +51,8 @@ class Lifecycle:
         self._budget = budget
         self.hooks = CrashHooks(report_crash, settle=self.settle)
         self._cell_hook: Optional[CellHook] = None
-        self._deadline: Optional[float] = None
         self._atexit_registered = False
+        self._children: Optional[Watch] = None
 
     def install(self) -> None:
         """Install the hooks and the exit callback; idempotent."""
@@ -60,6 +66,10 @@ class Lifecycle:
         if not self._atexit_registered:
             atexit.register(self._at_exit)
             self._atexit_registered = True
+        if self._children is None:
+            from ._processes import watch_children
+
+            self._children = watch_children(self._report_crash, self.settle)
 
     def uninstall(self) -> None:
         """Remove what ``install`` added, where it is still ours."""
@@ -69,19 +79,43 @@ class Lifecycle:
         if self._atexit_registered:
             atexit.unregister(self._at_exit)
             self._atexit_registered = False
+        if self._children is not None:
+            self._children.stop()
+            self._children = None
 
     def settle(self) -> None:
         """The process is about to end: last steps, then flush within what is left."""
+        global _deadline
         import time
 
         self._before_exit()
         now = time.monotonic()
-        if self._deadline is None:
-            self._deadline = now + self._budget()
-        self._flush(max(0.0, self._deadline - now))
+        # Never later than a deadline already set: the budget is one for the process.
+        ours = now + self._budget()
+        if _deadline is None or ours < _deadline:
+            _deadline = ours
+        self._flush(max(0.0, _deadline - now))
 
     def _at_exit(self) -> None:
+        self.hooks.exiting = True
         try:
             self.settle()
         except Exception:
             pass
+        if self.hooks.interrupted:
+            _rearm_ctrl_c()
+
+
+def _rearm_ctrl_c() -> None:
+    """Make the process end by SIGINT again after an unhandled Ctrl-C.
+
+    CPython remembers an unhandled KeyboardInterrupt and, once finalised, kills itself
+    with SIGINT, so that a calling shell stops too. Any later compilation of code
+    (``exec`` of a string: a dataclass or namedtuple defined by an import, in any thread,
+    our worker's included) forgets it, and the exit status becomes 1. Evaluating a
+    string that raises KeyboardInterrupt sets it again: CPython records exactly that.
+    """
+    try:
+        exec("raise KeyboardInterrupt", {})  # a constant string
+    except KeyboardInterrupt:
+        pass

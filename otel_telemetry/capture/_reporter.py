@@ -7,6 +7,10 @@ snapshot for the pipeline and tells the question a report was made. It never rai
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+
 from otel_telemetry._log import debug
 
 TYPE_CHECKING = False
@@ -17,7 +21,11 @@ if TYPE_CHECKING:
     from ._snapshot import Captured
     from ._storm import StormGuard
 
-_REPORTED = "_otel_telemetry_reported"
+# Exceptions that end or cancel work on purpose (``_snapshot.NOT_CRASHES``), checked
+# before anything is imported: after an unhandled Ctrl-C, an import that defines a
+# dataclass or a namedtuple compiles code, which resets CPython's record of the Ctrl-C,
+# and the process would then exit with status 1 instead of dying by SIGINT.
+_NOT_CRASHES = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 class Reporter:
@@ -31,7 +39,8 @@ class Reporter:
         storm_limits: ``(limit, window)`` of the storm guard.
         denied: True when the environment alone says no (checked first, cheaply).
         submit: queues a capture for the pipeline.
-        noted: called with the mechanism after a report was queued (the question).
+        noted: called with the mechanism and the capture's ``seq`` after a report was
+            queued (the question).
         watch_asyncio: starts seeing asyncio's unretrieved exceptions once asyncio is used.
     """
 
@@ -44,7 +53,7 @@ class Reporter:
         storm_limits: tuple[int, float],
         denied: Callable[[], bool],
         submit: Callable[[Captured], None],
-        noted: Callable[[str], None],
+        noted: Callable[[str, int], None],
         watch_asyncio: Callable[[], None],
     ) -> None:
         self._app = app
@@ -74,26 +83,28 @@ class Reporter:
             attributes: extra span attributes; by default, the current request's route.
         """
         try:
+            if isinstance(exc, _NOT_CRASHES):
+                return
             from ._snapshot import capture_exception, is_crash, passes_through
 
             self.watch_asyncio()
             if not is_crash(exc) or isinstance(exc, self._ignore):
                 return
-            if self._app in getattr(exc, _REPORTED, ()) or self._denied():
+            if _SEEN.reported(exc, self._app) or self._denied():
                 return
             if attributes is None:
                 from ._request import request_attributes
 
                 attributes = request_attributes()
-            captured = capture_exception(exc, mechanism, handled, attributes)
+            captured = capture_exception(exc, mechanism, handled, attributes, self._packages)
             if not passes_through(captured, self._packages):
                 return
-            _mark_reported(exc, self._app)
+            _SEEN.add(exc, self._app)
             admitted = self._storm_guard().admit(captured)
             if admitted is None:
                 return  # a storm of the same crash: counted, sent later with the count
             self._submit(admitted)
-            self._noted(mechanism)
+            self._noted(mechanism, admitted.seq)
         except Exception:
             debug("otel_telemetry: capture failed", exc_info=True)
 
@@ -130,9 +141,53 @@ class Reporter:
         return self._storm
 
 
-def _mark_reported(exc: BaseException, app: str) -> None:
-    # Exceptions cannot be weakly referenced, so the mark lives on the exception itself.
-    try:
-        exc.__dict__.setdefault(_REPORTED, set()).add(app)
-    except (AttributeError, TypeError):
-        pass
+class _Seen:
+    """Which hosts (apps) reported which exception, without touching the exception.
+
+    The same exception passes several mechanisms on its way out (nested
+    ``capture_errors``, then ``sys.excepthook``) and is reported once per app. The mark
+    cannot live on the exception: the host may serialise ``vars(exc)``. Exceptions
+    cannot be weakly referenced, and an ``id()`` alone may be reused by a new exception
+    at the same address as soon as the old one is freed (a crash in a loop), which would
+    lose that report. So an entry holds the exception, and to keep the host's frames
+    alive no longer than needed, every new report first forgets the exceptions nothing
+    but this table refers to any more, and at most ``MAX`` are remembered.
+    """
+
+    MAX = 32
+    # sys.getrefcount of an exception only this table holds: its entry, the loop's
+    # variable and the call's argument.
+    _ONLY_OURS = 3
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[int, tuple[BaseException, set[str]]] = {}
+
+    def reported(self, exc: BaseException, app: str) -> bool:
+        entry = self._entries.get(id(exc))
+        return entry is not None and entry[0] is exc and app in entry[1]
+
+    def add(self, exc: BaseException, app: str) -> None:
+        with self._lock:
+            self._forget_unreferenced()
+            entry = self._entries.get(id(exc))
+            if entry is None or entry[0] is not exc:
+                self._entries.pop(id(exc), None)  # keep insertion order: oldest first
+                entry = self._entries[id(exc)] = (exc, set())
+                while len(self._entries) > self.MAX:
+                    del self._entries[next(iter(self._entries))]
+            entry[1].add(app)
+
+    def _forget_unreferenced(self) -> None:
+        for key, (held, _) in list(self._entries.items()):
+            if sys.getrefcount(held) <= self._ONLY_OURS:
+                del self._entries[key]
+
+    def after_fork_in_child(self) -> None:
+        # Another thread may have held the lock at the fork: it never lets go in the child.
+        self._lock = threading.Lock()
+
+
+_SEEN = _Seen()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_SEEN.after_fork_in_child)

@@ -4,10 +4,23 @@ The app thread only walks the traceback and copies four plain values per frame; 
 locals, no source lines, no formatting. Paths are made relative, stack text is written
 and everything is scrubbed later, off the app thread (``pipeline/``).
 Holding no frame or traceback object also means the host's locals are not kept alive.
+
+The host's exception is only read, never changed, and no code of the host runs: its
+``__str__`` may block, raise ``KeyboardInterrupt`` or recurse, so the message is taken
+from the exception's arguments when they are plain values (``str``, ``int``...), with
+the built-in formatting of its class when that class's ``__str__`` is a built-in one.
+An exception whose own ``__str__`` is not built in, or whose arguments are other
+objects, is described by its plain arguments only, the others standing as ``<object>``.
+The message is cut at ``MAX_MESSAGE`` characters, and strings that cannot be encoded as
+UTF-8 (lone surrogates of undecodable file names) are backslash-escaped, so the report
+can be sent.
 """
 
 from __future__ import annotations
 
+import builtins
+import itertools
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -26,6 +39,26 @@ NOT_CRASHES: tuple[type[BaseException], ...] = (KeyboardInterrupt, SystemExit, G
 MAX_CHAIN = 10
 MAX_FRAMES = 100
 HEAD_FRAMES = 10  # kept from the outermost end; the rest of the budget goes to the crash site
+MAX_MESSAGE = 8192
+"""Characters of an exception's message that are kept; the rest is cut, with a marker."""
+
+USER_CODE = "<user code>"
+"""The module recorded for an exception class of the user's own code (the same text as
+``pipeline._spans.USER_CODE``); its qualname is then the nearest base class that is not
+(``KeyError``, ``acme.CrawlError``): the user's class name may itself be personal."""
+
+_PLAIN = (str, int, float, bool, type(None))
+# Read through BaseException's own descriptors: a subclass may shadow them with properties.
+_ARGS = vars(BaseException)["args"].__get__
+_TRACEBACK = vars(BaseException)["__traceback__"].__get__
+_CAUSE = vars(BaseException)["__cause__"].__get__
+_CONTEXT = vars(BaseException)["__context__"].__get__
+_SUPPRESS = vars(BaseException)["__suppress_context__"].__get__
+_TYPE_MODULE = vars(type)["__module__"].__get__
+_TYPE_QUALNAME = vars(type)["__qualname__"].__get__
+
+# Numbers every capture of the process; ``next`` on a count is atomic under the GIL.
+_SEQ = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -53,6 +86,8 @@ class CapturedException:
     time_ns: int = field(default_factory=time.time_ns)
     attributes: Mapping[str, Any] = field(default_factory=dict)
     """Extra span attributes: the ASGI middleware's route, a storm's occurrence count."""
+    seq: int = field(default_factory=lambda: next(_SEQ))
+    """This capture's number in the process: which report a question is about."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +97,7 @@ class CapturedEvent:
     name: str
     payload: Mapping[str, Any]
     time_ns: int = field(default_factory=time.time_ns)
+    seq: int = field(default_factory=lambda: next(_SEQ))
 
 
 Captured = Union[CapturedException, CapturedEvent]
@@ -80,29 +116,35 @@ def capture_exception(
     mechanism: str,
     handled: bool,
     attributes: Optional[Mapping[str, Any]] = None,
+    packages: Sequence[str] = (),
 ) -> CapturedException:
-    """Snapshot an exception and its ``__cause__``/``__context__`` chain, root cause first."""
+    """Snapshot an exception and its ``__cause__``/``__context__`` chain, root cause first.
+
+    ``packages`` (the host's) name exception classes that are not the user's own code.
+    """
     chain: list[RawException] = []
     seen: set[int] = set()
     current: Optional[BaseException] = exc
     relation: Relation = ""
     while current is not None and id(current) not in seen and len(chain) < MAX_CHAIN:
         seen.add(id(current))
-        frames, omitted = _walk(current.__traceback__)
+        frames, omitted = _walk(_TRACEBACK(current))
+        module, qualname = class_name(type(current), packages)
         chain.append(
             RawException(
-                module=type(current).__module__,
-                qualname=type(current).__qualname__,
-                message=_safe_str(current),
+                module=module,
+                qualname=qualname,
+                message=safe_message(current),
                 frames=frames,
                 omitted_frames=omitted,
                 relation=relation,
             )
         )
-        if current.__cause__ is not None:
-            current, relation = current.__cause__, "cause"
-        elif current.__context__ is not None and not current.__suppress_context__:
-            current, relation = current.__context__, "context"
+        cause, context = _CAUSE(current), _CONTEXT(current)
+        if cause is not None:
+            current, relation = cause, "cause"
+        elif context is not None and not _SUPPRESS(current):
+            current, relation = context, "context"
         else:
             current = None
     chain.reverse()
@@ -131,12 +173,13 @@ def _walk(tb: Optional[TracebackType]) -> tuple[tuple[RawFrame, ...], int]:
     while tb is not None:
         frame = tb.tb_frame
         code = frame.f_code
+        module = frame.f_globals.get("__name__")
         frames.append(
             (
-                code.co_filename,
+                sendable(code.co_filename),
                 tb.tb_lineno,
-                getattr(code, "co_qualname", code.co_name),
-                frame.f_globals.get("__name__") or "",
+                sendable(getattr(code, "co_qualname", code.co_name)),
+                sendable(module) if isinstance(module, str) else "",
             )
         )
         tb = tb.tb_next
@@ -147,9 +190,123 @@ def _walk(tb: Optional[TracebackType]) -> tuple[tuple[RawFrame, ...], int]:
     return tuple(frames[:HEAD_FRAMES] + frames[-tail:]), omitted
 
 
-def _safe_str(exc: BaseException) -> str:
-    # A host's __str__ may itself raise; the report must still be made.
+def safe_message(exc: BaseException) -> str:
+    """The message of ``exc``, computed without running any code of the host.
+
+    Bounded by ``MAX_MESSAGE`` whatever the size of the arguments, and sendable.
+    """
     try:
-        return str(exc)
+        args = _ARGS(exc)
+        defining = _str_owner(type(exc))
+        if defining is not None and _all_plain(args, exc):
+            # A built-in __str__ over plain values runs no host code and cannot block.
+            message = str(exc)
+        elif not args:
+            message = ""
+        elif len(args) == 1:
+            message = _plain_str(args[0], repr if defining is KeyError else str)
+        else:
+            message = "(" + ", ".join(_plain_str(arg, repr) for arg in args) + ")"
+        return sendable(_truncated(message))
     except Exception:
-        return "<exception str() failed>"
+        return "<exception message not captured>"
+
+
+def sendable(text: str) -> str:
+    """``text`` as valid UTF-8: lone surrogates (undecodable file names) backslash-escaped."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def class_name(cls: type[BaseException], packages: Sequence[str] = ()) -> tuple[str, str]:
+    """``(module, qualname)`` of an exception class.
+
+    A class of the user's own code (not the host's, the standard library's or an
+    installed package's) is named ``(USER_CODE, <its nearest base that is not user
+    code>)``. Read through ``type``'s own descriptors: no metaclass code of the host runs.
+    """
+    module: Any
+    qualname: Any
+    for index, klass in enumerate(cls.__mro__):
+        if klass in _BUILTIN_CLASSES:
+            module, qualname = "builtins", klass.__name__
+        else:
+            module, qualname = _TYPE_MODULE(klass), _TYPE_QUALNAME(klass)
+            if not isinstance(module, str) or not isinstance(qualname, str):
+                continue
+            if _is_user_module(module, packages):
+                continue
+        if index == 0:
+            return sendable(module), sendable(qualname)
+        return USER_CODE, sendable(qualname if module == "builtins" else f"{module}.{qualname}")
+    return USER_CODE, "BaseException"  # pragma: no cover - BaseException is in every MRO
+
+
+_BUILTIN_CLASSES = frozenset(
+    value
+    for value in vars(builtins).values()
+    if isinstance(value, type) and issubclass(value, BaseException)
+)
+
+
+def _is_user_module(module: str, packages: Sequence[str]) -> bool:
+    """The module is the user's own code.
+
+    That is: not one of the host's packages, and with a file outside the standard library
+    and the installed packages.
+    """
+    if is_in_package(module, packages):
+        return False
+    loaded = sys.modules.get(module)
+    filename = getattr(loaded, "__dict__", {}).get("__file__")
+    if not isinstance(filename, str):
+        # __main__ of `python -c`, a module made at run time: the user's. A built-in
+        # module (no file) is the interpreter's.
+        return module == "__main__" or module not in sys.builtin_module_names
+    return not (
+        filename.startswith(_STDLIB)
+        or f"{os.sep}site-packages{os.sep}" in filename
+        or f"{os.sep}dist-packages{os.sep}" in filename
+    )
+
+
+# Without sysconfig (slow to import): the standard library is where `os` lives.
+_STDLIB = os.path.dirname(os.__file__) + os.sep
+
+
+def _str_owner(cls: type[BaseException]) -> Optional[type]:
+    """The built-in class whose ``__str__`` formats ``cls``, or None if the host's own."""
+    for klass in cls.__mro__:
+        if "__str__" in klass.__dict__:
+            return klass if klass in _BUILTIN_CLASSES else None
+    return None
+
+
+def _all_plain(args: tuple[object, ...], exc: BaseException) -> bool:
+    if len(args) > 8 or not all(type(arg) in _PLAIN or type(arg) is bytes for arg in args):
+        return False
+    if any(type(arg) in (str, bytes) and len(arg) > MAX_MESSAGE for arg in args):  # type: ignore[arg-type]
+        return False  # formatting it would copy megabytes on the host's thread
+    if isinstance(exc, OSError):  # its __str__ also formats these attributes
+        fields = [vars(OSError)[name] for name in ("filename", "filename2", "strerror")]
+        return all(type(field.__get__(exc)) in (*_PLAIN, bytes) for field in fields)
+    return True
+
+
+def _plain_str(value: object, format: Any) -> str:
+    if type(value) is str:
+        value = _truncated(value)
+    if type(value) in _PLAIN:
+        return str(format(value))
+    return "<object>"
+
+
+def _truncated(text: str) -> str:
+    if len(text) <= MAX_MESSAGE:
+        return text
+    return f"{text[:MAX_MESSAGE]}... [{len(text) - MAX_MESSAGE} more characters cut]"

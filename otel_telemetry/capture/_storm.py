@@ -6,13 +6,19 @@ where it was raised) at most ``limit`` reports go out per ``window``; the others
 only counted, and the next report of that crash carries the count in
 ``otel_telemetry.occurrences``. What is still counted at exit goes out then, once, so
 the total is never lost. All of this runs on the app thread: a dict lookup and a count.
+
+Many different crashes at once (a crash whose place rotates, more sites than are
+remembered) are a storm too: across all fingerprints at most ``global_limit`` reports go
+out per ``window`` (10 x ``limit`` by default), and at most that many counted ones at exit.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Optional
 
@@ -41,14 +47,30 @@ class StormGuard:
         limit: reports per fingerprint and window.
         window: seconds.
         max_fingerprints: how many crashes are remembered (least recent forgotten).
+        global_limit: reports of all crashes together per window; ``10 * limit`` if None.
     """
 
-    def __init__(self, limit: int = 5, window: float = 60.0, max_fingerprints: int = 256) -> None:
+    def __init__(
+        self,
+        limit: int = 5,
+        window: float = 60.0,
+        max_fingerprints: int = 256,
+        global_limit: Optional[int] = None,
+    ) -> None:
         self.limit = limit
         self.window = window
         self.max_fingerprints = max_fingerprints
+        self.global_limit = 10 * limit if global_limit is None else global_limit
         self._lock = threading.Lock()
         self._seen: OrderedDict[Fingerprint, _Crash] = OrderedDict()
+        self._since = time.monotonic()  # start of the current window of all crashes
+        self._sent = 0  # reports of all crashes sent in it
+        _GUARDS.add(self)
+
+    def after_fork_in_child(self) -> None:
+        """A new lock in a forked child."""
+        # Another thread may have held the lock at the fork: it never lets go in the child.
+        self._lock = threading.Lock()
 
     def admit(self, captured: CapturedException) -> Optional[CapturedException]:
         """The report to send, or None when this crash is only counted.
@@ -69,10 +91,13 @@ class StormGuard:
                 crash.last = captured
             if now - crash.since >= self.window:
                 crash.since, crash.sent = now, 0
-            if crash.sent >= self.limit:
+            if now - self._since >= self.window:
+                self._since, self._sent = now, 0
+            if crash.sent >= self.limit or self._sent >= self.global_limit:
                 crash.counted += 1
                 return None
             crash.sent += 1
+            self._sent += 1
             counted, crash.counted = crash.counted, 0
         if counted:
             return _with_occurrences(captured, 1 + counted, captured.time_ns)
@@ -81,10 +106,13 @@ class StormGuard:
     def counted(self) -> list[CapturedException]:
         """Take the crashes counted but not yet sent, as reports carrying their counts."""
         with self._lock:
+            counted = sorted(
+                (crash for crash in self._seen.values() if crash.counted),
+                key=lambda crash: crash.counted,
+                reverse=True,
+            )[: self.global_limit]  # the most frequent, when many different crashes stormed
             pending = [
-                _with_occurrences(crash.last, crash.counted, time.time_ns())
-                for crash in self._seen.values()
-                if crash.counted
+                _with_occurrences(crash.last, crash.counted, time.time_ns()) for crash in counted
             ]
             for crash in self._seen.values():
                 crash.counted = 0
@@ -102,3 +130,16 @@ def fingerprint(captured: CapturedException) -> Fingerprint:
         (entry.module, entry.qualname, entry.frames[-1][:3] if entry.frames else None)
         for entry in captured.exceptions
     )
+
+
+# Every guard of the process, for the fork handler (one registration for all of them).
+_GUARDS: weakref.WeakSet[StormGuard] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for guard in list(_GUARDS):
+        guard.after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from otel_telemetry._ipython import ipython_shell
@@ -48,14 +49,36 @@ def resolve_mode(
 
 
 def detect_mode(environ: Mapping[str, str], stdin: Optional[TextIO] = None) -> Mode:
-    """Detect notebook, interactive terminal or non-interactive from the process itself."""
+    """Detect notebook, interactive terminal or non-interactive from the process itself.
+
+    ``interactive`` needs stdin and stderr on a terminal, outside CI, and the process in
+    the terminal's foreground: a background job (``cmd &``) that read the terminal would
+    be stopped by ``SIGTTIN`` until the user brings it back, so it is non-interactive.
+    Detected anew each time, so a job brought to the foreground (``fg``) may ask.
+    """
     if in_notebook():
         return "notebook"
     if any(environ.get(name) for name in CI_VARIABLES):
         return "non-interactive"
-    if _is_tty(stdin if stdin is not None else sys.stdin) and _is_tty(sys.stderr):
+    stdin = stdin if stdin is not None else sys.stdin
+    if _is_tty(stdin) and _is_tty(sys.stderr) and in_foreground(stdin):
         return "interactive"
     return "non-interactive"
+
+
+def in_foreground(stream: Optional[TextIO]) -> bool:
+    """False when ``stream`` is our controlling terminal and we are a background job.
+
+    Only reading the controlling terminal from a background process group stops the
+    process (``SIGTTIN``); a terminal that is not the controlling one (``tcgetpgrp``
+    fails) stops nobody, and neither does Windows, which has no process groups.
+    """
+    if stream is None or not hasattr(os, "tcgetpgrp"):
+        return True
+    try:
+        return os.tcgetpgrp(stream.fileno()) == os.getpgrp()
+    except (AttributeError, ValueError, OSError):
+        return True
 
 
 def in_notebook() -> bool:

@@ -11,6 +11,13 @@ the report is held by the pipeline meanwhile. The question is shown at once in a
 notebook (a widget never blocks), and in a terminal once the exception has ended (after
 its traceback, in the excepthook) or at exit, or at once for a report the host handled
 on the main thread outside an event loop, so that a running loop never freezes.
+
+The question is about one report, its *subject*: the latest crash noted before it is
+asked, the one whose traceback is just above it (a crash of another thread may have
+been held earlier). ``[v]`` shows that report alone and ``[1]`` sends that report alone,
+identified by the capture's ``seq``; the other held reports stay held until a later
+``enable()`` (sent) or ``disable()`` (discarded), and are never sent if the process
+ends first.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from __future__ import annotations
 import enum
 import sys
 import threading
+
+from otel_telemetry._fork import renew_in_child
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,10 +43,10 @@ if TYPE_CHECKING:
 
         def flush(self, timeout: Optional[float]) -> bool: ...
         def release_held(
-            self, decision: Optional[ConsentDecision] = None, *, first_only: bool = False
+            self, decision: Optional[ConsentDecision] = None, *, only: Optional[int] = None
         ) -> None: ...
         def discard_held(self) -> None: ...
-        def preview_held(self) -> str: ...
+        def preview_held(self, only: Optional[int] = None) -> str: ...
 
 
 _PROMPT_READY_TIMEOUT = 10.0
@@ -66,15 +75,32 @@ class Question:
         self._held = held
         self._lock = threading.Lock()
         self.state = QuestionState.IDLE
+        self.subject: Optional[int] = None
+        """The ``seq`` of the report the question is about: the latest crash noted
+        before it is asked; fixed from then on."""
+        renew_in_child(self._renew_lock)
 
-    def note(self, mechanism: str) -> None:
-        """A report was captured: ask about it now, later, or not at all."""
-        if self.state is not QuestionState.IDLE or self._settings.env.telemetry_switch is not None:
+    def note(self, mechanism: str, seq: Optional[int] = None) -> None:
+        """A report was captured: ask about it now, later, or not at all.
+
+        Args:
+            mechanism: where the crash was caught (``excepthook``, ``capture_exception``...).
+            seq: the capture's number; until the question is asked, the latest noted
+                crash is its subject.
+        """
+        state = self.state
+        if state not in _NOTED or self._settings.env.telemetry_switch is not None:
             return
-        if self._consent.decide().state != "ask":
+        if state is QuestionState.IDLE and self._consent.decide().state != "ask":
             return
-        if not self._move(QuestionState.IDLE, QuestionState.PENDING):
-            return
+        with self._lock:
+            if self.state is QuestionState.IDLE:
+                self.state = QuestionState.PENDING
+            elif self.state is not QuestionState.PENDING:
+                return  # asked or answered meanwhile: the subject is fixed
+            if seq is not None:
+                # The newest crash is the one whose traceback is just above the question.
+                self.subject = seq
         if self._settings.mode() == "notebook" or (
             mechanism == "capture_exception" and _at_safe_point()
         ):
@@ -97,13 +123,18 @@ class Question:
             )
             return
         if mode != "interactive":
-            self._move(QuestionState.ASKING, QuestionState.PENDING)  # a later crash may ask
+            # Not a terminal in the foreground now (pipes, a background job): a later
+            # crash may ask.
+            self._move(QuestionState.ASKING, QuestionState.PENDING)
             return
         from ._prompt import TerminalPrompt
 
+        subject = self.subject
         self._held.flush(_PROMPT_READY_TIMEOUT)  # the report is built and held, for [v]
         answer = TerminalPrompt(
-            self._settings.display_name, self._held.preview_held, self._settings.prompt_timeout
+            self._settings.display_name,
+            lambda: self._held.preview_held(subject),  # [v]: exactly what [1] sends
+            self._settings.prompt_timeout,
         ).ask()
         self.answer(answer.choice, answer.email)
 
@@ -114,8 +145,11 @@ class Question:
         with self._lock:
             self.state = QuestionState.ANSWERED
         self._consent.answered = True
-        if choice == "once":  # "send this error only"
-            self._held.release_held(ConsentDecision("granted", "prompt", email), first_only=True)
+        if choice == "once":  # "send this error only": the subject; the others stay held
+            if self.subject is not None:
+                self._held.release_held(
+                    ConsentDecision("granted", "prompt", email), only=self.subject
+                )
         elif choice == "always":
             self._consent.choose(True, email)
             self._held.release_held()
@@ -130,6 +164,11 @@ class Question:
         with self._lock:
             self.state = QuestionState.ANSWERED
 
+    def _renew_lock(self) -> None:
+        # A child forked while another thread held the lock would wait for it forever:
+        # that thread does not exist in the child.
+        self._lock = threading.Lock()
+
     def _move(self, source: QuestionState, target: QuestionState) -> bool:
         """Go from ``source`` to ``target``; False when the state is not ``source``."""
         with self._lock:
@@ -137,6 +176,10 @@ class Question:
                 return False
             self.state = target
             return True
+
+
+_NOTED = (QuestionState.IDLE, QuestionState.PENDING)
+"""States in which a new report is noted: before the question is asked."""
 
 
 def _at_safe_point() -> bool:

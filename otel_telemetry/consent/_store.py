@@ -4,27 +4,79 @@ Only the ``"telemetry"`` key belongs to us; every other key is the host's and is
 back untouched. Writes are atomic (a temporary file in the same folder, then
 ``os.replace``) and serialised across processes by a lock file, so two processes saving
 at once cannot lose each other's keys. Environment variables and the DSN are never
-written here.
+written here. Our section::
+
+    {"telemetry": {"enabled": false, "email": "...", "withdrawn_ns": 1767225600000000000}}
+
+``withdrawn_ns`` (nanoseconds since the epoch) is when consent was last withdrawn while
+reports waited in the outbox: a report written before it is never sent, even after a
+later ``enable()`` (``disable()`` deletes them, but a read-only or immutable outbox can
+keep them). Without waiting reports there is nothing to withdraw and the key is not
+written. Versions that do not know the key ignore it.
+
+Every read is bounded, on whichever thread it runs, and never raises: at most
+:data:`MAX_CONFIG_BYTES` are read, a symbolic link is never followed and a FIFO never
+waited on (see :mod:`otel_telemetry._layout`). A file that is not UTF-8 (a Windows editor's
+cp1252) is read as cp1252, or Latin-1 when even that fails, so the host's keys survive;
+we write it back as ASCII JSON, which every reader decodes the same. A file that still
+cannot be read (not JSON, too large, not a regular file, unreadable) is set aside beside
+itself (``config.json.corrupt-<time>`` when it is not JSON, ``config.json.unreadable-<time>``
+otherwise) with one warning, and reads as no choice.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
-from otel_telemetry._layout import FILE_MODE, Layout, atomic_write, ensure_dir
+from otel_telemetry._layout import (
+    FILE_MODE,
+    WRITE_FLAGS,
+    FileTooLargeError,
+    Layout,
+    UnsafePathError,
+    atomic_write,
+    count_reports,
+    ensure_dir,
+    open_regular,
+    read_bounded,
+    set_file_mode,
+)
 from otel_telemetry._log import warn_once
 
 from ._precedence import SavedChoice
 
-__all__ = ["ConfigStore", "SavedChoice"]
+__all__ = ["MAX_CONFIG_BYTES", "ConfigStore", "SavedChoice", "withdrawn_ns"]
 
 _SECTION = "telemetry"
+_WITHDRAWN = "withdrawn_ns"
+MAX_CONFIG_BYTES = 64 * 1024
+"""The most of ``config.json`` ever read; a larger file is unreadable."""
+LOCK_TIMEOUT = 10.0
+"""Seconds a save waits for another process's save (the app thread's only wait)."""
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16: its mark starts with UTF-16 LE's
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+class _Unreadable(Exception):
+    """``config.json`` exists but yields no document; ``kind`` names the set-aside file."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
 
 
 class ConfigStore:
@@ -34,18 +86,24 @@ class ConfigStore:
         self.config_dir = config_dir
         self._layout = Layout(config_dir)
         self.path = self._layout.config_file
-        self._cache: Optional[tuple[tuple[int, int], SavedChoice]] = None
+        self._cache: Optional[tuple[tuple[int, int, int, int], SavedChoice]] = None
 
     def load(self) -> SavedChoice:
-        """Return the saved choice; a missing, unreadable or corrupt file reads as no choice."""
+        """Return the saved choice; a missing, unreadable or corrupt file reads as no choice.
+
+        Never raises and never blocks: see the module docstring.
+        """
         try:
-            stat = self.path.stat()
+            info = os.lstat(self.path)
         except OSError:
-            return SavedChoice()
-        stamp = (stat.st_mtime_ns, stat.st_size)
+            return SavedChoice()  # missing (or the config dir is not a folder)
+        stamp = (info.st_ino, info.st_mtime_ns, info.st_size, info.st_mode)
         if self._cache is not None and self._cache[0] == stamp:
             return self._cache[1]
-        document = self._read_document()
+        try:
+            document = self._read_document()
+        except OSError:
+            document = None  # warned about in _read_document
         choice = _choice_from(document.get(_SECTION)) if document is not None else SavedChoice()
         self._cache = (stamp, choice)
         return choice
@@ -53,58 +111,170 @@ class ConfigStore:
     def save(self, *, enabled: bool, email: Optional[str]) -> None:
         """Store the choice, keeping every other key of the file.
 
+        Saving ``enabled=False`` while reports wait in the outbox also records when
+        consent was withdrawn (``withdrawn_ns``); later saves keep that time.
+
         Raises:
-            OSError: the folder cannot be written (read-only or missing home).
+            OSError: the folder cannot be written (read-only or missing home), or the
+                file exists but can be neither read nor set aside (its host keys would
+                be lost).
         """
-        section: dict[str, Any] = {"enabled": enabled}
-        if email:
-            section["email"] = email
         with self._locked():
             document = self._read_document() or {}
+            previous = document.get(_SECTION)
+            withdrawn = _withdrawn_from(previous)
+            if not enabled and count_reports(str(self._layout.outbox_dir)):
+                # Only reports on disk now can outlive the withdrawal (disable() deletes
+                # them next, and may fail to): with none, the file stays as it was.
+                withdrawn = max(withdrawn, time.time_ns())
+            section: dict[str, Any] = {"enabled": enabled}
+            if email:
+                section["email"] = email
+            if withdrawn:
+                section[_WITHDRAWN] = withdrawn
             document[_SECTION] = section
             self._write_atomically(document)
         self._cache = None
 
     def _read_document(self) -> Optional[dict[str, Any]]:
+        """The whole file; None when missing or set aside (unreadable).
+
+        Raises:
+            OSError: it cannot be read and could not be set aside either.
+        """
         try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
+            return _parse(read_bounded(self.path, MAX_CONFIG_BYTES))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except _Unreadable as problem:
+            self._set_aside(problem.kind, problem.reason)
             return None
         except OSError as exc:
-            warn_once(str(self.path), f"Cannot read {self.path}: {exc.strerror}; using defaults.")
+            # A link, a FIFO, a folder, too large, no permission: set aside, so that
+            # nobody waits on it again and a save keeps what it holds under its new name.
+            reason = exc.strerror or str(exc)
+            if not isinstance(exc, (UnsafePathError, FileTooLargeError, PermissionError)):
+                warn_once(str(self.path), f"Cannot read {self.path}: {reason}; using defaults.")
+                raise
+            self._set_aside("unreadable", reason)
             return None
-        try:
-            # Not UTF-8 (an editor's UTF-16), not JSON, nested past the parser's depth.
-            document = json.loads(data.decode("utf-8"))
-            if not isinstance(document, dict):
-                raise ValueError("top level is not an object")
-        except (ValueError, RecursionError):
-            self._set_aside_corrupt()
-            return None
-        return document
 
-    def _set_aside_corrupt(self) -> None:
-        aside = self.path.with_name(f"config.json.corrupt-{time.strftime('%Y%m%d%H%M%S')}")
+    def _set_aside(self, kind: str, reason: str) -> None:
+        stamp = time.strftime("%Y%m%d%H%M%S")
+        aside = self.path.with_name(f"config.json.{kind}-{stamp}")
+        for n in range(2, 100):
+            if not os.path.lexists(aside):
+                break
+            aside = self.path.with_name(f"config.json.{kind}-{stamp}-{n}")
         try:
-            os.replace(self.path, aside)
-        except OSError:
-            aside = self.path
-        warn_once(
-            str(self.path),
-            f"{self.path} is not valid JSON; it was kept as {aside.name} and defaults are used.",
-        )
+            os.replace(self.path, aside)  # renames a link or FIFO itself, never opens it
+        except FileNotFoundError:
+            return  # set aside by another process meanwhile
+        except OSError as exc:
+            warn_once(
+                str(self.path),
+                f"{self.path} cannot be read ({reason}) nor set aside ({exc.strerror});"
+                " defaults are used.",
+            )
+            raise
+        if kind == "corrupt":
+            message = (
+                f"{self.path} is not valid JSON; it was kept as {aside.name} and defaults are used."
+            )
+        else:
+            message = (
+                f"{self.path} cannot be read ({reason}); it was kept as {aside.name}"
+                " and defaults are used."
+            )
+        warn_once(str(self.path), message)
 
     def _write_atomically(self, document: dict[str, Any]) -> None:
-        text = json.dumps(document, indent=2, sort_keys=False) + "\n"
-        atomic_write(self.path, text.encode("utf-8"), durable=True)
+        atomic_write(self.path, _encode(document), durable=True, trusted=self.config_dir)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
         from filelock import FileLock  # deferred: only writes need it
 
-        ensure_dir(self.config_dir)
-        with FileLock(str(self._layout.config_lock), timeout=10, mode=FILE_MODE):
+        ensure_dir(self.config_dir, trusted=self.config_dir)
+        lock = self._layout.config_lock
+        _prepare_lock_file(lock)
+        with FileLock(str(lock), timeout=LOCK_TIMEOUT, mode=FILE_MODE):
             yield
+
+
+def _prepare_lock_file(lock: Path) -> None:
+    """Create the lock file ``0600`` ourselves, never through a planted link.
+
+    Older ``filelock`` releases follow a link (and truncate its target) and leave the
+    mode to the umask; opened here first with ``O_NOFOLLOW``, the file filelock opens
+    is one we made.
+    """
+    fd = open_regular(lock, WRITE_FLAGS | os.O_CREAT, FILE_MODE)
+    try:
+        if (os.fstat(fd).st_mode & 0o777) != FILE_MODE:
+            set_file_mode(fd)
+    finally:
+        os.close(fd)
+
+
+def _encode(document: dict[str, Any]) -> bytes:
+    """The file's new bytes, never more than a later read accepts.
+
+    Indented ASCII JSON (every reader decodes it the same, UTF-8 or cp1252), else
+    compact (deep host keys indent to many times their size, and indenting uses the
+    pure-Python encoder, whose recursion is deeper than the parser's), else compact
+    UTF-8 (escaping can triple a non-ASCII text).
+
+    Raises:
+        FileTooLargeError: even compact, the document exceeds :data:`MAX_CONFIG_BYTES`.
+    """
+    attempts: tuple[dict[str, Any], ...] = (
+        {"indent": 2},
+        {"separators": (",", ":")},
+        {"separators": (",", ":"), "ensure_ascii": False},
+    )
+    for options in attempts:
+        try:
+            data = json.dumps(document, **options).encode("utf-8") + b"\n"
+        except RecursionError:
+            continue
+        if len(data) <= MAX_CONFIG_BYTES:
+            return data
+    raise FileTooLargeError("config.json", MAX_CONFIG_BYTES)
+
+
+def _decode(data: bytes) -> str:
+    """The text of the file, whatever editor wrote it (see the module docstring)."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                break
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")  # never fails: each byte is one character
+
+
+def _parse(data: bytes) -> dict[str, Any]:
+    """The JSON object the file holds.
+
+    Raises:
+        _Unreadable: it holds no JSON object.
+    """
+    try:
+        # Nested past the parser's depth: RecursionError.
+        document = json.loads(_decode(data))
+    except (ValueError, RecursionError) as exc:
+        raise _Unreadable("corrupt", f"not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise _Unreadable("corrupt", "the top level is not an object")
+    return document
 
 
 def _choice_from(section: object) -> SavedChoice:
@@ -116,3 +286,39 @@ def _choice_from(section: object) -> SavedChoice:
         enabled=enabled if isinstance(enabled, bool) else None,
         email=email if isinstance(email, str) and email else None,
     )
+
+
+def _withdrawn_from(section: object) -> int:
+    if not isinstance(section, dict):
+        return 0
+    value = section.get(_WITHDRAWN)
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return 0
+
+
+_withdrawn_cache: dict[str, tuple[tuple[int, int, int], int]] = {}
+
+
+def withdrawn_ns(config_dir: Union[str, os.PathLike[str]]) -> int:
+    """When consent was last withdrawn in this config dir, in ns since the epoch; 0: never.
+
+    For the outbox: a report written before this time (its name starts with its
+    ``time_ns``) is never sent. Cheap (one ``lstat`` while the file is unchanged, at
+    most :data:`MAX_CONFIG_BYTES` read otherwise), never raises, never blocks, warns
+    nothing and changes nothing: an unreadable file reads as 0 here and is dealt with
+    by the consent gate.
+    """
+    try:
+        path = os.path.join(os.fspath(config_dir), "config.json")
+        info = os.lstat(path)
+        stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
+        cached = _withdrawn_cache.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        value = _withdrawn_from(_parse(read_bounded(path, MAX_CONFIG_BYTES)).get(_SECTION))
+        _withdrawn_cache.clear()  # one config dir in force at a time: keep one entry
+        _withdrawn_cache[path] = (stamp, value)
+        return value
+    except Exception:
+        return 0

@@ -11,7 +11,15 @@ from pathlib import Path
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from otel_telemetry._layout import FILE_MODE, ensure_dir
+from otel_telemetry._layout import (
+    FILE_MODE,
+    READ_FLAGS,
+    WRITE_FLAGS,
+    check_tree,
+    ensure_dir,
+    open_regular,
+    set_file_mode,
+)
 from otel_telemetry._log import debug
 
 from ._otlp_json import encode_otlp_json
@@ -23,7 +31,10 @@ class FileSpanExporter(SpanExporter):
 
     Each line is written with a single ``write`` on a file opened for appending, so
     several processes can share the folder without interleaving lines. Only the newest
-    ``max_files`` day files are kept. Files are readable by their owner only.
+    ``max_files`` day files are kept. Files are ``0600`` and folders ``0700`` whatever
+    the umask. Nothing is written through a symbolic link: a day file that is a link (or
+    a FIFO), or a ``telemetry``/``reports`` folder that is one, fails the export and is
+    left alone (see :mod:`otel_telemetry._layout`).
 
     Args:
         directory: the folder for the ``YYYY-MM-DD.jsonl`` files; created when needed.
@@ -42,8 +53,10 @@ class FileSpanExporter(SpanExporter):
         path = self.directory / time.strftime("%Y-%m-%d.jsonl", time.gmtime())
         try:
             ensure_dir(self.directory)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+            fd = open_regular(path, WRITE_FLAGS | os.O_APPEND | os.O_CREAT, FILE_MODE)
             try:
+                if (os.fstat(fd).st_mode & 0o777) != FILE_MODE:
+                    set_file_mode(fd)  # the umask took bits away, or an older version's file
                 os.write(fd, line.encode("utf-8"))
             finally:
                 os.close(fd)
@@ -59,16 +72,24 @@ class FileSpanExporter(SpanExporter):
     def _prune(self) -> None:
         files = sorted(self.directory.glob("*.jsonl"))
         for old in files[: max(0, len(files) - self.max_files)]:
-            old.unlink(missing_ok=True)
+            old.unlink(missing_ok=True)  # a link is removed itself, never its target
 
 
 def read_reports(directory: Path) -> list[dict[str, object]]:
-    """Return every stored OTLP/JSON document, oldest first; unreadable lines are skipped."""
+    """Return every stored OTLP/JSON document, oldest first; unreadable lines are skipped.
+
+    Only regular files are read, never through a symbolic link (a link there could make
+    ``show`` print any file of the user's), and a FIFO never blocks.
+    """
     documents: list[dict[str, object]] = []
+    try:
+        check_tree(directory)
+    except OSError:
+        return documents
     for path in sorted(Path(directory).glob("*.jsonl")):
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError:
+            lines = _read_text(path).splitlines()
+        except (OSError, UnicodeDecodeError):
             continue
         for line in lines:
             try:
@@ -76,6 +97,12 @@ def read_reports(directory: Path) -> list[dict[str, object]]:
             except ValueError:
                 continue
     return documents
+
+
+def _read_text(path: Path) -> str:
+    fd = open_regular(path, READ_FLAGS)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read().decode("utf-8")
 
 
 def create_file_exporter(context: ExporterContext) -> SpanExporter:

@@ -2,16 +2,22 @@
 
 Sentry's OTLP endpoint drops span events, so exceptions sent over OTLP alone never
 become Sentry issues. This exporter builds one error event per ``exception`` span from
-the structured chain the report already carries (never by parsing stack text), and
-sends it through its own ``sentry_sdk.Client``: no integration, no scope, no global
-state, so a host's own Sentry setup is neither used nor changed.
+the structured chain the report already carries (never by parsing stack text), wraps
+it in a Sentry envelope and posts it with our own HTTP client (``_http``). sentry-sdk
+is not used: a host's own Sentry (client, scope, integrations, profiler, SDK name) is
+neither used nor changed, and our sends are never seen by its integrations.
+
+An event's id is derived from the report's trace and span ids, which the outbox keeps:
+a report sent again (its first answer came too late) has the same ``event_id``, so
+Sentry keeps it once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import platform
-import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -22,8 +28,10 @@ from otel_telemetry import _attributes as attr
 from otel_telemetry._chain import Chain, ChainEntry, Frame, read_chain
 from otel_telemetry._log import warn_once
 
-from ._delivery import Delivery, delivery_from_status
+from ._delivery import MAX_WAIT, Delivery
 from ._file import FileSpanExporter
+from ._http import delivery_of_post
+from ._otlp import unreachable_warning
 from ._registry import ExporterContext
 
 #: The only keys an event may have when it leaves; the client's additions
@@ -81,7 +89,7 @@ def sentry_event(span: ReadableSpan, *, release: str, environment: str) -> Optio
             }
         )
     event: dict[str, Any] = {
-        "event_id": uuid.uuid4().hex,
+        "event_id": event_id(span),
         "timestamp": (exception.timestamp or span.end_time or 0) / 1e9,
         "platform": "python",
         "level": "error",
@@ -110,20 +118,39 @@ def sentry_event(span: ReadableSpan, *, release: str, environment: str) -> Optio
     return event
 
 
-class SentrySpanExporter(SpanExporter):
-    """Sends each exception span as a Sentry error event through an isolated client.
+def event_id(span: ReadableSpan) -> str:
+    """The event's id: 32 hex digits fixed by the report itself, the same on every resend.
 
-    The client is created at the first export, so merely configuring the exporter
-    opens nothing. Every integration is off, the DSN is always explicit (never the
-    host's ``SENTRY_DSN``), no scope is applied, and a final allow-list removes
-    anything the client adds beyond :data:`EVENT_KEYS`.
+    From the trace and span ids, which the outbox stores with the report; for a span
+    without them (from elsewhere), from its name, times and attributes.
+    """
+    context = span.context
+    if context is not None and context.is_valid:
+        key = f"{format_trace_id(context.trace_id)}:{format_span_id(context.span_id)}"
+    else:
+        key = repr(
+            (span.name, span.start_time, span.end_time, sorted((span.attributes or {}).items()))
+        )
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+class SentrySpanExporter(SpanExporter):
+    """Sends each exception span as a Sentry error event, as an envelope we build ourselves.
+
+    No ``sentry_sdk`` client is created: nothing global of a host's Sentry (its client,
+    scope, integrations, profiler, SDK name) can be touched, and no ``atexit`` callback
+    or ``warnings`` filter is added. Each envelope is posted at once, on the sending
+    worker, by our own HTTP client (no netrc, no proxy variables, no logging, the
+    answer's body unread), so the endpoint's answer is known before the report leaves
+    the outbox. The DSN is always explicit (never the host's ``SENTRY_DSN``), and an
+    allow-list keeps only :data:`EVENT_KEYS`.
 
     Args:
         dsn: the DSN in force.
         release: ``<app>@<version>``.
         environment: the Sentry environment.
         spotlight: a Spotlight sidecar URL to also send to; off unless given.
-        timeout: the most, in seconds, that ``shutdown`` waits for the transport.
+        timeout: the most, in seconds, each socket operation of a send may take.
     """
 
     def __init__(
@@ -135,71 +162,43 @@ class SentrySpanExporter(SpanExporter):
         spotlight: Optional[str] = None,
         timeout: float = 2.0,
     ) -> None:
-        self._dsn = dsn
+        self._dsn = parse_dsn(dsn)
         self._release = release
         self._environment = environment
         self._spotlight = spotlight
         self._timeout = timeout
-        self._client: Any = None
         self.last_delivery: Optional[Delivery] = None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        client = self._client or self._create_client()
         result = SpanExportResult.SUCCESS
         for span in spans:
             event = sentry_event(span, release=self._release, environment=self._environment)
             if event is None:
                 continue
-            client.transport.last_delivery = None
-            client.capture_event(event)
-            # The transport sends at once, on this (worker) thread, and says how it went.
-            self.last_delivery = client.transport.last_delivery
-            if self.last_delivery is None or not self.last_delivery.ok:
+            body = envelope(event)
+            if self._spotlight:
+                delivery_of_post(
+                    self._spotlight,
+                    body,
+                    {"Content-Type": ENVELOPE_TYPE},
+                    timeout=self._timeout,
+                )
+            self.last_delivery = _post_envelope(self._dsn, body, self._timeout)
+            if not self.last_delivery.ok:
+                if not self.last_delivery.fatal and self._dsn is not None:
+                    unreachable_warning("sentry", self._dsn.api_url, self.last_delivery)
                 result = SpanExportResult.FAILURE
         return result
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        if self._client is not None:
-            self._client.flush(timeout=timeout_millis / 1000)
-        return True
+        return True  # each event is sent at once
 
     def shutdown(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            client.close(timeout=self._timeout)
-
-    def _create_client(self) -> Any:
-        import sentry_sdk
-
-        self._client = sentry_sdk.Client(
-            transport=_confirming_transport(self._timeout),
-            dsn=self._dsn,  # explicit: never falls back to the host's SENTRY_DSN
-            release=self._release,
-            environment=self._environment,
-            server_name="",  # the default is the host name
-            integrations=[],
-            default_integrations=False,
-            auto_enabling_integrations=False,
-            include_local_variables=False,
-            include_source_context=False,
-            max_breadcrumbs=0,
-            attach_stacktrace=False,
-            traces_sample_rate=None,
-            auto_session_tracking=False,
-            send_client_reports=False,
-            enable_backpressure_handling=False,
-            spotlight=self._spotlight or False,  # explicit: SENTRY_SPOTLIGHT is the host's
-            debug=False,  # explicit: SENTRY_DEBUG is the host's
-            before_send=_allow_listed,
-            shutdown_timeout=self._timeout,
-        )
-        return self._client
+        """Nothing to release: no client, no thread, no connection is kept."""
 
 
 def create_sentry_exporter(context: ExporterContext) -> SpanExporter:
     """The Sentry exporter; without a valid DSN, reports stay in the local file instead."""
-    from sentry_sdk.utils import BadDsn, Dsn
-
     reports = context.reports_dir
     if not context.sentry_dsn:
         warn_once(
@@ -207,9 +206,7 @@ def create_sentry_exporter(context: ExporterContext) -> SpanExporter:
             f"The 'sentry' telemetry exporter has no DSN; reports are kept in {reports} instead.",
         )
         return FileSpanExporter(reports)
-    try:
-        Dsn(context.sentry_dsn)
-    except BadDsn:
+    if parse_dsn(context.sentry_dsn) is None:
         # Never print the DSN itself: it holds the project's key.
         warn_once(
             "sentry:bad-dsn",
@@ -220,61 +217,109 @@ def create_sentry_exporter(context: ExporterContext) -> SpanExporter:
     return SentrySpanExporter(context.sentry_dsn, release=f"{context.app}@{context.version}")
 
 
-def _confirming_transport(timeout: float) -> Any:
-    """A Sentry transport that sends each envelope at once and keeps the HTTP outcome.
+ENVELOPE_TYPE = "application/x-sentry-envelope"
 
-    sentry-sdk's own transport queues envelopes for a background thread and drops them
-    when the endpoint is down; ours sends synchronously (on our worker, never the app
-    thread), so that a report leaves the outbox only once Sentry accepted it, and so
-    that 429 and its rate limits, 401 and 403 reach the backoff.
+
+@dataclass(frozen=True)
+class Dsn:
+    """The parts of a Sentry DSN that sending needs."""
+
+    api_url: str
+    """``<scheme>://<host>[:port][/path]/api/<project>/envelope/``."""
+    public_key: str
+    secret_key: Optional[str] = None
+
+    def auth_header(self) -> str:
+        """The ``X-Sentry-Auth`` header."""
+        from otel_telemetry._version import __version__
+
+        parts = [
+            f"sentry_key={self.public_key}",
+            "sentry_version=7",
+            f"sentry_client=otel_telemetry/{__version__}",
+        ]
+        if self.secret_key:
+            parts.append(f"sentry_secret={self.secret_key}")
+        return "Sentry " + ", ".join(parts)
+
+
+def parse_dsn(dsn: Optional[str]) -> Optional[Dsn]:
+    """``<scheme>://<public key>[:<secret>]@<host>[:<port>]/[<path>/]<project id>``; None if not one."""
+    from urllib.parse import urlsplit
+
+    if not dsn:
+        return None
+    try:
+        parts = urlsplit(dsn.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    path, _, project = parts.path.rpartition("/")
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or not parts.username
+        or not project.isdigit()
+    ):
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    netloc = f"{host}:{port}" if port else host
+    return Dsn(
+        api_url=f"{parts.scheme}://{netloc}{path}/api/{project}/envelope/",
+        public_key=parts.username,
+        secret_key=parts.password or None,
+    )
+
+
+def envelope(event: dict[str, Any]) -> bytes:
+    """The Sentry envelope of one error event: envelope header, item header, payload.
+
+    The event gets the keys a client adds (``sdk``, ``type``); the allow-list then cuts
+    anything outside :data:`EVENT_KEYS`.
     """
-    from sentry_sdk.transport import Transport
+    import json
+    from datetime import datetime, timezone
 
-    class ConfirmingTransport(Transport):
-        last_delivery: Optional[Delivery] = None
+    from otel_telemetry._version import __version__
 
-        def capture_envelope(self, envelope: Any) -> None:
-            self.last_delivery = _post_envelope(self.parsed_dsn, envelope.serialize(), timeout)
+    sdk = {"name": SDK_NAME, "version": __version__}
+    event = _allow_listed({**event, "sdk": sdk, "type": "event"}, None)
+    payload = json.dumps(event, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    sent_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    header = {"event_id": event["event_id"], "sent_at": sent_at, "sdk": sdk}
+    item = {"type": "event", "length": len(payload), "content_type": "application/json"}
+    return b"\n".join(
+        [json.dumps(header).encode("utf-8"), json.dumps(item).encode("utf-8"), payload]
+    )
 
-    return ConfirmingTransport
+
+SDK_NAME = "otel_telemetry"
+"""The ``sdk.name`` of our events: they are not sent by sentry-sdk."""
 
 
-def _post_envelope(dsn: Any, body: bytes, timeout: float) -> Delivery:
-    import urllib.error
-    import urllib.request
-
+def _post_envelope(dsn: Optional[Dsn], body: bytes, timeout: float) -> Delivery:
     from otel_telemetry._version import __version__
 
     if dsn is None:
         return Delivery(ok=False, fatal=True, detail="no DSN")
-    auth = dsn.to_auth(client=f"otel_telemetry/{__version__}")
-    request = urllib.request.Request(
-        auth.get_api_url(),
-        data=body,
-        method="POST",
-        headers={
-            "X-Sentry-Auth": auth.to_header(),
-            "Content-Type": "application/x-sentry-envelope",
+    delivery, answer = delivery_of_post(
+        dsn.api_url,
+        body,
+        {
+            "X-Sentry-Auth": dsn.auth_header(),
+            "Content-Type": ENVELOPE_TYPE,
             "User-Agent": f"otel_telemetry/{__version__}",
         },
+        timeout=timeout,
     )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout, context=_tls_context()) as response:
-            response.read()
-            return delivery_from_status(response.status, _headers(response.headers), "")
-    except urllib.error.HTTPError as error:
-        headers = _headers(error.headers)
-        delivery = delivery_from_status(error.code, headers, f"HTTP {error.code}")
-        limited = _rate_limit_seconds(headers.get("x-sentry-rate-limits"))
-        if limited:
-            return Delivery(
-                ok=False,
-                retry_after=max(limited, delivery.retry_after or 0),
-                detail=delivery.detail,
-            )
-        return delivery
-    except (OSError, ValueError) as error:  # refused, unreachable, timed out
-        return Delivery(ok=False, detail=type(error).__name__)
+    limited = _rate_limit_seconds(answer.headers.get("x-sentry-rate-limits")) if answer else 0.0
+    if limited and not delivery.ok:
+        return Delivery(
+            ok=False,
+            retry_after=min(MAX_WAIT, max(limited, delivery.retry_after or 0)),
+            detail=delivery.detail,
+        )
+    return delivery
 
 
 def _headers(headers: Any) -> dict[str, str]:
@@ -293,17 +338,6 @@ def _rate_limit_seconds(header: Optional[str]) -> float:
             except ValueError:
                 continue
     return longest
-
-
-def _tls_context() -> Any:
-    import ssl
-
-    try:
-        import certifi
-
-        return ssl.create_default_context(cafile=certifi.where())
-    except ImportError:  # pragma: no cover - certifi comes with sentry-sdk
-        return ssl.create_default_context()
 
 
 def _allow_listed(event: Any, hint: Any) -> Any:

@@ -1,17 +1,23 @@
 """The anonymous install id of usage events: a random UUID in ``telemetry/install_id``.
 
 Kept apart from ``config.json`` so that the host's config never holds it, and deleted by
-``disable()``. It is created only when a consented usage event is sent.
+``disable()``. It is created only when a consented usage event is sent: the caller asks
+for it after the consent gate said yes, never before. It is read without following a
+symbolic link and without waiting on a FIFO, and written ``0600`` (a link planted there
+is replaced, never written through).
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from contextlib import suppress
 from pathlib import Path
 from typing import Optional
 
-from otel_telemetry._layout import Layout, atomic_write, ensure_dir
+from otel_telemetry._layout import Layout, atomic_write, ensure_dir, read_bounded
+
+_MAX_BYTES = 256  # a UUID and a newline, with room for stray whitespace
 
 
 def install_id_path(config_dir: Path) -> Path:
@@ -32,7 +38,8 @@ def load_or_create(config_dir: Path) -> Optional[str]:
     data = f"{uuid.uuid4()}\n".encode("ascii")
     try:
         ensure_dir(path.parent)
-        atomic_write(path, data, replace=path.exists())
+        # lexists: an unreadable entry (a link, a torn file) is replaced, not followed.
+        atomic_write(path, data, replace=os.path.lexists(path))
     except FileExistsError:
         pass  # another process created it first: its id is the one
     except OSError:
@@ -48,7 +55,7 @@ def forget(config_dir: Path) -> None:
 
 def _read(path: Path) -> Optional[str]:
     try:
-        value = path.read_text(encoding="ascii").strip()
+        value = read_bounded(path, _MAX_BYTES).decode("ascii").strip()
         return str(uuid.UUID(value))
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
         return None

@@ -5,10 +5,20 @@ the span, and the processor gates, scrubs and writes it to the outbox; a second 
 sends what the first recorded. The OpenTelemetry SDK, the exporters and the scrubber are
 imported on the workers at the first report, never when the host imports us. Every
 action on held reports runs on the recording worker, in the order it was asked for.
+
+A flush that runs out of time before the recorder took every capture (the SDK still
+importing at exit, a machine under load, a budget of 50 ms) writes the captures left,
+consented and scrubbed, to the outbox itself, without the SDK (``_report``): a consented
+report is on disk before the process ends, whatever the budget. Each capture is taken
+once, by the recorder or by that flush.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import deque
+
+from otel_telemetry._fork import renew_in_child
 from otel_telemetry._layout import clear_reports, count_reports, outbox_dir
 
 from ._worker import Worker
@@ -26,6 +36,19 @@ if TYPE_CHECKING:
     from ._provider import Built
 
 MAX_QUEUE = 256
+RECORD_GRACE = 2.0
+"""Seconds a flush that ran out of time still waits for a capture the recorder is
+writing: local work (scrub, one file), never the network; only a stalled disk uses it."""
+
+
+class _Pending:
+    """A capture on its way to the recorder; ``taken`` once recorded or written at exit."""
+
+    __slots__ = ("captured", "taken")
+
+    def __init__(self, captured: Captured) -> None:
+        self.captured = captured
+        self.taken = False
 
 
 class Pipeline:
@@ -34,11 +57,19 @@ class Pipeline:
     Args:
         settings: the host's settings, read live (exporters, config dir, mode, scrubbing).
         gate: the consent decision, asked for every report and before every drain.
+        withdrawn_ns: when consent was last withdrawn (ns since the epoch, 0: never); a
+            waiting report written before that is never sent.
     """
 
-    def __init__(self, settings: Settings, gate: Callable[[], ConsentDecision]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        gate: Callable[[], ConsentDecision],
+        withdrawn_ns: Optional[Callable[[], int]] = None,
+    ) -> None:
         self._settings = settings
         self._gate = gate
+        self._withdrawn_ns = withdrawn_ns
         # Two threads: one records (span, gate, scrub, outbox on disk), one sends, so that
         # an endpoint that does not answer never keeps a new report from the disk.
         self._worker = Worker("otel_telemetry", MAX_QUEUE)
@@ -46,40 +77,53 @@ class Pipeline:
         self._built: Optional[Built] = None
         self._route: Optional[SpanExporter] = None
         self._withdrawals = 0  # disable() calls: a send queued before one is not made
+        self._unrecorded: deque[_Pending] = deque(maxlen=MAX_QUEUE)
+        self._take_lock = threading.Lock()
+        self._recorded = threading.Condition(self._take_lock)
+        self._recording = 0  # captures taken by the recorder and not yet on disk
         self.gate_dropped = 0
+        # A child forked while another thread held the lock must not wait for it.
+        renew_in_child(self._after_fork)
 
     # -- from the app thread ----------------------------------------------------------------
 
     def submit(self, captured: Captured) -> None:
         """Queue a capture; never blocks (a full queue drops its oldest capture)."""
-        self._worker.submit(lambda: self._record(captured), droppable=True)
+        pending = _Pending(captured)
+        with self._take_lock:
+            self._unrecorded.append(pending)
+        self._worker.submit(lambda: self._record(pending), droppable=True)
 
     def schedule_drain(self) -> None:
         """Send, on the worker, the reports that earlier runs or attempts left in the outbox."""
         self._worker.submit(self._drain)
 
     def release_held(
-        self, decision: Optional[ConsentDecision] = None, *, first_only: bool = False
+        self, decision: Optional[ConsentDecision] = None, *, only: Optional[int] = None
     ) -> None:
         """Send the reports held while the user was asked.
 
         Args:
-            decision: the user's answer for these reports alone (``[1]``); by default
-                the gate is asked again.
-            first_only: send only the report the question was about; drop the others.
+            decision: the user's answer for these reports (``[1]``); by default the gate
+                is asked again.
+            only: the ``seq`` of the one report to send, the one the question was about;
+                every other held report stays held. None: every held report.
         """
-        self._worker.submit(
-            lambda: self._on_held(release=True, decision=decision, first=first_only)
-        )
+        self._worker.submit(lambda: self._on_held(release=True, decision=decision, only=only))
 
     def discard_held(self) -> None:
         """Forget the reports held while the user was asked."""
         self._worker.submit(lambda: self._on_held(release=False))
 
-    def preview_held(self) -> str:
-        """The held reports exactly as they would be sent, as indented OTLP/JSON."""
+    def preview_held(self, only: Optional[int] = None) -> str:
+        """The held reports exactly as they would be sent, as indented OTLP/JSON.
+
+        Args:
+            only: the ``seq`` of the one report to show, exactly what
+                ``release_held(only=...)`` would send; None: every held report.
+        """
         built = self._built
-        spans = built.processor.preview_held() if built is not None else []
+        spans = built.processor.preview_held(only) if built is not None else []
         if not spans:
             return "(no report is waiting)"
         import json
@@ -113,7 +157,10 @@ class Pipeline:
         def remaining() -> Optional[float]:
             return None if deadline is None else max(0.0, deadline - time.monotonic())
 
-        if not self._worker.wait(timeout) or not self._sender.wait(remaining()):
+        if not self._worker.wait(timeout):
+            self._write_unrecorded()
+            return False
+        if not self._sender.wait(remaining()):
             return False
         built = self._built
         if built is None:
@@ -167,16 +214,28 @@ class Pipeline:
             self._built = None
             built.provider.shutdown()
         if self._built is None:
+            from otel_telemetry._log import host_warnings_kept
+
             from ._provider import build
 
-            self._built = build(self._settings, self._gate, self._route, key, self._send_later)
+            with host_warnings_kept():  # the SDK's imports and get_tracer add filters
+                self._built = build(
+                    self._settings,
+                    self._gate,
+                    self._route,
+                    key,
+                    self._send_later,
+                    withdrawn_ns=self._withdrawn_ns,
+                )
         return self._built
 
-    def _record(self, captured: Captured) -> None:
+    def _record(self, pending: _Pending) -> None:
+        captured = pending.captured
         state = self._gate().state
         if state == "denied":
             # Decided before anything is built: a crash without consent imports nothing.
-            self.gate_dropped += 1
+            if self._take(pending):
+                self.gate_dropped += 1
             return
         from otel_telemetry.capture._snapshot import CapturedEvent
 
@@ -184,17 +243,62 @@ class Pipeline:
         from ._spans import record_span
 
         built = self._build()
-        install_id = None
-        # The id is created only for an event that may leave now, never in a test route.
-        if isinstance(captured, CapturedEvent) and state == "granted" and self._route is None:
-            install_id = load_or_create(self._settings.config_dir)
-        record_span(
-            built.tracer,
-            captured,
-            packages=self._settings.packages,
-            mode=self._settings.mode(),
-            install_id=install_id,
-        )
+        # Taken only now: while the SDK was imported, an ending process could write it.
+        if not self._take(pending, recording=True):
+            return
+        try:
+            install_id = None
+            # The id is created only for an event that may leave now, never in a test route.
+            if isinstance(captured, CapturedEvent) and state == "granted" and self._route is None:
+                install_id = load_or_create(self._settings.config_dir)
+            with built.processor.recording(captured.seq):  # held spans know their capture
+                record_span(
+                    built.tracer,
+                    captured,
+                    packages=self._settings.packages,
+                    mode=self._settings.mode(),
+                    install_id=install_id,
+                )
+        finally:
+            with self._recorded:
+                self._recording -= 1
+                self._recorded.notify_all()
+
+    def _take(self, pending: _Pending, *, recording: bool = False) -> bool:
+        with self._take_lock:
+            if pending.taken:
+                return False
+            pending.taken = True
+            self._recording += recording
+            return True
+
+    def _write_unrecorded(self) -> None:
+        # On the flushing thread: the recorder did not take these in time.
+        if self._route is not None or not self._unrecorded:
+            return  # the testing seam keeps its reports in memory, never on disk
+        decision = self._gate()
+        if decision.state == "ask":
+            return  # the recorder holds them for the question: never written unasked
+        with self._take_lock:
+            waiting = [p.captured for p in self._unrecorded if not p.taken]
+            for pending in self._unrecorded:
+                pending.taken = True
+            self._unrecorded.clear()
+        if decision.state != "granted":
+            self.gate_dropped += len(waiting)
+        elif waiting:
+            from ._spool import write_captures
+
+            write_captures(waiting, self._settings, decision)
+        # One the recorder took is on its way to the disk: let it get there.
+        with self._recorded:
+            self._recorded.wait_for(lambda: not self._recording, RECORD_GRACE)
+
+    def _after_fork(self) -> None:
+        self._take_lock = threading.Lock()
+        self._recorded = threading.Condition(self._take_lock)
+        self._recording = 0
+        self._unrecorded.clear()  # the parent's captures: the parent reports them
 
     def _switch_route(self, exporter: Optional[SpanExporter]) -> None:
         built, self._built = self._built, None
@@ -218,12 +322,16 @@ class Pipeline:
         self._send_later(self._build().sending.drain)
 
     def _on_held(
-        self, *, release: bool, decision: Optional[ConsentDecision] = None, first: bool = False
+        self,
+        *,
+        release: bool,
+        decision: Optional[ConsentDecision] = None,
+        only: Optional[int] = None,
     ) -> None:
         built = self._built
         if built is None:
             return
         if release:
-            built.processor.release_held(decision, first_only=first)
+            built.processor.release_held(decision, only=only)
         else:
             built.processor.discard_held()

@@ -4,6 +4,10 @@ It wraps the processors that export (Logfire's wrapper pattern) so that nothing 
 them unless the gate said yes and the scrubber succeeded. Inner processors never see
 the live span (``on_start`` is not forwarded); they receive a rebuilt ``ReadableSpan``
 whose every string was scrubbed and whose resource is our explicit minimal one.
+
+While the user is asked, spans are held with the number of the capture they were
+recorded from (``seq``), so that the answer "send this error only" sends exactly the
+report the question was about, and leaves every other one held.
 """
 
 from __future__ import annotations
@@ -11,18 +15,21 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Callable, Optional
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace import Status
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from otel_telemetry import _attributes as attr
+from otel_telemetry._fork import renew_in_child
 from otel_telemetry._log import debug
 from otel_telemetry.consent._precedence import ConsentDecision
 from otel_telemetry.scrubbing import Scrubber
+
+from ._records import record_to_span, span_to_record
+from ._report import scrub_record
 
 MAX_HELD = 10
 
@@ -48,9 +55,12 @@ class TelemetrySpanProcessor(SpanProcessor):
         self._processors = tuple(processors)
         self._gate = gate
         self._scrubber = scrubber
-        self._held: deque[ReadableSpan] = deque(maxlen=MAX_HELD)
+        # (seq of the capture, span): the seq says which report a question is about.
+        self._held: deque[tuple[Optional[int], ReadableSpan]] = deque(maxlen=MAX_HELD)
         self._lock = threading.Lock()
+        self._recording: Optional[int] = None
         self.dropped = 0
+        renew_in_child(self._renew_lock)
         # Scrubbed once: the resource is fixed for the life of the pipeline.
         pass_ = scrubber.new_pass()
         self._resource = Resource(pass_.attributes(resource.attributes), resource.schema_url)
@@ -58,12 +68,25 @@ class TelemetrySpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         """Do nothing: inner processors must not see a span before it is scrubbed."""
 
+    @contextmanager
+    def recording(self, seq: int) -> Iterator[None]:
+        """Spans that end inside the block were recorded from the capture numbered ``seq``.
+
+        The provider calls :meth:`on_end` synchronously when the span ends, on the one
+        recording worker, so the number is known to the span that is held.
+        """
+        self._recording = seq
+        try:
+            yield
+        finally:
+            self._recording = None
+
     def on_end(self, span: ReadableSpan) -> None:
         """Gate, scrub and forward; hold while the user is asked; drop otherwise."""
         decision = self._gate()
         if decision.state == "ask":
             with self._lock:
-                self._held.append(span)
+                self._held.append((self._recording, span))
             return
         if decision.state != "granted":
             self.dropped += 1
@@ -76,22 +99,29 @@ class TelemetrySpanProcessor(SpanProcessor):
         return bool(self._held)
 
     def release_held(
-        self, decision: Optional[ConsentDecision] = None, *, first_only: bool = False
+        self, decision: Optional[ConsentDecision] = None, *, only: Optional[int] = None
     ) -> int:
         """Send the spans held while the user was asked.
 
         Args:
-            decision: the user's answer for these spans alone (``[1]`` of the prompt);
-                by default the gate is asked again.
-            first_only: send only the report the question was about, drop the others.
+            decision: the user's answer for these spans (``[1]`` of the prompt); by
+                default the gate is asked again.
+            only: the ``seq`` of the one report to send (``[1]``: the report the question
+                was about); every other span stays held, neither sent nor dropped, until
+                a later release or discard. None: every held span.
+
+        Returns:
+            How many spans were forwarded.
         """
         decision = decision or self._gate()
         with self._lock:
-            held = list(self._held)
-            self._held.clear()
-        if first_only and len(held) > 1:
-            self.dropped += len(held) - 1
-            held = held[:1]
+            held = [span for seq, span in self._held if only is None or seq == only]
+            if only is None:
+                self._held.clear()
+            else:
+                kept = [(seq, span) for seq, span in self._held if seq != only]
+                self._held.clear()
+                self._held.extend(kept)
         if decision.state != "granted":
             self.dropped += len(held)
             return 0
@@ -99,10 +129,15 @@ class TelemetrySpanProcessor(SpanProcessor):
             self._forward(span, decision)
         return len(held)
 
-    def preview_held(self) -> list[ReadableSpan]:
-        """The held spans exactly as they would be sent (scrubbed), for the user to see."""
+    def preview_held(self, only: Optional[int] = None) -> list[ReadableSpan]:
+        """The held spans exactly as they would be sent (scrubbed), for the user to see.
+
+        Args:
+            only: the ``seq`` of the one report to show, as :meth:`release_held` with the
+                same ``only`` would send it; None: every held span.
+        """
         with self._lock:
-            held = list(self._held)
+            held = [span for seq, span in self._held if only is None or seq == only]
         preview = ConsentDecision("granted", "preview")
         shown = []
         for span in held:
@@ -132,6 +167,11 @@ class TelemetrySpanProcessor(SpanProcessor):
             flushed = processor.force_flush(remaining) is not False and flushed
         return flushed
 
+    def _renew_lock(self) -> None:
+        # A child forked while another thread held the lock would wait for it forever:
+        # that thread does not exist in the child.
+        self._lock = threading.Lock()
+
     def _forward(self, span: ReadableSpan, decision: ConsentDecision) -> None:
         try:
             clean = self._scrub(span, decision)
@@ -147,33 +187,8 @@ class TelemetrySpanProcessor(SpanProcessor):
                 debug("otel_telemetry: span processor failed", exc_info=True)
 
     def _scrub(self, span: ReadableSpan, decision: ConsentDecision) -> ReadableSpan:
-        scrub = self._scrubber.new_pass()
-        events = [
-            Event(scrub.text(event.name), scrub.attributes(event.attributes), event.timestamp)
-            for event in span.events
-        ]
-        attributes = scrub.attributes(span.attributes)
-        description = span.status.description
-        status = Status(span.status.status_code, scrub.text(description) if description else None)
-        name = scrub.text(span.name)
-        if scrub.counts:
-            attributes[attr.SCRUBBED] = tuple(
-                f"{rule}:{n}" for rule, n in sorted(scrub.counts.items())
-            )
-        # The one email that may leave: the address the user typed, on crash reports only.
-        if decision.email and attributes.get(attr.KIND) == attr.KIND_EXCEPTION:
-            attributes[attr.USER_EMAIL] = decision.email
-        return ReadableSpan(
-            name=name,
-            context=span.context,
-            parent=None,
-            resource=self._resource,
-            attributes=attributes,
-            events=events,
-            links=(),
-            kind=span.kind,
-            status=status,
-            start_time=span.start_time,
-            end_time=span.end_time,
-            instrumentation_scope=span.instrumentation_scope,
-        )
+        # One scrubbing for every path (live, written at exit, read back from disk): the
+        # record's. Our resource replaces the provider's; the user's email is added last.
+        record = span_to_record(span)
+        record["resource"] = dict(self._resource.attributes)
+        return record_to_span(scrub_record(record, self._scrubber, email=decision.email))

@@ -17,10 +17,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
-from opentelemetry.sdk.version import __version__ as sdk_version
 from opentelemetry.trace import Tracer
 
-from otel_telemetry import _attributes as attr
 from otel_telemetry._version import __version__
 from otel_telemetry.exporters import create_exporters, delivers_locally
 from otel_telemetry.scrubbing import Scrubber
@@ -28,6 +26,7 @@ from otel_telemetry.scrubbing import Scrubber
 from ._backoff import Backoff
 from ._outbox import Outbox
 from ._processor import TelemetrySpanProcessor
+from ._report import Record, resource_attributes, scrub_record
 from ._sending import SendingProcessor
 
 if TYPE_CHECKING:
@@ -53,6 +52,8 @@ def build(
     route: Optional[SpanExporter] = None,
     key: Hashable = None,
     defer: Optional[Callable[[Callable[[], None], bool], None]] = None,
+    *,
+    withdrawn_ns: Optional[Callable[[], int]] = None,
 ) -> Built:
     """Build the provider, the processor chain and the exporters in force.
 
@@ -63,23 +64,35 @@ def build(
             file: the in-memory seam of :mod:`otel_telemetry.testing`.
         key: what the build was made from, kept with it.
         defer: runs a delivery on the sending thread (see ``SendingProcessor``).
+        withdrawn_ns: when consent was last withdrawn; older waiting reports are not sent.
     """
     # Exports run on this worker thread only, and the host's instrumentation
     # (requests, urllib3, grpc) must not trace them.
     attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
-    resource = _resource(settings)
+    resource = Resource(resource_attributes(settings.app, settings.version))
+    scrubber = Scrubber(settings.scrubbing)
     if route is not None:
         sending = SendingProcessor({"testing": route}, outbox=None, backoff=None)
     else:
         layout = settings.layout()
         exporters = create_exporters(settings.exporter_names(), settings.exporter_context())
-        # Exporters that only write here (a file, the console) need no copy on disk first.
+        # Exporters that only write here (a file, the console) need no copy on disk first;
+        # the outbox is still drained for them (an ending process may have left reports).
         remote = any(not delivers_locally(exporter) for exporter in exporters.values())
-        outbox = Outbox(layout.outbox_dir) if remote else None
-        sending = SendingProcessor(exporters, outbox, Backoff(layout.backoff_file), defer)
-    processor = TelemetrySpanProcessor(
-        [sending], gate=gate, scrubber=Scrubber(settings.scrubbing), resource=resource
-    )
+        outbox = Outbox(layout.outbox_dir, withdrawn_ns=withdrawn_ns) if exporters else None
+
+        def rescrub(record: Record) -> Record:
+            return scrub_record(record, scrubber, email=gate().email)
+
+        sending = SendingProcessor(
+            exporters,
+            outbox,
+            Backoff(layout.backoff_file),
+            defer,
+            rescrub=rescrub,
+            store_first=remote,
+        )
+    processor = TelemetrySpanProcessor([sending], gate=gate, scrubber=scrubber, resource=resource)
     provider = TracerProvider(
         sampler=ALWAYS_ON,
         resource=resource,
@@ -95,18 +108,3 @@ def build(
     provider.add_span_processor(processor)
     tracer = provider.get_tracer("otel_telemetry", __version__)
     return Built(tracer, provider, processor, sending, key)
-
-
-def _resource(settings: Settings) -> Resource:
-    # Explicit and minimal: no resource detectors, so no host, user, process or argv.
-    return Resource(
-        {
-            attr.SERVICE_NAME: settings.app,
-            attr.SERVICE_VERSION: settings.version,
-            attr.SDK_LANGUAGE: "python",
-            attr.SDK_NAME: "opentelemetry",
-            attr.SDK_VERSION: sdk_version,
-            attr.DISTRO_NAME: "otel_telemetry",
-            attr.DISTRO_VERSION: __version__,
-        }
-    )

@@ -1,4 +1,4 @@
-"""Records: a scrubbed span as JSON-ready data, and back, for the outbox.
+"""Records and spans: the SDK's ``ReadableSpan`` as a record (``_report``), and back.
 
 The record keeps everything an exporter needs to send the span again, its trace and
 span ids included, so a report resent by a later run is the same report.
@@ -13,11 +13,10 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-FORMAT = 1
-"""The version of the record; a record of another version is not read."""
+from ._report import Record
 
 
-def span_to_record(span: ReadableSpan) -> dict[str, Any]:
+def span_to_record(span: ReadableSpan) -> Record:
     """A scrubbed span as JSON-ready data, everything an exporter needs to send it again."""
     context = span.context
     scope = span.instrumentation_scope
@@ -39,7 +38,7 @@ def span_to_record(span: ReadableSpan) -> dict[str, Any]:
     }
 
 
-def record_to_span(record: dict[str, Any]) -> ReadableSpan:
+def record_to_span(record: Record) -> ReadableSpan:
     """The span written by :func:`span_to_record`."""
     context = None
     if record.get("trace_id") and record.get("span_id"):

@@ -3,7 +3,8 @@
 The last processor of the pipeline. It writes each scrubbed report to the outbox, hands
 it to the exporters it is for, and removes it once all of them confirmed delivery. An
 exporter that an endpoint asked to wait, or that was refused, is skipped; the report
-keeps waiting for it. ``drain`` sends what earlier runs (or failed attempts) left.
+keeps waiting for it. ``drain`` sends what earlier runs (or failed attempts) left,
+each report checked and scrubbed again first: what was read from disk is not trusted.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from otel_telemetry.exporters import Delivery
 
 from ._backoff import Backoff
 from ._outbox import Entry, Outbox
+from ._records import record_to_span, span_to_record
+from ._report import Record, bound_record
 
 
 class SendingProcessor(SpanProcessor):
@@ -35,6 +38,10 @@ class SendingProcessor(SpanProcessor):
         backoff: which exporters must not send now; None never waits.
         defer: runs a delivery job, with whether it may be dropped (the report is on
             disk, so a later flush or run sends it); by default at once, on this thread.
+        rescrub: applied to every record read back from the outbox before it is sent;
+            if it raises, the record is dropped.
+        store_first: write each new report to the outbox before sending it (False for
+            exporters that only write locally; the outbox is still drained).
     """
 
     def __init__(
@@ -43,11 +50,15 @@ class SendingProcessor(SpanProcessor):
         outbox: Optional[Outbox],
         backoff: Optional[Backoff],
         defer: Optional[Callable[[Callable[[], None], bool], None]] = None,
+        rescrub: Optional[Callable[[Record], Record]] = None,
+        store_first: bool = True,
     ) -> None:
         self.exporters = dict(exporters)
         self.outbox = outbox
         self.backoff = backoff
         self._defer = defer
+        self._rescrub = rescrub
+        self._store_first = store_first and outbox is not None
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         """Nothing to do before a span ends."""
@@ -56,8 +67,14 @@ class SendingProcessor(SpanProcessor):
         names = list(self.exporters)
         if not names:
             return  # exporter "none": nothing is sent, so nothing is kept
-        stored = self.outbox.put(span, names) if self.outbox is not None else None
-        entry = stored or Entry(None, span, names)
+        # What is sent is what is stored: the record, bounded, read back as a span.
+        record = bound_record(span_to_record(span))
+        stored = (
+            self.outbox.put(record, names)
+            if self.outbox is not None and self._store_first
+            else None
+        )
+        entry = stored or Entry(None, record, names)
         if self._defer is None:
             self._deliver(entry)
         else:
@@ -74,6 +91,15 @@ class SendingProcessor(SpanProcessor):
         delivered = 0
         failed: set[str] = set()
         for entry in self.outbox.claim():
+            try:
+                if self._rescrub is not None:
+                    entry.record = self._rescrub(entry.record)
+                record_to_span(entry.record)
+            except Exception:
+                # Fail closed, one report at a time: the next one is still sent.
+                debug("otel_telemetry: a waiting report failed its checks", exc_info=True)
+                self.outbox.discard(entry)
+                continue
             self._deliver(entry, failed)
             delivered += not entry.pending
         return delivered
@@ -96,6 +122,7 @@ class SendingProcessor(SpanProcessor):
         return flushed
 
     def _deliver(self, entry: Entry, failed: Optional[set[str]] = None) -> None:
+        span = record_to_span(entry.record)
         remaining = []
         for name in entry.pending:
             exporter = self.exporters.get(name)
@@ -109,7 +136,7 @@ class SendingProcessor(SpanProcessor):
                 remaining.append(name)
                 continue
             try:
-                result = exporter.export((entry.span,))
+                result = exporter.export((span,))
             except Exception:
                 debug("otel_telemetry: exporter %s failed", name, exc_info=True)
                 result = SpanExportResult.FAILURE

@@ -48,7 +48,13 @@ _CHAIN_HEADERS = {
 
 
 def exception_type_name(entry: RawException) -> str:
-    """The fully-qualified class name, bare for built-ins (``ValueError``)."""
+    """The fully-qualified class name, bare for built-ins (``ValueError``).
+
+    A class of the user's own code is never named: capture records it as
+    ``USER_CODE`` and its nearest base that is not, giving ``<user code> (KeyError)``.
+    """
+    if entry.module == USER_CODE:
+        return f"{USER_CODE} ({entry.qualname})"
     if entry.module in ("builtins", "__builtin__", ""):
         return entry.qualname
     return f"{entry.module}.{entry.qualname}"
@@ -207,6 +213,25 @@ def _attribute_value(value: Any) -> AttributeValue:
     return json.dumps(value, default=str, separators=(",", ":"))
 
 
+def report_parts(
+    captured: Captured, *, packages: Sequence[str], mode: str, install_id: Optional[str]
+) -> tuple[str, dict[str, AttributeValue], Optional[dict[str, AttributeValue]], Optional[str]]:
+    """``(span name, span attributes, exception event attributes, status description)``.
+
+    What both ways of recording a capture write: the span here, the record at exit
+    (``_report``). The event and the description are None for a usage event.
+    """
+    if isinstance(captured, CapturedException):
+        attributes, event, description = exception_attributes(captured, packages)
+        attributes[attr.MODE] = mode
+        return attr.SPAN_EXCEPTION, attributes, event, description
+    attributes = event_attributes(captured)
+    if install_id is not None:
+        attributes[attr.INSTALL_ID] = install_id
+    attributes[attr.MODE] = mode
+    return captured.name, attributes, None, None
+
+
 def record_span(
     tracer: Tracer,
     captured: Captured,
@@ -227,17 +252,9 @@ def record_span(
     from opentelemetry.context import Context
     from opentelemetry.trace import Status, StatusCode
 
-    event: Optional[dict[str, AttributeValue]] = None
-    description: Optional[str] = None
-    if isinstance(captured, CapturedException):
-        attributes, event, description = exception_attributes(captured, packages)
-        name = attr.SPAN_EXCEPTION
-    else:
-        attributes = event_attributes(captured)
-        if install_id is not None:
-            attributes[attr.INSTALL_ID] = install_id
-        name = captured.name
-    attributes[attr.MODE] = mode
+    name, attributes, event, description = report_parts(
+        captured, packages=packages, mode=mode, install_id=install_id
+    )
     span = tracer.start_span(
         name,
         context=Context(),  # a root span: never a child of the host's current trace

@@ -7,11 +7,11 @@ maybe a lock held by a thread that does not exist there, so the child starts afr
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import deque
 
+from otel_telemetry._fork import renew_in_child
 from otel_telemetry._log import debug
 
 TYPE_CHECKING = False
@@ -33,17 +33,7 @@ class Worker:
         self._name = name
         self._max_queue = max_queue
         self._reset()
-        if hasattr(os, "register_at_fork"):
-            import weakref
-
-            ref = weakref.ref(self)
-
-            def after_in_child() -> None:
-                worker = ref()
-                if worker is not None:
-                    worker._reset()
-
-            os.register_at_fork(after_in_child=after_in_child)
+        renew_in_child(self._reset)
 
     def _reset(self) -> None:
         self._cond = threading.Condition()

@@ -13,6 +13,11 @@ addresses) are checked by the rule's ``confirm``.
 Strings that hold JSON are parsed, scrubbed value by value and written back, so a
 replacement can never break an escape sequence, and a value whose key names a secret is
 replaced whole, as in attribute mappings.
+
+Numbers are scrubbed too, as their decimal text (a card number passed as an ``int`` or a
+``float`` is still a card number): a number that no rule changes is kept as the number,
+one that a rule changes becomes the scrubbed text (``"[card]"``). Booleans are kept.
+Any other value (bytes, an object) is scrubbed as its ``str``: nothing leaves unscrubbed.
 """
 
 from __future__ import annotations
@@ -276,9 +281,11 @@ class ScrubPass:
         return self._plain(text)
 
     def json(self, value: Any) -> Any:
-        """Scrub a parsed JSON value: strings and keys, at any depth."""
+        """Scrub a parsed JSON value: strings, numbers and keys, at any depth."""
         if isinstance(value, str):
             return self._plain(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return self.number(value)
         if isinstance(value, list):
             return [self.json(item) for item in value]
         if isinstance(value, dict):
@@ -289,18 +296,45 @@ class ScrubPass:
                     item = REDACTED
                 elif isinstance(item, str):  # the common case, without a call more
                     item = self._plain(item)
-                elif isinstance(item, (list, dict)):
+                else:
                     item = self.json(item)
                 scrubbed[self._plain(key)] = item
             return scrubbed
         return value
 
     def value(self, value: Any) -> Any:
-        """Scrub an OTel attribute value: a string, or a sequence of them."""
+        """Scrub an OTel attribute value: a string, a number, or a sequence of them.
+
+        A number a rule changes becomes its scrubbed text; in a sequence, every item then
+        becomes text, since OTel sequences hold one type. Booleans and None are kept;
+        any other value is scrubbed as its ``str``.
+        """
         if isinstance(value, str):
             return self.text(value)
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)):
+            return self.number(value)
         if isinstance(value, (list, tuple)):
-            return tuple(self.text(v) if isinstance(v, str) else v for v in value)
+            items = [self.value(v) for v in value]
+            if any(type(new) is not type(old) for new, old in zip(items, value)):
+                items = [v if isinstance(v, str) else str(v) for v in items]
+            return tuple(items)
+        return self.text(str(value))  # fail closed: an unexpected type is scrubbed as text
+
+    def number(self, value: float) -> Any:
+        """Scrub a number as its decimal text: the number itself, or the scrubbed text.
+
+        A float is also read as the integer it holds (``4111111111111111.0`` is the card
+        number ``4111111111111111``).
+        """
+        candidates = [str(value)]
+        if isinstance(value, float) and value.is_integer():
+            candidates.append(str(int(value)))
+        for text in reversed(candidates):  # the integer reading first: it matches whole
+            scrubbed = self._plain(text)
+            if scrubbed != text:
+                return scrubbed
         return value
 
     def attributes(self, attributes: Optional[Mapping[str, Any]]) -> dict[str, Any]:

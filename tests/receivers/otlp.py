@@ -81,15 +81,22 @@ class _Inbox:
 
 
 class OtlpHttpReceiver(_Inbox):
-    """``POST /v1/traces`` on ``127.0.0.1:<free port>``."""
+    """``POST /v1/traces`` on ``127.0.0.1:<free port>``.
+
+    While ``down`` is true it answers 503 and keeps nothing: a collector that flaps.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         inbox = self
+        self.down = False
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if inbox.down:
+                    self.send_error(503)
+                    return
                 raw = (
                     gzip.decompress(body)
                     if self.headers.get("Content-Encoding") == "gzip"

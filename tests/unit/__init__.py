@@ -72,6 +72,13 @@ def exception_span(
     )
 
 
+def record_of(name: str = attr.SPAN_EXCEPTION) -> dict[str, Any]:
+    """The outbox record of :func:`finished_span`."""
+    from otel_telemetry.pipeline._records import span_to_record
+
+    return span_to_record(finished_span(name))
+
+
 def mode_of(path: Path) -> int:
     """The permission bits of a file or folder."""
     return stat.S_IMODE(os.stat(path).st_mode)

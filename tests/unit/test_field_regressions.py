@@ -15,13 +15,13 @@ from otel_telemetry.exporters import Delivery
 from otel_telemetry.exporters._delivery import MAX_WAIT, retry_after_seconds
 from otel_telemetry.pipeline._backoff import Backoff
 from otel_telemetry.pipeline._outbox import Outbox
-from tests.unit import finished_span, mode_of
+from tests.unit import mode_of, record_of
 
 
 @pytest.mark.parametrize(
     "content",
     [
-        pytest.param(b"\xff\xfe{\x00}\x00", id="UTF-16 with a byte-order mark"),
+        pytest.param(b"\xff\xfe[\x00]\x00", id="UTF-16 with a byte-order mark, no object"),
         pytest.param(b"[" * 100_000 + b"]" * 100_000, id="nested past the parser's depth"),
         pytest.param(b"\x80\x81not utf-8", id="not UTF-8"),
     ],
@@ -32,7 +32,8 @@ def test_a_config_file_of_any_bytes_is_set_aside_not_raised(tmp_path: Path, cont
     assert store.load().enabled is None
     store.save(enabled=False, email=None)  # the user can still opt out
     assert ConfigStore(tmp_path).load().enabled is False
-    assert [p.name for p in tmp_path.glob("config.json.corrupt-*")]
+    # Set aside: ``corrupt`` when not JSON, ``unreadable`` when too large to read.
+    assert [p.name for p in tmp_path.glob("config.json.*-*")]
 
 
 def test_the_lock_file_is_owner_only_whatever_the_umask(tmp_path: Path):
@@ -75,12 +76,12 @@ def test_a_bad_record_is_dropped_and_the_next_one_still_claimed(tmp_path: Path, 
     outbox = Outbox(tmp_path / "outbox")
     (tmp_path / "outbox").mkdir()
     (tmp_path / "outbox" / "00000000000000000000-bad.json").write_bytes(content)
-    good = outbox.put(finished_span("good"), ["otlp"])
+    good = outbox.put(record_of("good"), ["otlp"])
     assert good is not None
     good.pending = ["otlp"]
     outbox.settle(good)
     claimed = list(outbox.claim())
-    assert [entry.span.name for entry in claimed] == ["good"]
+    assert [entry.record["name"] for entry in claimed] == ["good"]
     assert outbox.dropped == 1
 
 
@@ -97,7 +98,7 @@ def test_a_report_removed_by_another_process_while_bounding_is_no_write_failure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     outbox = Outbox(tmp_path / "outbox", max_reports=10)
-    first = outbox.put(finished_span("first"), ["otlp"])
+    first = outbox.put(record_of("first"), ["otlp"])
     assert first is not None
     assert first.path is not None
     real_stat = Path.stat
@@ -108,7 +109,7 @@ def test_a_report_removed_by_another_process_while_bounding_is_no_write_failure(
         return real_stat(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "stat", vanishing)
-    assert outbox.put(finished_span("second"), ["otlp"]) is not None
+    assert outbox.put(record_of("second"), ["otlp"]) is not None
 
 
 def test_a_write_in_progress_of_another_process_is_never_claimed(tmp_path: Path):

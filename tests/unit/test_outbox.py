@@ -12,8 +12,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_telemetry import _log
 from otel_telemetry._layout import clear_reports
-from otel_telemetry.pipeline._outbox import Entry, Outbox
-from otel_telemetry.pipeline._records import FORMAT, span_to_record
+from otel_telemetry.pipeline._outbox import Entry, Outbox, _claim_tag
+from otel_telemetry.pipeline._records import record_to_span, span_to_record
+from otel_telemetry.pipeline._report import FORMAT, Record
 from tests.unit import dead_pid, finished_span, mode_of, under_a_file
 
 
@@ -39,6 +40,10 @@ def rich_span(name: str = "exception") -> ReadableSpan:
     )
 
 
+def rich_record(name: str = "exception") -> Record:
+    return span_to_record(rich_span(name))
+
+
 def assert_same_span(actual: ReadableSpan, expected: ReadableSpan) -> None:
     assert actual.name == expected.name
     assert actual.context.trace_id == expected.context.trace_id
@@ -57,7 +62,7 @@ def assert_same_span(actual: ReadableSpan, expected: ReadableSpan) -> None:
 
 def ready_report(outbox: Outbox, name: str = "exception", pending=("sentry",)) -> Path:
     """A report waiting in the outbox, claimed by nobody; returns its path."""
-    entry = outbox.put(rich_span(name), list(pending))
+    entry = outbox.put(rich_record(name), list(pending))
     assert entry is not None
     outbox.settle(entry)  # undelivered: given back to the outbox
     [path] = [p for p in outbox.directory.iterdir() if p.name.startswith(entry.path.name[:20])]
@@ -69,18 +74,20 @@ def test_put_settle_claim_round_trip_preserves_the_span(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox")
     span = rich_span()
 
-    entry = outbox.put(span, ["sentry", "otlp"])
+    entry = outbox.put(span_to_record(span), ["sentry", "otlp"])
 
     assert entry is not None
-    assert entry.path.name.endswith(f".json.claimed-{os.getpid()}")
+    assert entry.path.name.endswith(f".json.claimed-{_claim_tag()}")
     assert list(outbox.claim()) == []  # claimed by this (live) process: not taken again
     outbox.settle(entry)  # not delivered: back to the outbox, unclaimed
     assert [p.name.endswith(".json") for p in outbox.directory.iterdir()] == [True]
 
     [claimed] = list(outbox.claim())
     assert claimed.pending == ["sentry", "otlp"]
-    assert_same_span(claimed.span, span)
-    assert claimed.span.resource.attributes["host.name"] == "alice-laptop"  # kept as given
+    assert_same_span(record_to_span(claimed.record), span)
+    assert (
+        record_to_span(claimed.record).resource.attributes["host.name"] == "alice-laptop"
+    )  # kept as given
 
     claimed.pending = []
     outbox.settle(claimed)  # delivered everywhere: removed
@@ -90,7 +97,7 @@ def test_put_settle_claim_round_trip_preserves_the_span(tmp_path: Path) -> None:
 
 def test_settle_of_an_entry_without_a_file_does_nothing(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox")
-    outbox.settle(Entry(None, rich_span(), ["sentry"]))
+    outbox.settle(Entry(None, rich_record(), ["sentry"]))
     assert not outbox.directory.exists()
 
 
@@ -117,9 +124,9 @@ def test_a_claim_is_taken_back_only_from_a_dead_process(
 
     entries = list(outbox.claim())
 
-    assert [e.span.name for e in entries] == (["claimed-elsewhere"] if taken_back else [])
+    assert [e.record["name"] for e in entries] == (["claimed-elsewhere"] if taken_back else [])
     if taken_back:
-        assert entries[0].path.name == f"{ready.name}.claimed-{os.getpid()}"
+        assert entries[0].path.name == f"{ready.name}.claimed-{_claim_tag()}"
     else:
         assert claimed.exists()  # left to its live claimer
 
@@ -129,13 +136,13 @@ def test_claim_is_oldest_first_and_each_report_once(tmp_path: Path) -> None:
     for name in ("first", "second", "third"):
         ready_report(outbox, name)
 
-    assert [e.span.name for e in outbox.claim()] == ["first", "second", "third"]
+    assert [e.record["name"] for e in outbox.claim()] == ["first", "second", "third"]
     assert list(outbox.claim()) == []  # all claimed by this process now
 
 
 def _report_size(tmp_path: Path) -> int:
     probe = Outbox(tmp_path / "probe")
-    entry = probe.put(rich_span("r0"), ["sentry"])
+    entry = probe.put(rich_record("r0"), ["sentry"])
     assert entry is not None
     return entry.path.stat().st_size
 
@@ -156,7 +163,7 @@ def test_bounds_drop_the_oldest_and_count_them(
     size = _report_size(tmp_path)
     outbox = Outbox(tmp_path / "outbox", max_reports=max_reports, max_bytes=int(size * max_sizes))
 
-    entries = [outbox.put(rich_span(f"r{i}"), ["sentry"]) for i in range(puts)]
+    entries = [outbox.put(rich_record(f"r{i}"), ["sentry"]) for i in range(puts)]
 
     assert [e is not None and e.path.exists() for e in entries] == survivors
     assert outbox.dropped == survivors.count(False)
@@ -168,7 +175,7 @@ def test_bounds_ignore_files_being_written(tmp_path: Path) -> None:
     outbox.directory.mkdir()
     (outbox.directory / ".0001.json.abc.tmp").write_text("half written")
 
-    entry = outbox.put(rich_span(), ["sentry"])
+    entry = outbox.put(rich_record(), ["sentry"])
 
     assert entry is not None
     assert entry.path.exists()
@@ -223,10 +230,10 @@ def test_an_unreadable_report_is_dropped_counted_and_the_next_one_still_sent(
 
     claimed = list(outbox.claim())
 
-    assert [e.span.name for e in claimed] == ["good"]
+    assert [e.record["name"] for e in claimed] == ["good"]
     assert outbox.dropped == 1
     assert sorted(p.name for p in outbox.directory.iterdir()) == [
-        f"{good.name}.claimed-{os.getpid()}"
+        f"{good.name}.claimed-{_claim_tag()}"
     ]
 
 
@@ -236,7 +243,7 @@ def test_a_disk_that_refuses_gives_none_and_one_warning(
     outbox = Outbox(under_a_file(tmp_path, "telemetry", "outbox"))
 
     with caplog.at_level(logging.WARNING, logger="otel_telemetry"):
-        results = [outbox.put(rich_span(), ["sentry"]) for _ in range(3)]
+        results = [outbox.put(rich_record(), ["sentry"]) for _ in range(3)]
 
     assert results == [None, None, None]
     assert [r.message for r in caplog.records if "Cannot write crash reports" in r.message] == [
@@ -249,7 +256,7 @@ def test_a_disk_that_refuses_gives_none_and_one_warning(
 
 def test_files_are_owner_only_and_the_folder_too(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox")
-    entry = outbox.put(rich_span(), ["sentry"])
+    entry = outbox.put(rich_record(), ["sentry"])
     assert entry is not None
     assert mode_of(entry.path) == 0o600
     assert mode_of(outbox.directory) == 0o700
@@ -262,7 +269,7 @@ def test_files_are_owner_only_and_the_folder_too(tmp_path: Path) -> None:
 def test_missing_parent_folders_are_created_owner_only(tmp_path: Path) -> None:
     config_dir = tmp_path / "config"
     outbox = Outbox(config_dir / "telemetry" / "outbox")
-    assert outbox.put(rich_span(), ["sentry"]) is not None
+    assert outbox.put(rich_record(), ["sentry"]) is not None
     assert mode_of(config_dir / "telemetry") == 0o700
     assert mode_of(config_dir) == 0o700
 
@@ -273,7 +280,7 @@ def test_count_and_clear(tmp_path: Path) -> None:
     clear_reports(str(outbox.directory))  # a missing folder is already clear
 
     ready_report(outbox, "waiting")
-    assert outbox.put(rich_span("claimed"), ["otlp"]) is not None
+    assert outbox.put(rich_record("claimed"), ["otlp"]) is not None
     (outbox.directory / ".half-written.json.tmp").write_text("{")
 
     assert outbox.count() == 2  # claimed ones included, temporary files aside
@@ -284,8 +291,8 @@ def test_count_and_clear(tmp_path: Path) -> None:
 
 def test_a_report_the_bound_dropped_while_in_flight_stays_dropped(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox", max_reports=1)
-    in_flight = outbox.put(rich_span("r0"), ["sentry"])
-    assert outbox.put(rich_span("r1"), ["sentry"]) is not None  # the bound drops r0
+    in_flight = outbox.put(rich_record("r0"), ["sentry"])
+    assert outbox.put(rich_record("r1"), ["sentry"]) is not None  # the bound drops r0
     assert in_flight is not None
     assert not in_flight.path.exists()
     assert outbox.dropped == 1
@@ -297,7 +304,7 @@ def test_a_report_the_bound_dropped_while_in_flight_stays_dropped(tmp_path: Path
 
 def test_a_settle_that_cannot_write_leaves_the_claim_for_a_later_run(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox")
-    entry = outbox.put(rich_span(), ["sentry"])
+    entry = outbox.put(rich_record(), ["sentry"])
     assert entry is not None
     ready = entry.path.with_name(entry.path.name.split(".claimed-")[0])
     ready.mkdir()  # the rename back over it fails

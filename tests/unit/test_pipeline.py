@@ -22,7 +22,7 @@ from otel_telemetry.exporters._file import read_reports
 from otel_telemetry.pipeline._outbox import Outbox
 from otel_telemetry.pipeline._pipeline import Pipeline
 from otel_telemetry.testing import CapturingExporter
-from tests.unit import finished_span
+from tests.unit import record_of
 
 WAIT = 10.0
 
@@ -121,21 +121,25 @@ def test_what_is_sent_is_scrubbed_with_the_minimal_resource(settings: Settings) 
     assert "host.name" not in span.resource.attributes
 
 
-def test_held_reports_preview_then_first_only(settings: Settings) -> None:
+def test_held_reports_preview_then_only_the_subject(settings: Settings) -> None:
     pipeline, _, spans = routed(settings, "ask")
-    pipeline.submit(_crash("first at /home/alice/x.py"))
-    pipeline.submit(_crash("second"))
+    first = _crash("first")
+    subject = _crash("second at /home/alice/x.py")
+    pipeline.submit(first)
+    pipeline.submit(subject)
     assert pipeline.flush(WAIT)
 
-    preview = pipeline.preview_held()
-    assert "first at [path]" in preview
+    preview = pipeline.preview_held(subject.seq)
+    assert "second at [path]" in preview
+    assert '"first"' not in preview  # the subject alone
     assert "/home/alice" not in preview
     json.loads(preview)  # OTLP/JSON
 
-    pipeline.release_held(ConsentDecision("granted", "prompt"), first_only=True)
+    pipeline.release_held(ConsentDecision("granted", "prompt"), only=subject.seq)
     assert pipeline.flush(WAIT)
-    assert [s.events[0].attributes[attr.EXCEPTION_MESSAGE] for s in spans] == ["first at [path]"]
-    assert pipeline.dropped == 1
+    assert [s.events[0].attributes[attr.EXCEPTION_MESSAGE] for s in spans] == ["second at [path]"]
+    assert pipeline.dropped == 0
+    assert '"first"' in pipeline.preview_held()  # still held, neither sent nor dropped
 
 
 @pytest.mark.parametrize("release", [True, False], ids=["release (gate now denied)", "discard"])
@@ -204,7 +208,7 @@ def test_the_default_file_exporter_writes_without_an_outbox(settings: Settings) 
 
 def _earlier_run_left(layout: Layout, name: str = "from an earlier run") -> Outbox:
     outbox = Outbox(layout.outbox_dir)
-    entry = outbox.put(finished_span(name), ["memory"])
+    entry = outbox.put(record_of(name), ["memory"])
     assert entry is not None
     outbox.settle(entry)
     return outbox

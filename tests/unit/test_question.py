@@ -32,15 +32,15 @@ class Held:
         return True
 
     def release_held(
-        self, decision: Optional[ConsentDecision] = None, *, first_only: bool = False
+        self, decision: Optional[ConsentDecision] = None, *, only: Optional[int] = None
     ) -> None:
-        self.calls.append(("release_held", decision, first_only))
+        self.calls.append(("release_held", decision, only))
 
     def discard_held(self) -> None:
         self.calls.append(("discard_held",))
 
-    def preview_held(self) -> str:
-        self.calls.append(("preview_held",))
+    def preview_held(self, only: Optional[int] = None) -> str:
+        self.calls.append(("preview_held", only))
         return "(the report)"
 
 
@@ -153,7 +153,7 @@ def test_ask_if_pending_without_a_report_does_nothing(settings: Settings) -> Non
         pytest.param(
             "once",
             "dev@example.org",
-            [("release_held", ConsentDecision("granted", "prompt", "dev@example.org"), True)],
+            [("release_held", ConsentDecision("granted", "prompt", "dev@example.org"), 7)],
             None,
             ("denied", "prompt:answered"),
             id="once",
@@ -161,7 +161,7 @@ def test_ask_if_pending_without_a_report_does_nothing(settings: Settings) -> Non
         pytest.param(
             "always",
             "dev@example.org",
-            [("release_held", None, False)],
+            [("release_held", None, None)],
             {"enabled": True, "email": "dev@example.org"},
             ("granted", "config"),
             id="always with email",
@@ -169,7 +169,7 @@ def test_ask_if_pending_without_a_report_does_nothing(settings: Settings) -> Non
         pytest.param(
             "always",
             None,
-            [("release_held", None, False)],
+            [("release_held", None, None)],
             {"enabled": True},
             ("granted", "config"),
             id="always",
@@ -196,7 +196,7 @@ def test_answer(
     decision: tuple[str, str],
 ) -> None:
     question, consent, held = make(settings, "interactive")
-    question.note("excepthook")
+    question.note("excepthook", 7)
 
     question.answer(choice, email)  # type: ignore[arg-type]
 
@@ -225,7 +225,7 @@ def test_a_choice_that_cannot_be_saved_holds_for_this_process(tmp_path: Path) ->
         "session",
         "dev@example.org",
     )
-    assert held.calls == [("release_held", None, False)]
+    assert held.calls == [("release_held", None, None)]
 
 
 ONCE = ConsentDecision("granted", "prompt", "dev@example.org")
@@ -236,13 +236,13 @@ ONCE = ConsentDecision("granted", "prompt", "dev@example.org")
     [
         pytest.param(
             "1\ndev@example.org\n",
-            [("flush",), ("release_held", ONCE, True)],
+            [("flush",), ("release_held", ONCE, 7)],
             None,
             id="1 with email",
         ),
         pytest.param(
             "v\n2\n\n",
-            [("flush",), ("preview_held",), ("release_held", None, False)],
+            [("flush",), ("preview_held", 7), ("release_held", None, None)],
             {"enabled": True},
             id="v then 2",
         ),
@@ -265,7 +265,7 @@ def test_a_terminal_question_at_a_safe_point(
     question, _, held = make(settings, "interactive")
     with open(read, encoding="utf-8") as stdin:
         monkeypatch.setattr(sys, "stdin", stdin)
-        question.note("capture_exception")
+        question.note("capture_exception", 7)
 
     assert question.state is QuestionState.ANSWERED
     assert held.calls == calls
@@ -285,3 +285,42 @@ def test_an_explicit_choice_withdraws_a_pending_question(settings: Settings, exp
     question.ask_if_pending()  # at exit: nothing is asked
     assert question.state is QuestionState.ANSWERED
     assert saved(settings) == {"enabled": explicit == "enable"}
+
+
+def test_the_subject_is_the_latest_crash_noted_before_the_question(settings: Settings) -> None:
+    """A thread's crash, then the main thread's: the question is about the main one."""
+    question, _, held = make(settings, "interactive")
+    question.note("threading.excepthook", 3)
+    question.note("excepthook", 4)
+    question.state = QuestionState.ASKING  # asked: the subject is fixed from now on
+    question.note("threading.excepthook", 5)
+
+    question.answer("once", None)
+
+    assert held.calls == [("release_held", ConsentDecision("granted", "prompt", None), 4)]
+
+
+def test_once_without_a_known_subject_sends_nothing(settings: Settings) -> None:
+    question, _, held = make(settings, "interactive")
+    question.note("excepthook")  # no seq: which report the user saw is unknown
+
+    question.answer("once", None)
+
+    assert held.calls == []  # everything stays held, for enable() or disable()
+
+
+@pytest.mark.integration  # forks a process
+def test_a_child_forked_while_the_lock_is_held_gets_a_free_lock(settings: Settings) -> None:
+    if not hasattr(os, "fork"):
+        pytest.skip("needs os.fork: not on this platform")
+    question, _, _ = make(settings, "interactive")
+    question._lock.acquire()  # as if another thread were inside note() at the fork
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: exit 0 only if the lock is free
+            os._exit(0 if question._lock.acquire(timeout=5) else 1)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        question._lock.release()
+    assert os.WIFEXITED(status)
+    assert os.WEXITSTATUS(status) == 0

@@ -14,7 +14,7 @@ from otel_telemetry.exporters import Delivery
 from otel_telemetry.pipeline._backoff import Backoff
 from otel_telemetry.pipeline._outbox import Outbox
 from otel_telemetry.pipeline._sending import SendingProcessor
-from tests.unit import exception_span, finished_span
+from tests.unit import exception_span, finished_span, record_of
 
 OK = SpanExportResult.SUCCESS
 FAIL = SpanExportResult.FAILURE
@@ -99,7 +99,7 @@ def test_what_stays_in_the_outbox(
 def test_a_report_for_an_exporter_not_configured_in_this_run_keeps_waiting(
     outbox: Outbox, backoff: Backoff
 ) -> None:
-    earlier = outbox.put(finished_span("from an earlier run"), ["sentry", "otlp"])
+    earlier = outbox.put(record_of("from an earlier run"), ["sentry", "otlp"])
     assert earlier is not None
     outbox.settle(earlier)
     otlp = TableExporter(OK)
@@ -182,7 +182,7 @@ def test_a_disk_that_refuses_still_sends(tmp_path: Path) -> None:
 
 def test_drain_counts_the_fully_delivered(outbox: Outbox, backoff: Backoff) -> None:
     for name in ("a", "b", "c"):
-        entry = outbox.put(finished_span(name), ["otlp"])
+        entry = outbox.put(record_of(name), ["otlp"])
         assert entry is not None
         outbox.settle(entry)
     otlp = TableExporter(OK)
@@ -227,7 +227,7 @@ def test_a_drain_tries_a_failing_exporter_once_not_once_per_report(
     outbox: Outbox, backoff: Backoff
 ) -> None:
     for name in ("a", "b", "c"):
-        entry = outbox.put(finished_span(name), ["otlp", "file"])
+        entry = outbox.put(record_of(name), ["otlp", "file"])
         assert entry is not None
         outbox.settle(entry)
     down, local = TableExporter(FAIL), TableExporter(OK)

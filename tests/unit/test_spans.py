@@ -57,7 +57,7 @@ _capture = ErrorCapture(
         storm_limits=(5, 60.0),
         denied=lambda: True,
         submit=lambda captured: None,
-        noted=lambda mechanism: None,
+        noted=lambda mechanism, seq: None,
         watch_asyncio=lambda: None,
     )
 )
@@ -79,7 +79,9 @@ def _chained() -> CapturedException:
     try:
         _crawl("{not json")
     except CrawlError as exc:
-        return capture_exception(exc, "capture_errors", handled=False, attributes={"n": [1]})
+        return capture_exception(
+            exc, "capture_errors", handled=False, attributes={"n": [1]}, packages=("tests.unit",)
+        )
     raise AssertionError("did not raise")
 
 

@@ -1,0 +1,285 @@
+"""Reports as records: what the outbox keeps, built, scrubbed, bounded and checked.
+
+A record is the JSON form of one scrubbed span (the same fields a ``ReadableSpan``
+has; ``_records`` converts between the two). Everything here is plain Python, without
+the OpenTelemetry SDK, for three reasons:
+
+* at exit, a capture the worker could not record in time (the SDK still importing, a
+  machine under load, a budget of 50 ms) is turned into a record here, on the exiting
+  thread, so that a consented report is on disk before the process ends;
+* everything read back from disk is scrubbed again before it is sent (a file planted in
+  the outbox, or left by an older version, never leaves as it is);
+* a record read back is checked before anything uses it, so one poisoned file is
+  dropped instead of stopping every good report behind it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
+
+from otel_telemetry import _attributes as attr
+from otel_telemetry._version import __version__
+from otel_telemetry.capture._snapshot import Captured
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from otel_telemetry.scrubbing import Scrubber
+
+Record = dict[str, Any]
+
+FORMAT = 1
+"""The version of the record; a record of another version is not read."""
+
+MAX_STRING = 32 * 1024
+"""The most characters of one string of a record; longer ones are cut (after scrubbing)."""
+MAX_CHAIN = 256 * 1024
+"""The most characters of the JSON chain; a longer one keeps the first KiB of each message."""
+_CHAIN_MESSAGE = 1024
+
+# SpanKind.INTERNAL and the StatusCode values of the OpenTelemetry API.
+KIND_INTERNAL = 0
+STATUS_UNSET, STATUS_ERROR = 0, 2
+_STATUS_CODES = (0, 1, 2)
+
+
+def resource_attributes(app: str, version: str) -> dict[str, str]:
+    """The explicit, minimal resource: no detector runs, so no host, user or argv."""
+    from opentelemetry.sdk.version import __version__ as sdk_version  # a plain module
+
+    return {
+        attr.SERVICE_NAME: app,
+        attr.SERVICE_VERSION: version,
+        attr.SDK_LANGUAGE: "python",
+        attr.SDK_NAME: "opentelemetry",
+        attr.SDK_VERSION: sdk_version,
+        attr.DISTRO_NAME: "otel_telemetry",
+        attr.DISTRO_VERSION: __version__,
+    }
+
+
+def new_record(
+    captured: Captured,
+    *,
+    packages: Sequence[str],
+    mode: str,
+    install_id: Optional[str],
+    resource: Mapping[str, str],
+) -> Record:
+    """The record of ``captured``, exactly as the SDK path records it, not yet scrubbed.
+
+    Its ids are new random ones, as the SDK's default id generator makes them; they
+    are fixed from here on, for every resend.
+    """
+    from ._spans import report_parts
+
+    name, attributes, event, description = report_parts(
+        captured, packages=packages, mode=mode, install_id=install_id
+    )
+    events: list[dict[str, Any]] = []
+    status: dict[str, Any] = {"code": STATUS_UNSET, "description": None}
+    if event is not None:
+        events.append(
+            {"name": attr.EVENT_EXCEPTION, "timestamp": captured.time_ns, "attributes": event}
+        )
+        status = {"code": STATUS_ERROR, "description": description}
+    return _lists(
+        {
+            "name": name,
+            "trace_id": f"{random.getrandbits(128) or 1:032x}",
+            "span_id": f"{random.getrandbits(64) or 1:016x}",
+            "kind": KIND_INTERNAL,
+            "start": captured.time_ns,
+            "end": captured.time_ns,
+            "attributes": attributes,
+            "events": events,
+            "status": status,
+            "resource": dict(resource),
+            "scope": {"name": "otel_telemetry", "version": __version__},
+        }
+    )
+
+
+def scrub_record(record: Record, scrubber: Scrubber, *, email: Optional[str] = None) -> Record:
+    """Every string of ``record`` scrubbed; the one email that may stay is ``email``.
+
+    Scrubbing a scrubbed record changes nothing but may find more: the audit of both
+    passes is kept. ``user.email`` stays only on a crash report, and only when it is
+    the address the user gave (``email``); any other value is removed, not scrubbed.
+
+    Raises:
+        Exception: whatever the scrubber raised; the caller drops the record.
+    """
+    scrub = scrubber.new_pass()
+    attributes = dict(record["attributes"])
+    attributes.pop(attr.USER_EMAIL, None)
+    earlier = attributes.pop(attr.SCRUBBED, ())
+    attributes = scrub.attributes(attributes)
+    status = dict(record["status"])
+    if status.get("description"):
+        status["description"] = scrub.text(status["description"])
+    clean = {
+        **record,
+        "name": scrub.text(record["name"]),
+        "events": [
+            {**e, "name": scrub.text(e["name"]), "attributes": scrub.attributes(e["attributes"])}
+            for e in record["events"]
+        ],
+        "status": status,
+        "resource": scrub.attributes(record["resource"]),
+    }
+    audit = _audit(earlier, scrub.counts)  # every string of the report scrubbed by now
+    if audit:
+        attributes[attr.SCRUBBED] = audit
+    if email and attributes.get(attr.KIND) == attr.KIND_EXCEPTION:
+        attributes[attr.USER_EMAIL] = email
+    clean["attributes"] = attributes
+    return _lists(clean)
+
+
+def bound_record(record: Record) -> Record:
+    """``record`` with every string cut to :data:`MAX_STRING` and the chain kept valid JSON.
+
+    One huge report (a 5 MiB message) must not push every other report out of the
+    bounded outbox; it is cut after scrubbing, so a cut never reveals a secret.
+    """
+
+    def values(attributes: Mapping[str, Any]) -> dict[str, Any]:
+        bounded: dict[str, Any] = {}
+        for key, value in attributes.items():
+            if key == attr.EXCEPTION_CHAIN and isinstance(value, str):
+                bounded[key] = _bound_chain(value)
+            elif isinstance(value, str):
+                bounded[key] = _cut(value, MAX_STRING)
+            elif isinstance(value, list):
+                bounded[key] = [_cut(v, MAX_STRING) if isinstance(v, str) else v for v in value]
+            else:
+                bounded[key] = value
+        return bounded
+
+    status = dict(record["status"])
+    if isinstance(status.get("description"), str):
+        status["description"] = _cut(status["description"], MAX_STRING)
+    return {
+        **record,
+        "name": _cut(record["name"], 256),
+        "attributes": values(record["attributes"]),
+        "events": [{**e, "attributes": values(e["attributes"])} for e in record["events"]],
+        "status": status,
+    }
+
+
+def check_record(record: Any) -> Record:
+    """``record`` when it has the shape :func:`new_record` gives, else ``ValueError``.
+
+    Attribute values must be OTel-valid (a string, bool, int, float, or a list of one of
+    them), so that nothing downstream meets a type it does not expect.
+    """
+    if not isinstance(record, dict):
+        raise ValueError("a record is an object")
+    _require(isinstance(record.get("name"), str), "name")
+    for key, length in (("trace_id", 32), ("span_id", 16)):
+        _require(_is_hex(record.get(key), length), key)
+    _require(record.get("kind") in range(5), "kind")
+    for key in ("start", "end"):
+        _require(_is_int(record.get(key)), key)
+    _check_attributes(record.get("attributes"))
+    _check_attributes(record.get("resource"))
+    events = record.get("events")
+    if not isinstance(events, list):
+        raise ValueError("not a record: bad events")
+    for event in events:
+        _require(isinstance(event, dict), "event")
+        _require(isinstance(event.get("name"), str), "event name")
+        _require(_is_int(event.get("timestamp")), "event timestamp")
+        _check_attributes(event.get("attributes"))
+    status = record.get("status")
+    if not isinstance(status, dict) or status.get("code") not in _STATUS_CODES:
+        raise ValueError("not a record: bad status")
+    description = status.get("description")
+    _require(description is None or isinstance(description, str), "status description")
+    scope = record.get("scope")
+    _require(
+        scope is None
+        or (
+            isinstance(scope, dict)
+            and isinstance(scope.get("name"), str)
+            and isinstance(scope.get("version"), (str, type(None)))
+        ),
+        "scope",
+    )
+    return record
+
+
+def _check_attributes(attributes: Any) -> None:
+    _require(isinstance(attributes, dict), "attributes")
+    for key, value in attributes.items():
+        _require(isinstance(key, str), "attribute key")
+        if isinstance(value, list):
+            kinds = {type(item) for item in value}
+            _require(len(kinds) <= 1 and kinds <= {str, bool, int, float}, f"attribute {key}")
+        else:
+            _require(isinstance(value, (str, bool, int, float)), f"attribute {key}")
+
+
+def _require(condition: bool, what: str) -> None:
+    if not condition:
+        raise ValueError(f"not a record: bad {what}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_hex(value: Any, length: int) -> bool:
+    if not isinstance(value, str) or len(value) != length:
+        return False
+    try:
+        return int(value, 16) != 0
+    except ValueError:
+        return False
+
+
+def _audit(earlier: Any, counts: Mapping[str, int]) -> list[str]:
+    total: dict[str, int] = {}
+    for item in earlier if isinstance(earlier, (list, tuple)) else ():
+        rule, _, count = str(item).rpartition(":")
+        if rule and count.isdigit():
+            total[rule] = total.get(rule, 0) + int(count)
+    for rule, n in counts.items():
+        total[rule] = total.get(rule, 0) + n
+    return [f"{rule}:{n}" for rule, n in sorted(total.items())]
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [{len(text) - limit} characters cut]"
+
+
+def _bound_chain(text: str) -> str:
+    if len(text) <= MAX_CHAIN:
+        return text
+    try:
+        chain = json.loads(text)
+        for entry in chain:
+            entry["message"] = _cut(str(entry.get("message", "")), _CHAIN_MESSAGE)
+        text = json.dumps(chain, separators=(",", ":"), ensure_ascii=False)
+    except (ValueError, TypeError, AttributeError):
+        return "[]"  # not the chain we wrote: nothing of it is worth a cut JSON text
+    return text if len(text) <= MAX_CHAIN else "[]"
+
+
+def _lists(record: Record) -> Record:
+    """Tuples as lists, as JSON gives them back: a record compares equal to its reread."""
+
+    def values(attributes: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in attributes.items()}
+
+    record["attributes"] = values(record["attributes"])
+    record["resource"] = values(record["resource"])
+    for event in record["events"]:
+        event["attributes"] = values(event["attributes"])
+    return record

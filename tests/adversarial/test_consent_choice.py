@@ -1,0 +1,145 @@
+"""C05/C06: ``[1]`` sends exactly the report the user saw, and ``[v]`` shows exactly that.
+
+A report held before the crash that asks (a crash of another thread, a usage event) is
+not the one whose traceback is above the question: answering "send this error only"
+must send the main crash alone, and leave the other one unsent. Driven through a real
+pseudo-terminal, with a real OTLP receiver.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+import pexpect
+import pytest
+
+from tests.conftest import acme_command, otlp_env
+from tests.payloads import attributes
+
+pytestmark = pytest.mark.integration
+
+CHOICE = r"Your choice \[1/2/3/v\]: "
+QUESTION = "We noticed an error. Help improve Acme by sending crash reports?"
+
+MAIN_CRASH = 'parse_robots("no colon here")  # the main thread crashes: ValueError\n'
+
+THREAD_THEN_MAIN = (
+    """
+import threading
+from acme.crawler import parse_robots, run
+
+thread = threading.Thread(target=run, args=("https://example.com/a",))  # CrawlError
+thread.start()
+thread.join()
+"""
+    + MAIN_CRASH
+)
+
+EVENT_THEN_MAIN = (
+    """
+from acme.crawler import parse_robots
+from acme.telemetry import telemetry
+
+telemetry.send_event("crawl_started", {"pages": 1})
+"""
+    + MAIN_CRASH
+)
+
+
+@pytest.fixture
+def terminal(tty_env, otlp_http):
+    return otlp_env(tty_env, otlp_http, ACME_TELEMETRY_PROMPT_TIMEOUT="60")
+
+
+def host(code: str, env: dict[str, str]) -> pexpect.spawn:
+    return pexpect.spawn(
+        os.path.join(os.path.dirname(acme_command()), "python"),
+        ["-c", code],
+        env=env,
+        encoding="utf-8",
+        timeout=60,
+    )
+
+
+def answer_once(child: pexpect.spawn) -> str:
+    """Answer ``1`` and skip the email; return what the terminal showed up to the end."""
+    child.sendline("1")
+    child.expect("Email: ")
+    child.sendline("")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1  # the host's own exit code
+    return child.before
+
+
+def received_spans(otlp_http) -> list[dict]:
+    """Every span the receiver got; the host has exited, so every send is over."""
+    otlp_http.wait_for_spans(1)
+    return [span for request in otlp_http.requests for span in request.spans()]
+
+
+def exception_type(span: dict) -> str:
+    [event] = span["events"]
+    return attributes(event["attributes"])["exception.type"]
+
+
+@pytest.mark.parametrize(
+    ("code", "held"),
+    [
+        pytest.param(THREAD_THEN_MAIN, "acme.crawler.CrawlError", id="a thread's crash held"),
+        pytest.param(EVENT_THEN_MAIN, "crawl_started", id="a usage event held"),
+    ],
+)
+def test_once_sends_the_crash_above_the_question_only(code, held, terminal, otlp_http) -> None:
+    child = host(code, terminal)
+    child.expect(CHOICE)
+    shown = child.before
+    # The main crash's traceback is the last thing above the question.
+    assert shown.rindex("ValueError: malformed robots.txt line") < shown.rindex(QUESTION)
+
+    answer_once(child)
+
+    spans = received_spans(otlp_http)
+    assert [span["name"] for span in spans] == ["exception"], f"sent: {spans}"
+    assert exception_type(spans[0]) == "ValueError"
+    assert held not in json.dumps(spans)  # the other report stayed held: never sent
+
+
+def _preview(shown: str) -> dict:
+    """The OTLP/JSON document ``[v]`` printed, out of what the terminal showed."""
+    start = shown.index("{")
+    end = shown.rindex(QUESTION)
+    return json.loads(shown[start:end])
+
+
+def _otlp_attributes(items: list[dict]) -> dict:
+    # OTLP/JSON and protobuf's JSON mapping agree on everything but how ints are spelt.
+    return {key: str(value) for key, value in attributes(items).items()}
+
+
+def test_view_shows_the_one_report_that_once_then_sends(terminal, otlp_http) -> None:
+    child = host(THREAD_THEN_MAIN, terminal)
+    child.expect(CHOICE)
+    child.sendline("v")
+    child.expect(CHOICE)
+    preview = _preview(child.before)
+
+    answer_once(child)
+
+    [shown_span] = [
+        span
+        for resource_spans in preview["resourceSpans"]
+        for scope_spans in resource_spans["scopeSpans"]
+        for span in scope_spans["spans"]
+    ]  # one report shown: the one asked about
+    assert exception_type(shown_span) == "ValueError"
+    [sent] = received_spans(otlp_http)
+    assert _otlp_attributes(sent["attributes"]) == _otlp_attributes(shown_span["attributes"])
+    assert _otlp_attributes(sent["events"][0]["attributes"]) == _otlp_attributes(
+        shown_span["events"][0]["attributes"]
+    )
+    # The very span shown: protobuf's JSON mapping spells ids in base64, OTLP/JSON in hex.
+    assert base64.b64decode(sent["spanId"]).hex() == shown_span["spanId"]
+    assert base64.b64decode(sent["traceId"]).hex() == shown_span["traceId"]

@@ -1,0 +1,206 @@
+"""Promise: nothing consented is lost, and each report arrives once.
+
+A consented report is on disk, scrubbed, before the crashing process ends, whatever
+the exit budget and however loaded the machine; a later run sends it with the ids it
+was written with. Real host processes, a real OTLP/HTTP receiver on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from otel_telemetry._layout import Layout
+from tests.conftest import otlp_env, run_python
+from tests.receivers.faulty import FaultyEndpoint
+from tests.receivers.otlp import OtlpHttpReceiver
+
+pytestmark = pytest.mark.integration
+
+PROCESSES = 16
+REPORTS = 6  # per process: five handled, then the crash that ends it
+
+# Six crash sites of the host (frames in ``acme.*``), so the storm guard lets all through;
+# every message names its process and its number, and carries an email to scrub.
+HOST = """
+import sys, types
+import acme
+from acme.telemetry import telemetry
+
+site = types.ModuleType("acme.sites")
+source = "".join(
+    f"def crash{i}(tag):\\n    raise ValueError(f'report {i} of {{tag}} for alice@example.com')\\n"
+    for i in range(6)
+)
+exec(compile(source, "acme/sites.py", "exec"), site.__dict__)
+tag = sys.argv[1]
+for i in range(5):
+    try:
+        getattr(site, f"crash{i}")(tag)
+    except ValueError as exc:
+        telemetry.capture_exception(exc)
+site.crash5(tag)
+"""
+
+FINAL_FLUSH = "from acme.telemetry import telemetry; assert telemetry.flush(60)"
+
+
+def _env(host_env: dict[str, str], receiver: OtlpHttpReceiver, budget: str) -> dict[str, str]:
+    return otlp_env(host_env, receiver, ACME_TELEMETRY="1", ACME_TELEMETRY_FLUSH_TIMEOUT=budget)
+
+
+def _crash_all(env: dict[str, str], tags: list[str]) -> None:
+    """Start every host at once; each must end as a crash does (exit status 1)."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", HOST, tag],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for tag in tags
+    ]
+    for process in processes:
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 1, stderr
+        assert "report 5 of" in stderr  # the host's own traceback, untouched
+
+
+def _messages(receiver: OtlpHttpReceiver) -> Counter[str]:
+    with receiver.cond:
+        requests = list(receiver.requests)
+    return Counter(_message(span) for received in requests for span in received.spans())
+
+
+def _span_ids(receiver: OtlpHttpReceiver) -> dict[str, set[str]]:
+    with receiver.cond:
+        requests = list(receiver.requests)
+    ids: dict[str, set[str]] = {}
+    for received in requests:
+        for span in received.spans():
+            ids.setdefault(_message(span), set()).add(span["spanId"])
+    return ids
+
+
+def _message(span: dict) -> str:
+    [event] = span["events"]
+    for item in event["attributes"]:
+        if item["key"] == "exception.message":
+            return str(item["value"]["stringValue"])
+    raise AssertionError(f"no message in {span}")
+
+
+def _expected(tags: list[str]) -> Counter[str]:
+    return Counter(f"report {i} of {tag} for [email]" for tag in tags for i in range(REPORTS))
+
+
+def _waiting(config_dir: Path) -> list[Path]:
+    outbox = Layout(config_dir).outbox_dir
+    return (
+        sorted(p for p in outbox.iterdir() if not p.name.startswith(".")) if outbox.exists() else []
+    )
+
+
+@pytest.mark.parametrize("collector", ["up", "flapping"])
+def test_sixteen_processes_on_one_config_dir_deliver_every_report_exactly_once(
+    host_env: dict[str, str], config_dir: Path, collector: str
+) -> None:
+    tags = [f"p{n:02d}" for n in range(PROCESSES)]
+    with OtlpHttpReceiver() as receiver:
+        env = _env(host_env, receiver, "1")
+        stop = threading.Event()
+
+        def flap() -> None:  # 503 and nothing kept, then up, every 150 ms
+            while not stop.wait(0.15):
+                receiver.down = not receiver.down
+
+        flapper = threading.Thread(target=flap, daemon=True)
+        if collector == "flapping":
+            flapper.start()
+        try:
+            _crash_all(env, tags)
+        finally:
+            stop.set()
+            if flapper.is_alive():
+                flapper.join()
+            receiver.down = False
+
+        run_python(FINAL_FLUSH, env, check=True)
+
+        # Every report arrived. One a process was sending when its exit budget ran out
+        # may arrive twice (the receiver kept it; the answer never reached the process):
+        # a second copy is the same report, with the same ids, for the backend to fold.
+        ids = _span_ids(receiver)
+        assert set(ids) == set(_expected(tags))
+        assert {message: len(span_ids) for message, span_ids in ids.items()} == dict.fromkeys(
+            ids, 1
+        )
+        assert _waiting(config_dir) == []
+
+
+def test_a_budget_of_50_ms_still_leaves_the_report_on_disk_scrubbed(
+    host_env: dict[str, str], config_dir: Path
+) -> None:
+    with OtlpHttpReceiver() as receiver:
+        env = _env(host_env, receiver, "0.05")
+        _crash_all(env, ["solo"])
+
+        on_disk = [json.loads(path.read_text("utf-8")) for path in _waiting(config_dir)]
+        sent_already = _messages(receiver)
+        assert len(on_disk) + sum(sent_already.values()) == REPORTS
+        text = json.dumps(on_disk)
+        assert "alice@example.com" not in text
+        ids = {record["span"]["span_id"] for record in on_disk}
+
+        run_python(FINAL_FLUSH, env, check=True)
+
+        assert _messages(receiver) == _expected(["solo"])
+        with receiver.cond:
+            delivered = {
+                span["spanId"] for received in receiver.requests for span in received.spans()
+            }
+        # Sent with the ids it was written with (protobuf JSON gives them in base64).
+        assert {_hex(span_id) for span_id in delivered} >= ids
+        assert _waiting(config_dir) == []
+
+
+def _hex(base64_id: str) -> str:
+    import base64
+
+    return base64.b64decode(base64_id).hex()
+
+
+def test_a_collector_that_never_answers_loses_none_of_one_process_s_reports(
+    host_env: dict[str, str], config_dir: Path
+) -> None:
+    endpoint = FaultyEndpoint()
+    try:
+        env = {
+            **host_env,
+            "ACME_TELEMETRY": "1",
+            "ACME_TELEMETRY_EXPORTER": "otlp",
+            "ACME_TELEMETRY_FLUSH_TIMEOUT": "1",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{endpoint.port_for('blackhole')}",
+        }
+        started = time.monotonic()
+        _crash_all(env, ["dark"])
+        assert time.monotonic() - started < 30
+    finally:
+        endpoint.close()
+
+    records = [json.loads(path.read_text("utf-8")) for path in _waiting(config_dir)]
+    messages = sorted(
+        event["attributes"]["exception.message"]
+        for record in records
+        for event in record["span"]["events"]
+    )
+    assert messages == sorted(f"report {i} of dark for [email]" for i in range(REPORTS))

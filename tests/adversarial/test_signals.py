@@ -1,0 +1,118 @@
+"""Promise attacked: "never hurts the host", for signals and fork.
+
+A Ctrl-C ends a host exactly as it would without us (killed by SIGINT, so that a calling
+shell loop stops), and a host that forks while another thread reports never leaves a
+child deadlocked at its first crash.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import run_python
+
+pytestmark = pytest.mark.integration
+
+# A host CLI blocked in time.sleep when the user presses Ctrl-C.
+_SLEEPER = """
+import sys, time
+if sys.argv[1] == "acme":
+    import acme  # installs the hooks
+# One line: the signal may land before or inside the sleep, the traceback is the same.
+print("ready", flush=True); time.sleep(60)
+"""
+
+
+def _interrupt(argument: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SLEEPER, argument],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == "ready\n"
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize("telemetry", ["0", "1"], ids=["telemetry off", "telemetry on"])
+def test_ctrl_c_ends_the_host_by_sigint_as_without_us(host_env, telemetry):
+    host_env["ACME_TELEMETRY"] = telemetry
+    without = _interrupt("plain", host_env)
+    with_us = _interrupt("acme", host_env)
+    assert without.returncode == -signal.SIGINT
+    assert with_us.returncode == -signal.SIGINT, with_us.stderr
+    assert with_us.stderr == without.stderr
+
+
+# A host whose thread reports crashes in a loop while the main thread forks children;
+# each child reports a crash of its own, then exits 7.
+_FORKER = """
+import json, os, sys, threading, time
+from otel_telemetry import Telemetry
+
+t = Telemetry(app="acme", package="__main__")
+t.install()
+stop = False
+
+def crash(n):
+    raise ValueError(f"crash {n}")
+
+def reporter():
+    n = 0
+    while not stop:
+        n += 1
+        try:
+            crash(n % 7)
+        except ValueError as exc:
+            t.capture_exception(exc)
+
+for _ in range(4):  # several reporting threads: the guard's lock is often held
+    threading.Thread(target=reporter, daemon=True).start()
+time.sleep(0.2)
+children = []
+for i in range(int(sys.argv[1])):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            crash(-1)
+        except ValueError as exc:
+            t.capture_exception(exc)
+        os._exit(7)
+    children.append(pid)
+stop = True
+statuses = {}
+deadline = time.monotonic() + 20
+for pid in children:
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            statuses[pid] = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else status >> 8
+            break
+        if time.monotonic() > deadline:
+            statuses[pid] = "deadlocked"
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            break
+        time.sleep(0.01)
+print(json.dumps(sorted(map(str, statuses.values()))))
+os._exit(0)
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+def test_no_forked_child_deadlocks_at_its_first_crash(host_env):
+    host_env["ACME_TELEMETRY"] = "1"
+    children = 200
+    result = run_python(_FORKER, host_env, str(children), check=True)
+    statuses = json.loads(result.stdout)
+    assert statuses == ["7"] * children

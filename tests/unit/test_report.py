@@ -1,0 +1,128 @@
+"""Records (``pipeline/_report.py``): the exit path writes what the SDK path writes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_telemetry import _attributes as attr
+from otel_telemetry.capture._snapshot import CapturedEvent, capture_exception
+from otel_telemetry.pipeline._records import record_to_span, span_to_record
+from otel_telemetry.pipeline._report import (
+    MAX_CHAIN,
+    MAX_STRING,
+    bound_record,
+    check_record,
+    new_record,
+    resource_attributes,
+    scrub_record,
+)
+from otel_telemetry.pipeline._spans import record_span
+from otel_telemetry.scrubbing import Scrubber, ScrubbingOptions
+
+RESOURCE = resource_attributes("acme", "1.4.0")
+PACKAGES = ("tests.unit",)
+
+
+def _crash() -> Any:
+    try:
+        raise ValueError("no page for alice@example.com in /home/alice/cache")
+    except ValueError as exc:
+        return capture_exception(exc, "excepthook", handled=False, packages=PACKAGES)
+
+
+def _sdk_record(captured: Any, install_id: Any = None) -> dict[str, Any]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    record_span(
+        provider.get_tracer("otel_telemetry"),
+        captured,
+        packages=PACKAGES,
+        mode="server",
+        install_id=install_id,
+    )
+    [span] = exporter.get_finished_spans()
+    return span_to_record(span)
+
+
+def _without_ids(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v for k, v in record.items() if k not in ("trace_id", "span_id", "resource", "scope")
+    }
+
+
+@pytest.mark.parametrize(
+    "captured",
+    [
+        pytest.param(_crash(), id="crash"),
+        pytest.param(CapturedEvent("crawl_started", {"pages": 3, "tags": ["a", "b"]}), id="event"),
+    ],
+)
+def test_the_record_written_at_exit_is_the_record_the_sdk_path_writes(captured: Any) -> None:
+    install_id = None if captured.__class__.__name__ == "CapturedException" else "an-id"
+    at_exit = new_record(
+        captured, packages=PACKAGES, mode="server", install_id=install_id, resource=RESOURCE
+    )
+
+    assert _without_ids(at_exit) == _without_ids(_sdk_record(captured, install_id))
+    assert at_exit["resource"] == RESOURCE
+    # What is written is what is read back, and what becomes a span again.
+    reread = check_record(json.loads(json.dumps(at_exit)))
+    assert reread == at_exit
+    assert span_to_record(record_to_span(reread)) == at_exit
+
+
+def test_scrubbing_twice_finds_nothing_more_and_keeps_the_audit() -> None:
+    scrubber = Scrubber(ScrubbingOptions())
+    record = new_record(
+        _crash(), packages=PACKAGES, mode="server", install_id=None, resource=RESOURCE
+    )
+
+    once = scrub_record(record, scrubber, email="me@example.com")
+    twice = scrub_record(json.loads(json.dumps(once)), scrubber, email="me@example.com")
+
+    assert twice == once
+    text = json.dumps(once)
+    assert "alice" not in text
+    assert once["attributes"][attr.USER_EMAIL] == "me@example.com"
+    assert any(item.startswith("email:") for item in once["attributes"][attr.SCRUBBED])
+
+
+def test_an_email_that_is_not_the_users_is_removed_not_kept() -> None:
+    scrubber = Scrubber(ScrubbingOptions())
+    record = new_record(
+        _crash(), packages=PACKAGES, mode="server", install_id=None, resource=RESOURCE
+    )
+    record["attributes"][attr.USER_EMAIL] = "mallory@example.com"
+
+    assert attr.USER_EMAIL not in scrub_record(record, scrubber)["attributes"]
+    assert (
+        scrub_record(record, scrubber, email="me@example.com")["attributes"][attr.USER_EMAIL]
+        == "me@example.com"
+    )
+
+
+def test_bounds_cut_strings_and_keep_the_chain_json() -> None:
+    record = new_record(
+        _crash(), packages=PACKAGES, mode="server", install_id=None, resource=RESOURCE
+    )
+    [event] = record["events"]
+    event["attributes"][attr.EXCEPTION_MESSAGE] = "m" * (MAX_STRING * 4)
+    chain = json.loads(event["attributes"][attr.EXCEPTION_CHAIN])
+    chain[0]["message"] = "c" * (MAX_CHAIN * 2)
+    event["attributes"][attr.EXCEPTION_CHAIN] = json.dumps(chain)
+
+    bounded = bound_record(record)
+
+    [event] = bounded["events"]
+    assert len(event["attributes"][attr.EXCEPTION_MESSAGE]) < MAX_STRING + 64
+    cut_chain = json.loads(event["attributes"][attr.EXCEPTION_CHAIN])  # still JSON
+    assert len(cut_chain) == len(chain)
+    assert cut_chain[0]["message"].endswith("characters cut]")
+    assert check_record(bounded) is bounded
