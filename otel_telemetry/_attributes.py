@@ -21,6 +21,8 @@ EXCEPTION_CHAIN = "otel_telemetry.exception.chain"
 """JSON text of the chain, root cause first: a list of :class:`ChainEntry`."""
 
 # The span.
+NAMESPACE = "otel_telemetry."
+"""The prefix of our own keys; a usage event's payload cannot set one."""
 KIND = "otel_telemetry.kind"
 """``exception`` or ``event``."""
 MECHANISM = "otel_telemetry.mechanism"

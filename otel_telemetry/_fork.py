@@ -4,12 +4,14 @@ A child of ``fork()`` has one thread, the one that forked; a lock another thread
 at that moment stays held in the child forever, and a worker thread is not there at
 all. Each object of ours that owns one registers a method that renews it
 (:func:`renew_in_child`). The object is referred to weakly, so registering never keeps
-it alive, and ``os.register_at_fork`` callbacks cannot be removed.
+it alive, and ``os.register_at_fork`` callbacks cannot be removed. A child also forgets
+the modules our worker was importing at the fork, so that it can import them again.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import weakref
 
 TYPE_CHECKING = False
@@ -32,3 +34,20 @@ def renew_in_child(renew: Callable[[], None]) -> None:
             alive()
 
     os.register_at_fork(after_in_child=after_in_child)
+
+
+# What our workers import lazily, at the first report: a child forked in the middle of
+# such an import inherits a module half executed, which no thread of the child will
+# finish (every later import of it fails). The child forgets those, to import them again.
+_OUR_IMPORTS = ("otel_telemetry.", "opentelemetry.", "google.protobuf", "grpc", "certifi")
+
+
+def _forget_unfinished_imports() -> None:
+    for name, module in list(sys.modules.items()):
+        spec = getattr(module, "__spec__", None)
+        if name.startswith(_OUR_IMPORTS) and getattr(spec, "_initializing", False):
+            sys.modules.pop(name, None)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_unfinished_imports)

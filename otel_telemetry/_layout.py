@@ -246,7 +246,12 @@ def _ensure_trusted(root: str) -> None:
         if parent == current:
             break
         current = parent
+    home = os.path.normpath(os.path.expanduser("~"))
     for folder in reversed(missing):
+        if folder == home:
+            # A home directory is the system's to create, never ours (HOME=/nonexistent
+            # of a service account): no report is kept, and the disk warning says so.
+            raise FileNotFoundError(errno.ENOENT, "the home directory does not exist", folder)
         try:
             os.mkdir(folder, DIR_MODE)
         except FileExistsError:

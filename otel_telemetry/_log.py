@@ -16,14 +16,20 @@ def warn_once(key: str, message: str) -> None:
     _warned.add(key)
     import logging
 
-    logging.getLogger("otel_telemetry").warning(message)
+    try:
+        logging.getLogger("otel_telemetry").warning(message)
+    except Exception:
+        pass  # a host's filter or handler that raises: its problem never becomes ours
 
 
 def debug(message: str, *args: object, exc_info: bool = False) -> None:
     """Log an internal detail; internal failures are never raised into the host."""
     import logging
 
-    logging.getLogger("otel_telemetry").debug(message, *args, exc_info=exc_info)
+    try:
+        logging.getLogger("otel_telemetry").debug(message, *args, exc_info=exc_info)
+    except Exception:
+        pass
 
 
 class host_warnings_kept:

@@ -101,7 +101,7 @@ class Telemetry:
         self._lifecycle = Lifecycle(
             self._report_crash,
             before_exit=self._before_exit,
-            flush=self.pipeline.flush,
+            flush=self.pipeline.flush_at_exit,
             budget=lambda: self.settings.flush_timeout,
         )
         self.reporter = Reporter(
@@ -206,7 +206,7 @@ class Telemetry:
         waits as long as the exporters' own timeouts allow.
         """
         try:
-            self.reporter.send_counted()
+            self.reporter.send_counted(final=False)
             if self.pipeline.waiting():
                 self.pipeline.schedule_drain()
             return self.pipeline.flush(timeout)

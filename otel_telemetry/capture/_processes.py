@@ -16,7 +16,8 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable
+    from multiprocessing.util import Finalize
+    from typing import Callable, Optional
 
 MECHANISM = "multiprocessing"
 
@@ -48,15 +49,15 @@ def watch_children(
         settle()
 
     def in_child(_: object) -> None:
-        if not holder.active or holder.finalizer_pid == os.getpid():
-            return
-        holder.finalizer_pid = os.getpid()
+        finalizer = holder.finalizer
+        if not holder.active or (finalizer is not None and finalizer.still_active()):
+            return  # ours is in place (a forkserver child empties the registry: not then)
         try:
             from multiprocessing.util import Finalize
 
             # Priority 0 runs first at the child's exit, in the ``finally`` around the
-            # target; the registry was emptied for the child just before this call.
-            Finalize(None, at_child_exit, exitpriority=0)
+            # target.
+            holder.finalizer = Finalize(None, at_child_exit, exitpriority=0)
         except Exception:
             pass
 
@@ -73,13 +74,13 @@ def watch_children(
 class Watch:
     """What ``register_after_fork`` keeps a weak reference to, with its callback."""
 
-    __slots__ = ("__weakref__", "active", "callback", "finalizer_pid", "registered")
+    __slots__ = ("__weakref__", "active", "callback", "finalizer", "registered")
 
     def __init__(self, callback: Callable[[object], None]) -> None:
         self.callback = callback
         self.active = True
         self.registered = False  # a forked child inherits the registration with it
-        self.finalizer_pid = 0  # the process whose exit finalizer is in place
+        self.finalizer: Optional[Finalize] = None  # the exit finalizer in place, if any
 
     def stop(self) -> None:
         """Report no child's crash any more (the registrations stay, and do nothing)."""

@@ -119,10 +119,16 @@ class Reporter:
         except Exception:
             debug("otel_telemetry: send_event failed", exc_info=True)
 
-    def send_counted(self) -> None:
-        """Queue, once, the crashes a storm counted but did not send, with their counts."""
+    def send_counted(self, *, final: bool = True) -> None:
+        """Queue, once, the crashes a storm counted but did not send, with their counts.
+
+        Args:
+            final: the process ends: every count goes. Otherwise (a host's ``flush()``)
+                at most one count per crash and storm window, so that flushing after
+                every crash never lets a storm through.
+        """
         if self._storm is not None:
-            for captured in self._storm.counted():
+            for captured in self._storm.counted(final=final):
                 self._submit(captured)
 
     def swap_storm_guard(self, guard: Optional[StormGuard]) -> Optional[StormGuard]:

@@ -31,13 +31,14 @@ Fingerprint = tuple[object, ...]
 
 
 class _Crash:
-    __slots__ = ("counted", "last", "sent", "since")
+    __slots__ = ("count_sent", "counted", "last", "sent", "since")
 
     def __init__(self, now: float, last: CapturedException) -> None:
         self.since = now  # start of the current window
         self.sent = 0  # reports sent in the current window
         self.counted = 0  # occurrences counted since the last report sent
         self.last = last  # the latest capture, for the report sent at exit
+        self.count_sent: Optional[float] = None  # when a count last went out before exit
 
 
 class StormGuard:
@@ -103,19 +104,32 @@ class StormGuard:
             return _with_occurrences(captured, 1 + counted, captured.time_ns)
         return captured
 
-    def counted(self) -> list[CapturedException]:
-        """Take the crashes counted but not yet sent, as reports carrying their counts."""
+    def counted(self, *, final: bool = True) -> list[CapturedException]:
+        """Take the crashes counted but not yet sent, as reports carrying their counts.
+
+        Args:
+            final: take every count (the process ends); otherwise (a host's ``flush()``)
+                at most one count per crash and window, so that flushing after every
+                crash never lets a storm through.
+        """
+        now = time.monotonic()
         with self._lock:
             counted = sorted(
-                (crash for crash in self._seen.values() if crash.counted),
+                (
+                    crash
+                    for crash in self._seen.values()
+                    if crash.counted
+                    and (final or crash.count_sent is None or now - crash.count_sent >= self.window)
+                ),
                 key=lambda crash: crash.counted,
                 reverse=True,
             )[: self.global_limit]  # the most frequent, when many different crashes stormed
             pending = [
                 _with_occurrences(crash.last, crash.counted, time.time_ns()) for crash in counted
             ]
-            for crash in self._seen.values():
+            for crash in counted:
                 crash.counted = 0
+                crash.count_sent = now
         return pending
 
 

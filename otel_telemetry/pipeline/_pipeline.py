@@ -21,7 +21,7 @@ from collections import deque
 from otel_telemetry._fork import renew_in_child
 from otel_telemetry._layout import clear_reports, count_reports, outbox_dir
 
-from ._worker import Worker
+from ._worker import Worker, wait_time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from ._provider import Built
 
 MAX_QUEUE = 256
+IDLE_EXIT_WAIT = 0.2
+"""Seconds the exit of a process that reported nothing lends to older reports' sending:
+they wait on disk anyway, and a healthy command must not pay the budget every run."""
 RECORD_GRACE = 2.0
 """Seconds a flush that ran out of time still waits for a capture the recorder is
 writing: local work (scrub, one file), never the network; only a stalled disk uses it."""
@@ -77,6 +80,7 @@ class Pipeline:
         self._built: Optional[Built] = None
         self._route: Optional[SpanExporter] = None
         self._withdrawals = 0  # disable() calls: a send queued before one is not made
+        self._submitted = False  # this process captured something
         self._unrecorded: deque[_Pending] = deque(maxlen=MAX_QUEUE)
         self._take_lock = threading.Lock()
         self._recorded = threading.Condition(self._take_lock)
@@ -90,6 +94,7 @@ class Pipeline:
     def submit(self, captured: Captured) -> None:
         """Queue a capture; never blocks (a full queue drops its oldest capture)."""
         pending = _Pending(captured)
+        self._submitted = True
         with self._take_lock:
             self._unrecorded.append(pending)
         self._worker.submit(lambda: self._record(pending), droppable=True)
@@ -152,6 +157,7 @@ class Pipeline:
         """
         import time
 
+        timeout = wait_time(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
 
         def remaining() -> Optional[float]:
@@ -167,6 +173,16 @@ class Pipeline:
             return True
         left = remaining()
         return built.provider.force_flush(30_000 if left is None else int(left * 1000))
+
+    def flush_at_exit(self, timeout: float) -> bool:
+        """:meth:`flush` as the process ends, within what is left of its exit budget.
+
+        A process that captured nothing waits at most :data:`IDLE_EXIT_WAIT` for the
+        sending of reports earlier runs left: they stay on disk for a later run.
+        """
+        if not self._submitted:
+            timeout = min(timeout, IDLE_EXIT_WAIT)
+        return self.flush(timeout)
 
     def shutdown(self, timeout: Optional[float]) -> None:
         """Flush, then shut the private provider and its exporters down."""
@@ -216,9 +232,9 @@ class Pipeline:
         if self._built is None:
             from otel_telemetry._log import host_warnings_kept
 
-            from ._provider import build
-
             with host_warnings_kept():  # the SDK's imports and get_tracer add filters
+                from ._provider import build
+
                 self._built = build(
                     self._settings,
                     self._gate,
@@ -299,6 +315,7 @@ class Pipeline:
         self._recorded = threading.Condition(self._take_lock)
         self._recording = 0
         self._unrecorded.clear()  # the parent's captures: the parent reports them
+        self._submitted = False
 
     def _switch_route(self, exporter: Optional[SpanExporter]) -> None:
         built, self._built = self._built, None

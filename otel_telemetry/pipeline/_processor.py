@@ -23,6 +23,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from otel_telemetry import _attributes as attr
 from otel_telemetry._fork import renew_in_child
 from otel_telemetry._log import debug
 from otel_telemetry.consent._precedence import ConsentDecision
@@ -42,6 +43,8 @@ class TelemetrySpanProcessor(SpanProcessor):
         gate: returns the consent decision; asked anew for every span.
         scrubber: applied to every string of the span; if it raises, the span is dropped.
         resource: the resource every forwarded span carries, whatever the provider's.
+        install_id: the anonymous id (created at the first call), for a usage event
+            that was held for the question and is now sent; None adds none.
     """
 
     def __init__(
@@ -51,10 +54,12 @@ class TelemetrySpanProcessor(SpanProcessor):
         gate: Callable[[], ConsentDecision],
         scrubber: Scrubber,
         resource: Resource,
+        install_id: Optional[Callable[[], Optional[str]]] = None,
     ) -> None:
         self._processors = tuple(processors)
         self._gate = gate
         self._scrubber = scrubber
+        self._install_id = install_id
         # (seq of the capture, span): the seq says which report a question is about.
         self._held: deque[tuple[Optional[int], ReadableSpan]] = deque(maxlen=MAX_HELD)
         self._lock = threading.Lock()
@@ -174,7 +179,7 @@ class TelemetrySpanProcessor(SpanProcessor):
 
     def _forward(self, span: ReadableSpan, decision: ConsentDecision) -> None:
         try:
-            clean = self._scrub(span, decision)
+            clean = self._scrub(span, decision, sending=True)
         except Exception:
             # Fail closed: a span that could not be scrubbed is never forwarded raw.
             self.dropped += 1
@@ -186,9 +191,21 @@ class TelemetrySpanProcessor(SpanProcessor):
             except Exception:
                 debug("otel_telemetry: span processor failed", exc_info=True)
 
-    def _scrub(self, span: ReadableSpan, decision: ConsentDecision) -> ReadableSpan:
+    def _scrub(
+        self, span: ReadableSpan, decision: ConsentDecision, *, sending: bool = False
+    ) -> ReadableSpan:
         # One scrubbing for every path (live, written at exit, read back from disk): the
         # record's. Our resource replaces the provider's; the user's email is added last.
         record = span_to_record(span)
-        record["resource"] = dict(self._resource.attributes)
-        return record_to_span(scrub_record(record, self._scrubber, email=decision.email))
+        values = record["attributes"]
+        # A usage event held for the question gets its id once it may leave.
+        lacks_id = values.get(attr.KIND) == attr.KIND_EVENT and attr.INSTALL_ID not in values
+        install_id = self._install_id() if sending and lacks_id and self._install_id else None
+        clean = scrub_record(
+            record,
+            self._scrubber,
+            email=decision.email,
+            resource=self._resource.attributes,
+            install_id=install_id,
+        )
+        return record_to_span(clean)

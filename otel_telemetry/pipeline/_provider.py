@@ -24,6 +24,7 @@ from otel_telemetry.exporters import create_exporters, delivers_locally
 from otel_telemetry.scrubbing import Scrubber
 
 from ._backoff import Backoff
+from ._install_id import load_or_create
 from ._outbox import Outbox
 from ._processor import TelemetrySpanProcessor
 from ._report import Record, resource_attributes, scrub_record
@@ -82,7 +83,7 @@ def build(
         outbox = Outbox(layout.outbox_dir, withdrawn_ns=withdrawn_ns) if exporters else None
 
         def rescrub(record: Record) -> Record:
-            return scrub_record(record, scrubber, email=gate().email)
+            return scrub_record(record, scrubber, email=gate().email, resource=resource.attributes)
 
         sending = SendingProcessor(
             exporters,
@@ -92,7 +93,13 @@ def build(
             rescrub=rescrub,
             store_first=remote,
         )
-    processor = TelemetrySpanProcessor([sending], gate=gate, scrubber=scrubber, resource=resource)
+    processor = TelemetrySpanProcessor(
+        [sending],
+        gate=gate,
+        scrubber=scrubber,
+        resource=resource,
+        install_id=None if route is not None else lambda: load_or_create(settings.config_dir),
+    )
     provider = TracerProvider(
         sampler=ALWAYS_ON,
         resource=resource,

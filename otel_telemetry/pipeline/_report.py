@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
@@ -102,12 +103,27 @@ def new_record(
     )
 
 
-def scrub_record(record: Record, scrubber: Scrubber, *, email: Optional[str] = None) -> Record:
+def scrub_record(
+    record: Record,
+    scrubber: Scrubber,
+    *,
+    email: Optional[str] = None,
+    resource: Optional[Mapping[str, Any]] = None,
+    install_id: Optional[str] = None,
+) -> Record:
     """Every string of ``record`` scrubbed; the one email that may stay is ``email``.
 
     Scrubbing a scrubbed record changes nothing but may find more: the audit of both
-    passes is kept. ``user.email`` stays only on a crash report, and only when it is
-    the address the user gave (``email``); any other value is removed, not scrubbed.
+    passes is kept (an audit entry that is not ``rule:count`` is dropped). ``user.email``
+    stays only on a crash report, and only when it is the address the user gave
+    (``email``); any other value is removed, not scrubbed. The scope is always ours.
+
+    Args:
+        record: the record, as built or as read back from disk.
+        scrubber: the rules in force.
+        email: the address the user gave, if any.
+        resource: our resource, replacing the record's (one read back may hold anything).
+        install_id: set on a usage event that has none (one held for the question).
 
     Raises:
         Exception: whatever the scrubber raised; the caller drops the record.
@@ -130,11 +146,16 @@ def scrub_record(record: Record, scrubber: Scrubber, *, email: Optional[str] = N
         "status": status,
         "resource": scrub.attributes(record["resource"]),
     }
+    if resource is not None:
+        clean["resource"] = scrub.attributes(resource)
+    clean["scope"] = {"name": "otel_telemetry", "version": __version__}
     audit = _audit(earlier, scrub.counts)  # every string of the report scrubbed by now
     if audit:
         attributes[attr.SCRUBBED] = audit
     if email and attributes.get(attr.KIND) == attr.KIND_EXCEPTION:
         attributes[attr.USER_EMAIL] = email
+    if install_id and attributes.get(attr.KIND) == attr.KIND_EVENT:
+        attributes.setdefault(attr.INSTALL_ID, install_id)
     clean["attributes"] = attributes
     return _lists(clean)
 
@@ -217,11 +238,11 @@ def _check_attributes(attributes: Any) -> None:
     _require(isinstance(attributes, dict), "attributes")
     for key, value in attributes.items():
         _require(isinstance(key, str), "attribute key")
-        if isinstance(value, list):
-            kinds = {type(item) for item in value}
-            _require(len(kinds) <= 1 and kinds <= {str, bool, int, float}, f"attribute {key}")
-        else:
-            _require(isinstance(value, (str, bool, int, float)), f"attribute {key}")
+        items = value if isinstance(value, list) else [value]
+        kinds = {type(item) for item in items}
+        _require(len(kinds) <= 1 and kinds <= {str, bool, int, float}, f"attribute {key}")
+        # OTLP integers are 64-bit: a larger one could not be sent.
+        _require(all(-(2**63) <= i < 2**63 for i in items if type(i) is int), f"attribute {key}")
 
 
 def _require(condition: bool, what: str) -> None:
@@ -230,7 +251,8 @@ def _require(condition: bool, what: str) -> None:
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    # Times are unsigned 64-bit in OTLP.
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64
 
 
 def _is_hex(value: Any, length: int) -> bool:
@@ -245,12 +267,15 @@ def _is_hex(value: Any, length: int) -> bool:
 def _audit(earlier: Any, counts: Mapping[str, int]) -> list[str]:
     total: dict[str, int] = {}
     for item in earlier if isinstance(earlier, (list, tuple)) else ():
-        rule, _, count = str(item).rpartition(":")
-        if rule and count.isdigit():
+        if isinstance(item, str) and _AUDIT_ENTRY.fullmatch(item):
+            rule, _, count = item.rpartition(":")
             total[rule] = total.get(rule, 0) + int(count)
     for rule, n in counts.items():
         total[rule] = total.get(rule, 0) + n
     return [f"{rule}:{n}" for rule, n in sorted(total.items())]
+
+
+_AUDIT_ENTRY = re.compile(r"[a-z][a-z0-9_]{0,63}:[0-9]{1,9}")
 
 
 def _cut(text: str, limit: int) -> str:

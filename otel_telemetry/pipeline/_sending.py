@@ -94,6 +94,7 @@ class SendingProcessor(SpanProcessor):
             try:
                 if self._rescrub is not None:
                     entry.record = self._rescrub(entry.record)
+                entry.record = bound_record(entry.record)  # a planted file may be huge
                 record_to_span(entry.record)
             except Exception:
                 # Fail closed, one report at a time: the next one is still sent.

@@ -108,10 +108,17 @@ def exception_attributes(
 
 
 def event_attributes(captured: CapturedEvent) -> dict[str, AttributeValue]:
-    """Span attributes of a usage event: its payload, values made OTel-valid."""
+    """Span attributes of a usage event: its payload, values made OTel-valid.
+
+    A payload key of ours (``otel_telemetry.*``, ``user.email``) is left out: a payload
+    can neither pass for a crash report, nor carry an email, nor write the audit.
+    """
     attributes: dict[str, AttributeValue] = {attr.KIND: attr.KIND_EVENT}
     for key, value in captured.payload.items():
-        attributes[str(key)] = _attribute_value(value)
+        key = str(key)
+        if key.startswith(attr.NAMESPACE) or key == attr.USER_EMAIL:
+            continue
+        attributes[key] = _attribute_value(value)
     return attributes
 
 
@@ -205,12 +212,17 @@ def _format_one(type_name: str, entry: RawException, frames: list[Frame]) -> lis
 
 
 def _attribute_value(value: Any) -> AttributeValue:
+    if isinstance(value, int) and not isinstance(value, bool) and not _INT64.count(value):
+        return str(value)  # OTLP integers are 64-bit: a larger one is sent as its text
     if isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
         return tuple(value)
     # Anything else becomes JSON text, which the scrubber parses and cleans.
     return json.dumps(value, default=str, separators=(",", ":"))
+
+
+_INT64 = range(-(2**63), 2**63)
 
 
 def report_parts(

@@ -21,6 +21,17 @@ if TYPE_CHECKING:
     Job = Callable[[], object]  # what a job returns is not used
 
 
+def wait_time(timeout: Optional[float]) -> Optional[float]:
+    """``timeout`` as ``threading`` can wait it.
+
+    None (no bound) for what is longer than it can wait (``inf``, ``1e300``), 0 for what
+    is not a number.
+    """
+    if timeout is None or timeout >= threading.TIMEOUT_MAX:
+        return None
+    return timeout if timeout == timeout else 0.0  # NaN is the one value unequal to itself
+
+
 class Worker:
     """Runs jobs on one thread, started at the first job.
 
@@ -61,6 +72,7 @@ class Worker:
 
     def wait(self, timeout: Optional[float]) -> bool:
         """Wait until every job queued so far has run; False when ``timeout`` passed first."""
+        timeout = wait_time(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while self._pending:

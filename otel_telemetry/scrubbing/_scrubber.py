@@ -331,6 +331,8 @@ class ScrubPass:
         candidates = [str(value)]
         if isinstance(value, float) and value.is_integer():
             candidates.append(str(int(value)))
+        if value < 0:  # a minus sign is not part of a card or phone number: read it without
+            candidates += [c[1:] for c in candidates]
         for text in reversed(candidates):  # the integer reading first: it matches whole
             scrubbed = self._plain(text)
             if scrubbed != text:

@@ -143,3 +143,18 @@ def test_view_shows_the_one_report_that_once_then_sends(terminal, otlp_http) -> 
     # The very span shown: protobuf's JSON mapping spells ids in base64, OTLP/JSON in hex.
     assert base64.b64decode(sent["spanId"]).hex() == shown_span["spanId"]
     assert base64.b64decode(sent["traceId"]).hex() == shown_span["traceId"]
+
+
+def test_always_sends_the_held_event_with_its_install_id(terminal, otlp_http, config_dir):
+    child = host(EVENT_THEN_MAIN, terminal)
+    child.expect(CHOICE)
+    child.sendline("2")  # send crash reports, and remember the answer
+    child.expect("Email: ")
+    child.sendline("")
+    child.expect(pexpect.EOF)
+    child.close()
+
+    otlp_http.wait_for_spans(2)
+    [event] = [span for span in received_spans(otlp_http) if span["name"] == "crawl_started"]
+    install_id = (config_dir / "telemetry" / "install_id").read_text().strip()
+    assert attributes(event["attributes"])["otel_telemetry.install_id"] == install_id

@@ -204,3 +204,25 @@ def test_a_collector_that_never_answers_loses_none_of_one_process_s_reports(
         for event in record["span"]["events"]
     )
     assert messages == sorted(f"report {i} of dark for [email]" for i in range(REPORTS))
+
+
+SINGLE = """
+import acme.crawler
+acme.crawler.parse_robots("no colon here")
+"""
+
+
+@pytest.mark.parametrize("budget", ["0", "0.001", "1e300", "inf", "nan"])
+def test_whatever_the_budget_the_report_is_sent_or_on_disk(
+    host_env: dict[str, str], config_dir: Path, budget: str
+) -> None:
+    with OtlpHttpReceiver() as receiver:
+        env = _env(host_env, receiver, budget)
+
+        result = run_python(SINGLE, env)
+
+        assert result.returncode == 1
+        assert "ValueError" in result.stderr
+        with receiver.cond:
+            sent = sum(len(received.spans()) for received in receiver.requests)
+        assert sent + len(_waiting(config_dir)) == 1

@@ -20,6 +20,8 @@ pytestmark = pytest.mark.integration
 CARD = "4111111111111111"  # a test card number: passes the Luhn check
 
 HOST = f"""
+import logging, sys
+logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)  # the host logs everything
 from acme.telemetry import telemetry
 
 
@@ -37,6 +39,12 @@ telemetry.send_event(
         "in_dict": {{"number": {CARD}, "items": 2}},
         "as_bytes": b"{CARD}",
         "as_object": Order(),
+        "negative": -{CARD},
+        # A payload cannot write our keys: the audit, the kind, an email.
+        "otel_telemetry.scrubbed": ["https://leak:pw@audit.example.com/x?token=AUDITSECRET:1"],
+        "otel_telemetry.kind": "exception",
+        "user.email": "alice@example.com",
+        "huge": 2**70,  # beyond OTLP's 64-bit integers
         "pages": 3,
         "ratio": 0.5,
         "ok": True,
@@ -45,13 +53,13 @@ telemetry.send_event(
 assert telemetry.flush(15)
 """
 
-CARRIERS = ("as_int", "as_float", "in_list", "in_dict", "as_bytes", "as_object")
+CARRIERS = ("as_int", "as_float", "in_list", "in_dict", "as_bytes", "as_object", "negative")
 
 
 def test_a_card_number_of_any_type_never_arrives(host_env, otlp_http) -> None:
     env = otlp_env(host_env, otlp_http, ACME_TELEMETRY="1")
 
-    run_python(HOST, env, check=True)
+    result = run_python(HOST, env, check=True)
 
     [span] = otlp_http.wait_for_spans(1)
     sent = attributes(span["attributes"])
@@ -66,3 +74,9 @@ def test_a_card_number_of_any_type_never_arrives(host_env, otlp_http) -> None:
         assert CARD.encode() not in request.body
     # Numbers and booleans that hold nothing are kept, as numbers and booleans.
     assert (sent["pages"], sent["ratio"], sent["ok"]) == ("3", 0.5, True)
+    assert sent["otel_telemetry.kind"] == "event"
+    assert "user.email" not in sent
+    assert "AUDITSECRET" not in json.dumps(sent)
+    assert sent["huge"] == str(2**70)
+    # Nothing of ours reached the host's logging (an encoder error would log at ERROR).
+    assert [line for line in result.stderr.splitlines() if "opentelemetry" in line] == []

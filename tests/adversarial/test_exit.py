@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 
 import pytest
 
 from tests.processes import exit_delay
+from tests.unit import record_of
 
 pytestmark = pytest.mark.integration
 
@@ -44,3 +46,33 @@ def test_three_hosts_share_one_exit_budget(host_env):
         delay, result = exit_delay([sys.executable, "-c", _THREE_HOSTS, str(BUDGET)], env)
     assert result.returncode == 0, result.stderr
     assert delay < BUDGET + MARGIN, f"exit took {delay:.2f} s for a budget of {BUDGET} s"
+
+
+# A healthy run of the host (nothing crashes) while an earlier run's report waits.
+_HEALTHY = """
+import sys, time
+import acme
+print("@@", time.monotonic(), file=sys.stderr, flush=True)
+"""
+
+
+def test_a_healthy_run_does_not_pay_the_budget_for_older_reports(host_env, config_dir):
+    outbox = config_dir / "telemetry" / "outbox"
+    outbox.mkdir(parents=True)
+    document = {"format": 1, "pending": ["otlp"], "span": record_of("from an earlier run")}
+    (outbox / "00000000000000000001-earlier.json").write_text(json.dumps(document))
+    with socket.socket() as blackhole:  # accepts, never answers: the send never ends
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(16)
+        env = {
+            **host_env,
+            "ACME_TELEMETRY": "1",
+            "ACME_TELEMETRY_EXPORTER": "otlp",
+            "ACME_TELEMETRY_FLUSH_TIMEOUT": "10",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{blackhole.getsockname()[1]}",
+        }
+        delay, result = exit_delay([sys.executable, "-c", _HEALTHY], env)
+    assert result.returncode == 0, result.stderr
+    # Far below the 10 s budget: a healthy exit lends older reports a moment only.
+    assert delay < 10 / 2, f"a healthy exit took {delay:.2f} s"
+    assert len(list(outbox.iterdir())) == 1  # still waiting, for a later run

@@ -109,3 +109,30 @@ def test_offline_each_run_prints_at_most_one_line(host_env):
         if line.strip() and not line.startswith("LOG|") and line != "host done"
     ]
     assert other == [], result.stderr
+
+
+# A host whose logging raises (a filter with a bug): our warnings must not bring it down.
+_RAISING_LOGGING = """
+import logging
+class Broken(logging.Filter):
+    def filter(self, record):
+        raise RuntimeError("the host's own logging bug")
+handler = logging.StreamHandler()
+handler.addFilter(Broken())
+logging.getLogger().addHandler(handler)
+from acme.telemetry import telemetry
+telemetry.status()  # config.json is garbage: one warning
+telemetry.enable()
+telemetry.disable()
+print("host still running")
+"""
+
+
+def test_a_host_logging_that_raises_never_reaches_the_host(host_env, config_dir) -> None:
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "config.json").write_bytes(b"\x00not json")
+
+    result = run_python(_RAISING_LOGGING, host_env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "host still running\n"

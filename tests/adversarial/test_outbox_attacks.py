@@ -21,7 +21,13 @@ from otel_telemetry import _attributes as attr
 from otel_telemetry._layout import Layout
 from otel_telemetry.pipeline import _outbox
 from otel_telemetry.pipeline._outbox import Outbox, _claim_tag
-from otel_telemetry.pipeline._report import FORMAT, MAX_STRING, Record, scrub_record
+from otel_telemetry.pipeline._report import (
+    FORMAT,
+    MAX_STRING,
+    Record,
+    resource_attributes,
+    scrub_record,
+)
 from otel_telemetry.pipeline._sending import SendingProcessor
 from otel_telemetry.scrubbing import Scrubber, ScrubbingOptions
 from tests.conftest import otlp_env, run_python
@@ -55,11 +61,12 @@ def _document(record: Record) -> dict[str, Any]:
 
 def _sending(outbox: Outbox, exporter: Kept) -> SendingProcessor:
     scrubber = Scrubber(ScrubbingOptions())
+    resource = resource_attributes("acme", "1.4.0")
     return SendingProcessor(
         {"memory": exporter},
         outbox,
         backoff=None,
-        rescrub=lambda record: scrub_record(record, scrubber),
+        rescrub=lambda record: scrub_record(record, scrubber, resource=resource),
     )
 
 
@@ -76,6 +83,8 @@ def _bad_attributes(value: Any) -> Record:
         pytest.param(_document(_bad_attributes({"nested": "object"})), id="attribute object"),
         pytest.param(_document(_bad_attributes([1, "mixed"])), id="attribute list of mixed"),
         pytest.param(_document(_bad_attributes(None)), id="attribute null"),
+        pytest.param(_document(_bad_attributes(10**40)), id="attribute int beyond 64 bits"),
+        pytest.param(_document({**record_of("poisoned"), "start": 10**40}), id="start beyond"),
         pytest.param(_document({**record_of("poisoned"), "events": None}), id="events null"),
         pytest.param(_document({**record_of("poisoned"), "events": [7]}), id="event a number"),
         pytest.param(_document({**record_of("poisoned"), "status": None}), id="status null"),
@@ -109,19 +118,38 @@ def test_a_planted_report_is_scrubbed_again_before_it_is_sent(tmp_path: Path) ->
     outbox = Outbox(tmp_path / "outbox")
     record = record_of(f"for {PII[0]}")
     record["attributes"].update(
-        {"note": f"{PII[1]} password={PII[2]}", attr.USER_EMAIL: "mallory@example.com"}
+        {
+            "note": f"{PII[1]} password={PII[2]}",
+            attr.USER_EMAIL: "mallory@example.com",
+            "huge": "x" * (MAX_STRING * 8),
+            attr.SCRUBBED: ["https://leak:pw@audit.example.com/x?token=AUDITSECRET:1"],
+        }
     )
     record["status"] = {"code": 2, "description": f"card {PII[3]}"}
+    record["scope"] = {"name": f"scope {PII[0]}", "version": "1"}
+    record["resource"] = {"host.name": "alice-laptop", "service.name": "acme"}
     _plant(outbox.directory, "00000000000000000001-planted.json", _document(record))
     exporter = Kept()
 
     _sending(outbox, exporter).drain()
 
     [span] = exporter.spans
-    sent = json.dumps([span.name, dict(span.attributes), span.status.description], default=str)
+    sent = json.dumps(
+        [
+            span.name,
+            dict(span.attributes),
+            span.status.description,
+            span.instrumentation_scope.name,
+            dict(span.resource.attributes),
+        ],
+        default=str,
+    )
     assert not [value for value in PII if value in sent]
     assert attr.USER_EMAIL not in span.attributes  # not the address the user gave
     assert "mallory" not in sent
+    assert "AUDITSECRET" not in sent  # the audit is ours to write, not a planted file's
+    assert "alice-laptop" not in sent  # the resource is ours, not the file's
+    assert len(span.attributes["huge"]) < MAX_STRING + 64  # bounded again
 
 
 def test_one_huge_report_is_cut_and_pushes_no_small_one_out(tmp_path: Path) -> None:

@@ -205,3 +205,15 @@ def test_a_config_dir_the_user_links_elsewhere_is_used(host_env, tmp_path):
 
     assert json.loads((real / "config.json").read_text())["telemetry"]["enabled"] is True
     assert read_reports(Layout(real).reports_dir)
+
+
+def test_a_home_that_does_not_exist_is_never_created(host_env, tmp_path) -> None:
+    home = tmp_path / "no-such-home"
+    env = {k: v for k, v in host_env.items() if k != "ACME_CONFIG_DIR"}
+    env.update(HOME=str(home), ACME_TELEMETRY="1", ACME_TELEMETRY_EXPORTER="file")
+
+    result = run_python("import acme.crawler\nacme.crawler.parse_robots('no colon')", env)
+
+    assert result.returncode == 1
+    assert "ValueError" in result.stderr  # the host's own traceback
+    assert not home.exists()

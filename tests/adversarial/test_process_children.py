@@ -33,7 +33,7 @@ if __name__ == "__main__":
     print("child exit code", child.exitcode)
 """
 
-METHODS = ["fork", "spawn"] if sys.platform != "win32" else ["spawn"]
+METHODS = ["fork", "spawn", "forkserver"] if sys.platform != "win32" else ["spawn"]
 
 
 @pytest.mark.parametrize("method", METHODS)

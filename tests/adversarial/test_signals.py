@@ -14,7 +14,8 @@ import sys
 
 import pytest
 
-from tests.conftest import run_python
+from tests.conftest import otlp_env, run_python
+from tests.payloads import attributes
 
 pytestmark = pytest.mark.integration
 
@@ -116,3 +117,47 @@ def test_no_forked_child_deadlocks_at_its_first_crash(host_env):
     result = run_python(_FORKER, host_env, str(children), check=True)
     statuses = json.loads(result.stdout)
     assert statuses == ["7"] * children
+
+
+# A host that forks right after its first report, while our worker is still importing
+# the pipeline: each child's own crash must still be reported.
+_FORK_AT_FIRST_REPORT = """
+import os, sys, time
+import acme.crawler
+from acme.telemetry import telemetry
+
+try:
+    acme.crawler.parse_robots("the parent's crash")
+except ValueError as exc:
+    telemetry.capture_exception(exc)  # the worker starts importing now
+children = []
+for i in range(8):
+    time.sleep(0.01 * i)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            acme.crawler.parse_robots(f"child {i}")
+        except ValueError as exc:
+            telemetry.capture_exception(exc)
+        os._exit(0 if telemetry.flush(30) else 3)
+    children.append(pid)
+codes = [os.waitpid(pid, 0)[1] for pid in children]
+telemetry.flush(30)
+print(codes)
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+def test_children_forked_during_the_first_report_report_their_own(host_env, otlp_http):
+    env = otlp_env(host_env, otlp_http, ACME_TELEMETRY="1")
+
+    result = run_python(_FORK_AT_FIRST_REPORT, env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[0, 0, 0, 0, 0, 0, 0, 0]\n", result.stderr
+    messages = {
+        attributes(event["attributes"])["exception.message"]
+        for span in otlp_http.wait_for_spans(9)
+        for event in span["events"]
+    }
+    assert len(messages) == 9, messages

@@ -41,6 +41,35 @@ def test_many_rotating_crash_sites_are_still_a_bounded_storm(host_env, config_di
     assert 0 < len(spans) <= 100, len(spans)
 
 
+# A serverless-style host: the same crash, then flush(), again and again.
+_FLUSHING = """
+from otel_telemetry import Telemetry
+t = Telemetry(app="acme", package="__main__")
+def crash():
+    raise ValueError("the same crash")
+for _ in range(300):
+    try:
+        crash()
+    except ValueError as exc:
+        t.capture_exception(exc)
+    t.flush(0)
+t.flush(60)
+"""
+
+
+def test_flushing_after_every_crash_lets_no_storm_through(host_env, config_dir):
+    host_env["ACME_TELEMETRY"] = "1"
+    result = run_python(_FLUSHING, host_env)
+    assert result.returncode == 0, result.stderr
+    spans = [
+        span
+        for document in read_reports(config_dir / "telemetry" / "reports")
+        for span in document["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    ]
+    # The storm limit (5 per minute), and the count of the rest goes at exit, once.
+    assert len(spans) <= 6, len(spans)
+
+
 # A host whose event loop hands its errors to sys.excepthook (a common pattern).
 _LOOP = """
 import asyncio, json, sys, time

@@ -1,0 +1,52 @@
+"""Promise: crashes at interpreter shutdown are reported too (``atexit`` callbacks).
+
+An exception in an ``atexit`` callback never reaches ``sys.excepthook``; since Python
+3.10 the interpreter hands it to ``sys.unraisablehook``, which we chain. The callback may
+run before our own exit flush (registered after ``import acme``) or after it (registered
+before): either way the report arrives. On 3.9 the interpreter prints it and tells no
+hook: nothing can be sent, and nothing is.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from tests.conftest import otlp_env, run_python
+from tests.payloads import attributes
+from tests.receivers.otlp import OtlpHttpReceiver
+
+pytestmark = pytest.mark.integration
+
+# The callback raises inside acme (json calls back into acme.crawler).
+HOST = """
+import atexit, functools, sys
+if sys.argv[1] == "before":
+    import json
+    atexit.register(lambda: __import__("acme.crawler").crawler._decode('{"error": "at exit"}'))
+import acme.crawler
+if sys.argv[1] == "after":
+    atexit.register(functools.partial(acme.crawler._decode, '{"error": "at exit"}'))
+print("host done")
+"""
+
+
+@pytest.mark.parametrize("registered", ["before", "after"], ids=lambda r: f"{r} import acme")
+def test_a_crash_in_an_atexit_callback_is_reported(
+    host_env: dict[str, str], registered: str
+) -> None:
+    with OtlpHttpReceiver() as receiver:
+        env = otlp_env(host_env, receiver, ACME_TELEMETRY="1", ACME_TELEMETRY_FLUSH_TIMEOUT="10")
+
+        result = run_python(HOST, env, registered)
+
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "host done\n"
+        assert "ConnectionRefusedError: at exit" in result.stderr  # as without us
+        if sys.version_info < (3, 10):
+            assert receiver.requests == []
+            return
+        [span] = receiver.wait_for_spans(1)
+    [event] = span["events"]
+    assert attributes(event["attributes"])["exception.message"] == "at exit"
