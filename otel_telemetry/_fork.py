@@ -36,17 +36,31 @@ def renew_in_child(renew: Callable[[], None]) -> None:
     os.register_at_fork(after_in_child=after_in_child)
 
 
-# What our workers import lazily, at the first report: a child forked in the middle of
-# such an import inherits a module half executed, which no thread of the child will
-# finish (every later import of it fails). The child forgets those, to import them again.
-_OUR_IMPORTS = ("otel_telemetry.", "opentelemetry.", "google.protobuf", "grpc", "certifi")
+# A child forked while another thread was in the middle of an import (our worker
+# imports the pipeline at the first report, the standard library's ``sysconfig``
+# included) inherits a module half executed, and the import lock of that module held
+# by a thread the child does not have: the next import of it fails, or waits forever.
+# The child forgets both, so that it imports the module again when asked. The imports
+# of its own thread, the one that forked, are left for it to finish.
 
 
 def _forget_unfinished_imports() -> None:
-    for name, module in list(sys.modules.items()):
-        spec = getattr(module, "__spec__", None)
-        if name.startswith(_OUR_IMPORTS) and getattr(spec, "_initializing", False):
-            sys.modules.pop(name, None)
+    try:
+        import _frozen_importlib as bootstrap  # importlib's own, with its module locks
+        import _thread
+
+        locks = bootstrap._module_locks  # type: ignore[attr-defined]
+        me = _thread.get_ident()
+        for name, ref in list(locks.items()):
+            owner = getattr(ref(), "owner", None)
+            if not owner or owner == me:
+                continue
+            locks.pop(name, None)
+            spec = getattr(sys.modules.get(name), "__spec__", None)
+            if getattr(spec, "_initializing", False):
+                sys.modules.pop(name, None)
+    except Exception:
+        pass  # another interpreter's importlib: never in the way of the host's child
 
 
 if hasattr(os, "register_at_fork"):

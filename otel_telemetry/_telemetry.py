@@ -14,7 +14,6 @@ from ._settings import Settings
 from .capture._lifecycle import Lifecycle
 from .capture._reporter import Reporter
 from .consent._consent import Consent
-from .consent._store import withdrawn_ns
 from .pipeline._pipeline import Pipeline
 
 TYPE_CHECKING = False
@@ -95,7 +94,7 @@ class Telemetry:
         self.pipeline = Pipeline(
             self.settings,
             self.consent.decide,
-            withdrawn_ns=lambda: withdrawn_ns(self.settings.config_dir),
+            withdrawn_ns=self._withdrawn_ns,
         )
         self._question: Optional[Question] = None  # at the first report (enum is slow to import)
         self._lifecycle = Lifecycle(
@@ -251,6 +250,11 @@ class Telemetry:
     def _withdraw_question(self) -> None:
         if self._question is not None:
             self._question.withdraw()
+
+    def _withdrawn_ns(self) -> int:
+        from .consent._store import withdrawn_ns  # on the worker, at the first drain
+
+        return withdrawn_ns(self.settings.config_dir)
 
     def _before_exit(self) -> None:
         if self._question is not None:

@@ -65,6 +65,8 @@ ALLOWED = {
 #: Private attributes of other objects that the package reads, and why.
 PRIVATE_ACCESS = {
     ("consent/_question.py", "asyncio.events._get_running_loop"),  # the only non-raising probe
+    # The import locks a forked child inherits from threads it does not have.
+    ("_fork.py", "bootstrap._module_locks"),
 }
 
 

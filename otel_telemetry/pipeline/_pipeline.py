@@ -316,6 +316,9 @@ class Pipeline:
         self._recording = 0
         self._unrecorded.clear()  # the parent's captures: the parent reports them
         self._submitted = False
+        # The parent's exporters, processor and provider may hold locks its threads held
+        # at the fork: the child builds its own at its first report.
+        self._built = None
 
     def _switch_route(self, exporter: Optional[SpanExporter]) -> None:
         built, self._built = self._built, None

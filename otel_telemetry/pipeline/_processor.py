@@ -21,7 +21,8 @@ from typing import Callable, Optional
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import Status
 
 from otel_telemetry import _attributes as attr
 from otel_telemetry._fork import renew_in_child
@@ -29,8 +30,7 @@ from otel_telemetry._log import debug
 from otel_telemetry.consent._precedence import ConsentDecision
 from otel_telemetry.scrubbing import Scrubber
 
-from ._records import record_to_span, span_to_record
-from ._report import scrub_record
+from ._report import scrub_parts
 
 MAX_HELD = 10
 
@@ -194,18 +194,35 @@ class TelemetrySpanProcessor(SpanProcessor):
     def _scrub(
         self, span: ReadableSpan, decision: ConsentDecision, *, sending: bool = False
     ) -> ReadableSpan:
-        # One scrubbing for every path (live, written at exit, read back from disk): the
-        # record's. Our resource replaces the provider's; the user's email is added last.
-        record = span_to_record(span)
-        values = record["attributes"]
+        # The one scrubbing of every path (live, written at exit, read back from disk).
+        attributes = span.attributes or {}
         # A usage event held for the question gets its id once it may leave.
-        lacks_id = values.get(attr.KIND) == attr.KIND_EVENT and attr.INSTALL_ID not in values
-        install_id = self._install_id() if sending and lacks_id and self._install_id else None
-        clean = scrub_record(
-            record,
-            self._scrubber,
-            email=decision.email,
-            resource=self._resource.attributes,
-            install_id=install_id,
+        lacks_id = (
+            attributes.get(attr.KIND) == attr.KIND_EVENT and attr.INSTALL_ID not in attributes
         )
-        return record_to_span(clean)
+        parts = scrub_parts(
+            self._scrubber,
+            name=span.name,
+            attributes=attributes,
+            events=[(event.name, event.attributes) for event in span.events],
+            description=span.status.description,
+            email=decision.email,
+            install_id=self._install_id() if sending and lacks_id and self._install_id else None,
+        )
+        return ReadableSpan(
+            name=parts.name,
+            context=span.context,
+            parent=None,
+            resource=self._resource,  # ours, scrubbed once, whatever the provider's
+            attributes=parts.attributes,
+            events=[
+                Event(name, values, event.timestamp)
+                for (name, values), event in zip(parts.events, span.events)
+            ],
+            links=(),
+            kind=span.kind,
+            status=Status(span.status.status_code, parts.description),
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )

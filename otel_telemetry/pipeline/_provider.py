@@ -82,8 +82,10 @@ def build(
         remote = any(not delivers_locally(exporter) for exporter in exporters.values())
         outbox = Outbox(layout.outbox_dir, withdrawn_ns=withdrawn_ns) if exporters else None
 
+        clean_resource = scrubber.new_pass().attributes(resource.attributes)
+
         def rescrub(record: Record) -> Record:
-            return scrub_record(record, scrubber, email=gate().email, resource=resource.attributes)
+            return scrub_record(record, scrubber, email=gate().email, resource=clean_resource)
 
         sending = SendingProcessor(
             exporters,

@@ -19,6 +19,7 @@ import json
 import random
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from otel_telemetry import _attributes as attr
@@ -103,61 +104,110 @@ def new_record(
     )
 
 
+@dataclass
+class Scrubbed:
+    """The strings of one report after one scrubbing pass (see :func:`scrub_parts`)."""
+
+    name: str
+    attributes: dict[str, Any]
+    events: list[tuple[str, dict[str, Any]]]
+    description: Optional[str]
+    resource: Optional[dict[str, Any]]
+
+
+def scrub_parts(
+    scrubber: Scrubber,
+    *,
+    name: str,
+    attributes: Mapping[str, Any],
+    events: Sequence[tuple[str, Optional[Mapping[str, Any]]]],
+    description: Optional[str],
+    resource: Optional[Mapping[str, Any]] = None,
+    email: Optional[str] = None,
+    install_id: Optional[str] = None,
+) -> Scrubbed:
+    """Scrub every string of a report, whatever holds it (a live span, a record).
+
+    The one set of rules for every path: the span processor, the write at exit and what
+    is read back from disk. Scrubbing twice changes nothing but may find more: the audit
+    of both passes is kept (an entry that is not ``rule:count`` is dropped).
+    ``user.email`` stays only on a crash report, and only when it is the address the
+    user gave (``email``); any other value is removed, not scrubbed.
+
+    Args:
+        scrubber: the rules in force.
+        name: the span's name.
+        attributes: the span's attributes.
+        events: each event's name and attributes.
+        description: the status description.
+        resource: a resource to scrub with the report; None leaves it to the caller.
+        email: the address the user gave, if any.
+        install_id: set on a usage event that has none (one held for the question).
+
+    Raises:
+        Exception: whatever the scrubber raised; the caller drops the report.
+    """
+    scrub = scrubber.new_pass()
+    values = dict(attributes)
+    values.pop(attr.USER_EMAIL, None)
+    earlier = values.pop(attr.SCRUBBED, ())
+    clean = scrub.attributes(values)
+    scrubbed = Scrubbed(
+        name=scrub.text(name),
+        attributes=clean,
+        events=[(scrub.text(n), scrub.attributes(a)) for n, a in events],
+        description=scrub.text(description) if description else description,
+        resource=scrub.attributes(resource) if resource is not None else None,
+    )
+    audit = _audit(earlier, scrub.counts)  # every string of the report scrubbed by now
+    if audit:
+        clean[attr.SCRUBBED] = tuple(audit)
+    if email and clean.get(attr.KIND) == attr.KIND_EXCEPTION:
+        clean[attr.USER_EMAIL] = email
+    if install_id and clean.get(attr.KIND) == attr.KIND_EVENT:
+        clean.setdefault(attr.INSTALL_ID, install_id)
+    return scrubbed
+
+
 def scrub_record(
     record: Record,
     scrubber: Scrubber,
     *,
     email: Optional[str] = None,
     resource: Optional[Mapping[str, Any]] = None,
-    install_id: Optional[str] = None,
 ) -> Record:
-    """Every string of ``record`` scrubbed; the one email that may stay is ``email``.
-
-    Scrubbing a scrubbed record changes nothing but may find more: the audit of both
-    passes is kept (an audit entry that is not ``rule:count`` is dropped). ``user.email``
-    stays only on a crash report, and only when it is the address the user gave
-    (``email``); any other value is removed, not scrubbed. The scope is always ours.
+    """``record`` scrubbed by :func:`scrub_parts`; its scope is ours.
 
     Args:
         record: the record, as built or as read back from disk.
         scrubber: the rules in force.
         email: the address the user gave, if any.
-        resource: our resource, replacing the record's (one read back may hold anything).
-        install_id: set on a usage event that has none (one held for the question).
-
-    Raises:
-        Exception: whatever the scrubber raised; the caller drops the record.
+        resource: our resource, already scrubbed, replacing the record's (one read back
+            from disk may hold anything); None scrubs the record's own.
     """
-    scrub = scrubber.new_pass()
-    attributes = dict(record["attributes"])
-    attributes.pop(attr.USER_EMAIL, None)
-    earlier = attributes.pop(attr.SCRUBBED, ())
-    attributes = scrub.attributes(attributes)
-    status = dict(record["status"])
-    if status.get("description"):
-        status["description"] = scrub.text(status["description"])
-    clean = {
-        **record,
-        "name": scrub.text(record["name"]),
-        "events": [
-            {**e, "name": scrub.text(e["name"]), "attributes": scrub.attributes(e["attributes"])}
-            for e in record["events"]
-        ],
-        "status": status,
-        "resource": scrub.attributes(record["resource"]),
-    }
-    if resource is not None:
-        clean["resource"] = scrub.attributes(resource)
-    clean["scope"] = {"name": "otel_telemetry", "version": __version__}
-    audit = _audit(earlier, scrub.counts)  # every string of the report scrubbed by now
-    if audit:
-        attributes[attr.SCRUBBED] = audit
-    if email and attributes.get(attr.KIND) == attr.KIND_EXCEPTION:
-        attributes[attr.USER_EMAIL] = email
-    if install_id and attributes.get(attr.KIND) == attr.KIND_EVENT:
-        attributes.setdefault(attr.INSTALL_ID, install_id)
-    clean["attributes"] = attributes
-    return _lists(clean)
+    parts = scrub_parts(
+        scrubber,
+        name=record["name"],
+        attributes=record["attributes"],
+        events=[(e["name"], e["attributes"]) for e in record["events"]],
+        description=record["status"].get("description"),
+        resource=record["resource"] if resource is None else None,
+        email=email,
+    )
+    return _lists(
+        {
+            **record,
+            "name": parts.name,
+            "attributes": parts.attributes,
+            "events": [
+                {**event, "name": name, "attributes": values}
+                for event, (name, values) in zip(record["events"], parts.events)
+            ],
+            "status": {**record["status"], "description": parts.description},
+            "resource": dict(resource) if resource is not None else parts.resource,
+            "scope": {"name": "otel_telemetry", "version": __version__},
+        }
+    )
 
 
 def bound_record(record: Record) -> Record:

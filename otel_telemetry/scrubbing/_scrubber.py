@@ -161,6 +161,8 @@ def _compile(table: Sequence[Rule], options: ScrubbingOptions, identity: Identit
         words=tuple(dict.fromkeys(word for _, words in word_rules for word in words)),
         secret_keys=SECRET_PAIR in in_force,
         always=bool(options.extra_patterns),  # no cheap condition for those
+        small_numbers_plain=not options.extra_patterns
+        and not any(literal.isdigit() for literal in literal_rules),
     )
 
 
@@ -178,6 +180,7 @@ def _union(classes: Sequence[str]) -> str:
 
 _SHORT = 64
 _SEEN_MAX = 8192
+_PLAIN_BELOW = 10**7  # the shortest number a built-in rule matches has 8 digits or more
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,9 @@ class _Compiled:
     secret_keys: bool
     """Whether a value whose key names a secret goes whole (the secret_pair rule is on)."""
     always: bool
+    small_numbers_plain: bool
+    """No rule in force can match a number of fewer than 8 digits (no pattern of the
+    host's, no name of this machine that is all digits): such numbers skip the rules."""
     # Short strings repeat from report to report (keys, module and function names, file
     # names): their answer is remembered. So is the pattern of each set of rules.
     _seen: dict[str, bool] = field(default_factory=dict, compare=False)
@@ -290,13 +296,18 @@ class ScrubPass:
             return [self.json(item) for item in value]
         if isinstance(value, dict):
             scrubbed = {}
+            plain_numbers = self.compiled.small_numbers_plain
             for key, item in value.items():
                 key = str(key)
+                kind = type(item)
                 if self._secret(key, item):
                     item = REDACTED
-                elif isinstance(item, str):  # the common case, without a call more
+                elif kind is str:  # the common cases, without a call more
                     item = self._plain(item)
-                else:
+                elif kind is int or kind is float:
+                    if not (plain_numbers and -_PLAIN_BELOW < item < _PLAIN_BELOW):
+                        item = self.number(item)
+                elif kind is not bool and item is not None:
                     item = self.json(item)
                 scrubbed[self._plain(key)] = item
             return scrubbed
@@ -314,6 +325,8 @@ class ScrubPass:
         if value is None or isinstance(value, bool):
             return value
         if isinstance(value, (int, float)):
+            if self.compiled.small_numbers_plain and -_PLAIN_BELOW < value < _PLAIN_BELOW:
+                return value  # without a call more: most numbers are line numbers and counts
             return self.number(value)
         if isinstance(value, (list, tuple)):
             items = [self.value(v) for v in value]
@@ -328,6 +341,8 @@ class ScrubPass:
         A float is also read as the integer it holds (``4111111111111111.0`` is the card
         number ``4111111111111111``).
         """
+        if self.compiled.small_numbers_plain and -_PLAIN_BELOW < value < _PLAIN_BELOW:
+            return value  # line numbers, counts, ratios: no built-in rule matches so few digits
         candidates = [str(value)]
         if isinstance(value, float) and value.is_integer():
             candidates.append(str(int(value)))
