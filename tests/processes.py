@@ -8,6 +8,26 @@ from typing import Callable, TypeVar
 
 T = TypeVar("T")
 
+PEAK_RSS = """
+def peak_rss_kib():
+    import resource
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return peak
+try:  # a child keeps its parent's peak across fork and exec: count afresh (Linux)
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+except OSError:
+    pass
+"""
+"""Code for a child process: ``peak_rss_kib()``, its own peak RSS from here on.
+
+``ru_maxrss`` alone would report the test runner's peak, inherited across fork and exec.
+"""
+
 MARKER = "@@ "
 """A process writes ``@@ <time.monotonic()>`` to stderr at the moment it crashes."""
 

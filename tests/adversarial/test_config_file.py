@@ -21,12 +21,15 @@ import pytest
 from otel_telemetry._layout import Layout
 from otel_telemetry.exporters._file import read_reports
 from tests.conftest import otlp_env, run_python
+from tests.processes import PEAK_RSS
 
 pytestmark = pytest.mark.integration
 
 # A host that reports one handled exception, asks for its status, then enables.
-HOST = """
-import resource, sys
+HOST = (
+    PEAK_RSS
+    + """
+import sys
 from otel_telemetry import Telemetry
 t = Telemetry(app="acme", package="__main__")
 try:
@@ -38,8 +41,9 @@ status = t.status()
 print("status", status.enabled, status.decided_by)
 t.enable()
 print("enabled", t.status().enabled)
-print("rss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print("rss_kb", peak_rss_kib())
 """
+)
 
 
 def _run(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

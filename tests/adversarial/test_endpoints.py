@@ -15,13 +15,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_python
-from tests.processes import wait_until
+from tests.processes import PEAK_RSS, wait_until
 from tests.receivers.recording import RecordingEndpoint
 
 pytestmark = pytest.mark.integration
 
-CAPTURE = """
-import json, resource, sys, time
+CAPTURE = (
+    PEAK_RSS
+    + """
+import json, sys, time
 from otel_telemetry import Telemetry
 t = Telemetry(app="acme", package="__main__")
 try:
@@ -32,9 +34,10 @@ started = time.monotonic()
 t.flush(float(sys.argv[1]))
 print(json.dumps({
     "flush_seconds": time.monotonic() - started,
-    "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    "max_rss_kib": peak_rss_kib(),
 }))
 """
+)
 DRAIN = """
 from otel_telemetry import Telemetry
 t = Telemetry(app="acme", package="__main__")
