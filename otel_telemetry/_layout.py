@@ -248,9 +248,10 @@ def _ensure_trusted(root: str) -> None:
         current = parent
     home = os.path.normpath(os.path.expanduser("~"))
     for folder in reversed(missing):
-        if folder == home:
-            # A home directory is the system's to create, never ours (HOME=/nonexistent
-            # of a service account): no report is kept, and the disk warning says so.
+        if folder == home or home.startswith(os.path.join(folder, "")):
+            # A home directory (and what is above it) is the system's to create, never
+            # ours (HOME=/nonexistent of a service account): no report is kept, and the
+            # disk warning says so.
             raise FileNotFoundError(errno.ENOENT, "the home directory does not exist", folder)
         try:
             os.mkdir(folder, DIR_MODE)

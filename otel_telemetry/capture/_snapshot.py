@@ -11,9 +11,12 @@ from the exception's arguments when they are plain values (``str``, ``int``...),
 the built-in formatting of its class when that class's ``__str__`` is a built-in one.
 An exception whose own ``__str__`` is not built in, or whose arguments are other
 objects, is described by its plain arguments only, the others standing as ``<object>``.
-The message is cut at ``MAX_MESSAGE`` characters, and strings that cannot be encoded as
-UTF-8 (lone surrogates of undecodable file names) are backslash-escaped, so the report
-can be sent.
+A message longer than ``MAX_MESSAGE`` characters is cut, so that a 20 MiB message costs
+the host's thread no more than a slice: the cut backs off to a space at least
+``CUT_MARGIN`` characters before it, so that a secret the cut runs through is dropped
+whole rather than kept in part, unscrubbable (the worker scrubs what is kept, then cuts
+it again to what a report holds). Strings that cannot be encoded as UTF-8 (lone
+surrogates of undecodable file names) are backslash-escaped, so the report can be sent.
 """
 
 from __future__ import annotations
@@ -39,8 +42,11 @@ NOT_CRASHES: tuple[type[BaseException], ...] = (KeyboardInterrupt, SystemExit, G
 MAX_CHAIN = 10
 MAX_FRAMES = 100
 HEAD_FRAMES = 10  # kept from the outermost end; the rest of the budget goes to the crash site
-MAX_MESSAGE = 8192
-"""Characters of an exception's message that are kept; the rest is cut, with a marker."""
+MAX_MESSAGE = 64 * 1024
+"""Characters of an exception's message taken on the host's thread; the rest is cut."""
+CUT_MARGIN = 512
+"""Characters before a cut that are dropped too (back to a space): a secret that the cut
+runs through goes whole."""
 
 USER_CODE = "<user code>"
 """The module recorded for an exception class of the user's own code (the same text as
@@ -309,4 +315,7 @@ def _plain_str(value: object, format: Any) -> str:
 def _truncated(text: str) -> str:
     if len(text) <= MAX_MESSAGE:
         return text
-    return f"{text[:MAX_MESSAGE]}... [{len(text) - MAX_MESSAGE} more characters cut]"
+    end = MAX_MESSAGE - CUT_MARGIN
+    space = max(text.rfind(" ", 0, end), text.rfind("\n", 0, end))
+    end = space if space > end // 2 else end  # no space near: the margin alone
+    return f"{text[:end]}... [{len(text) - end} more characters cut]"

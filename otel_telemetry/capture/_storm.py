@@ -5,7 +5,8 @@ endpoint nor grow without bound. Per fingerprint (the exception type and the fra
 where it was raised) at most ``limit`` reports go out per ``window``; the others are
 only counted, and the next report of that crash carries the count in
 ``otel_telemetry.occurrences``. What is still counted at exit goes out then, once, so
-the total is never lost. All of this runs on the app thread: a dict lookup and a count.
+the total is not lost (under a storm of many different crashes, the most frequent first,
+within the cap below). All of this runs on the app thread: a dict lookup and a count.
 
 Many different crashes at once (a crash whose place rotates, more sites than are
 remembered) are a storm too: across all fingerprints at most ``global_limit`` reports go
@@ -107,13 +108,21 @@ class StormGuard:
     def counted(self, *, final: bool = True) -> list[CapturedException]:
         """Take the crashes counted but not yet sent, as reports carrying their counts.
 
+        Count reports are reports: they take their place under ``global_limit`` (at
+        exit, at least the most frequent one goes), the most frequent crashes first.
+
         Args:
-            final: take every count (the process ends); otherwise (a host's ``flush()``)
-                at most one count per crash and window, so that flushing after every
-                crash never lets a storm through.
+            final: the process ends; otherwise (a host's ``flush()``) at most one count
+                per crash and window, so that flushing after every crash never lets a
+                storm through.
         """
         now = time.monotonic()
         with self._lock:
+            if now - self._since >= self.window:
+                self._since, self._sent = now, 0
+            room = self.global_limit - self._sent
+            if final:
+                room = max(room, 1)
             counted = sorted(
                 (
                     crash
@@ -123,7 +132,8 @@ class StormGuard:
                 ),
                 key=lambda crash: crash.counted,
                 reverse=True,
-            )[: self.global_limit]  # the most frequent, when many different crashes stormed
+            )[: max(room, 0)]
+            self._sent += len(counted)
             pending = [
                 _with_occurrences(crash.last, crash.counted, time.time_ns()) for crash in counted
             ]

@@ -219,7 +219,23 @@ def _attribute_value(value: Any) -> AttributeValue:
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
         return tuple(value)
     # Anything else becomes JSON text, which the scrubber parses and cleans.
-    return json.dumps(value, default=str, separators=(",", ":"))
+    try:
+        return json.dumps(value, default=str, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        # Keys JSON cannot take (a tuple), a cycle, nesting too deep: the same, as text.
+        return json.dumps(_jsonable(value, 32), separators=(",", ":"))
+
+
+def _jsonable(value: Any, depth: int) -> Any:
+    if isinstance(value, (str, bool, int, float)) or value is None:
+        return value
+    if depth <= 0:
+        return "..."
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, depth - 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v, depth - 1) for v in value]
+    return str(value)
 
 
 _INT64 = range(-(2**63), 2**63)

@@ -32,6 +32,15 @@ def wait_time(timeout: Optional[float]) -> Optional[float]:
     return timeout if timeout == timeout else 0.0  # NaN is the one value unequal to itself
 
 
+IDLE = 1.0
+"""Seconds between two looks, in a child forked from a thread, at whether the host's
+thread has ended (see ``Worker._run``)."""
+
+
+def _host_thread_alive() -> bool:
+    return threading.main_thread().is_alive()
+
+
 class Worker:
     """Runs jobs on one thread, started at the first job.
 
@@ -44,7 +53,8 @@ class Worker:
         self._name = name
         self._max_queue = max_queue
         self._reset()
-        renew_in_child(self._reset)
+        self._idle_exit = False
+        renew_in_child(self._reset_in_child)
 
     def _reset(self) -> None:
         self._cond = threading.Condition()
@@ -53,6 +63,12 @@ class Worker:
         self._thread: Optional[threading.Thread] = None
         self.dropped = 0
         """Droppable jobs dropped because the queue was full."""
+
+    def _reset_in_child(self) -> None:
+        self._reset()
+        # Forked from a thread other than the main one: that thread is the child's only
+        # thread of the host, and the process ends when it does (no finalization).
+        self._idle_exit = threading.current_thread().name != "MainThread"
 
     def submit(self, job: Job, *, droppable: bool = False) -> None:
         """Queue ``job``; never blocks. A full queue drops its oldest droppable job."""
@@ -69,6 +85,11 @@ class Worker:
             self._cond.notify()
             if self._thread is None:
                 self._start()
+            inline = self._thread is None
+        if inline:
+            # No thread can start (interpreter shutdown: Python 3.12 refuses one once the
+            # main thread has ended): the job runs here, rather than never.
+            self._run_queued()
 
     def wait(self, timeout: Optional[float]) -> bool:
         """Wait until every job queued so far has run; False when ``timeout`` passed first."""
@@ -87,16 +108,35 @@ class Worker:
         try:
             thread.start()
         except RuntimeError:
-            # Interpreter shutdown: no thread can start any more; the queue is not run.
-            debug("otel_telemetry: worker cannot start at interpreter shutdown")
+            debug("otel_telemetry: worker cannot start at interpreter shutdown; runs inline")
             return
         self._thread = thread
+
+    def _run_queued(self) -> None:
+        while True:
+            with self._cond:
+                if not self._queue or self._thread is not None:
+                    return
+                job, _ = self._queue.popleft()
+            try:
+                job()
+            except Exception:
+                debug("otel_telemetry: report failed", exc_info=True)
+            finally:
+                with self._cond:
+                    self._pending -= 1
+                    self._cond.notify_all()
 
     def _run(self) -> None:
         while True:
             with self._cond:
                 while not self._queue:
-                    self._cond.wait()
+                    self._cond.wait(IDLE if self._idle_exit else None)
+                    if not self._queue and self._idle_exit and not _host_thread_alive():
+                        # A child forked from a thread of the host ends when that thread
+                        # does, unless a thread of ours lives on: so ours ends, idle.
+                        self._thread = None
+                        return
                 job, _ = self._queue.popleft()
             try:
                 job()

@@ -45,6 +45,7 @@ telemetry.send_event(
         "otel_telemetry.kind": "exception",
         "user.email": "alice@example.com",
         "huge": 2**70,  # beyond OTLP's 64-bit integers
+        "tuple_key": {{(1, 2): "x"}},  # a key JSON cannot take
         "pages": 3,
         "ratio": 0.5,
         "ok": True,
@@ -78,5 +79,6 @@ def test_a_card_number_of_any_type_never_arrives(host_env, otlp_http) -> None:
     assert "user.email" not in sent
     assert "AUDITSECRET" not in json.dumps(sent)
     assert sent["huge"] == str(2**70)
+    assert json.loads(sent["tuple_key"]) == {"(1, 2)": "x"}
     # Nothing of ours reached the host's logging (an encoder error would log at ERROR).
     assert [line for line in result.stderr.splitlines() if "opentelemetry" in line] == []

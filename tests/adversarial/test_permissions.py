@@ -207,8 +207,9 @@ def test_a_config_dir_the_user_links_elsewhere_is_used(host_env, tmp_path):
     assert read_reports(Layout(real).reports_dir)
 
 
-def test_a_home_that_does_not_exist_is_never_created(host_env, tmp_path) -> None:
-    home = tmp_path / "no-such-home"
+@pytest.mark.parametrize("depth", [1, 3], ids=["home", "home and its parents"])
+def test_a_home_that_does_not_exist_is_never_created(host_env, tmp_path, depth) -> None:
+    home = tmp_path.joinpath(*(["missing"] * (depth - 1)), "no-such-home")
     env = {k: v for k, v in host_env.items() if k != "ACME_CONFIG_DIR"}
     env.update(HOME=str(home), ACME_TELEMETRY="1", ACME_TELEMETRY_EXPORTER="file")
 
@@ -216,4 +217,5 @@ def test_a_home_that_does_not_exist_is_never_created(host_env, tmp_path) -> None
 
     assert result.returncode == 1
     assert "ValueError" in result.stderr  # the host's own traceback
-    assert not home.exists()
+    created = {p.name for p in tmp_path.iterdir()} & {"missing", "no-such-home"}
+    assert created == set()  # neither the home nor any folder above it

@@ -161,3 +161,45 @@ def test_children_forked_during_the_first_report_report_their_own(host_env, otlp
         for event in span["events"]
     }
     assert len(messages) == 9, messages
+
+
+# A host that forks from a thread: in the child, that thread is the only one of the
+# host, and the child ends when it returns, unless a thread of ours lives on.
+_FORK_FROM_A_THREAD = """
+import os, sys, threading, time
+import acme.crawler
+from acme.telemetry import telemetry
+
+def work():
+    pid = os.fork()
+    if pid == 0:
+        try:
+            acme.crawler.parse_robots("in the child")
+        except ValueError as exc:
+            telemetry.capture_exception(exc)
+        return  # the child's only thread of the host ends here
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            print("child ended")
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    print("child never ended")
+
+thread = threading.Thread(target=work)
+thread.start()
+thread.join()
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+def test_a_child_forked_from_a_thread_still_ends(host_env, otlp_http):
+    env = otlp_env(host_env, otlp_http, ACME_TELEMETRY="1")
+
+    result = run_python(_FORK_FROM_A_THREAD, env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "child ended\n", result.stderr
