@@ -118,14 +118,17 @@ class Worker:
                 if not self._queue or self._thread is not None:
                     return
                 job, _ = self._queue.popleft()
-            try:
-                job()
-            except Exception:
-                debug("otel_telemetry: report failed", exc_info=True)
-            finally:
-                with self._cond:
-                    self._pending -= 1
-                    self._cond.notify_all()
+            self._run_one(job)
+
+    def _run_one(self, job: Job) -> None:
+        try:
+            job()
+        except Exception:
+            debug("otel_telemetry: report failed", exc_info=True)
+        finally:
+            with self._cond:
+                self._pending -= 1
+                self._cond.notify_all()
 
     def _run(self) -> None:
         while True:
@@ -138,11 +141,4 @@ class Worker:
                         self._thread = None
                         return
                 job, _ = self._queue.popleft()
-            try:
-                job()
-            except Exception:
-                debug("otel_telemetry: report failed", exc_info=True)
-            finally:
-                with self._cond:
-                    self._pending -= 1
-                    self._cond.notify_all()
+            self._run_one(job)
