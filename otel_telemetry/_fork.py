@@ -4,8 +4,10 @@ A child of ``fork()`` has one thread, the one that forked; a lock another thread
 at that moment stays held in the child forever, and a worker thread is not there at
 all. Each object of ours that owns one registers a method that renews it
 (:func:`renew_in_child`). The object is referred to weakly, so registering never keeps
-it alive, and ``os.register_at_fork`` callbacks cannot be removed. A child also forgets
-the modules our worker was importing at the fork, so that it can import them again.
+it alive; and since ``os.register_at_fork`` callbacks cannot be removed, there is one
+for all of them, not one per object (pipelines, processors and storm guards come and
+go). A child also forgets the modules our worker was importing at the fork, so that it
+can import them again.
 """
 
 from __future__ import annotations
@@ -19,21 +21,23 @@ if TYPE_CHECKING:
     from typing import Callable
 
 
+_renewals: list[weakref.WeakMethod[Callable[[], None]]] = []
+
+
 def renew_in_child(renew: Callable[[], None]) -> None:
     """Call the bound method ``renew`` in every child forked from now on.
 
     Only while its object lives; nothing where there is no ``fork`` (Windows).
     """
-    if not hasattr(os, "register_at_fork"):
-        return
-    method = weakref.WeakMethod(renew)
+    _renewals[:] = [method for method in _renewals if method() is not None]
+    _renewals.append(weakref.WeakMethod(renew))
 
-    def after_in_child() -> None:
+
+def _renew_all() -> None:
+    for method in list(_renewals):
         alive = method()
         if alive is not None:
             alive()
-
-    os.register_at_fork(after_in_child=after_in_child)
 
 
 # A child forked while another thread was in the middle of an import (our worker
@@ -64,4 +68,6 @@ def _forget_unfinished_imports() -> None:
 
 
 if hasattr(os, "register_at_fork"):
+    # The imports first: a renewal may import (a new lock, a worker's thread).
     os.register_at_fork(after_in_child=_forget_unfinished_imports)
+    os.register_at_fork(after_in_child=_renew_all)

@@ -7,10 +7,10 @@ snapshot for the pipeline and tells the question a report was made. It never rai
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 
+from otel_telemetry._fork import renew_in_child
 from otel_telemetry._log import debug
 
 TYPE_CHECKING = False
@@ -195,5 +195,4 @@ class _Seen:
 
 
 _SEEN = _Seen()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_SEEN.after_fork_in_child)
+renew_in_child(_SEEN.after_fork_in_child)

@@ -16,14 +16,13 @@ out per ``window`` (10 x ``limit`` by default), and at most that many counted on
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Optional
 
 from otel_telemetry._attributes import OCCURRENCES
+from otel_telemetry._fork import renew_in_child
 
 if TYPE_CHECKING:
     from ._snapshot import CapturedException
@@ -67,7 +66,7 @@ class StormGuard:
         self._seen: OrderedDict[Fingerprint, _Crash] = OrderedDict()
         self._since = time.monotonic()  # start of the current window of all crashes
         self._sent = 0  # reports of all crashes sent in it
-        _GUARDS.add(self)
+        renew_in_child(self.after_fork_in_child)
 
     def after_fork_in_child(self) -> None:
         """A new lock in a forked child."""
@@ -154,16 +153,3 @@ def fingerprint(captured: CapturedException) -> Fingerprint:
         (entry.module, entry.qualname, entry.frames[-1][:3] if entry.frames else None)
         for entry in captured.exceptions
     )
-
-
-# Every guard of the process, for the fork handler (one registration for all of them).
-_GUARDS: weakref.WeakSet[StormGuard] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for guard in list(_GUARDS):
-        guard.after_fork_in_child()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -21,6 +21,7 @@ import http.client
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Optional
 from urllib.parse import urlsplit
 
@@ -67,7 +68,7 @@ def post(
     connection: http.client.HTTPConnection
     if parts.scheme == "https":
         connection = http.client.HTTPSConnection(
-            parts.hostname, parts.port, timeout=timeout, context=tls or default_tls()
+            parts.hostname, parts.port, timeout=timeout, context=tls or _shared_tls()
         )
     else:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
@@ -108,6 +109,13 @@ def default_tls() -> ssl.SSLContext:
         return ssl.create_default_context(cafile=certifi.where())
     except ImportError:  # pragma: no cover - certifi is almost always there
         return ssl.create_default_context()
+
+
+@lru_cache(maxsize=1)
+def _shared_tls() -> ssl.SSLContext:
+    # Loading the roots costs milliseconds of file I/O: once, for every send without
+    # files of its own (never handed out, so never changed by load_cert_chain).
+    return default_tls()
 
 
 def tls_from_files(

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -272,14 +273,25 @@ def _claim_tag() -> str:
     return tag
 
 
+@lru_cache(maxsize=1)
+def _boot_id() -> Optional[str]:
+    """This boot's id (Linux), read once: the same for every claim of this process."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            return handle.read().strip().replace("-", "")[:12]
+    except OSError:
+        return None
+
+
 def _process_token(pid: int) -> Optional[str]:
     """What tells this process from another with the same pid: boot and start time.
 
     Linux only (``/proc``); elsewhere None, and the lease alone ends a live pid's claim.
     """
+    boot = _boot_id()
+    if boot is None:
+        return None
     try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
-            boot = handle.read().strip().replace("-", "")[:12]
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
             # The command name (field 2) may hold spaces and parentheses: split after it.
             fields = handle.read().rsplit(")", 1)[1].split()

@@ -75,7 +75,7 @@ class Pipeline:
         self._withdrawn_ns = withdrawn_ns
         # Two threads: one records (span, gate, scrub, outbox on disk), one sends, so that
         # an endpoint that does not answer never keeps a new report from the disk.
-        self._worker = Worker("otel_telemetry", MAX_QUEUE)
+        self._worker = Worker("otel_telemetry", MAX_QUEUE, local=True)
         self._sender = Worker("otel_telemetry.send", MAX_QUEUE)
         self._built: Optional[Built] = None
         self._route: Optional[SpanExporter] = None

@@ -91,7 +91,8 @@ def build(
             exporters,
             outbox,
             Backoff(layout.backoff_file),
-            defer,
+            # A local write never waits on an endpoint: done at once, on the recorder.
+            defer if remote else None,
             rescrub=rescrub,
             store_first=remote,
         )

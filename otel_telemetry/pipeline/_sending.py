@@ -58,7 +58,7 @@ class SendingProcessor(SpanProcessor):
         self.backoff = backoff
         self._defer = defer
         self._rescrub = rescrub
-        self._store_first = store_first and outbox is not None
+        self._store_first = store_first
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         """Nothing to do before a span ends."""
@@ -95,13 +95,13 @@ class SendingProcessor(SpanProcessor):
                 if self._rescrub is not None:
                     entry.record = self._rescrub(entry.record)
                 entry.record = bound_record(entry.record)  # a planted file may be huge
-                record_to_span(entry.record)
+                span = record_to_span(entry.record)
             except Exception:
                 # Fail closed, one report at a time: the next one is still sent.
                 debug("otel_telemetry: a waiting report failed its checks", exc_info=True)
                 self.outbox.discard(entry)
                 continue
-            self._deliver(entry, failed)
+            self._deliver(entry, failed, span)
             delivered += not entry.pending
         return delivered
 
@@ -122,8 +122,14 @@ class SendingProcessor(SpanProcessor):
                 flushed = False
         return flushed
 
-    def _deliver(self, entry: Entry, failed: Optional[set[str]] = None) -> None:
-        span = record_to_span(entry.record)
+    def _deliver(
+        self,
+        entry: Entry,
+        failed: Optional[set[str]] = None,
+        span: Optional[ReadableSpan] = None,
+    ) -> None:
+        if span is None:
+            span = record_to_span(entry.record)  # what is stored is what is sent
         remaining = []
         for name in entry.pending:
             exporter = self.exporters.get(name)

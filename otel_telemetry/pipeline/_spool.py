@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 def write_captures(
     captures: Sequence[Captured], settings: Settings, decision: ConsentDecision
-) -> int:
-    """Write ``captures`` to the outbox of ``settings``; return how many were written.
+) -> None:
+    """Write ``captures`` to the outbox of ``settings``.
 
     Args:
         captures: consented captures, in the order they were made.
@@ -43,12 +43,11 @@ def write_captures(
         if name != "none" and not (name == "sentry" and not settings.sentry_dsn()[0])
     ]
     if not pending:
-        return 0  # exporter "none": nothing is sent, so nothing is kept
+        return  # exporter "none": nothing is sent, so nothing is kept
     outbox = Outbox(settings.layout().outbox_dir)
     scrubber = Scrubber(settings.scrubbing)
     resource = resource_attributes(settings.app, settings.version)
     mode = settings.mode()
-    written = 0
     for captured in captures:
         try:
             install_id = None
@@ -68,5 +67,3 @@ def write_captures(
             continue
         if outbox.put(record, pending, claimed=False) is None:
             break  # the disk refuses: put() warned once
-        written += 1
-    return written

@@ -47,11 +47,14 @@ class Worker:
     Args:
         name: the thread's name.
         max_queue: the most jobs waiting; the oldest droppable one goes first.
+        local: its jobs never wait on the network, so the main thread may run them
+            itself when no thread can start (see ``submit``).
     """
 
-    def __init__(self, name: str, max_queue: int) -> None:
+    def __init__(self, name: str, max_queue: int, *, local: bool = False) -> None:
         self._name = name
         self._max_queue = max_queue
+        self._local = local
         self._reset()
         self._idle_exit = False
         renew_in_child(self._reset_in_child)
@@ -85,10 +88,14 @@ class Worker:
             self._cond.notify()
             if self._thread is None:
                 self._start()
-            inline = self._thread is None
-        if inline:
             # No thread can start (interpreter shutdown: Python 3.12 refuses one once the
-            # main thread has ended): the job runs here, rather than never.
+            # main thread has ended): the job runs here rather than never. On the main
+            # thread only when it cannot wait on the network, so that exit waits no longer
+            # than the budget (what is left queued waits on disk for a later run).
+            inline = self._thread is None and (
+                self._local or threading.current_thread() is not threading.main_thread()
+            )
+        if inline:
             self._run_queued()
 
     def wait(self, timeout: Optional[float]) -> bool:

@@ -10,9 +10,11 @@ hook: nothing can be sent, and nothing is.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
+from otel_telemetry._layout import Layout
 from tests.conftest import otlp_env, run_python
 from tests.payloads import attributes
 from tests.receivers.otlp import OtlpHttpReceiver
@@ -47,6 +49,17 @@ def test_a_crash_in_an_atexit_callback_is_reported(
         if sys.version_info < (3, 10):
             assert receiver.requests == []
             return
+        if sys.version_info[:2] == (3, 12) and not receiver.requests:
+            # 3.12 starts no thread once the main thread has ended, and exit does not
+            # wait on the network beyond the budget: the report waits for the next run.
+            [waiting] = _waiting(Path(env["ACME_CONFIG_DIR"]))
+            assert "at exit" in waiting.read_text("utf-8")
+            return
         [span] = receiver.wait_for_spans(1)
     [event] = span["events"]
     assert attributes(event["attributes"])["exception.message"] == "at exit"
+
+
+def _waiting(config_dir: Path) -> list[Path]:
+    outbox = Layout(config_dir).outbox_dir
+    return [p for p in outbox.iterdir() if not p.name.startswith(".")] if outbox.exists() else []

@@ -73,12 +73,7 @@ class FaultyEndpoint:
             def _answer(
                 self, status: int, body: bytes, headers: dict[str, str] | None = None
             ) -> None:
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                answer(self, status, body, headers)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -127,6 +122,21 @@ def _still_connected(connection: socket.socket) -> bool:
         return connection.recv(1, socket.MSG_PEEK) != b""
     except OSError:
         return False
+
+
+def answer(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Answer a request with ``status``, ``headers`` and ``body`` (its length set)."""
+    handler.send_response(status)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 def _otlp_ok() -> bytes:

@@ -17,6 +17,8 @@ from typing import Any, Optional
 
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from tests.receivers.faulty import answer
+
 
 @dataclass
 class Request:
@@ -128,12 +130,7 @@ class RecordingEndpoint:
                 self, status: int, body: bytes, headers: Optional[dict[str, str]] = None
             ) -> None:
                 try:
-                    self.send_response(status)
-                    for name, value in (headers or {}).items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
+                    answer(self, status, body, headers)
                 except OSError:
                     pass  # the client went away
 
