@@ -107,8 +107,9 @@ class StormGuard:
     def counted(self, *, final: bool = True) -> list[CapturedException]:
         """Take the crashes counted but not yet sent, as reports carrying their counts.
 
-        Count reports are reports: they take their place under ``global_limit`` (at
-        exit, at least the most frequent one goes), the most frequent crashes first.
+        Count reports are reports: they take their place under ``global_limit``, the
+        most frequent crashes first (an exit that settles again and again, each crash
+        at exit, gets no more).
 
         Args:
             final: the process ends; otherwise (a host's ``flush()``) at most one count
@@ -120,8 +121,6 @@ class StormGuard:
             if now - self._since >= self.window:
                 self._since, self._sent = now, 0
             room = self.global_limit - self._sent
-            if final:
-                room = max(room, 1)
             counted = sorted(
                 (
                     crash

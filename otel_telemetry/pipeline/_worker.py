@@ -89,12 +89,11 @@ class Worker:
             if self._thread is None:
                 self._start()
             # No thread can start (interpreter shutdown: Python 3.12 refuses one once the
-            # main thread has ended): the job runs here rather than never. On the main
-            # thread only when it cannot wait on the network, so that exit waits no longer
-            # than the budget (what is left queued waits on disk for a later run).
-            inline = self._thread is None and (
-                self._local or threading.current_thread() is not threading.main_thread()
-            )
+            # main thread has ended): the job runs here rather than never. A job that may
+            # wait on the network only on a daemon thread (ours), which exit does not wait
+            # for: exit waits no longer than the budget, and what is left queued waits on
+            # disk for a later run.
+            inline = self._thread is None and (self._local or threading.current_thread().daemon)
         if inline:
             self._run_queued()
 
