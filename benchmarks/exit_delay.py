@@ -68,7 +68,8 @@ def measure(rounds: int) -> dict[str, list[float]]:
     endpoint = FaultyEndpoint()  # its blackhole accepts connections and never answers
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "BENCH_", "SENTRY_"))}
     env.update(
-        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{endpoint.hole_port}",
+        BENCH_OTLP_ENDPOINT=f"http://127.0.0.1:{endpoint.hole_port}",  # ours (app "bench")
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{endpoint.hole_port}",  # the OTel peer's
         BENCH_DSN=f"http://0123456789abcdef0123456789abcdef@127.0.0.1:{endpoint.hole_port}/1",
         BENCH_TELEMETRY="1",
     )

@@ -51,7 +51,7 @@ def measure(rounds: int) -> tuple[dict[str, list[float]], int]:
     many of our crashes were on disk afterwards."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "BENCH_", "SENTRY_"))}
     env.update(
-        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9",  # discard port: refused
+        BENCH_OTLP_ENDPOINT="http://127.0.0.1:9",  # discard port: refused
         BENCH_DSN="http://0123456789abcdef0123456789abcdef@127.0.0.1:9/1",
         BENCH_TELEMETRY="1",
         BENCH_TELEMETRY_FLUSH_TIMEOUT="0",

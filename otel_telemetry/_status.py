@@ -38,35 +38,46 @@ class TelemetryStatus:
     oldest ones when the outbox was full."""
     waiting: int = 0
     """Reports in the outbox, waiting for an exporter to confirm them."""
+    otlp_endpoint: Optional[str] = None
+    """With the ``otlp`` exporter in force: where it sends, ``scheme://host[:port]`` only
+    (no path, query or user info); None otherwise."""
+    otlp_endpoint_source: Optional[str] = None
+    """Where that endpoint came from: ``default``, ``argument otlp_endpoint`` or the
+    variable's name (``<APP>_OTLP_ENDPOINT``); never a header value."""
 
     def __str__(self) -> str:
         state = {True: "enabled", False: "disabled", None: "ask at the first crash"}[self.enabled]
         dsn = f"DSN {self.sentry_dsn_source}" if self.sentry_dsn_source else "no DSN"
-        return "\n".join(
-            (
-                f"Telemetry for {self.app}: {state} (decided by {self.decided_by})",
-                f"  mode:      {self.mode}",
-                f"  exporters: {', '.join(self.exporters) or 'none'}",
-                f"  config:    {self.config_file}",
-                f"  email:     {self.email or '-'}",
-                f"  sentry:    {dsn}",
-                f"  waiting:   {self.waiting} report(s) in the outbox; {self.dropped} dropped",
-            )
-        )
+        lines = [
+            f"Telemetry for {self.app}: {state} (decided by {self.decided_by})",
+            f"  mode:      {self.mode}",
+            f"  exporters: {', '.join(self.exporters) or 'none'}",
+            f"  config:    {self.config_file}",
+            f"  email:     {self.email or '-'}",
+            f"  sentry:    {dsn}",
+        ]
+        if self.otlp_endpoint:
+            lines.append(f"  otlp:      {self.otlp_endpoint} ({self.otlp_endpoint_source})")
+        lines.append(f"  waiting:   {self.waiting} report(s) in the outbox; {self.dropped} dropped")
+        return "\n".join(lines)
 
 
 def current_status(settings: Settings, consent: Consent, pipeline: Pipeline) -> TelemetryStatus:
     """The status of one host now: the live decision, settings and pipeline counts."""
     decision = consent.decide()
+    exporters = settings.exporter_names()
+    otlp, otlp_source = settings.otlp_destination() if "otlp" in exporters else (None, None)
     return TelemetryStatus(
         app=settings.app,
         enabled={"granted": True, "denied": False, "ask": None}[decision.state],
         decided_by=decision.source,
         mode=settings.mode(),
-        exporters=settings.exporter_names(),
+        exporters=exporters,
         config_file=consent.store.path,
         email=decision.email,
         sentry_dsn_source=settings.sentry_dsn()[1],
         dropped=pipeline.dropped,
         waiting=pipeline.waiting(),
+        otlp_endpoint=otlp,
+        otlp_endpoint_source=otlp_source,
     )

@@ -42,11 +42,19 @@ class Telemetry:
     nothing is imported from OpenTelemetry or Sentry until a report may be sent, and
     nothing is sent without consent.
 
+    Every argument is checked here. ``app`` names files and variables and has no safe
+    default: a bad one raises ``ValueError``. Any other argument of a wrong type or value
+    never fails the host's import: it costs one warning on the ``otel_telemetry`` logger,
+    which names the argument without repeating its value (a repr can hold a path or a
+    key), and its default is used (a ``version`` that is not a str, such as a module,
+    is sent as ``unknown``).
+
     Args:
         app: names ``~/.<app>/config.json`` and the ``<APP>_*`` variables.
         package: module prefix, or prefixes, of the host; only crashes whose traceback
             passes through them are reported. Defaults to ``app``.
-        version: the host's version, sent as ``service.version``.
+        version: the host's version (a str), sent as ``service.version`` and in the Sentry
+            release.
         sentry_dsn: the DSN baked into the host; ``<APP>_SENTRY_DSN`` replaces it.
         exporters: exporter names used when ``<APP>_TELEMETRY_EXPORTER`` is unset.
         config_dir: replaces ``~/.<app>`` when ``<APP>_CONFIG_DIR`` is unset.
@@ -59,6 +67,22 @@ class Telemetry:
         storm_limit: reports of one crash (same types, same place) per ``storm_window``
             seconds; further ones are counted and their count sent with the next report.
         storm_window: seconds.
+        environment: the deployment environment (``production``, ``staging``), sent as
+            ``deployment.environment.name`` and as the Sentry environment;
+            ``<APP>_ENVIRONMENT`` replaces it. None: no environment is sent (Sentry shows
+            ``production``).
+        otlp_endpoint: the ``otlp`` exporter's base URL (``/v1/traces`` is added for
+            http/protobuf), such as a gateway of the host's maintainers;
+            ``<APP>_OTLP_ENDPOINT`` or ``<APP>_OTLP_TRACES_ENDPOINT`` replace it. The host
+            application's ``OTEL_EXPORTER_OTLP_*`` variables are never read.
+        otlp_headers: headers for ``otlp_endpoint``, a mapping or ``"k=v,k2=v2"``
+            (URL-encoded); ``<APP>_OTLP_HEADERS`` replaces them. They are never sent to an
+            endpoint set by a variable.
+        otlp_protocol: ``http/protobuf`` (the default) or ``grpc`` (the ``grpc`` extra);
+            ``<APP>_OTLP_PROTOCOL`` replaces it.
+
+    Raises:
+        ValueError: ``app`` is not a non-empty str usable as a file and variable name.
     """
 
     def __init__(
@@ -77,17 +101,20 @@ class Telemetry:
         ignore: Iterable[type[BaseException]] = (),
         storm_limit: int = 5,
         storm_window: float = 60.0,
+        environment: Optional[str] = None,
+        otlp_endpoint: Optional[str] = None,
+        otlp_headers: Union[str, Mapping[str, str], None] = None,
+        otlp_protocol: Optional[str] = None,
     ) -> None:
-        if not app or not isinstance(app, str):
-            raise ValueError("Telemetry(app=...) must be a non-empty string")
-        package = app if package is None else package
-        packages = (package,) if isinstance(package, str) else tuple(package)
-        self.app = app
+        # Every argument checked (see Settings): ValueError for `app`, warnings otherwise.
         self.settings = Settings(
-            app, packages, version, sentry_dsn=sentry_dsn, exporters=exporters,
+            app, package, version, sentry_dsn=sentry_dsn, exporters=exporters,
             config_dir=config_dir, scrubbing=scrubbing, flush_timeout=flush_timeout,
-            prompt_timeout=prompt_timeout, display_name=display_name,
+            prompt_timeout=prompt_timeout, display_name=display_name, environment=environment,
+            otlp_endpoint=otlp_endpoint, otlp_headers=otlp_headers, otlp_protocol=otlp_protocol,
+            ignore=ignore, storm_limit=storm_limit, storm_window=storm_window,
         )  # fmt: skip
+        self.app = app
         # The parts, for integrations (reporter: hooks, decorator, ASGI, cells) and for
         # otel_telemetry.testing; not a stable API.
         self.consent = Consent(self.settings)
@@ -105,9 +132,9 @@ class Telemetry:
         )
         self.reporter = Reporter(
             app=app,
-            packages=packages,
-            ignore=tuple(ignore),
-            storm_limits=(storm_limit, storm_window),
+            packages=self.settings.packages,
+            ignore=self.settings.ignore,
+            storm_limits=self.settings.storm_limits,
             denied=self.consent.environment_denies,
             submit=self.pipeline.submit,
             noted=lambda mechanism, seq: self.question.note(mechanism, seq),

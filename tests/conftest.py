@@ -204,7 +204,7 @@ def otlp_env(
     return {
         **env,
         "ACME_TELEMETRY_EXPORTER": "otlp",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "ACME_OTLP_ENDPOINT": receiver.endpoint,
         **more,
     }
 

@@ -233,8 +233,8 @@ def test_the_example_server_points_at_the_gateway_receiver():
     gateway = _load("gateway.yaml")["receivers"]["otlp"]["protocols"]
     environment = compose["services"]["acme-api"]["environment"]
     assert environment["ACME_TELEMETRY_EXPORTER"] == "otlp"
-    endpoint = environment["OTEL_EXPORTER_OTLP_ENDPOINT"]
-    protocol = environment["OTEL_EXPORTER_OTLP_PROTOCOL"]
+    endpoint = environment["ACME_OTLP_ENDPOINT"]
+    protocol = environment["ACME_OTLP_PROTOCOL"]
     host, port = endpoint.removeprefix("http://").split(":")
     assert host in compose["services"]
     assert compose["services"][host]["image"].startswith("otel/opentelemetry-collector-contrib:")

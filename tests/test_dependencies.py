@@ -17,16 +17,21 @@ from pathlib import Path
 import pytest
 
 from otel_telemetry import _log
-from otel_telemetry.exporters._otlp import OtlpHttpSpanExporter, create_otlp_exporter
-from otel_telemetry.exporters._registry import ExporterContext
+from otel_telemetry.exporters._otlp import (
+    OtlpGrpcSpanExporter,
+    OtlpHttpSpanExporter,
+    create_otlp_exporter,
+)
+from otel_telemetry.exporters._registry import ExporterContext, OtlpRoute
 
 ROOT = Path(__file__).resolve().parent.parent
-GRPC_EXPORTER_MODULE = "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"
 EXTRA_HINT = "pip install 'otel-telemetry[grpc]'"
 
 
-def _context(tmp_path: Path, **environ: str) -> ExporterContext:
-    return ExporterContext(app="acme", version="1.0", config_dir=tmp_path, environ=environ)
+def _context(tmp_path: Path, protocol: str = "http/protobuf") -> ExporterContext:
+    return ExporterContext(
+        app="acme", version="1.0", config_dir=tmp_path, otlp=OtlpRoute(protocol=protocol)
+    )
 
 
 @pytest.fixture
@@ -36,17 +41,13 @@ def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("fresh_warnings")
-@pytest.mark.parametrize(
-    "variable", ["OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"]
-)
 def test_grpc_without_the_extra_warns_once_and_sends_over_http(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     tmp_path: Path,
-    variable: str,
 ) -> None:
-    monkeypatch.setitem(sys.modules, GRPC_EXPORTER_MODULE, None)  # as without grpcio
-    context = _context(tmp_path, **{variable: "grpc"})
+    monkeypatch.setitem(sys.modules, "grpc", None)  # as without grpcio
+    context = _context(tmp_path, "grpc")
 
     with caplog.at_level(logging.WARNING, logger="otel_telemetry"):
         exporters = [create_otlp_exporter(context) for _ in range(3)]
@@ -64,13 +65,12 @@ def test_grpc_without_the_extra_warns_once_and_sends_over_http(
 def test_grpc_with_the_extra_uses_the_grpc_exporter(
     caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    grpc_exporter = pytest.importorskip(GRPC_EXPORTER_MODULE)
-    context = _context(tmp_path, OTEL_EXPORTER_OTLP_PROTOCOL="grpc")
+    context = _context(tmp_path, "grpc")
 
     with caplog.at_level(logging.WARNING, logger="otel_telemetry"):
         exporter = create_otlp_exporter(context)
 
-    assert isinstance(exporter, grpc_exporter.OTLPSpanExporter)
+    assert isinstance(exporter, OtlpGrpcSpanExporter)
     assert not caplog.records
     exporter.shutdown()
 
@@ -80,10 +80,10 @@ def test_grpc_with_the_extra_uses_the_grpc_exporter(
 def test_other_protocols_send_over_http(
     caplog: pytest.LogCaptureFixture, tmp_path: Path, protocol: str | None, warned: bool
 ) -> None:
-    environ = {} if protocol is None else {"OTEL_EXPORTER_OTLP_PROTOCOL": protocol}
+    context = _context(tmp_path) if protocol is None else _context(tmp_path, protocol)
 
     with caplog.at_level(logging.WARNING, logger="otel_telemetry"):
-        exporter = create_otlp_exporter(_context(tmp_path, **environ))
+        exporter = create_otlp_exporter(context)
 
     assert isinstance(exporter, OtlpHttpSpanExporter)
     assert len(caplog.records) == int(warned)
@@ -97,14 +97,14 @@ import importlib.util, json, sys
 from opentelemetry.sdk.trace import TracerProvider
 from otel_telemetry.exporters._otlp import OtlpHttpSpanExporter, create_otlp_exporter
 from otel_telemetry.exporters._otlp_json import encode_otlp_json
-from otel_telemetry.exporters._registry import ExporterContext
+from otel_telemetry.exporters._registry import ExporterContext, OtlpRoute
 
 tracer = TracerProvider().get_tracer("check")
 with tracer.start_as_current_span("exception") as span:
     pass
 document = encode_otlp_json([span])
 context = ExporterContext(
-    app="acme", version="1", config_dir=".", environ={"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
+    app="acme", version="1", config_dir=".", otlp=OtlpRoute(protocol="grpc")
 )
 exporter = create_otlp_exporter(context)
 print(json.dumps({

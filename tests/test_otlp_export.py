@@ -17,7 +17,7 @@ def test_crash_arrives_scrubbed_over_otlp(transport, request, host_env):
         host_env,
         receiver,
         ACME_TELEMETRY="1",
-        OTEL_EXPORTER_OTLP_PROTOCOL="grpc" if transport == "grpc" else "http/protobuf",
+        ACME_OTLP_PROTOCOL="grpc" if transport == "grpc" else "http/protobuf",
     )
 
     result = run_acme(["crawl", CRAWL_URL, "--contact", CONTACT], env)
@@ -43,7 +43,7 @@ def test_exception_event_follows_semantic_conventions(otlp_http, host_env):
     host_env.update(
         ACME_TELEMETRY="1",
         ACME_TELEMETRY_EXPORTER="otlp",
-        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"{otlp_http.endpoint}/v1/traces",
+        ACME_OTLP_TRACES_ENDPOINT=f"{otlp_http.endpoint}/v1/traces",
     )
     run_acme(["crawl", CRAWL_URL, "--contact", CONTACT], host_env)
 

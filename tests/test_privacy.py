@@ -137,7 +137,7 @@ def pipeline(monkeypatch, tmp_path, otlp_http, spotlight):
     monkeypatch.setenv("ACME_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("ACME_TELEMETRY_EXPORTER", "otlp,sentry")
     monkeypatch.setenv("ACME_SENTRY_DSN", spotlight.dsn())
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_http.endpoint)
+    monkeypatch.setenv("ACME_OTLP_ENDPOINT", otlp_http.endpoint)
     # Every generated report must go out: no storm limit for this crash site.
     telemetry = Telemetry(app="acme", package="tests", version="1.0", storm_limit=1000)
     yield telemetry

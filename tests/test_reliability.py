@@ -51,7 +51,7 @@ def _env(host_env, exporter: str, port: int) -> dict[str, str]:
         ACME_TELEMETRY_FLUSH_TIMEOUT=str(FLUSH_TIMEOUT),
     )
     if exporter == "otlp":
-        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{port}"
+        env["ACME_OTLP_ENDPOINT"] = f"http://127.0.0.1:{port}"
     else:
         env["ACME_SENTRY_DSN"] = f"http://0123456789abcdef0123456789abcdef@127.0.0.1:{port}/7"
     return env

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from otel_telemetry.scrubbing import RULES, Scrubber, ScrubbingOptions, _scrubber
@@ -44,7 +46,11 @@ def cases(attribute):
 
 
 def test_the_public_rule_names_are_the_table_rows_in_order():
-    assert tuple(rule.name for rule in RULE_TABLE) == RULES
+    # The table's rows come first, in order; rules applied outside the table (the value
+    # rule of exception messages) follow them.
+    names = tuple(rule.name for rule in RULE_TABLE)
+    assert RULES[: len(names)] == names
+    assert len(set(RULES)) == len(RULES)
     assert all(isinstance(name, str) for name in RULES)
 
 
@@ -174,3 +180,72 @@ def test_words_outside_the_secret_words_are_not_secret():
         assert not is_secret_key(key), key
     assert is_secret_key("authorization")
     assert only(SECRET_PAIR).text("author=Jane pin=1234") == "author=Jane pin=1234"
+
+
+# Inputs that make each rule of the table start, and fail, as often as possible.
+ADVERSARIAL = {
+    "phone": "+1 ",
+    "phone digits": "+1234567 ",
+    "phone groups": "(+1) 2-",
+    "unc": "\\\\a\\",
+    "unc doubled": "\\\\\\\\ab\\\\",
+    "internal labels": "a.a ",
+    "internal labels glued": "a.b.lan_",
+    "quoted secret": 'password="',
+    "quoted secret, open": "password='a ",
+    "semicolon secret": "x;password=",
+    "camelCase secret": "userPassword:",
+    "glued secret": "PGPASSWORD",
+    "prose after a key": "Token: The a",
+    "pgp": "-----BEGIN PGP MESSAGE-----",
+    "pem with spaces": "-----BEGIN PRIVATE KEY----- ",
+    "ssh": "ssh-rsa AAAA",
+    "base64 run": "Ab1/",
+    "base64 words": "Ab1+x ",
+    "encoded at": "a%40",
+    "non-ascii at": "é@",
+    "email labels": "a@" + "a." * 200,
+    "email delimiters": "a{=@",
+    "user keys": "user=",
+    "user values": "user=a",
+    "tilde": "~a",
+    "wsl": "/mnt/c/Users/",
+    "windows": "c:\\users\\",
+    "cisco mac": "0000.0000.",
+    "versions": "1.2.3.4 ",
+}
+
+
+@pytest.mark.timeout(240)  # a hang guard against catastrophic backtracking, not a speed test
+@pytest.mark.parametrize("name", ADVERSARIAL)
+def test_adversarial_inputs_scrub_in_linear_time(name):
+    """10x the input takes about 10x the time (CPU time, best of 3), never 100x."""
+    unit = ADVERSARIAL[name]
+    full = Scrubber(**IDENTITY)
+
+    def cost(size):
+        text = (unit * (size // len(unit) + 1))[:size]
+        best = float("inf")
+        for _ in range(3):
+            scrub = full.new_pass()
+            scrub.compiled.memo.clear()  # each time the work, not a remembered result
+            started = time.process_time()
+            scrub.text(text)
+            best = min(best, time.process_time() - started)
+        return max(best, 1e-4)
+
+    small, large = cost(10_000), cost(100_000)
+    assert large / small < 30, f"{name}: 10 KB {small * 1e3:.1f} ms, 100 KB {large * 1e3:.1f} ms"
+
+
+def test_readme_names_every_rule_with_an_example():
+    """README's table of rules is the users' list: a rule missing there is a rule unknown."""
+    from pathlib import Path
+
+    from otel_telemetry.scrubbing import RULES
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| rule | what it finds") :]
+    table = table[: table.index("\n\n")]
+    named = {name for row in table.splitlines()[2:] for name in row.split("|")[1].split("`")[1::2]}
+    assert named == set(RULES)

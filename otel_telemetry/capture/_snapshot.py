@@ -51,7 +51,9 @@ runs through goes whole."""
 USER_CODE = "<user code>"
 """The module recorded for an exception class of the user's own code (the same text as
 ``pipeline._spans.USER_CODE``); its qualname is then the nearest base class that is not
-(``KeyError``, ``acme.CrawlError``): the user's class name may itself be personal."""
+(``KeyError``, ``acme.CrawlError``): the user's class name may itself be personal.
+Reports name such a class ``<user exception>`` and keep that base apart
+(``pipeline._spans``)."""
 
 _PLAIN = (str, int, float, bool, type(None))
 # Read through BaseException's own descriptors: a subclass may shadow them with properties.

@@ -50,6 +50,62 @@ def globally_disabled(environ: Mapping[str, str]) -> Optional[str]:
     return None
 
 
+#: The protocols of the ``otlp`` exporter, as OpenTelemetry spells them.
+OTLP_PROTOCOLS = ("http/protobuf", "grpc")
+
+# The characters of a header name (an RFC 9110 token), once lower-cased.
+_HEADER_NAME_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
+
+
+def parse_headers(raw: str) -> tuple[dict[str, str], bool]:
+    """Headers written as OpenTelemetry's ``OTEL_EXPORTER_OTLP_HEADERS`` are: ``k=v,k2=v2``.
+
+    Names and values are URL-decoded and stripped, names lower-cased. An entry that is
+    not ``name=value``, whose name is not an HTTP token or whose value is not printable
+    ASCII (a line break would inject a header) is left out.
+
+    Returns:
+        The headers, and whether every non-blank entry was valid. Nothing is logged:
+        the caller warns without repeating a value (it is usually a secret).
+    """
+    from urllib.parse import unquote
+
+    headers: dict[str, str] = {}
+    valid = True
+    for entry in raw.split(","):
+        if not entry.strip():
+            continue
+        name, equals, value = entry.partition("=")
+        name, value = unquote(name).strip().lower(), unquote(value).strip()
+        if equals and valid_header(name, value):
+            headers[name] = value
+        else:
+            valid = False
+    return headers, valid
+
+
+def valid_header(name: str, value: str) -> bool:
+    """A header both HTTP and gRPC metadata can carry: a token, printable ASCII for the value."""
+    return (
+        bool(name)
+        and all(c in _HEADER_NAME_CHARS for c in name)
+        and all(" " <= c <= "~" for c in value)
+    )
+
+
+def is_http_url(value: str) -> bool:
+    """``http://`` or ``https://``, a host, and no space or control character anywhere."""
+    scheme, separator, rest = value.partition("://")
+    host = rest.split("/", 1)[0].rpartition("@")[2]
+    return (
+        separator == "://"
+        and scheme.lower() in ("http", "https")
+        and bool(host)
+        and not host.startswith(":")
+        and all(" " < c != "\x7f" for c in value)
+    )
+
+
 def split_names(raw: str) -> tuple[str, ...]:
     """Split a comma list of exporter names, lower-cased, without blanks or repeats."""
     names: list[str] = []
@@ -131,6 +187,21 @@ class AppEnvironment:
             warn_once(f"{name}={raw}", f"Ignoring {name}={raw!r}: expected seconds >= 0.")
             return None
         return value
+
+    @property
+    def environment(self) -> Optional[str]:
+        """``<APP>_ENVIRONMENT``: the deployment environment sent with reports."""
+        return self.get("ENVIRONMENT")
+
+    def otlp(self, suffix: str) -> tuple[Optional[str], str]:
+        """``<APP>_OTLP_<suffix>`` (``ENDPOINT``, ``TRACES_ENDPOINT``, ``HEADERS``, ``PROTOCOL``).
+
+        Returns:
+            The stripped value (None when unset or blank) and the variable's name. The
+            host's own ``OTEL_EXPORTER_OTLP_*`` variables are never read.
+        """
+        name = f"OTLP_{suffix}"
+        return self.get(name), self.name(name)
 
     @property
     def config_dir(self) -> Optional[str]:

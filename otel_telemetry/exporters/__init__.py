@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         ENTRY_POINT_GROUP,
         ExporterContext,
         ExporterFactory,
+        OtlpRoute,
         create_exporters,
         delivers_locally,
     )
@@ -44,6 +45,7 @@ __all__ = [
     "ExporterFactory",
     "FileSpanExporter",
     "JsonConsoleSpanExporter",
+    "OtlpRoute",
     "SentrySpanExporter",
     "create_exporters",
     "delivers_locally",
@@ -57,6 +59,7 @@ __getattr__ = lazy_exports(
         "ENTRY_POINT_GROUP": "._registry",
         "ExporterContext": "._registry",
         "ExporterFactory": "._registry",
+        "OtlpRoute": "._registry",
         "create_exporters": "._registry",
         "delivers_locally": "._registry",
         "FileSpanExporter": "._file",

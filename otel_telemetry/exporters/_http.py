@@ -116,15 +116,3 @@ def _shared_tls() -> ssl.SSLContext:
     # Loading the roots costs milliseconds of file I/O: once, for every send without
     # files of its own (never handed out, so never changed by load_cert_chain).
     return default_tls()
-
-
-def tls_from_files(
-    ca_file: Optional[str], cert_file: Optional[str], key_file: Optional[str]
-) -> Optional[ssl.SSLContext]:
-    """A TLS context from the standard ``*_CERTIFICATE`` / ``*_CLIENT_*`` files; None without any."""
-    if not (ca_file or cert_file):
-        return None
-    context = ssl.create_default_context(cafile=ca_file) if ca_file else default_tls()
-    if cert_file:
-        context.load_cert_chain(cert_file, key_file or None)
-    return context

@@ -1,22 +1,26 @@
-"""The ``otlp`` exporter: OTLP over HTTP (protobuf) or gRPC, configured by the environment.
+"""The ``otlp`` exporter: OTLP over HTTP (protobuf) or gRPC, on the library's own route.
 
-The standard ``OTEL_EXPORTER_OTLP_*`` and ``OTEL_EXPORTER_OTLP_TRACES_*`` variables
-(endpoint, headers, timeout, compression, certificates, protocol) are honoured. gRPC
-needs the ``grpc`` extra: without it, one warning and HTTP.
+Its destination is an :class:`OtlpRoute`, resolved from ``Telemetry(otlp_endpoint=...,
+otlp_headers=..., otlp_protocol=...)`` and the ``<APP>_OTLP_*`` variables. The generic
+``OTEL_EXPORTER_OTLP_*`` variables (endpoint, headers, certificates, timeout,
+compression, protocol) belong to the host application's own OpenTelemetry set-up and
+are never read, here or by a library we call: a host that sends its traces to its
+collector, with its auth headers, never sends the library's reports there too.
 
 OTLP/HTTP is sent by our own small client (``_http``), with the standard OTLP protobuf
 encoding: it reads no ``~/.netrc`` and no proxy variable (the user's credentials never
 reach a collector or a proxy), logs nothing into loggers a host captures, and reads no
-answer body. gRPC is sent on a channel with proxies switched off, once per export: the
-standard exporter's retries and error logs are not used. Retrying is the outbox's job
+answer body. OTLP/gRPC (the ``grpc`` extra) is sent by our own small client too: a
+gRPC channel built here with proxies off and the standard protobuf stub, so that the
+OpenTelemetry SDK's gRPC exporter, which reads ``OTEL_EXPORTER_OTLP_*`` in its
+constructor, is never built. One attempt per export: retrying is the outbox's job
 (later flushes and runs, with the endpoint's ``Retry-After`` honoured across runs), so
 a crashing process never spends its exit budget sleeping between retries.
 """
 
 from __future__ import annotations
 
-import gzip
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
@@ -27,33 +31,19 @@ from otel_telemetry._log import warn_once
 from otel_telemetry._version import __version__
 
 from ._delivery import Delivery
-from ._http import delivery_of_post, tls_from_files
-from ._registry import ExporterContext
+from ._http import delivery_of_post
+from ._registry import (
+    DEFAULT_OTLP_HTTP_ENDPOINT,
+    ExporterContext,
+    OtlpRoute,
+)
 
-DEFAULT_HTTP_ENDPOINT = "http://localhost:4318"
+DEFAULT_HTTP_ENDPOINT = DEFAULT_OTLP_HTTP_ENDPOINT
 DEFAULT_TIMEOUT = 10.0
+"""Seconds each socket operation (HTTP) or each call (gRPC) of one export may take."""
 
-
-def _setting(environ: Mapping[str, str], name: str) -> Optional[str]:
-    """``OTEL_EXPORTER_OTLP_TRACES_<name>``, else ``OTEL_EXPORTER_OTLP_<name>``, else None."""
-    value = environ.get(f"OTEL_EXPORTER_OTLP_TRACES_{name}") or environ.get(
-        f"OTEL_EXPORTER_OTLP_{name}"
-    )
-    return value.strip() if value and value.strip() else None
-
-
-def _timeout(environ: Mapping[str, str]) -> float:
-    try:
-        timeout = float(_setting(environ, "TIMEOUT") or DEFAULT_TIMEOUT)
-    except ValueError:
-        return DEFAULT_TIMEOUT
-    return timeout if 0 < timeout < 3600 else DEFAULT_TIMEOUT
-
-
-def _headers(environ: Mapping[str, str]) -> dict[str, str]:
-    from opentelemetry.util.re import parse_env_headers
-
-    return dict(parse_env_headers(_setting(environ, "HEADERS") or "", liberal=True))
+#: Headers our transport sets itself; a configured header of the same name is left out.
+_OWN_HEADERS = frozenset({"content-type", "content-length", "content-encoding", "host"})
 
 
 def unreachable_warning(name: str, url: str, delivery: Delivery) -> None:
@@ -68,36 +58,25 @@ def unreachable_warning(name: str, url: str, delivery: Delivery) -> None:
 
 
 class OtlpHttpSpanExporter(SpanExporter):
-    """OTLP/HTTP (protobuf) to the configured endpoint; tells how each send went.
+    """OTLP/HTTP (protobuf) to the route's endpoint; tells how each send went.
 
     Args:
-        environ: the environment to read the ``OTEL_EXPORTER_OTLP_*`` settings from; the
-            process's own when not given.
+        route: where to send and with which headers; a collector on this machine
+            (``http://localhost:4318/v1/traces``) when not given.
+        timeout: seconds each socket operation of a send may take.
     """
 
-    def __init__(self, environ: Optional[Mapping[str, str]] = None) -> None:
-        if environ is None:
-            import os
-
-            environ = os.environ
-        traces = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
-        base = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or DEFAULT_HTTP_ENDPOINT
-        # The signal's own variable is the whole URL; the generic one gets /v1/traces.
-        self.endpoint = traces or f"{base.rstrip('/')}/v1/traces"
-        self.timeout = _timeout(environ)
-        self.gzip = (_setting(environ, "COMPRESSION") or "none").lower() == "gzip"
+    def __init__(
+        self, route: Optional[OtlpRoute] = None, *, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        route = route or OtlpRoute()
+        self.endpoint = route.http_url()
+        self.timeout = timeout
         self._headers = {
-            **_headers(environ),
+            **{k: v for k, v in route.headers if k.lower() not in _OWN_HEADERS},
             "Content-Type": "application/x-protobuf",
-            "User-Agent": f"otel_telemetry/{__version__}",
         }
-        if self.gzip:
-            self._headers["Content-Encoding"] = "gzip"
-        self._tls_files = (
-            _setting(environ, "CERTIFICATE"),
-            _setting(environ, "CLIENT_CERTIFICATE"),
-            _setting(environ, "CLIENT_KEY"),
-        )
+        self._headers.setdefault("user-agent", f"otel_telemetry/{__version__}")
         # Imported here, while the pipeline is built (with the host's warnings filters
         # kept), not at the first export on the sending thread.
         from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -111,15 +90,8 @@ class OtlpHttpSpanExporter(SpanExporter):
         if self._shutdown:
             return SpanExportResult.FAILURE
         body: bytes = self._encode(spans).SerializeToString()
-        if self.gzip:
-            body = gzip.compress(body)
-        try:
-            tls = tls_from_files(*self._tls_files)
-        except (OSError, ValueError) as error:
-            self.last_delivery = Delivery(ok=False, fatal=True, detail=type(error).__name__)
-            return SpanExportResult.FAILURE
         self.last_delivery, _ = delivery_of_post(
-            self.endpoint, body, self._headers, timeout=self.timeout, tls=tls
+            self.endpoint, body, self._headers, timeout=self.timeout
         )
         if not self.last_delivery.ok:
             unreachable_warning("otlp", self.endpoint, self.last_delivery)
@@ -134,84 +106,118 @@ class OtlpHttpSpanExporter(SpanExporter):
 
 
 def create_otlp_exporter(context: ExporterContext) -> SpanExporter:
-    environ = context.environ
-    protocol = (
-        environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
-    ).strip()
-    if protocol == "grpc":
-        grpc_exporter = _grpc_span_exporter()
+    """The ``otlp`` exporter of the context's route: gRPC when asked and installed, else HTTP."""
+    route = context.otlp
+    if route.protocol == "grpc":
+        grpc_exporter = _grpc_span_exporter(route)
         if grpc_exporter is not None:
             return grpc_exporter
-    elif protocol != "http/protobuf":
+    elif route.protocol != "http/protobuf":
         warn_once(
-            f"otlp-protocol:{protocol}",
-            f"OTLP protocol {protocol!r} is not supported here; using http/protobuf.",
+            f"otlp-protocol:{route.protocol}",
+            f"OTLP protocol {route.protocol!r} is not supported here; using http/protobuf.",
         )
-    return OtlpHttpSpanExporter(environ)
+    return OtlpHttpSpanExporter(route)
 
 
 GRPC_EXTRA_HINT = "pip install 'otel-telemetry[grpc]'"
 
 #: gRPC reads ``http_proxy``/``https_proxy``/``grpc_proxy`` (and the credentials in them)
 #: unless told not to. The value must be an int: C-core ignores a string there.
-GRPC_CHANNEL_OPTIONS: Any = (("grpc.enable_http_proxy", 0),)
+GRPC_CHANNEL_OPTIONS: Any = (
+    ("grpc.enable_http_proxy", 0),
+    ("grpc.primary_user_agent", f"otel_telemetry/{__version__}"),
+)
 
 
-def _grpc_span_exporter() -> Optional[SpanExporter]:
-    """The OTLP/gRPC exporter, or None (with one warning) without the grpc extra."""
+def _grpc_span_exporter(route: OtlpRoute) -> Optional[SpanExporter]:
+    """Our OTLP/gRPC exporter, or None (with one warning) without the grpc extra."""
     try:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-            OTLPSpanExporter as GrpcSpanExporter,
-        )
+        import grpc  # noqa: F401 - the extra's C library
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc  # noqa: F401
     except ImportError:
         warn_once(
             "otlp-protocol:grpc",
             f"OTLP protocol 'grpc' needs the grpc extra ({GRPC_EXTRA_HINT}); using http/protobuf.",
         )
         return None
+    return OtlpGrpcSpanExporter(route)
 
-    class OtlpGrpcSpanExporter(GrpcSpanExporter):
-        """The standard exporter's settings and channel (proxies off), one quiet attempt per export.
 
-        The standard ``export`` retries for up to its timeout and logs each failure at
-        WARNING or ERROR on the ``opentelemetry`` loggers, which a host's logging or Sentry
-        captures: here a failure is one ``Delivery``, and one warning of ours per run.
-        """
+class OtlpGrpcSpanExporter(SpanExporter):
+    """OTLP/gRPC to the route's endpoint, one quiet attempt per export.
 
-        def __init__(self) -> None:
-            super().__init__(channel_options=GRPC_CHANNEL_OPTIONS)
-            self.last_delivery: Optional[Delivery] = None
+    Built from the route alone, on a channel of ours: every setting is explicit, so no
+    ``OTEL_EXPORTER_OTLP_*`` value can reach it (the SDK's own gRPC exporter reads them in
+    its constructor, hence it is not used). Proxies are off. ``https`` endpoints use
+    TLS with the default roots; ``http`` ones a plaintext channel. A failure is one
+    :class:`Delivery` and one warning of ours per run, never a log record on the
+    ``opentelemetry`` or ``grpc`` loggers that a host's logging or Sentry captures.
 
-        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-            self.last_delivery = self._send_once(spans)
-            if not self.last_delivery.ok:
-                unreachable_warning("otlp", f"grpc://{self._endpoint}", self.last_delivery)
-                return SpanExportResult.FAILURE
-            return SpanExportResult.SUCCESS
+    Args:
+        route: where to send and with which metadata.
+        timeout: seconds each export may take.
+    """
 
-        def _send_once(self, spans: Sequence[ReadableSpan]) -> Delivery:
-            import grpc
+    def __init__(self, route: OtlpRoute, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        import grpc
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import (
+            TraceServiceStub,
+        )
 
-            client: Any = self._client  # the standard exporter's stub, on our channel
+        url = route.grpc_url()
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        self.endpoint = url
+        self.target = parts.netloc.rpartition("@")[2]
+        self.secure = parts.scheme == "https"
+        self.timeout = timeout
+        self.metadata = tuple((k.lower(), v) for k, v in route.headers)
+        if self.secure:
+            self._channel = grpc.secure_channel(
+                self.target, grpc.ssl_channel_credentials(), options=GRPC_CHANNEL_OPTIONS
+            )
+        else:
+            self._channel = grpc.insecure_channel(self.target, options=GRPC_CHANNEL_OPTIONS)
+        self._stub: Any = TraceServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._encode = encode_spans
+        self._shutdown = False
+        self.last_delivery: Optional[Delivery] = None
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Send ``spans`` in one call; SUCCESS only when the endpoint answered OK."""
+        if self._shutdown:
+            return SpanExportResult.FAILURE
+        self.last_delivery = self._send_once(spans)
+        if not self.last_delivery.ok:
+            scheme = "https" if self.secure else "http"
+            unreachable_warning("otlp", f"{scheme}://{self.target}", self.last_delivery)
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def _send_once(self, spans: Sequence[ReadableSpan]) -> Delivery:
+        import grpc
+
+        try:
+            self._stub.Export(self._encode(spans), metadata=self.metadata, timeout=self.timeout)
+        except grpc.RpcError as error:
+            code = error.code() if callable(getattr(error, "code", None)) else None
+            if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                return Delivery(ok=False, fatal=True, detail=code.name)
+            if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+                return Delivery(ok=False, retry_after=60.0, detail=code.name)
+            return Delivery(ok=False, detail=code.name if code is not None else "RpcError")
+        except Exception as error:  # a closed channel, bad metadata, an encoding failure
+            return Delivery(ok=False, detail=type(error).__name__)
+        return Delivery(ok=True)
+
+    def shutdown(self) -> None:
+        if not self._shutdown:
+            self._shutdown = True
             try:
-                # The standard exporter's request, metadata and timeout; no retry loop.
-                client.Export(
-                    request=self._translate_data(spans),
-                    metadata=self._headers,
-                    timeout=self._timeout,
-                )
-            except grpc.RpcError as error:
-                code = error.code() if callable(getattr(error, "code", None)) else None
-                if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-                    return Delivery(ok=False, fatal=True, detail=code.name)
-                if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
-                    return Delivery(ok=False, retry_after=60.0, detail=code.name)
-                return Delivery(ok=False, detail=code.name if code is not None else "RpcError")
-            except Exception as error:  # a closed channel, an encoding failure
-                return Delivery(ok=False, detail=type(error).__name__)
-            return Delivery(ok=True)
+                self._channel.close()
+            except Exception:  # already closed, or the interpreter is ending
+                pass
 
-    exporter: SpanExporter = OtlpGrpcSpanExporter()
-    return exporter
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True  # each export is sent at once

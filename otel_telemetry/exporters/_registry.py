@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -13,6 +13,50 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from otel_telemetry._layout import Layout
 from otel_telemetry._log import warn_once
+
+DEFAULT_OTLP_HTTP_ENDPOINT = "http://localhost:4318"
+"""Where OTLP/HTTP goes when no endpoint is configured (a collector on this machine)."""
+DEFAULT_OTLP_GRPC_ENDPOINT = "http://localhost:4317"
+"""Where OTLP/gRPC goes when no endpoint is configured."""
+TRACES_PATH = "/v1/traces"
+
+
+@dataclass(frozen=True)
+class OtlpRoute:
+    """Where the ``otlp`` exporter sends, and with which headers: the library's own route.
+
+    Resolved from ``Telemetry(otlp_endpoint=..., otlp_headers=..., otlp_protocol=...)``
+    and the ``<APP>_OTLP_*`` variables, with the meanings and formats of OpenTelemetry's
+    ``OTEL_EXPORTER_OTLP_*``. Those generic variables belong to the host application's
+    own telemetry and are never read: a host's collector and its auth headers never
+    receive the library's reports.
+    """
+
+    endpoint: Optional[str] = None
+    """The base URL (as ``OTEL_EXPORTER_OTLP_ENDPOINT``); None: a collector on this machine."""
+    traces_endpoint: Optional[str] = None
+    """The whole traces URL, used as it is (as ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``)."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Headers (gRPC metadata) sent with every export, names in lower case."""
+    protocol: str = "http/protobuf"
+    """``http/protobuf`` or ``grpc``."""
+    source: str = "default"
+    """Where the endpoint came from (``default``, the argument, or a variable's name), for
+    messages; never a URL or a header value."""
+
+    def http_url(self) -> str:
+        """The OTLP/HTTP URL: the traces endpoint as it is, else the base with ``/v1/traces``.
+
+        A base that already ends in ``/v1/traces`` is used as it is.
+        """
+        if self.traces_endpoint:
+            return self.traces_endpoint
+        base = (self.endpoint or DEFAULT_OTLP_HTTP_ENDPOINT).rstrip("/")
+        return base if base.endswith(TRACES_PATH) else f"{base}{TRACES_PATH}"
+
+    def grpc_url(self) -> str:
+        """The OTLP/gRPC endpoint: ``scheme://host:port`` (a path is ignored, as gRPC does)."""
+        return self.traces_endpoint or self.endpoint or DEFAULT_OTLP_GRPC_ENDPOINT
 
 
 @dataclass(frozen=True)
@@ -22,17 +66,26 @@ class ExporterContext:
     app: str
     """The host's app name (``acme``)."""
     version: str
-    """The host's version."""
+    """The host's version as given (a str; ``unknown`` when the host gave none or a bad
+    one). Not scrubbed: what an exporter sends is the span's resource (``service.version``),
+    which is."""
     config_dir: Path
     """``<config dir>``: exporters that write files do so under ``telemetry/`` in it."""
-    environ: Mapping[str, str]
-    """The environment, for the standard ``OTEL_EXPORTER_*`` settings."""
+    environ: Mapping[str, str] = field(default_factory=dict)
+    """The process environment, for a third-party exporter's own variables. The built-in
+    exporters read nothing from it: their settings are the fields below."""
     sentry_dsn: Optional[str] = None
     """The DSN in force (``<APP>_SENTRY_DSN`` or the baked-in one), if any."""
     sentry_dsn_source: Optional[str] = None
     """Where the DSN came from (``baked in`` or the variable's name), for messages."""
     packages: tuple[str, ...] = ()
     """The host's module prefixes (frames under them are ``in_app``)."""
+    otlp: OtlpRoute = OtlpRoute()
+    """The ``otlp`` exporter's destination, resolved; never from ``OTEL_EXPORTER_OTLP_*``."""
+    environment: Optional[str] = None
+    """The deployment environment in force (``<APP>_ENVIRONMENT`` or the argument), if any.
+    Exporters that send it read it from the report's scrubbed resource
+    (``deployment.environment.name``), not from here."""
 
     @property
     def reports_dir(self) -> Path:

@@ -55,8 +55,25 @@ EVENT_KEYS = frozenset(
 _SOURCES = {"cause": "__cause__", "context": "__context__"}
 
 
-def sentry_event(span: ReadableSpan, *, release: str, environment: str) -> Optional[dict[str, Any]]:
-    """Build the Sentry error event of an ``exception`` span; None for any other span."""
+DEFAULT_ENVIRONMENT = "production"
+
+
+def sentry_event(
+    span: ReadableSpan, *, release: Optional[str] = None, environment: Optional[str] = None
+) -> Optional[dict[str, Any]]:
+    """Build the Sentry error event of an ``exception`` span; None for any other span.
+
+    Everything in the event comes from the report, which was scrubbed before it reached
+    an exporter: ``release`` is ``<service.name>@<service.version>`` and ``environment``
+    the ``deployment.environment.name`` of the span's resource (``production`` without
+    one), tags come from its attributes (and the Python version and OS name, a fixed
+    vocabulary), ``contexts`` holds its trace and span ids only.
+
+    Args:
+        span: the report.
+        release: replaces the release read from the resource.
+        environment: replaces the environment read from the resource.
+    """
     attributes: Mapping[str, Any] = span.attributes or {}
     exception = next((e for e in span.events if e.name == attr.EVENT_EXCEPTION), None)
     if exception is None:
@@ -94,8 +111,8 @@ def sentry_event(span: ReadableSpan, *, release: str, environment: str) -> Optio
         "platform": "python",
         "level": "error",
         "exception": {"values": values},
-        "release": release,
-        "environment": environment,
+        "release": _release(span) if release is None else release,
+        "environment": _environment(span) if environment is None else environment,
         "tags": {
             "mode": str(attributes.get(attr.MODE, "unknown")),
             "python": platform.python_version(),
@@ -116,6 +133,41 @@ def sentry_event(span: ReadableSpan, *, release: str, environment: str) -> Optio
     if email:
         event["user"] = {"email": str(email)}
     return event
+
+
+def _resource_value(span: ReadableSpan, key: str) -> Optional[str]:
+    resource = span.resource
+    value = resource.attributes.get(key) if resource is not None else None
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _release(span: ReadableSpan) -> str:
+    """``<service.name>@<service.version>`` of the (scrubbed) resource, as Sentry accepts it.
+
+    Sentry refuses a release with a slash, a backslash or a line break, or longer than
+    200 characters: such characters become ``-`` and the name is cut.
+    """
+    name = _resource_value(span, attr.SERVICE_NAME) or "unknown"
+    version = _resource_value(span, attr.SERVICE_VERSION) or "unknown"
+    return _sentry_name(f"{name}@{version}", 200)
+
+
+def _environment(span: ReadableSpan) -> str:
+    """The resource's ``deployment.environment.name``, else ``production``; as Sentry accepts it.
+
+    Sentry refuses an environment with a slash or whitespace, or longer than 64
+    characters: such characters become ``-`` and the name is cut.
+    """
+    value = _resource_value(span, attr.DEPLOYMENT_ENVIRONMENT)
+    return _sentry_name(value, 64, spaces=False) if value else DEFAULT_ENVIRONMENT
+
+
+def _sentry_name(text: str, limit: int, *, spaces: bool = True) -> str:
+    cleaned = "".join(
+        "-" if c in "/\\" or not c.isprintable() or (not spaces and c.isspace()) else c
+        for c in text.strip()
+    )
+    return cleaned[:limit] or "unknown"
 
 
 def event_id(span: ReadableSpan) -> str:
@@ -147,8 +199,10 @@ class SentrySpanExporter(SpanExporter):
 
     Args:
         dsn: the DSN in force.
-        release: ``<app>@<version>``.
-        environment: the Sentry environment.
+        release: replaces the release each report gives (``<service.name>@<service.version>``
+            of its scrubbed resource).
+        environment: replaces the environment each report gives (its resource's
+            ``deployment.environment.name``, else ``production``).
         spotlight: a Spotlight sidecar URL to also send to; off unless given.
         timeout: the most, in seconds, each socket operation of a send may take.
     """
@@ -157,8 +211,8 @@ class SentrySpanExporter(SpanExporter):
         self,
         dsn: str,
         *,
-        release: str,
-        environment: str = "production",
+        release: Optional[str] = None,
+        environment: Optional[str] = None,
         spotlight: Optional[str] = None,
         timeout: float = 2.0,
     ) -> None:
@@ -214,7 +268,9 @@ def create_sentry_exporter(context: ExporterContext) -> SpanExporter:
             f" kept in {reports} instead.",
         )
         return FileSpanExporter(reports)
-    return SentrySpanExporter(context.sentry_dsn, release=f"{context.app}@{context.version}")
+    # Release and environment are read from each report's scrubbed resource, never
+    # from the raw settings.
+    return SentrySpanExporter(context.sentry_dsn)
 
 
 ENVELOPE_TYPE = "application/x-sentry-envelope"

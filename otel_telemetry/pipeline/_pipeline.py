@@ -221,10 +221,17 @@ class Pipeline:
     # -- on the worker ------------------------------------------------------------------------
 
     def _build(self) -> Built:
-        # Settings are read live: exporters or a config dir changed since the last build
-        # (a variable set by a test or a long-lived host) mean a new build, once nothing
-        # is held for the question any more.
-        key = (self._settings.exporter_names(), self._settings.config_dir_path())
+        # Settings are read live: exporters, their destinations or a config dir changed
+        # since the last build (a variable set by a test or a long-lived host) mean a new
+        # build, once nothing is held for the question any more.
+        settings = self._settings
+        key = (
+            settings.exporter_names(),
+            settings.config_dir_path(),
+            settings.sentry_dsn()[0],
+            repr(sorted(settings.otlp_route().items())),
+            settings.environment(),
+        )
         built = self._built
         if built is not None and built.key != key and not built.processor.holding:
             self._built = None

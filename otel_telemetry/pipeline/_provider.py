@@ -70,7 +70,9 @@ def build(
     # Exports run on this worker thread only, and the host's instrumentation
     # (requests, urllib3, grpc) must not trace them.
     attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
-    resource = Resource(resource_attributes(settings.app, settings.version))
+    # Every value a str (the SDK warns on stderr about any other type); scrubbed below
+    # and by the processor before anything of it leaves.
+    resource = Resource(resource_attributes(settings.app, settings.version, settings.environment()))
     scrubber = Scrubber(settings.scrubbing)
     if route is not None:
         sending = SendingProcessor({"testing": route}, outbox=None, backoff=None)

@@ -28,7 +28,7 @@ from otel_telemetry.capture._snapshot import Captured
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from otel_telemetry.scrubbing import Scrubber
+    from otel_telemetry.scrubbing import Scrubber, ScrubPass
 
 Record = dict[str, Any]
 
@@ -47,19 +47,30 @@ STATUS_UNSET, STATUS_ERROR = 0, 2
 _STATUS_CODES = (0, 1, 2)
 
 
-def resource_attributes(app: str, version: str) -> dict[str, str]:
-    """The explicit, minimal resource: no detector runs, so no host, user or argv."""
+def resource_attributes(
+    app: str, version: str, environment: Optional[str] = None
+) -> dict[str, str]:
+    """The explicit, minimal resource: no detector runs, so no host, user or argv.
+
+    Every value is a str (a value of another type would make the SDK warn on the
+    user's stderr, and its repr could hold a path): a ``version`` that is not one is
+    ``unknown``. ``deployment.environment.name`` is there only when an environment is
+    configured. The resource leaves only scrubbed, like every string of a report.
+    """
     from opentelemetry.sdk.version import __version__ as sdk_version  # a plain module
 
-    return {
+    resource = {
         attr.SERVICE_NAME: app,
-        attr.SERVICE_VERSION: version,
+        attr.SERVICE_VERSION: version if isinstance(version, str) and version else "unknown",
         attr.SDK_LANGUAGE: "python",
         attr.SDK_NAME: "opentelemetry",
         attr.SDK_VERSION: sdk_version,
         attr.DISTRO_NAME: "otel_telemetry",
         attr.DISTRO_VERSION: __version__,
     }
+    if isinstance(environment, str) and environment:
+        resource[attr.DEPLOYMENT_ENVIRONMENT] = environment  # semantic conventions
+    return resource
 
 
 def new_record(
@@ -131,6 +142,10 @@ def scrub_parts(
     The one set of rules for every path: the span processor, the write at exit and what
     is read back from disk. Scrubbing twice changes nothing but may find more: the audit
     of both passes is kept (an entry that is not ``rule:count`` is dropped).
+    Exception messages (each event's ``exception.message``, ``exception.stacktrace``,
+    every ``message`` of the chain, and the status description) then also get the
+    ``value`` rule: data quoted or repr'd in them becomes ``[value]``. No other string
+    gets it: attribute values, usage-event properties and names are not prose.
     ``user.email`` stays only on a crash report, and only when it is the address the
     user gave (``email``); any other value is removed, not scrubbed.
 
@@ -155,8 +170,8 @@ def scrub_parts(
     scrubbed = Scrubbed(
         name=scrub.text(name),
         attributes=clean,
-        events=[(scrub.text(n), scrub.attributes(a)) for n, a in events],
-        description=scrub.text(description) if description else description,
+        events=[(scrub.text(n), _messages(scrub, scrub.attributes(a))) for n, a in events],
+        description=scrub.message(scrub.text(description)) if description else description,
         resource=scrub.attributes(resource) if resource is not None else None,
     )
     audit = _audit(earlier, scrub.counts)  # every string of the report scrubbed by now
@@ -167,6 +182,44 @@ def scrub_parts(
     if install_id and clean.get(attr.KIND) == attr.KIND_EVENT:
         clean.setdefault(attr.INSTALL_ID, install_id)
     return scrubbed
+
+
+def _messages(scrub: ScrubPass, attributes: dict[str, Any]) -> dict[str, Any]:
+    """``attributes`` (scrubbed by the rules) with the ``value`` rule applied to messages."""
+    message = attributes.get(attr.EXCEPTION_MESSAGE)
+    if isinstance(message, str):
+        attributes[attr.EXCEPTION_MESSAGE] = scrub.message(message)
+    stack = attributes.get(attr.EXCEPTION_STACKTRACE)
+    if isinstance(stack, str):
+        attributes[attr.EXCEPTION_STACKTRACE] = scrub.stacktrace(stack)
+    chain = attributes.get(attr.EXCEPTION_CHAIN)
+    if isinstance(chain, str):
+        attributes[attr.EXCEPTION_CHAIN] = _chain_messages(scrub, chain)
+    return attributes
+
+
+def _chain_messages(scrub: ScrubPass, text: str) -> str:
+    """The chain with the ``value`` rule applied to every entry's message.
+
+    Text that is not a chain (a record from elsewhere) is scrubbed whole, as a message.
+    """
+    if not scrub.scrubber.scrubs_values:
+        return text
+    try:
+        chain = json.loads(text)
+    except ValueError:
+        chain = None
+    if not isinstance(chain, list):
+        return scrub.message(text)
+    changed = False
+    for entry in chain:
+        if isinstance(entry, dict) and isinstance(entry.get("message"), str):
+            message = scrub.message(entry["message"])
+            changed = changed or message != entry["message"]
+            entry["message"] = message
+    if not changed:
+        return text
+    return json.dumps(chain, separators=(",", ":"), ensure_ascii=False)
 
 
 def scrub_record(

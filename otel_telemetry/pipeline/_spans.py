@@ -6,6 +6,13 @@ Exception reports follow the OTel exception conventions (``exception.type``,
 as Sentry orders it), so exporters never parse stack text. File names are made relative
 to the ``sys.path`` entry they were imported from; a file outside every entry keeps only
 its base name. Nothing here is scrubbed yet: the span processor does that.
+
+The user's own code (neither the host's package, the standard library nor an installed
+package) keeps only its shape: its frames are ``<user code>`` placeholders, an exception
+class of its own is ``<user exception>``, and the message of an exception it raised
+(the innermost frame of that exception's own traceback is such a frame) is
+``[user message]``, in every link of the chain where that holds. That is decided here,
+on the worker, from the frames capture took.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from otel_telemetry import _attributes as attr
-from otel_telemetry._chain import Chain, Frame
+from otel_telemetry._chain import ChainEntry, Frame
 from otel_telemetry.capture._snapshot import (
     HEAD_FRAMES,
     Captured,
@@ -47,17 +54,64 @@ _CHAIN_HEADERS = {
 }
 
 
+USER_EXCEPTION = "<user exception>"
+"""Stands for an exception class of the user's own code, whose name may itself be
+personal (``alice_clinic.PatientRecordMissing``)."""
+
+USER_MESSAGE = "[user message]"
+"""Stands for the message of an exception the user's own code raised."""
+
+
+class SpanChainEntry(ChainEntry, total=False):
+    """A chain entry as written here, with one optional field more.
+
+    ``base``: for a class of the user's own code, its nearest base class that is not
+    (``KeyError``, ``acme.CrawlError``); the class itself is ``<user exception>``.
+    """
+
+    base: str
+
+
 def exception_type_name(entry: RawException) -> str:
     """The fully-qualified class name, bare for built-ins (``ValueError``).
 
-    A class of the user's own code is never named: capture records it as
-    ``USER_CODE`` and its nearest base that is not, giving ``<user code> (KeyError)``.
+    A class of the user's own code is never named: capture records it as ``USER_CODE``
+    (with its nearest base that is not, see :func:`user_base`), and it is
+    ``<user exception>`` here.
     """
     if entry.module == USER_CODE:
-        return f"{USER_CODE} ({entry.qualname})"
+        return USER_EXCEPTION
     if entry.module in ("builtins", "__builtin__", ""):
         return entry.qualname
     return f"{entry.module}.{entry.qualname}"
+
+
+def user_base(entry: RawException) -> Optional[str]:
+    """For a class of the user's own code, its nearest base that is not; else None.
+
+    Named as :func:`exception_type_name` names a class (``KeyError``,
+    ``acme.CrawlError``): the standard library's, a library's or the host's.
+    """
+    return entry.qualname if entry.module == USER_CODE else None
+
+
+def raised_by_user_code(
+    entry: RawException,
+    packages: Sequence[str],
+    libraries: Optional[Sequence[str]] = None,
+) -> bool:
+    """True when the user's own code raised ``entry``.
+
+    That is, the innermost frame of its own traceback (where it was raised) is a
+    ``<user code>`` frame: neither the host's package, ours, the standard library nor an
+    installed package. An exception without frames (never raised) is not.
+    """
+    if not entry.frames:
+        return False
+    filename, _, _, module = entry.frames[-1]
+    if is_in_package(module, packages) or is_in_package(module, _OURS):
+        return False
+    return not _is_library(filename, _library_roots() if libraries is None else libraries)
 
 
 def exception_attributes(
@@ -66,8 +120,9 @@ def exception_attributes(
     """Return ``(span attributes, exception event attributes, status description)``."""
     roots = _sys_path_roots(tuple(sys.path))
     libraries = _library_roots()
-    chain: Chain = []
+    chain: list[SpanChainEntry] = []
     lines: list[str] = []
+    message = ""
     for entry in captured.exceptions:
         frames = [
             _frame(frame, packages, roots, libraries)
@@ -76,24 +131,29 @@ def exception_attributes(
             if not is_in_package(frame[3], _OURS)
         ]
         type_name = exception_type_name(entry)
-        chain.append(
-            {
-                "type": type_name,
-                "module": entry.module,
-                "message": entry.message,
-                "frames": frames,
-                "omitted_frames": entry.omitted_frames,
-                "relation": entry.relation,
-            }
+        message = entry.message
+        if message and raised_by_user_code(entry, packages, libraries):
+            message = USER_MESSAGE
+        item = SpanChainEntry(
+            type=type_name,
+            module=entry.module,
+            message=message,
+            frames=frames,
+            omitted_frames=entry.omitted_frames,
+            relation=entry.relation,
         )
-        lines.extend(_format_one(type_name, entry, frames))
+        base = user_base(entry)
+        if base is not None:
+            item["base"] = base
+        chain.append(item)
+        lines.extend(_format_one(type_name, message, entry.omitted_frames, frames))
         if entry.relation:
             lines.extend(("", _CHAIN_HEADERS[entry.relation], ""))
     raised = captured.exceptions[-1]
     raised_type = exception_type_name(raised)
     event: dict[str, AttributeValue] = {
         attr.EXCEPTION_TYPE: raised_type,
-        attr.EXCEPTION_MESSAGE: raised.message,
+        attr.EXCEPTION_MESSAGE: message,
         attr.EXCEPTION_STACKTRACE: "\n".join(lines),
         attr.EXCEPTION_CHAIN: json.dumps(chain, separators=(",", ":")),
     }
@@ -103,7 +163,7 @@ def exception_attributes(
         attr.HANDLED: captured.handled,
     }
     span.update((key, _attribute_value(value)) for key, value in captured.attributes.items())
-    status = f"{raised_type}: {raised.message}" if raised.message else raised_type
+    status = f"{raised_type}: {message}" if message else raised_type
     return span, event, status
 
 
@@ -199,15 +259,15 @@ def _sys_path_roots(path: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(roots, key=len, reverse=True))
 
 
-def _format_one(type_name: str, entry: RawException, frames: list[Frame]) -> list[str]:
+def _format_one(type_name: str, message: str, omitted: int, frames: list[Frame]) -> list[str]:
     lines = ["Traceback (most recent call last):"] if frames else []
     for index, frame in enumerate(frames):
-        if entry.omitted_frames and index == HEAD_FRAMES:
-            lines.append(f"  [... {entry.omitted_frames} frames omitted ...]")
+        if omitted and index == HEAD_FRAMES:
+            lines.append(f"  [... {omitted} frames omitted ...]")
         lines.append(
             f'  File "{frame["filename"]}", line {frame["lineno"]}, in {frame["function"]}'
         )
-    lines.append(f"{type_name}: {entry.message}" if entry.message else type_name)
+    lines.append(f"{type_name}: {message}" if message else type_name)
     return lines
 
 

@@ -46,7 +46,7 @@ def write_captures(
         return  # exporter "none": nothing is sent, so nothing is kept
     outbox = Outbox(settings.layout().outbox_dir)
     scrubber = Scrubber(settings.scrubbing)
-    resource = resource_attributes(settings.app, settings.version)
+    resource = resource_attributes(settings.app, settings.version, settings.environment())
     mode = settings.mode()
     for captured in captures:
         try:

@@ -37,6 +37,12 @@ literal (numbers, addresses). Patterns must stay linear in the length of the tex
 start each at a literal, a word boundary or a lookbehind, and repeat only bounded or
 anchor-free character classes. The name of a rule is also the name users give to
 ``ScrubbingOptions.disabled_rules``, so it does not change once released.
+
+A match takes nothing of its neighbours: it starts and ends inside what it replaces, so
+the quote, bracket or full stop around it stays (``'alice@corp.example'.`` becomes
+``'[email]'.``). Text that may hold punctuation (paths, URLs, secret values) may not end
+with the punctuation that closes a sentence or a bracket (:data:`_CLOSING`);
+``tests/test_scrubbing_neighbours.py`` checks every sample between such neighbours.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -202,16 +209,23 @@ the ``secret_pair`` pattern and their cheap precheck (:func:`names_secret`) are 
 from this tuple.
 """
 
-# What follows a secret word without naming a secret: "author", yet "authorize" does.
-_NOT_SECRET_AFTER = {"auth": "or(?!i[sz])"}
+# What follows a secret word without naming a secret: "author", yet "authorize" does;
+# "tokens" counts or lists tokens (max_tokens=4096), "tokenizer" splits text into them.
+_NOT_SECRET_AFTER = {"auth": "or(?!i[sz])", "token": "s(?![a-z])|i[sz]"}
 if not set(_NOT_SECRET_AFTER) <= set(SECRET_WORDS):
     raise RuleError(f"exceptions to words that are not secret words: {_NOT_SECRET_AFTER}")
 
+# Secret words that also name a secret glued to a prefix without a visible boundary
+# (PGPASSWORD, userpassword, accesstoken). The others are too common inside ordinary words
+# (posSESSION, claSSName, oAUTH, cwd/oldPWD) to be read there; they still count after a
+# separator or a camelCase hump (userSession, basicAuth).
+_GLUED_WORDS = tuple(w for w in SECRET_WORDS if w not in ("session", "ssn", "auth", "pwd"))
 
-def _secret_alternation(separator: str) -> str:
-    """The secret words as an alternation, each space an optional ``separator``."""
+
+def _secret_alternation(separator: str, words: tuple[str, ...] = SECRET_WORDS) -> str:
+    """The secret ``words`` as an alternation, each space an optional ``separator``."""
     alternatives = []
-    for word in SECRET_WORDS:
+    for word in words:
         alternative = f"{separator}?".join(re.escape(part) for part in word.split(" "))
         if word in _NOT_SECRET_AFTER:
             alternative += f"(?!{_NOT_SECRET_AFTER[word]})"
@@ -264,22 +278,55 @@ def is_secret_key(key: str) -> bool:
     return names_secret(key) and SECRET_KEY.search(key) is not None
 
 
+_QUOTES = ('\\"', "\\'", '"', "'")  # escaped quotes first: they are the longer
+
+
+def _quoted(value: str, marker: str) -> str:
+    """``marker`` in the quotes that ``value`` has: the quotes stay, the text goes."""
+    for quote in _QUOTES:
+        if value.startswith(quote):
+            closed = len(value) >= 2 * len(quote) and value.endswith(quote)
+            return quote + marker + (quote if closed else "")
+    return marker
+
+
 def _keep_key(match: re.Match[str]) -> str:
     # The key tells what was there, which helps to read the report; only the value goes.
-    return match.group("sp_key") + match.group("sp_sep") + REDACTED
+    return match.group("sp_key") + match.group("sp_sep") + _quoted(match["sp_value"], REDACTED)
+
+
+_LITERALS = frozenset({"none", "null", "nil", "true", "false", "undefined"})
+
+
+def _user_value(match: re.Match[str]) -> bool:
+    """A name, not a number (``uid=1000``) nor a literal (``user=None``)."""
+    value = match.group("up_value").strip("\"'")
+    return any(c.isalpha() for c in value) and value.lower() not in _LITERALS
+
+
+def _keep_user_key(match: re.Match[str]) -> str:
+    return match.group("up_key") + "=" + _quoted(match["up_value"], "[user]")
 
 
 # Numbers and addresses.
 
 _IP = "[ip]"
-_VERSION_CONTEXT = re.compile(r"(?i)(?:version|ver\.?|release|v)\s*[:=]?\s*$")
+# A word, not the end of one: "server 10.0.0.1" and "dev 10.2.3.4" are addresses.
+_VERSION_CONTEXT = re.compile(r"(?i)\b(?:version|ver\.?|release|v)\s*[:=]?\s*$")
 
 
 def _ipv4(match: re.Match[str]) -> bool:
-    """A real address, not a four-part version number."""
+    """A real address, not a four-part version number.
+
+    Four single digits (``1.2.3.4``, ``4.0.0.0``) are a version: no private network
+    numbers its hosts so, and the few public addresses written so are shared resolvers.
+    """
+    found = match.group(0)
     try:
-        ipaddress.IPv4Address(match.group(0))
+        ipaddress.IPv4Address(found)
     except ValueError:
+        return False
+    if len(found) == 7:
         return False
     before = match.string[max(0, match.start() - 16) : match.start()]
     return not _VERSION_CONTEXT.search(before)
@@ -317,6 +364,8 @@ def _ipv6_marker(match: re.Match[str]) -> str:
 def _card(match: re.Match[str]) -> bool:
     """Card numbers carry a Luhn checksum; most other long numbers fail it."""
     digits = match.group(0).replace(" ", "").replace("-", "")
+    if digits.endswith(".0"):  # written as a float
+        digits = digits[:-2]
     if not 13 <= len(digits) <= 19:
         return False
     total = 0
@@ -335,6 +384,41 @@ def _iban(match: re.Match[str]) -> bool:
         return False
     rearranged = iban[4:] + iban[:4]
     return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+
+
+def _aws_secret(match: re.Match[str]) -> bool:
+    """Random text has both cases and a digit; hex digests and words do not."""
+    found = match.group(0)
+    return (
+        any(c.isupper() for c in found)
+        and any(c.islower() for c in found)
+        and any(c.isdigit() for c in found)
+    )
+
+
+def _internal_host(match: re.Match[str]) -> bool:
+    """A machine's name, not a Python dotted name ending in ``local`` or ``internal``.
+
+    ``threading.local`` or ``google.protobuf.internal`` are code. A name with a hyphen or
+    a label that starts with a digit is never code; otherwise one ending in ``.local`` or
+    ``.internal`` is taken as a host only as two labels whose first is no module of this
+    process or of the standard library (``db.internal``, ``printer.local``).
+    """
+    labels = match.group(0).split(".")
+    if labels[0].lower() == "localhost":
+        return False  # the loopback's name (localhost.localdomain): nothing personal
+    if labels[-1].lower() not in ("local", "internal"):
+        return True  # corp, lan, intranet, localdomain, home.arpa: not Python names
+    if any("-" in label or label[:1].isdigit() for label in labels):
+        return True
+    return len(labels) == 2 and not _is_module(labels[0])
+
+
+_STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | frozenset(sys.builtin_module_names)
+
+
+def _is_module(name: str) -> bool:
+    return name in sys.modules or name in _STDLIB
 
 
 def _ssn(match: re.Match[str]) -> bool:
@@ -385,7 +469,8 @@ def _home(identity: Identity) -> tuple[str, tuple[str, ...]]:
     # the generic pattern of the path rule finds those paths anyway.
     if len(home) <= 1 or home.lower().rstrip("/") in ("/home", "/users"):
         return "", ()
-    return re.escape(home) + r"(?![\w.-])(?:[\\/][^\s'\"<>|]*)?", (home,)
+    # Not the start of another name (/var/lib/builder2, builder.bak); a full stop may follow.
+    return re.escape(home) + r"(?![\w-]|\.[\w-])" + _PATH_TAIL, (home,)
 
 
 def _login_name() -> str:
@@ -411,25 +496,106 @@ SAMPLE_IDENTITY = Identity(
 )
 """The identity that the samples of the ``personal`` rules are written for."""
 
-_LOCAL_PART = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]"
+# What an email's local part is made of, but for the characters that also delimit prose.
+_LOCAL = r"[\w.#$%&*+^`|~-]"
+# Punctuation that closes a sentence, a clause or a bracket. Paths, URLs and values may
+# hold it inside, never as their last character: "(see /home/alice/x.txt)." keeps ").".
+_CLOSING = r".,;:!?)\]}"
+_PATH_NAME = rf"[^/\\\s'\"<>|]{{0,63}}[^/\\\s'\"<>|{_CLOSING}]"
+_PATH_TAIL = rf"(?:[\\/][^\s'\"<>|]*(?<![{_CLOSING}]))?"
+# A secret's value: a run without spaces, separators or quotes (an "&" ends it only before
+# the next key=, as in a query string), or a quoted text (below).
+_VALUE = rf"(?:[^\s,;&\"'{{}}\[\]]|&(?![\w.-]{{1,40}}=))*[^\s,;&\"'{{}}\[\]<>(){_CLOSING}]"
+# A key that ends so names an error, not a secret: "AuthenticationError: invalid key".
+_NOT_A_KEY = "".join(
+    f"(?<!{ending})(?<!{ending.upper()})"
+    for ending in ("rror", "xception", "arning", "ailed", "ailure")
+)
+# A secret word at a boundary or a camelCase hump (userPassword), or one of the glued words
+# after any letter (PGPASSWORD); then the rest of the key, taken whole: a lookahead and a
+# backreference make an atomic group, so a key that is not followed by a separator fails
+# at once instead of giving back its characters one by one.
+_SECRET_PAIR_KEY = (
+    rf"(?:(?:(?<![A-Za-z/\\])|(?=[A-Z][a-z]))(?i:{_secret_alternation('[ _.-]')})"
+    rf"|(?<=[A-Za-z])(?i:{_secret_alternation('[ _.-]', _GLUED_WORDS)}))"
+    rf"(?=(?P<sp_tail>[\w.-]{{0,40}}))(?P=sp_tail){_NOT_A_KEY}"
+)
+
 _PEM = (
     "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oGx+/=\n"
     "-----END EC PRIVATE KEY-----"
 )
+_PEM_ESCAPED = (
+    "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\\nabcdEFGH1234+/==\\n"
+    "-----END PRIVATE KEY-----"
+)
 _JWT = (
     "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
 )
+_PGP = (
+    "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBGX9hBl9BT7PdgNY2oB1omtr99PeONUym/iD2o8s6iCA8M+U"
+    "\n=Xk1c\n-----END PGP PRIVATE KEY BLOCK-----"
+)
+_SSH_RSA = "AAAAB3NzaC1yc2EAAAADAQABAAABAQC7vbqajDhA+17ZQ9Kx1x2q8B3KmPsEo4Lw"
+_AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 RULE_TABLE: tuple[Rule, ...] = validate_rules(
     (
         Rule(
+            "pgp_block",
+            # Headers, cleartext and armor alike, up to the end line; without one, as far
+            # as 64 KiB: a block cut short is still all secret.
+            r"-----BEGIN PGP [A-Z ]{1,30}-----(?:[^-]|-(?!----END PGP )){0,65536}"
+            r"(?:-----END PGP [A-Z ]{1,30}-----)?",
+            "[pgp block]",
+            literals=("-----BEGIN",),  # one search for this rule and the next
+            samples=(
+                _PGP,
+                _PGP.replace("\n", "\\n"),
+                "-----BEGIN PGP MESSAGE-----\nVersion: GnuPG v2\n\nhQEMA+x/y=\n"
+                "-----END PGP MESSAGE-----",
+                "-----BEGIN PGP SIGNATURE-----\niQEz-BAEBCAAd\n-----END PGP SIGNATURE-----",
+            ),
+            non_samples=("BEGIN PGP", "-----BEGIN PGP-----", "pgp block missing"),
+        ),
+        Rule(
             "private_key",
-            r"-----BEGIN[A-Z ]{0,40}PRIVATE KEY-----[A-Za-z0-9+/=\s]{0,16384}"
+            # Newlines may be real or written as escapes (a key inside JSON text); a space
+            # belongs to the body only before a stretch of base64 (a key pasted on one
+            # line), so the prose after a key cut short stays.
+            r"-----BEGIN[A-Z ]{0,40}PRIVATE KEY-----"
+            r"(?:(?:Proc-Type|DEK-Info):[ \t]?[\w,-]{1,80}|[A-Za-z0-9+/=\r\n]"
+            r"|\\{1,2}[rnt/]|[ \t]{1,4}(?=[A-Za-z0-9+/=]{16}|-----END)){0,16384}"
             r"(?:-----END[A-Z ]{0,40}PRIVATE KEY-----)?",
             "[private key]",
-            literals=("PRIVATE KEY",),
-            samples=(_PEM, "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B"),
+            literals=("-----BEGIN",),
+            samples=(
+                *(_PEM, _PEM_ESCAPED, "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B"),
+                _PEM.replace("\n", " "),
+                "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\n"
+                "-----END OPENSSH PRIVATE KEY-----",
+                "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"
+                "DEK-Info: AES-128-CBC,3F17F5316E2BAC89\n\nMIIEpAIBAAKCAQEA\n"
+                "-----END RSA PRIVATE KEY-----",
+            ),
             non_samples=("-----BEGIN PUBLIC KEY-----", "private key missing"),
+        ),
+        Rule(
+            "ssh_key",
+            # The comment after the key is most often user@host: it goes with the key.
+            r"\b(?:(?:ssh-(?:rsa|dss|ed25519|ed448)|ecdsa-sha2-nistp(?:256|384|521))"
+            r"(?:-cert-v01@openssh\.com)?|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)"
+            r"(?:-cert-v01)?@openssh\.com)[ \t]{1,4}AAAA[A-Za-z0-9+/]{8,16384}={0,3}"
+            r"(?:[ \t]{1,4}[\w.+-]{1,64}@[\w.-]{0,252}[\w-])?",
+            "[ssh key]",
+            literals=("AAAA",),  # every key's base64 starts so: one search for all kinds
+            samples=(
+                f"ssh-rsa {_SSH_RSA} alice@laptop",
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJyGteds0YWPRhf3B11CE2AMoDFRbgrwmk0cPdnuDzo9",
+                "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY=",
+                "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29t",
+            ),
+            non_samples=("ssh-rsa", "ssh-rsa keys are refused", "ssh-ed25519 AAAA"),
         ),
         Rule(
             "jwt",
@@ -441,7 +607,7 @@ RULE_TABLE: tuple[Rule, ...] = validate_rules(
         ),
         Rule(
             "bearer",
-            r"\b(?:[Bb]earer|[Bb]asic)[ \t]+[A-Za-z0-9._~+/=-]{8,}",
+            r"\b(?:[Bb]earer|[Bb]asic)[ \t]+[A-Za-z0-9._~+/=-]{7,}[A-Za-z0-9_~+/=-]",
             "[token]",
             literals=("earer", "asic"),
             samples=("Bearer abcdef0123456789abcdef", "basic dXNlcjpwYXNzd29yZA=="),
@@ -451,22 +617,63 @@ RULE_TABLE: tuple[Rule, ...] = validate_rules(
             "api_key",
             r"\b(?:(?:AKIA|ASIA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{22,}"
             r"|xox[abprs]-[A-Za-z0-9-]{10,}|sk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}"
-            r"|AIza[0-9A-Za-z_-]{35}|[rs]k_live_[0-9A-Za-z]{16,})",
+            r"|AIza[0-9A-Za-z_-]{35}|[rs]k_live_[0-9A-Za-z]{16,}"
+            r"|gl(?:pat|ptt|dt|rt|cbt|soat|oas|ft|imt|agent)-[0-9A-Za-z_-]{20,}"
+            r"|hf_[A-Za-z0-9]{30,}|npm_[A-Za-z0-9]{36,}|pypi-AgE[A-Za-z0-9_-]{50,})",
             "[token]",
-            literals=("AKIA", "ASIA", "gh", "github_pat_", "xox", "sk-", "AIza", "k_live_"),
+            # "gl" finds every GitLab prefix (glpat-, gldt-, glrt-, ...): one search.
+            literals=(
+                *("AKIA", "ASIA", "gh", "github_pat_", "xox", "sk-", "AIza", "k_live_"),
+                *("gl", "hf_", "npm_", "pypi-AgE"),
+            ),
             samples=(
                 *("AKIAIOSFODNN7EXAMPLE", "ghp_" + "a1B2c3D4e5" * 4, "github_pat_" + "x" * 22),
                 *("xoxb-1234567890-0987654321-AbCdEfGhIjKl", "sk-proj-" + "Q" * 24),
                 *("sk-ant-api03-" + "x" * 24, "AIza" + "SyD-9tSrke72PouQMnMX" + "x" * 15),
                 *("sk_live_4eC39HqLyjWDarjtT1zdp7dc", "rk_live_4eC39HqLyjWDarjt"),
+                *("glpat-vUh6h-QvEZU4YUWisJEp", "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"),
+                "npm_m7exW0cQt1Go5RZ5tbalWjV27ZidQMNW442u",
+                "pypi-AgEIcHlwaS5vcmcCJDkzYjY0ZjE3LTUyMmQtNDcxNy1hN2I4LWQ0NWY3OTQ2NjM0NQ",
             ),
-            non_samples=("ghp_short", "sk-learn", "ASIAN markets", "github_pat_x"),
+            non_samples=(
+                *("ghp_short", "sk-learn", "ASIAN markets", "github_pat_x", "glpat-short"),
+                *("hf_hub_download", "npm_config_cache", "pypi-simple"),
+            ),
+        ),
+        Rule(
+            "aws_secret_key",
+            # 40 characters of base64 with no label; confirm asks for both cases and a
+            # digit, so that a 40-character hex digest (a git commit) is not one.
+            r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])",
+            "[token]",
+            # A digit of the key has 20 of its characters after it, or 19 before it.
+            trigger=(r"\d", r"(?:[A-Za-z0-9/+]{20}|(?<=[A-Za-z0-9/+]{20}))"),
+            confirm=_aws_secret,
+            samples=(_AWS_SECRET, "OnItbFG4sYKjWCg+SvwzonLVxEqL3r9FcreV2k9Q"),
+            non_samples=(
+                *("3f786850e387550fdab836ed7e6dc881de23001b", "A" * 40, _AWS_SECRET + "x"),
+                "AbstractSingletonProxyFactoryBeanManager",
+                "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                "0x7f3a2c1b4e10",
+            ),
         ),
         Rule(
             SECRET_PAIR,
-            rf"(?<![A-Za-z])(?P<sp_key>(?i:{_secret_alternation('[_.-]')})"
-            r"[\w.-]{0,40})(?P<sp_sep>[\"']?[ \t]{0,4}[:=][ \t]{0,4}[\"']?)"
-            r"(?P<sp_value>(?:(?i:bearer|basic|digest|token)[ \t]+)?[^\s,;&\"'}\]]+)",
+            # The key: a secret word at a boundary, a camelCase hump (userPassword) or, for
+            # some words, glued to a prefix (PGPASSWORD). In a list of pairs separated by
+            # semicolons (ADO.NET: ";Password=Pass word1;"), a value runs to the next
+            # semicolon, spaces and all.
+            rf"(?P<sp_semi>(?<=;))?(?P<sp_key>{_SECRET_PAIR_KEY})"
+            r"(?P<sp_sep>(?:\\?[\"'])?[ \t]{0,4}[:=][ \t]{0,4})"
+            # Not an object or a list (its pairs are scrubbed each), nor a PEM block (its
+            # own rule takes it all), nor a sentence after a colon: "ExpiredToken: The
+            # provided token has expired" is an error code and its message.
+            r"(?P<sp_value>(?![{\[]|\\?[\"']?-----"
+            r"|(?:(?<=:)|(?<=: ))(?!(?:Bearer|Basic|Digest|Token) )[A-Z][a-z]{1,20} [a-z])"
+            r"(?:\"(?:[^\"\\\n]|\\.){1,1024}\"|'(?:[^'\\\n]|\\.){1,1024}'"
+            r"|\\\"(?:[^\"\\\n]|\\[^\"\n]){1,1024}\\\"|\\'(?:[^'\\\n]|\\[^'\n]){1,1024}\\'"
+            r"|(?(sp_semi)(?<==)[^;=\n\"']{1,256}(?=[;\"']|$)|(?!))"
+            rf"|[\"']?(?:(?i:bearer|basic|digest|token)[ \t]+)?{_VALUE}))",
             REDACTED,
             words=SECRET_HINTS,
             replace=_keep_key,
@@ -474,44 +681,116 @@ RULE_TABLE: tuple[Rule, ...] = validate_rules(
                 *("password=hunter2", "api_key: 9f8e7d6c5b4a", "AUTH_TOKEN: 'xyz123'"),
                 *('"session_id": "abc"', "Authorization: Bearer abc.def.ghi-jkl"),
                 *("credit-card=4111", "PrivateKey=abc", "csrf=1"),
+                *("userPassword=hunter2", "accessToken=abc123", "PGPASSWORD=s3cr3t"),
+                *("MYSQL_PWD=s3cr3t", "x-api-key: abcd1234", "clientSecret: zzz-secret-1"),
+                *('password="two words here"', "secret: 'a b c'"),
+                *('"password": "correct horse battery"', '\\"password\\": \\"a b\\"'),
+                "Server=tcp:x;User Id=sa;Password=Pass word1;",
+                "password=Tr0ub4dor&3",
             ),
-            non_samples=("author=Jane Doe", "authority=local", "password", "token expired"),
+            non_samples=(
+                *("author=Jane Doe", "authority=local", "password", "token expired"),
+                *("tokenizer=bert-base", "max_tokens=4096", "missing session_id"),
+                *("/etc/passwd: permission denied", "className=Foo", "possession=3"),
+                'credentials: {"type": "service_account"}',
+                "InvalidClientTokenId: The security token included in the request is invalid",
+                "authentication_error: invalid x-api-key",
+                "AuthenticationError: invalid credentials",
+            ),
+        ),
+        Rule(
+            "user_pair",
+            # A user name given by its key (a connection string's user=, User Id=, uid=).
+            r"(?P<up_key>(?:(?<![A-Za-z0-9.])(?i:user(?:[ _-]?(?:name|id))?|uid|login)"
+            r"|(?<=[A-Z])USER(?:NAME)?))="
+            r"(?P<up_value>\"[^\"\n]{1,64}\"|'[^'\n]{1,64}'"
+            rf"|[^\s,;&\"'(){{}}\[\]<>=]{{0,63}}[^\s,;&\"'(){{}}\[\]<>={_CLOSING}])",
+            "[user]",
+            trigger=(
+                "[=]",
+                r"(?:(?<=(?i:user)=)|(?<=(?i:name)=)|(?<=(?i:id)=)|(?<=(?i:login)=))",
+            ),
+            confirm=_user_value,
+            replace=_keep_user_key,
+            samples=(
+                *("user=bob", "username='grace'", "User Id=sa", "uid=etl_writer"),
+                *("login=dwright", "PGUSER=bob", "--user=alice"),
+            ),
+            non_samples=("user=None", "uid=1000", "user_id=42", "superuser=x", "username"),
         ),
         Rule(
             "url",
-            r"\b[A-Za-z][A-Za-z0-9+.-]{0,20}://[^\s'\"<>`]+",
+            rf"\b[A-Za-z][A-Za-z0-9+.-]{{0,20}}://[^\s'\"<>`]*[^\s'\"<>`{_CLOSING}]",
             "[url]",
             literals=("://",),
             samples=(
                 "https://alice:s3cret@intranet.example.com/reports?token=abc123",
                 "postgres://admin:hunter2@db.internal:5432/app",
                 "ftp://files.example.org/private/report.pdf",
+                "file:///Users/alice/file.txt",
             ),
             non_samples=("://nowhere", "http:/one-slash", "std::vector"),
         ),
         Rule(
             "email",
-            rf"(?<!{_LOCAL_PART}){_LOCAL_PART}{{1,64}}@"
-            r"(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z][A-Za-z0-9-]{1,62}\b",
+            # Any script in the local part and the domain (josé@bücher.example), and the
+            # "@" written %40 as in a URL. The local part is a run of characters that
+            # never delimit prose; an apostrophe belongs to it between letters (o'neil@),
+            # and the other characters RFC 5322 allows (!'/=?{}) only right before the
+            # "@", so that the quote or the key= before an address stays.
+            rf"(?<!{_LOCAL})(?:(?:{_LOCAL}|(?<=\w)'(?=\w)){{1,64}}[!'/=?{{}}]{{0,8}}@"
+            r"|[!'/=?{}]@|[\w+-][\w.+-]{0,63}%40)"
+            r"(?:[\w-]{1,63}\.){1,126}[^\W\d_](?:[^\W_]|-){1,62}(?<!-)\b",
             "[email]",
-            literals=("@",),
-            samples=("alice.smith+crawl@example.co.uk", "bob@intranet.example"),
-            non_samples=("@decorator", "a@b", "user@localhost", "a@1.2"),
+            literals=("@", "%40"),
+            samples=(
+                *("alice.smith+crawl@example.co.uk", "bob@intranet.example"),
+                *("josé.müller@example.de", "anna@bücher.example", "anna@xn--bcher-kva.example"),
+                *("alice%40corp.example", "MARK.O'NEIL@EXAMPLE-BANK.COM", "L#@HnV0z.sHIA"),
+                *("x{=@example.org", "'@example.org"),
+            ),
+            non_samples=("@decorator", "a@b", "user@localhost", "a@1.2", "numpy@1.26.4"),
+        ),
+        Rule(
+            "unc_path",
+            # \\server\share\..., also with each backslash doubled as in a repr.
+            rf"(?<![\w\\])\\\\(?:\\\\)?[A-Za-z0-9][\w.-]{{1,62}}\\{{1,2}}{_PATH_NAME}{_PATH_TAIL}",
+            "[path]",
+            literals=("\\\\",),
+            samples=(
+                "\\\\fileserver01\\users\\grace\\taxes\\2023-return.pdf",
+                "\\\\\\\\fileserver01\\\\share",
+                "\\\\nas-02.corp.example\\finance$\\q3-close",
+            ),
+            non_samples=("\\\\d+", "a\\\\nb\\\\nc", "\\\\server"),
         ),
         Rule(
             "path",
-            r"(?:(?<![\w.])/(?:home|Users)/[^/\s'\"<>|]{1,64}"
-            r"|\b[A-Za-z]:[\\/]{1,2}(?:Users|Documents and Settings)[\\/]{1,2}[^\\/\s'\"<>|]{1,64})"
-            r"(?:[\\/][^\s'\"<>|]*)?",
+            r"(?:(?<![\w.])(?:(?:/(?:var|export|usr))?/home/|(?:/[A-Za-z])?/Users/"
+            r"|/(?:mnt|cygdrive)/[A-Za-z]/(?i:users)/)"
+            + _PATH_NAME
+            + r"|\b[A-Za-z]:[\\/]{1,2}(?i:users|documents and settings)[\\/]{1,2}"
+            + _PATH_NAME
+            # ~alice/...: a home named by its user. A bare ~/ names no one: it stays.
+            + r"|(?<![\w~/\\.-])~[A-Za-z_][\w.-]{0,31}(?=[\\/]))"
+            + _PATH_TAIL,
             "[path]",
-            literals=("/home/", "Users", "Documents and Settings"),
+            literals=("/home/", "~"),
+            words=("users", "documents and settings"),
             personal=_home,  # this user's home, wherever it is
             samples=(
                 *("/home/alice/projects/secret-plan.txt", "/Users/bob/Library/x"),
                 *("C:\\Users\\carol\\AppData\\Local\\acme.log", "/var/lib/builder/.cache/x"),
                 *("/var/lib/builder", "D:/Documents and Settings/dave"),
+                *("c:\\users\\rvasquez\\documents\\budget.xlsx", "C:/Users/sgupta/out.json"),
+                *("C:\\\\Users\\\\mnakamura\\\\run.py", "/mnt/c/Users/eokonkwo/Downloads"),
+                *("/var/home/lpetrova/.config", "/export/home/jmbeki/acme.log"),
+                *("/usr/home/kim/x", "/c/Users/bob/x", "~alice/notes.txt"),
             ),
-            non_samples=("/home/", "/var/lib/builder2/other", "/usr/lib/python3.11/json"),
+            non_samples=(
+                *("/home/", "/var/lib/builder2/other", "/usr/lib/python3.11/json"),
+                *("~/.acme/config.json", "/api/users/42", "~=1.2", "/srv/homes/x"),
+            ),
         ),
         Rule(
             "user",
@@ -530,27 +809,62 @@ RULE_TABLE: tuple[Rule, ...] = validate_rules(
             non_samples=("build-host-421", "my-build-host-42"),
         ),
         Rule(
+            "internal_host",
+            # A name with a label of a private network: corp, lan, intranet, localdomain
+            # anywhere; local, internal or home.arpa at the end.
+            r"(?<![\w.@/\\-])(?:[A-Za-z0-9][A-Za-z0-9-]{0,62}\.){1,8}"
+            r"(?:(?i:corp|intranet|lan|localdomain)(?:\.[A-Za-z0-9][A-Za-z0-9-]{0,62}){0,6}"
+            r"|(?i:internal|local|home\.arpa))(?![\w-]|\.[\w-])",
+            "[host]",
+            # The anchor of mac and ipv6: rules that share an anchor are one search.
+            trigger=("[:.-]", r"(?<=\.)(?i:corp|intranet|lan|local|internal|home\.arpa)"),
+            confirm=_internal_host,
+            samples=(
+                *("build-07.corp.example.com", "ip-172-31-22-33.us-west-2.compute.internal"),
+                *("printer.local", "db.internal", "Kims-MacBook-Pro.local", "wiki.hr.intranet"),
+                *("dc01.ad.acme.corp", "hp-laserjet-3f.lan", "router.home.arpa"),
+            ),
+            non_samples=(
+                *("localhost", "os.path", "acme.local_settings", "threading.local"),
+                *("google.protobuf.internal", "localhost.localdomain", "java.lang.String"),
+                *(".env.local", "_thread._local", "x.corporate"),
+            ),
+        ),
+        Rule(
             "mac",
-            r"\b(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}\b",
+            r"\b(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}\b"
+            # Cisco writes three groups of four: 0050.56a3.7f1e.
+            r"|(?<![\w.])[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}(?!\w|\.\w)",
             "[mac]",
-            trigger=(r"[:-]", r"(?<=[0-9A-Fa-f]{2}[:-])[0-9A-Fa-f]{2}[:-]"),
-            samples=("00:1A:2B:3C:4D:5E", "00-1a-2b-3c-4d-5e"),
-            non_samples=("00:1A:2B:3C:4D", "13:38:47"),
+            trigger=(
+                r"[:.-]",
+                r"(?:(?<=[0-9A-Fa-f]{2}[:-])[0-9A-Fa-f]{2}[:-]"
+                r"|(?<=[0-9A-Fa-f]{4}\.)[0-9A-Fa-f]{4}\.)",
+            ),
+            samples=("00:1A:2B:3C:4D:5E", "00-1a-2b-3c-4d-5e", "0050.56a3.7f1e"),
+            non_samples=(
+                *("00:1A:2B:3C:4D", "13:38:47", "1.2.3.4", "2024.0315.1200.1"),
+                "2024-01-02T13:38:47.123456+00:00",
+            ),
         ),
         Rule(
             "ipv6",
             # May run into a colon that follows the address ("fe80::1: refused"), which
             # confirm and replace leave out.
-            r"(?<![\w:.])[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:]{1,38}(?:%[\w.]{1,16})?(?![\w.])",
+            r"(?<![\w:.])[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:]{1,38}(?:%[\w.]{0,15}\w)?(?!\w|\.\d)",
             _IP,
-            trigger=(r"[:-]", r"(?<=[0-9A-Fa-f]:)[0-9A-Fa-f]{1,4}:|(?<=:):"),
+            trigger=(r"[:.-]", r"(?:(?<=[0-9A-Fa-f]:)[0-9A-Fa-f]{1,4}:|(?<=::))"),
             confirm=_ipv6,
             replace=_ipv6_marker,
             samples=(
                 *("2001:0db8:85a3:0000:0000:8a2e:0370:7334", "fe80::1ff:fe23:4567:890a"),
-                *("::1", "fe80::1%eth0"),
+                *("::1", "fe80::1%eth0", "2606:4700:4700::1111"),
             ),
-            non_samples=("13:38:47", "std::vector::at", "x::y", "dead:beef"),
+            non_samples=(
+                *("13:38:47", "std::vector::at", "x::y", "dead:beef", "13:38:47.512"),
+                *("acme/core.py:45:12", "file.py:123", "2024-01-02T13:38:47.123456+00:00"),
+                "sha256:4f4fb700ef54461cfa02571ae0db9a0dc1e0cdb5577484a6d75e68dc38e8acc1",
+            ),
         ),
         Rule(
             "ipv4",
@@ -558,8 +872,27 @@ RULE_TABLE: tuple[Rule, ...] = validate_rules(
             _IP,
             trigger=(r"\d", r"\.\d{1,3}\.\d{1,3}\.\d"),
             confirm=_ipv4,
-            samples=("192.168.1.23", "10.0.0.1", "8.8.8.8"),
-            non_samples=("999.1.1.1", "1.2.3", "version 1.2.3.4", "v2.0.0.1", "1.2.3.4.5"),
+            samples=("192.168.1.23", "10.0.0.1", "203.0.113.45", "8.8.4.10"),
+            non_samples=(
+                *("999.1.1.1", "1.2.3", "version 1.2.3.4", "v2.0.0.1", "1.2.3.4.5"),
+                *("1.2.3.4", "release 2.0.0.1", "driver version 10.2.0.1", "v1.2.3.4"),
+            ),
+        ),
+        Rule(
+            "phone",
+            # International format only: a "+", a country code and 8 to 15 digits in all,
+            # grouped by spaces, dots, dashes or parentheses.
+            r"(?<![\w+])\+[1-9](?:[ .()-]{0,2}\d){7,14}(?!\d)",
+            "[phone]",
+            trigger=("[+]", r"[1-9](?:[ .()-]{0,2}\d){7}"),
+            samples=(
+                *("+1 415 555 0132", "+44 20 7946 0958", "+49-30-1234567"),
+                *("+33 1 23 45 67 89", "+819012345678", "+1 (415) 555-0132"),
+            ),
+            non_samples=(
+                *("+05:30", "2024-01-02T13:38:47.123456+00:00", "1e+10", "+1234567"),
+                "C++17",
+            ),
         ),
         Rule(
             "iban",
@@ -572,12 +905,19 @@ RULE_TABLE: tuple[Rule, ...] = validate_rules(
         ),
         Rule(
             "card",
-            r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])",
+            # A float's ".0" goes with it: 4111111111111111.0 is the same card number.
+            r"(?<![\d-])(?:\d[ -]?){12,18}\d(?:\.0\b)?(?![\d-])",
             "[card]",
             trigger=(r"\d", r"(?:[ -]?\d){12}"),
             confirm=_card,
-            samples=("4111 1111 1111 1111", "4111-1111-1111-1111", "5500000000000004"),
-            non_samples=("4111 1111 1111 1112", "1234567890123"),
+            samples=(
+                *("4111 1111 1111 1111", "4111-1111-1111-1111", "5500000000000004"),
+                "4111111111111111.0",
+            ),
+            non_samples=(
+                *("4111 1111 1111 1112", "1234567890123", "4111111111111112.0"),
+                *("timestamp 1700000000", "6ba7b810-9dad-11d1-80b4-00c04fd430c8"),
+            ),
         ),
         Rule(
             "ssn",

@@ -18,23 +18,40 @@ Numbers are scrubbed too, as their decimal text (a card number passed as an ``in
 ``float`` is still a card number): a number that no rule changes is kept as the number,
 one that a rule changes becomes the scrubbed text (``"[card]"``). Booleans are kept.
 Any other value (bytes, an object) is scrubbed as its ``str``: nothing leaves unscrubbed.
+
+Exception messages and stack text get one rule more, after the table's: ``value``
+(``_values.py``), which replaces data quoted or repr'd in them with ``[value]``
+(:meth:`ScrubPass.message`, :meth:`ScrubPass.stacktrace`). Other strings (attribute
+values, usage-event properties, span names) are short typed values, not prose, and do
+not get it.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ._rules import REDACTED, RULE_TABLE, SECRET_PAIR, Identity, Rule
 from ._rules import is_secret_key as _is_secret_key
+from ._values import NAME as VALUE_RULE
+from ._values import VALUE, Span, find_values, find_values_in_stack
 
-__all__ = ["REDACTED", "RULES", "ScrubMatch", "ScrubPass", "Scrubber", "ScrubbingOptions"]
+__all__ = [
+    "REDACTED",
+    "RULES",
+    "VALUE",
+    "ScrubMatch",
+    "ScrubPass",
+    "Scrubber",
+    "ScrubbingOptions",
+]
 
-RULES: tuple[str, ...] = tuple(rule.name for rule in RULE_TABLE)
-"""The names of the built-in rules, in the order they are tried."""
+RULES: tuple[str, ...] = (*(rule.name for rule in RULE_TABLE), VALUE_RULE)
+"""The names of the built-in rules, in the order they are tried; ``value``, which only
+exception messages and stack text get, comes last."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +78,14 @@ class ScrubbingOptions:
     """Names of built-in rules to switch off (see :data:`RULES`), such as ``"ipv4"``."""
 
     callback: Optional[Callable[[ScrubMatch], Optional[str]]] = None
-    """Called for every match: return the replacement text, or None to use the marker."""
+    """Called for every match: return the replacement text, or None to use the marker.
+
+    A match of the ``value`` rule is the text between a literal's quotes (which stay)
+    or a whole repr."""
+
+    keep_values: bool = False
+    """Keep the values quoted or repr'd in exception messages and stack text (switches
+    the ``value`` rule off, as ``disabled_rules=["value"]`` does)."""
 
 
 class Scrubber:
@@ -88,6 +112,12 @@ class Scrubber:
             raise ValueError(f"unknown scrubbing rules: {', '.join(sorted(unknown))}")
         self._home, self._user, self._host = home, user, host
         self._compiled: Optional[_Compiled] = None
+        self.scrubs_values = not (
+            self.options.keep_values or VALUE_RULE in self.options.disabled_rules
+        )
+        """Whether the ``value`` rule is on."""
+        # Text made of these was scrubbed already: the value rule keeps it.
+        self.markers = frozenset({REDACTED, *(rule.marker for rule in RULE_TABLE)})
 
     def new_pass(self) -> ScrubPass:
         """Start scrubbing one report; the pass counts what each rule replaced."""
@@ -179,8 +209,52 @@ def _union(classes: Sequence[str]) -> str:
 
 
 _SHORT = 64
+_HAS_VALUE = re.compile(r"""['"\[({]""")  # no quote or bracket: no value to look for
 _SEEN_MAX = 8192
+_FLAT_KEYS = 8  # objects of at most this many keys are remembered whole
 _PLAIN_BELOW = 10**7  # the shortest number a built-in rule matches has 8 digits or more
+
+
+Done = tuple[Any, dict[str, int]]
+"""A scrubbed result and the counts of the rules that made it."""
+
+_MEMO_CHARS = 1 << 20  # the most characters the memo holds before it starts again
+_MEMO_LONGEST = 16 * 1024  # longer texts are rare and not worth keeping
+
+
+class _Memo:
+    """The results of scrubbing, kept from report to report, bounded in characters.
+
+    A process reports the same frames, file names and messages again and again (a storm,
+    a retried job), so a string is scrubbed once and its result reused, counts included.
+    Scrubbing is a function of the text and the options alone, so a result never goes
+    stale; it is not used when a ``callback`` is set, which must see every match.
+    """
+
+    __slots__ = ("_chars", "_results")
+
+    def __init__(self) -> None:
+        self._results: dict[Hashable, Done] = {}
+        self._chars = 0
+
+    def get(self, key: Hashable) -> Optional[Done]:
+        return self._results.get(key)
+
+    def clear(self) -> None:
+        """Forget every result (benchmarks measure a cold start with it)."""
+        self._results = {}
+        self._chars = 0
+
+    def put(self, key: Hashable, done: Done, chars: int) -> None:
+        if chars > _MEMO_LONGEST:
+            return
+        if self._chars + chars > _MEMO_CHARS:
+            # Starting again is simpler and cheaper than an LRU, and a working set of
+            # a megabyte of distinct strings is rare.
+            self._results = {}
+            self._chars = 0
+        self._results[key] = done
+        self._chars += chars
 
 
 @dataclass(frozen=True)
@@ -209,6 +283,8 @@ class _Compiled:
     # names): their answer is remembered. So is the pattern of each set of rules.
     _seen: dict[str, bool] = field(default_factory=dict, compare=False)
     _patterns: dict[tuple[str, ...], re.Pattern[str]] = field(default_factory=dict, compare=False)
+    memo: _Memo = field(default_factory=lambda: _Memo(), compare=False)
+    """What earlier reports' strings became: crashes repeat their frames and messages."""
 
     def may_match(self, text: str) -> bool:
         """False only when no rule can match ``text``."""
@@ -267,8 +343,71 @@ class ScrubPass:
     compiled: _Compiled
     counts: dict[str, int] = field(default_factory=dict)
     # A report repeats its text (the message in the event, the status, the stack text and
-    # the chain): each distinct string is scrubbed once, its counts added at every use.
-    _done: dict[str, tuple[str, dict[str, int]]] = field(default_factory=dict)
+    # the chain), and reports repeat each other's: each distinct string is scrubbed once,
+    # its counts added at every use. With a callback, which must see every match of
+    # every report, only within this report.
+    _memo: _Memo = field(init=False)
+
+    def __post_init__(self) -> None:
+        callback = self.scrubber.options.callback
+        self._memo = _Memo() if callback is not None else self.compiled.memo
+
+    def _remembered(self, key: Hashable, chars: int, compute: Callable[[], Any]) -> Any:
+        """``compute()``, or what it gave for ``key`` before; its counts added either way."""
+        done = self._memo.get(key)
+        if done is None:
+            outer, self.counts = self.counts, {}
+            try:
+                result = compute()
+            finally:
+                found, self.counts = self.counts, outer
+            done = (result, found)
+            self._memo.put(key, done, chars)
+        for rule, n in done[1].items():
+            self.counts[rule] = self.counts.get(rule, 0) + n
+        return done[0]
+
+    def message(self, text: str) -> str:
+        """Apply the ``value`` rule to an exception message the rules already scrubbed.
+
+        Quoted and repr'd values of data become ``[value]`` (see ``_values.py``); the
+        text of a literal that looks like code, or that other rules made a marker, stays.
+        Unchanged when the rule is off.
+        """
+        return self._values(text, stack=False)
+
+    def stacktrace(self, text: str) -> str:
+        """:meth:`message` of stack text: its ``File "…", line N, in f`` lines stay as they are."""
+        return self._values(text, stack=True)
+
+    def _values(self, text: str, *, stack: bool) -> str:
+        if not self.scrubber.scrubs_values or not _HAS_VALUE.search(text):
+            return text
+
+        def compute() -> str:
+            markers = self.scrubber.markers
+            spans = find_values_in_stack(text, markers) if stack else find_values(text, markers)
+            return self._replace_values(text, spans)
+
+        result: str = self._remembered(("stack" if stack else "message", text), len(text), compute)
+        return result
+
+    def _replace_values(self, text: str, spans: Sequence[Span]) -> str:
+        if not spans:
+            return text
+        pieces: list[str] = []
+        last = 0
+        callback = self.scrubber.options.callback
+        for start, end in spans:
+            found = text[start:end]
+            if any(allow.fullmatch(found) for allow in self.compiled.allow):
+                continue
+            self._count(VALUE_RULE)
+            replacement = callback(ScrubMatch(VALUE_RULE, found)) if callback else None
+            pieces += (text[last:start], VALUE if replacement is None else replacement)
+            last = end
+        pieces.append(text[last:])
+        return "".join(pieces)
 
     def text(self, text: str) -> str:
         """Scrub one string; a string holding a JSON object or array is scrubbed inside."""
@@ -278,13 +417,16 @@ class ScrubPass:
             return text
         stripped = text.lstrip()
         if stripped[:1] in ("{", "["):
-            try:
-                document = json.loads(text)
-            except ValueError:
-                pass
-            else:
-                return json.dumps(self.json(document), separators=(",", ":"), ensure_ascii=False)
+            result: str = self._remembered(("json", text), len(text), lambda: self._json_text(text))
+            return result
         return self._plain(text)
+
+    def _json_text(self, text: str) -> str:
+        try:
+            document = json.loads(text)
+        except ValueError:
+            return self._plain(text)
+        return json.dumps(self.json(document), separators=(",", ":"), ensure_ascii=False)
 
     def json(self, value: Any) -> Any:
         """Scrub a parsed JSON value: strings, numbers and keys, at any depth."""
@@ -295,23 +437,39 @@ class ScrubPass:
         if isinstance(value, list):
             return [self.json(item) for item in value]
         if isinstance(value, dict):
-            scrubbed = {}
-            plain_numbers = self.compiled.small_numbers_plain
-            for key, item in value.items():
-                key = str(key)
-                kind = type(item)
-                if self._secret(key, item):
-                    item = REDACTED
-                elif kind is str:  # the common cases, without a call more
-                    item = self._plain(item)
-                elif kind is int or kind is float:
-                    if not (plain_numbers and -_PLAIN_BELOW < item < _PLAIN_BELOW):
-                        item = self.number(item)
-                elif kind is not bool and item is not None:
-                    item = self.json(item)
-                scrubbed[self._plain(key)] = item
-            return scrubbed
+            if len(value) <= _FLAT_KEYS:
+                # A flat object (a frame of the chain) repeats from report to report. The
+                # types are in the key: True == 1 == 1.0, and each must stay what it is.
+                key = ("object", *((k, type(v), v) for k, v in value.items()))
+                try:
+                    hash(key)
+                except TypeError:  # a value that is a list or an object: not flat
+                    return self._object(value)
+                chars = sum(len(item) for item in value.values() if type(item) is str)
+                remembered: dict[str, Any] = self._remembered(
+                    key, chars, lambda: self._object(value)
+                )
+                return dict(remembered)
+            return self._object(value)
         return value
+
+    def _object(self, value: dict[Any, Any]) -> dict[str, Any]:
+        scrubbed = {}
+        plain_numbers = self.compiled.small_numbers_plain
+        for key, item in value.items():
+            key = str(key)
+            kind = type(item)
+            if self._secret(key, item):
+                item = REDACTED
+            elif kind is str:  # the common cases, without a call more
+                item = self._plain(item)
+            elif kind is int or kind is float:
+                if not (plain_numbers and -_PLAIN_BELOW < item < _PLAIN_BELOW):
+                    item = self.number(item)
+            elif kind is not bool and item is not None:
+                item = self.json(item)
+            scrubbed[self._plain(key)] = item
+        return scrubbed
 
     def value(self, value: Any) -> Any:
         """Scrub an OTel attribute value: a string, a number, or a sequence of them.
@@ -378,17 +536,10 @@ class ScrubPass:
     def _plain(self, text: str) -> str:
         if not self.compiled.may_match(text):
             return text
-        done = self._done.get(text)
-        if done is None:
-            outer, self.counts = self.counts, {}
-            try:
-                result = self.compiled.pattern_for(text).sub(self._replace, text)
-            finally:
-                found, self.counts = self.counts, outer
-            done = self._done[text] = (result, found)
-        for rule, n in done[1].items():
-            self.counts[rule] = self.counts.get(rule, 0) + n
-        return done[0]
+        result: str = self._remembered(
+            text, len(text), lambda: self.compiled.pattern_for(text).sub(self._replace, text)
+        )
+        return result
 
     def _replace(self, match: re.Match[str]) -> str:
         name = match.lastgroup or "extra"

@@ -219,7 +219,7 @@ def test_reports_a_disable_could_not_delete_are_never_sent_after_enable(
         **host_env,
         "ACME_TELEMETRY": "1",
         "ACME_TELEMETRY_EXPORTER": "otlp",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{_closed_port()}",
+        "ACME_OTLP_ENDPOINT": f"http://127.0.0.1:{_closed_port()}",
         "ACME_TELEMETRY_FLUSH_TIMEOUT": "1",
     }
     run_python(CAPTURE, offline, "withdrawn report", "1", check=True)

@@ -36,9 +36,14 @@ def proxy() -> RecordingEndpoint:
 
 @pytest.fixture
 def user_env(host_env: dict[str, str], proxy: RecordingEndpoint) -> dict[str, str]:
-    """A user with a netrc ``default`` entry and proxy variables holding their password."""
+    """A user with netrc entries (the receivers' host, and ``default``) and proxy variables
+    holding their password."""
     netrc = Path(host_env["HOME"]) / ".netrc"
-    netrc.write_text(f"default login {LOGIN} password {PASSWORD}\n")
+    # An entry for the receivers' own host, and a default one: neither may be used.
+    netrc.write_text(
+        f"machine 127.0.0.1 login {LOGIN} password {PASSWORD}\n"
+        f"default login {LOGIN} password {PASSWORD}\n"
+    )
     os.chmod(netrc, 0o600)
     env = {k: v for k, v in host_env.items() if k.lower() != "no_proxy"}
     proxy_url = f"http://{LOGIN}:{PASSWORD}@127.0.0.1:{proxy.port}"
@@ -60,7 +65,7 @@ def test_otlp_http_sends_no_netrc_or_proxy_credentials(
     user_env: dict[str, str], proxy: RecordingEndpoint
 ) -> None:
     with RecordingEndpoint() as collector:
-        user_env.update(ACME_TELEMETRY_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=collector.url)
+        user_env.update(ACME_TELEMETRY_EXPORTER="otlp", ACME_OTLP_ENDPOINT=collector.url)
 
         result = run_python(CAPTURE_ONE, user_env)
 
@@ -93,12 +98,11 @@ def test_sentry_sends_no_netrc_or_proxy_credentials(
 def test_otlp_grpc_ignores_the_proxy_variables(
     user_env: dict[str, str], proxy: RecordingEndpoint
 ) -> None:
-    pytest.importorskip("opentelemetry.exporter.otlp.proto.grpc.trace_exporter")
     with OtlpGrpcReceiver() as collector:
         user_env.update(
             ACME_TELEMETRY_EXPORTER="otlp",
-            OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
-            OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint,
+            ACME_OTLP_PROTOCOL="grpc",
+            ACME_OTLP_ENDPOINT=collector.endpoint,
             ACME_TELEMETRY_FLUSH_TIMEOUT="5",
         )
 

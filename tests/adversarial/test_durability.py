@@ -189,7 +189,7 @@ def test_a_collector_that_never_answers_loses_none_of_one_process_s_reports(
             "ACME_TELEMETRY": "1",
             "ACME_TELEMETRY_EXPORTER": "otlp",
             "ACME_TELEMETRY_FLUSH_TIMEOUT": "1",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{endpoint.port_for('blackhole')}",
+            "ACME_OTLP_ENDPOINT": f"http://127.0.0.1:{endpoint.port_for('blackhole')}",
         }
         started = time.monotonic()
         _crash_all(env, ["dark"])

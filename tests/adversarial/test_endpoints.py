@@ -50,7 +50,7 @@ DAY = 86_400
 def _send_to(env: dict[str, str], kind: str, endpoint: RecordingEndpoint) -> dict[str, str]:
     env.update(ACME_TELEMETRY="1")
     if kind == "otlp":
-        env.update(ACME_TELEMETRY_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=endpoint.url)
+        env.update(ACME_TELEMETRY_EXPORTER="otlp", ACME_OTLP_ENDPOINT=endpoint.url)
     else:
         env.update(ACME_TELEMETRY_EXPORTER="sentry", ACME_SENTRY_DSN=endpoint.dsn())
     return env

@@ -42,7 +42,7 @@ def test_three_hosts_share_one_exit_budget(host_env):
             env[f"{app}_TELEMETRY"] = "1"
             env[f"{app}_TELEMETRY_EXPORTER"] = "otlp"
             env[f"{app}_CONFIG_DIR"] = host_env["ACME_CONFIG_DIR"] + "-" + app.lower()
-        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+            env[f"{app}_OTLP_ENDPOINT"] = endpoint
         delay, result = exit_delay([sys.executable, "-c", _THREE_HOSTS, str(BUDGET)], env)
     assert result.returncode == 0, result.stderr
     assert delay < BUDGET + MARGIN, f"exit took {delay:.2f} s for a budget of {BUDGET} s"
@@ -69,7 +69,7 @@ def test_a_healthy_run_does_not_pay_the_budget_for_older_reports(host_env, confi
             "ACME_TELEMETRY": "1",
             "ACME_TELEMETRY_EXPORTER": "otlp",
             "ACME_TELEMETRY_FLUSH_TIMEOUT": "10",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{blackhole.getsockname()[1]}",
+            "ACME_OTLP_ENDPOINT": f"http://127.0.0.1:{blackhole.getsockname()[1]}",
         }
         delay, result = exit_delay([sys.executable, "-c", _HEALTHY], env)
     assert result.returncode == 0, result.stderr

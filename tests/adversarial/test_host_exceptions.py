@@ -231,7 +231,7 @@ except KeyError:
         host_env,
     )
     [(type_name, _)] = _events(config_dir)
-    assert type_name == "<user code> (KeyError)"
+    assert type_name == "<user exception>"
     raw = "".join(p.read_text() for p in (config_dir / "telemetry" / "reports").glob("*"))
     assert "alice" not in raw
     assert "PatientRecordMissing" not in raw

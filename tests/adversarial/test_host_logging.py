@@ -56,7 +56,7 @@ def test_a_debug_logging_host_sees_no_line_of_our_sends(host_env):
         host_env.update(
             ACME_TELEMETRY="1",
             ACME_TELEMETRY_EXPORTER="otlp,sentry",
-            OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,
+            ACME_OTLP_ENDPOINT=collector.url,
             ACME_SENTRY_DSN=sentry.dsn(),
         )
 
@@ -73,7 +73,7 @@ def test_an_endpoint_answering_400_logs_nothing_into_the_hosts_loggers(host_env)
         host_env.update(
             ACME_TELEMETRY="1",
             ACME_TELEMETRY_EXPORTER="otlp",
-            OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,
+            ACME_OTLP_ENDPOINT=collector.url,
         )
 
         result = run_python(HOST, host_env, "DEBUG", "stderr")
@@ -93,7 +93,7 @@ def test_offline_each_run_prints_at_most_one_line(host_env):
     host_env.update(
         ACME_TELEMETRY="1",
         ACME_TELEMETRY_EXPORTER="otlp",
-        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{_free_port()}",
+        ACME_OTLP_ENDPOINT=f"http://127.0.0.1:{_free_port()}",
     )
     for _ in range(3):  # three runs, three reports waiting in the outbox
         run_python(HOST, host_env, "WARNING", "stderr", check=True)

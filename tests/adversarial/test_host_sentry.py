@@ -80,7 +80,7 @@ def test_our_reports_feed_and_change_nothing_of_the_hosts_sentry(host_env, endpo
     host_env.update(
         ACME_TELEMETRY="1",
         ACME_TELEMETRY_EXPORTER="sentry,otlp",
-        OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,
+        ACME_OTLP_ENDPOINT=collector.url,
     )
 
     result = run_python(HOST, host_env, host_sentry.dsn(project=1), our_sentry.dsn(project=7))

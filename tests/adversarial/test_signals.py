@@ -127,7 +127,7 @@ import acme.crawler
 from acme.telemetry import telemetry
 
 try:
-    acme.crawler.parse_robots("the parent's crash")
+    acme.crawler.parse_robots("parent")  # quoted in the message: an identifier stays
 except ValueError as exc:
     telemetry.capture_exception(exc)  # the worker starts importing now
 children = []
@@ -136,7 +136,7 @@ for i in range(8):
     pid = os.fork()
     if pid == 0:
         try:
-            acme.crawler.parse_robots(f"child {i}")
+            acme.crawler.parse_robots(f"child_{i}")
         except ValueError as exc:
             telemetry.capture_exception(exc)
         os._exit(0 if telemetry.flush(30) else 3)

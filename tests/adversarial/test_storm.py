@@ -111,7 +111,7 @@ def test_an_excepthook_called_by_an_event_loop_never_waits(host_env):
         blackhole.bind(("127.0.0.1", 0))
         blackhole.listen(16)
         host_env["ACME_TELEMETRY_EXPORTER"] = "otlp"
-        host_env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{blackhole.getsockname()[1]}"
+        host_env["ACME_OTLP_ENDPOINT"] = f"http://127.0.0.1:{blackhole.getsockname()[1]}"
         result = run_python(_LOOP, host_env)
     assert result.returncode == 0, result.stderr
     [stall] = json.loads(result.stdout)

@@ -18,6 +18,7 @@ from otel_telemetry.exporters import (
     ExporterContext,
     FileSpanExporter,
     JsonConsoleSpanExporter,
+    OtlpRoute,
     SentrySpanExporter,
     create_exporters,
     delivers_locally,
@@ -124,30 +125,35 @@ def test_delivers_locally(exporter: SpanExporter, local: bool) -> None:
     assert delivers_locally(exporter) is local
 
 
+#: The host application's own OTLP settings: they are not the library's.
+HOST_OTLP = {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"}
+
+
 @pytest.mark.parametrize(
-    ("environ", "warning"),
+    ("route", "host_environ", "warning"),
     [
-        pytest.param({}, None, id="default"),
-        pytest.param({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, None, id="http/protobuf"),
+        pytest.param(OtlpRoute(), {}, None, id="default"),
+        pytest.param(OtlpRoute(protocol="http/protobuf"), {}, None, id="http/protobuf"),
         pytest.param(
-            {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},
+            OtlpRoute(protocol="http/json"),
+            {},
             "'http/json' is not supported",
             id="http/json: warned, http",
         ),
-        pytest.param(
-            {
-                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
-            },
-            None,
-            id="the traces variable wins",
-        ),
+        pytest.param(OtlpRoute(), HOST_OTLP, None, id="the host's OTLP protocol is not read"),
     ],
 )
 def test_otlp_protocol(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, environ: dict, warning: Optional[str]
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    route: OtlpRoute,
+    host_environ: dict[str, str],
+    warning: Optional[str],
 ) -> None:
-    context = ExporterContext(app="acme", version="1", config_dir=tmp_path, environ=environ)
+    for name, value in host_environ.items():
+        monkeypatch.setenv(name, value)
+    context = ExporterContext(app="acme", version="1", config_dir=tmp_path, otlp=route)
     with caplog.at_level(logging.WARNING, logger="otel_telemetry"):
         exporters = create_exporters(["otlp"], context)
 
