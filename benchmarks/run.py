@@ -189,9 +189,12 @@ def measure() -> tuple[list[Section], list[Goal], list[str]]:
     )
 
     notes = [
-        "Scrub: ours applies every value rule to every string (messages and stack text"
-        " included); Logfire's default patterns look for secret words and skip"
-        " exception.message/stacktrace; sentry-sdk's EventScrubber matches keys only.",
+        "Scrub: ours applies every rule to every string (messages and stack text included,"
+        " plus the value rule on messages); Logfire's default patterns look for secret words"
+        " and skip exception.message/stacktrace; sentry-sdk's EventScrubber matches keys"
+        " only. Ours remembers what a string became for the next report (the 200 reports"
+        " share their frames, as a process's crashes do); that memory is emptied before"
+        " each round, so a round is a first meeting, not a replay.",
         "Exit: ours waits its 1 s budget, then leaves the report in the outbox for the next"
         " run; the plain OTel SDK waits out the OTLP exporter's 10 s timeout; sentry-sdk waits"
         " its 2 s shutdown timeout and then drops the event.",

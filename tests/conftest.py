@@ -174,12 +174,16 @@ def config_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def host_env(config_dir: Path, tmp_path: Path) -> dict[str, str]:
     """A clean environment for a host subprocess: its own HOME and config dir, no OTEL_*."""
+    return clean_host_env(tmp_path / "home", config_dir)
+
+
+def clean_host_env(home: Path, config_dir: Path) -> dict[str, str]:
+    """What ``host_env`` gives, for a home (made here) and config dir of the caller's."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("OTEL_", "ACME_")) and k not in _SCRUBBED_ENV
     }
-    home = tmp_path / "home"
     home.mkdir()
     env.update(
         HOME=str(home),

@@ -28,7 +28,7 @@ from typing import Any, Optional
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-from tests.conftest import _SCRUBBED_ENV, otlp_env, run
+from tests.conftest import clean_host_env, otlp_env, run
 from tests.privacy_corpus import (
     BENIGN,
     HOME,
@@ -164,20 +164,11 @@ def _user_code(root: Path) -> Path:
 
 def _host_env(root: Path) -> dict[str, str]:
     """As ``host_env`` in conftest (a module's fixture cannot use that one), consented."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("OTEL_", "ACME_")) and k not in _SCRUBBED_ENV
-    }
-    home = root / "home"
     config = root / "config"
-    home.mkdir()
     config.mkdir()
+    env = clean_host_env(root / "home", config)
     env.update(
-        HOME=str(home),
-        ACME_CONFIG_DIR=str(config),
         ACME_TELEMETRY="1",
-        PYTHONDONTWRITEBYTECODE="1",
         PYTHONPATH=os.pathsep.join(filter(None, [str(root / "src"), env.get("PYTHONPATH")])),
         # getpass.getuser() reads these first: this user's login name.
         LOGNAME=LOGIN_NAME,

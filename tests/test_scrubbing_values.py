@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import string
-import time
 from typing import Any
 
 import pytest
@@ -20,8 +19,9 @@ from otel_telemetry.pipeline._report import (
     scrub_parts,
     scrub_record,
 )
-from otel_telemetry.scrubbing import RULES, Scrubber
+from otel_telemetry.scrubbing import RULES, Scrubber, ScrubPass
 from otel_telemetry.scrubbing._values import MAX_DEPTH, find_values, find_values_in_stack
+from tests.timing import growth
 
 IDENTITY = {"home": "/var/lib/builder", "user": "builder", "host": "buildhost"}
 SCRUBBER = Scrubber(**IDENTITY)
@@ -329,22 +329,12 @@ ADVERSARIAL = {
 @pytest.mark.parametrize("name", ADVERSARIAL)
 def test_adversarial_inputs_cost_linear_time(name: str) -> None:
     """10x the input takes about 10x the time (CPU time, best of 3), never 100x."""
-    unit = ADVERSARIAL[name]
 
-    def cost(size: int) -> float:
-        text = (unit * (size // len(unit) + 1))[:size]
-        best = float("inf")
-        for _ in range(3):
-            scrub = SCRUBBER.new_pass()
-            scrub.compiled.memo.clear()  # each time the work, not a remembered result
-            started = time.process_time()
-            scrub.message(text)
-            scrub.stacktrace(text)
-            best = min(best, time.process_time() - started)
-        return max(best, 1e-4)
+    def both(scrub: ScrubPass, text: str) -> None:
+        scrub.message(text)
+        scrub.stacktrace(text)
 
-    small, large = cost(10_000), cost(100_000)
-    assert large / small < 30, f"{name}: 10 KB {small * 1e3:.1f} ms, 100 KB {large * 1e3:.1f} ms"
+    assert not growth(SCRUBBER, ADVERSARIAL[name], both)
 
 
 @pytest.mark.timeout(120)
