@@ -50,9 +50,6 @@ DEFAULT_FLUSH_TIMEOUT = 1.0
 DEFAULT_PROMPT_TIMEOUT = 30.0
 DEFAULT_STORM_LIMIT = 5
 DEFAULT_STORM_WINDOW = 60.0
-#: Where the ``otlp`` exporter sends when nothing is configured: a collector on this
-#: machine (the same defaults as ``exporters/_registry.py``, which the worker uses).
-DEFAULT_OTLP_ENDPOINTS = {"http/protobuf": "http://localhost:4318", "grpc": "http://localhost:4317"}
 OTLP_ARGUMENT = "argument otlp_endpoint"
 
 
@@ -133,6 +130,10 @@ class Settings:
         self._prompt_timeout = _seconds("prompt_timeout", prompt_timeout, DEFAULT_PROMPT_TIMEOUT)
         self._environment = _text("environment", environment)
         self._otlp_endpoint = _endpoint(otlp_endpoint)
+        # Given but not usable (a blank str is as good as none): the route fails closed.
+        self._otlp_endpoint_invalid = self._otlp_endpoint is None and not (
+            otlp_endpoint is None or (isinstance(otlp_endpoint, str) and not otlp_endpoint.strip())
+        )
         self._otlp_headers = _headers(otlp_headers)
         self._otlp_protocol = _protocol("otlp_protocol", otlp_protocol, argument=True)
 
@@ -211,50 +212,70 @@ class Settings:
         for the DSN. An endpoint from a variable (``<APP>_OTLP_TRACES_ENDPOINT``, used as
         it is, else ``<APP>_OTLP_ENDPOINT``) is the user's own collector: it gets only the
         variables' headers and protocol, never the headers baked into the host for its
-        endpoint. Otherwise the ``otlp_endpoint`` argument (or the default), with
-        ``<APP>_OTLP_HEADERS`` / ``<APP>_OTLP_PROTOCOL`` else the arguments. A malformed
-        variable is warned about once (by name, never its value) and ignored.
+        endpoint. Otherwise the ``otlp_endpoint`` argument, with ``<APP>_OTLP_HEADERS`` /
+        ``<APP>_OTLP_PROTOCOL`` else the arguments.
+
+        Fails closed: with no endpoint at all, or when the endpoint that would be used is
+        malformed (a variable, or the argument), the route has a ``problem`` (naming the
+        variable or argument, never its value) and no endpoint, and the exporter keeps
+        reports in the local file. Nothing falls back to a collector on this machine (the
+        host application's own may listen there) or to another configured endpoint.
         """
         env = self.env
         traces, traces_name = env.otlp("TRACES_ENDPOINT")
         base, base_name = env.otlp("ENDPOINT")
-        traces, base = _url_variable(traces, traces_name), _url_variable(base, base_name)
         raw_headers, headers_name = env.otlp("HEADERS")
         headers = None if raw_headers is None else _header_variable(raw_headers, headers_name)
         raw_protocol, protocol_name = env.otlp("PROTOCOL")
         protocol = _protocol(protocol_name, raw_protocol)
-        if traces or base:
+        if traces is not None or base is not None:
+            name = traces_name if traces is not None else base_name
+            in_use = traces if traces is not None else base
+            problem = None if is_http_url(in_use or "") else f"{name} is not a valid URL"
+            if base is not None and not is_http_url(base):
+                base = None  # unused beside a traces endpoint; never sent to anyway
             return {
-                "endpoint": base,
-                "traces_endpoint": traces,
+                "endpoint": None if problem else base,
+                "traces_endpoint": None if problem else traces,
                 "headers": headers or (),
                 "protocol": protocol or "http/protobuf",
-                "source": traces_name if traces else base_name,
+                "source": name,
+                "problem": problem,
             }
+        if self._otlp_endpoint is None:
+            if self._otlp_endpoint_invalid:
+                problem = f"the {OTLP_ARGUMENT} is not a valid URL"
+            else:
+                problem = f"no endpoint is set ({OTLP_ARGUMENT} or {base_name})"
+        else:
+            problem = None
         return {
             "endpoint": self._otlp_endpoint,
             "traces_endpoint": None,
             "headers": self._otlp_headers if headers is None else headers,
             "protocol": protocol or self._otlp_protocol or "http/protobuf",
-            "source": OTLP_ARGUMENT if self._otlp_endpoint else "default",
+            "source": OTLP_ARGUMENT
+            if self._otlp_endpoint or self._otlp_endpoint_invalid
+            else "not set",
+            "problem": problem,
+            "problem_warned": self._otlp_endpoint_invalid,
         }
 
-    def otlp_destination(self) -> tuple[str, str]:
-        """``(scheme://host[:port], where it came from)`` of the ``otlp`` route; no secret."""
+    def otlp_destination(self) -> tuple[Optional[str], str, Optional[str]]:
+        """``(scheme://host[:port], where it came from, problem)`` of the ``otlp`` route.
+
+        No secret: no user info, path, query or header. With a ``problem`` (see
+        :meth:`otlp_route`) there is no destination: ``(None, source, problem)``.
+        """
         from urllib.parse import urlsplit
 
         route = self.otlp_route()
-        url = (
-            route["traces_endpoint"]
-            or route["endpoint"]
-            or DEFAULT_OTLP_ENDPOINTS.get(route["protocol"], DEFAULT_OTLP_ENDPOINTS["grpc"])
-        )
-        try:
-            parts = urlsplit(url)
-            port = f":{parts.port}" if parts.port else ""
-        except ValueError:
-            return "an invalid URL", route["source"]
-        return f"{parts.scheme}://{parts.hostname}{port}", route["source"]
+        url = route["traces_endpoint"] or route["endpoint"]
+        if route["problem"] is not None or not url:
+            return None, route["source"], route["problem"] or "no endpoint is set"
+        parts = urlsplit(url)  # checked by is_http_url: parses, with a valid port
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname}{port}", route["source"], None
 
     def exporter_context(self) -> ExporterContext:
         """What exporter factories may know about the host."""
@@ -314,7 +335,8 @@ def _kind(value: object) -> str:
 
 
 def _warn(name: str, problem: str, fallback: str) -> None:
-    warn_once(f"argument:{name}", f"Telemetry({name}=...) {problem}; {fallback}.")
+    # Once per argument and problem: two problems of one field are two warnings.
+    warn_once(f"argument:{name}:{problem}", f"Telemetry({name}=...) {problem}; {fallback}.")
 
 
 def _version(value: object) -> str:
@@ -379,7 +401,7 @@ def _path(name: str, value: object) -> Optional[str]:
         return None
     try:
         path = os.fspath(value)  # type: ignore[call-overload]
-    except TypeError:
+    except Exception:  # not a path, or an __fspath__ that raises: never into the host
         path = None
     if not isinstance(path, str) or not path.strip() or "\0" in path:
         _warn(name, f"must be a str or os.PathLike path, got {_kind(value)}", "the default is used")
@@ -434,7 +456,7 @@ def _scrubbing(value: Any) -> Optional[ScrubbingOptions]:
     options = getattr(module, "ScrubbingOptions", None)
     valid = isinstance(options, type) and isinstance(value, options)
     if valid:
-        return value  # type: ignore[no-any-return]
+        return _checked_scrubbing(value, getattr(module, "RULES", ()))
     _warn(
         "scrubbing",
         f"must be a ScrubbingOptions, got {_kind(value)}",
@@ -443,10 +465,114 @@ def _scrubbing(value: Any) -> Optional[ScrubbingOptions]:
     return None
 
 
+def _checked_scrubbing(options: ScrubbingOptions, rules: Iterable[str]) -> ScrubbingOptions:
+    """A copy of ``options`` that the scrubber can always use: each bad field fixed alone.
+
+    A bad item never costs every report (the scrubber refuses an unknown rule, and a
+    pattern that does not compile would fail every scrub): each field is checked here,
+    one warning names the field (never its value, which may be a secret pattern), the
+    bad items are left out and the rest is kept. Lists become tuples, so that a host
+    changing its own object afterwards changes nothing here.
+    """
+    import dataclasses
+    import re
+
+    field = "scrubbing.disabled_rules"
+    names = _option_strings(field, options.disabled_rules)
+    known = tuple(name for name in names if name in rules)
+    if len(known) != len(names):
+        _warn(field, "names a rule that does not exist", "that name is left out")
+
+    extra = _option_strings("scrubbing.extra_patterns", options.extra_patterns)
+    kept_extra: list[str] = []
+    for pattern in extra:
+        # Compiled as the scrubber combines them (each in a named group, after the
+        # ones before it, then the rules' own groups), so that a pattern valid alone but
+        # not there (a global flag not at the start, a back reference by number, a group
+        # name that the rules use too) is refused here, not at every report.
+        trial = [*kept_extra, pattern]
+        try:
+            alone = re.compile(pattern)
+            # A global flag ("(?i)") is an error inside the combination from Python 3.11
+            # on, only deprecated before: refused everywhere ("(?i:...)" is fine).
+            usable = not alone.groupindex and alone.flags == re.compile("").flags
+            re.compile("|".join(f"(?P<extra_{i}>{p})" for i, p in enumerate(trial)))
+        except (re.error, RecursionError, OverflowError, ValueError):
+            usable = False
+        if not usable:
+            _warn(
+                "scrubbing.extra_patterns",
+                "holds a pattern that is not a usable regular expression (one that"
+                " compiles, without named groups or global flags)",
+                "that pattern is left out",
+            )
+            continue
+        kept_extra.append(pattern)
+
+    allow = _option_strings("scrubbing.allow_patterns", options.allow_patterns)
+    kept_allow: list[str] = []
+    for pattern in allow:
+        try:
+            re.compile(pattern)
+        except (re.error, RecursionError, OverflowError, ValueError):
+            _warn(
+                "scrubbing.allow_patterns",
+                "holds a pattern that is not a valid regular expression",
+                "that pattern is left out",
+            )
+            continue
+        kept_allow.append(pattern)
+
+    # Typed fields, but a host's value is whatever it passed.
+    keep_values: object = options.keep_values
+    if not isinstance(keep_values, bool):
+        _warn("scrubbing.keep_values", "must be True or False", "values are scrubbed")
+        keep_values = False
+
+    callback: object = options.callback
+    if callback is not None and not callable(callback):
+        _warn("scrubbing.callback", "must be callable or None", "it is not called")
+        callback = None
+
+    return dataclasses.replace(
+        options,
+        disabled_rules=known,
+        extra_patterns=tuple(kept_extra),
+        allow_patterns=tuple(kept_allow),
+        keep_values=keep_values,
+        callback=callback,  # None or callable, checked above
+    )
+
+
+def _option_strings(name: str, value: object) -> tuple[str, ...]:
+    """A field of str items as a tuple: a lone str is one item, other items are left out."""
+    if isinstance(value, str):
+        # disabled_rules="ipv4" means the one rule, not the letters i, p, v and 4.
+        _warn(name, "must be a list of str, got one str", "it is read as a list of that one")
+        return (value,)
+    items: Optional[tuple[Any, ...]]
+    try:
+        items = None if isinstance(value, (bytes, bytearray)) else tuple(value)  # type: ignore[arg-type]
+    except Exception:
+        items = None
+    if items is None:
+        _warn(name, f"must be a list of str, got {_kind(value)}", "it is left empty")
+        return ()
+    kept = tuple(item for item in items if isinstance(item, str))
+    if len(kept) != len(items):
+        _warn(name, "must hold str items only", "the other items are left out")
+    return kept
+
+
 def _endpoint(value: object) -> Optional[str]:
     text = _text("otlp_endpoint", value)
     if text is not None and not is_http_url(text):
-        _warn("otlp_endpoint", "must be an http:// or https:// URL", "the default is used")
+        # Fail closed: a mistyped destination sends nothing rather than elsewhere.
+        _warn(
+            "otlp_endpoint",
+            "must be an http:// or https:// URL with a host (and a port from 1 to 65535)",
+            "the 'otlp' exporter sends nothing and the 'file' exporter keeps the reports",
+        )
         return None
     return text
 
@@ -501,14 +627,6 @@ def _protocol(name: str, value: object, *, argument: bool = False) -> Optional[s
             f"Ignoring {name}={value!r}: expected 'http/protobuf' or 'grpc'; using http/protobuf.",
         )
     return None
-
-
-def _url_variable(value: Optional[str], name: str) -> Optional[str]:
-    if value is not None and not is_http_url(value):
-        # Never the value: a URL can hold a user name and password.
-        warn_once(f"variable:{name}", f"Ignoring {name}: it is not an http:// or https:// URL.")
-        return None
-    return value
 
 
 def _header_variable(value: str, name: str) -> Headers:

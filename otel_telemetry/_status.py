@@ -42,8 +42,11 @@ class TelemetryStatus:
     """With the ``otlp`` exporter in force: where it sends, ``scheme://host[:port]`` only
     (no path, query or user info); None otherwise."""
     otlp_endpoint_source: Optional[str] = None
-    """Where that endpoint came from: ``default``, ``argument otlp_endpoint`` or the
-    variable's name (``<APP>_OTLP_ENDPOINT``); never a header value."""
+    """Where that endpoint came from: ``argument otlp_endpoint`` or the variable's name
+    (``<APP>_OTLP_ENDPOINT``), ``not set`` when there is none; never a header value."""
+    otlp_problem: Optional[str] = None
+    """With the ``otlp`` exporter in force but no usable endpoint (none set, or a malformed
+    one, named): why; it then sends nothing and the local file keeps the reports."""
 
     def __str__(self) -> str:
         state = {True: "enabled", False: "disabled", None: "ask at the first crash"}[self.enabled]
@@ -58,6 +61,8 @@ class TelemetryStatus:
         ]
         if self.otlp_endpoint:
             lines.append(f"  otlp:      {self.otlp_endpoint} ({self.otlp_endpoint_source})")
+        elif self.otlp_problem:
+            lines.append(f"  otlp:      nothing sent, {self.otlp_problem}; kept in the local file")
         lines.append(f"  waiting:   {self.waiting} report(s) in the outbox; {self.dropped} dropped")
         return "\n".join(lines)
 
@@ -66,7 +71,9 @@ def current_status(settings: Settings, consent: Consent, pipeline: Pipeline) -> 
     """The status of one host now: the live decision, settings and pipeline counts."""
     decision = consent.decide()
     exporters = settings.exporter_names()
-    otlp, otlp_source = settings.otlp_destination() if "otlp" in exporters else (None, None)
+    otlp, otlp_source, otlp_problem = (
+        settings.otlp_destination() if "otlp" in exporters else (None, None, None)
+    )
     return TelemetryStatus(
         app=settings.app,
         enabled={"granted": True, "denied": False, "ask": None}[decision.state],
@@ -80,4 +87,5 @@ def current_status(settings: Settings, consent: Consent, pipeline: Pipeline) -> 
         waiting=pipeline.waiting(),
         otlp_endpoint=otlp,
         otlp_endpoint_source=otlp_source,
+        otlp_problem=otlp_problem,
     )

@@ -184,6 +184,9 @@ BAD = [
     ("otlp_endpoint", 3, _route, DEFAULT_ROUTE),
     ("otlp_endpoint", "ftp://alice:pw-123@collector.example", _route, DEFAULT_ROUTE),
     ("otlp_endpoint", "collector.example:4318", _route, DEFAULT_ROUTE),
+    ("otlp_endpoint", "http://[::1", _route, DEFAULT_ROUTE),
+    ("otlp_endpoint", "http://collector.example:99999", _route, DEFAULT_ROUTE),
+    ("otlp_endpoint", "http://collector example", _route, DEFAULT_ROUTE),
     ("otlp_headers", 3, _route, DEFAULT_ROUTE),
     ("otlp_headers", {"authorization": 123}, _route, DEFAULT_ROUTE),
     ("otlp_headers", {"x-key": "tok-456\r\nX-Injected: 1"}, _route, DEFAULT_ROUTE),
@@ -276,12 +279,128 @@ def test_good_arguments_give_no_warning(
     assert warnings == []
 
 
-def test_scrubbing_options_are_kept(caplog: pytest.LogCaptureFixture) -> None:
-    options = ScrubbingOptions(disabled_rules=["email"])
+def test_scrubbing_options_are_kept_as_a_copy_the_host_cannot_change(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    callback = lambda match: None  # noqa: E731
+    options = ScrubbingOptions(
+        disabled_rules=["email"],
+        extra_patterns=["ORION-\\d+"],
+        allow_patterns=["build-\\d+"],
+        keep_values=True,
+        callback=callback,
+    )
+    telemetry, warnings = _build(caplog, scrubbing=options)
+    options.disabled_rules.append("nope")  # type: ignore[attr-defined]
+
+    kept = telemetry.settings.scrubbing
+    assert kept is not None
+    assert (kept.disabled_rules, kept.extra_patterns, kept.allow_patterns) == (
+        ("email",),
+        ("ORION-\\d+",),
+        ("build-\\d+",),
+    )
+    assert (kept.keep_values, kept.callback) == (True, callback)
+    assert warnings == []
+
+
+class _Unfinished:
+    """A secret-looking pattern: a warning must never show it."""
+
+
+# (field, bad value, what is kept, the warning's words)
+BAD_SCRUBBING = [
+    ("disabled_rules", ["nope-secret", "ipv4"], ("ipv4",), "does not exist"),
+    ("disabled_rules", "ipv4", ("ipv4",), "one str"),
+    ("disabled_rules", "nope-secret", (), "does not exist"),
+    ("disabled_rules", 3, (), "must be a list of str"),
+    ("disabled_rules", ["ipv4", 3], ("ipv4",), "str items only"),
+    ("extra_patterns", ["(tok-456", "ORION"], ("ORION",), "regular expression"),
+    ("extra_patterns", ["ORION", "(?i)tok-456"], ("ORION",), "regular expression"),
+    ("extra_patterns", ["(?P<email>tok-456)", "ORION"], ("ORION",), "regular expression"),
+    ("extra_patterns", ["(?P<sp_key>tok-456)"], (), "regular expression"),
+    ("extra_patterns", "(tok-456", (), "one str"),
+    ("allow_patterns", ["[tok-456", "build"], ("build",), "regular expression"),
+    ("keep_values", "no", False, "True or False"),
+    ("keep_values", 1, False, "True or False"),
+    ("callback", "tok-456", None, "callable"),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "kept", "words"),
+    [pytest.param(*case, id=f"{case[0]}:{i}") for i, case in enumerate(BAD_SCRUBBING)],
+)
+def test_a_bad_scrubbing_field_warns_by_name_and_only_its_bad_item_goes(
+    caplog: pytest.LogCaptureFixture, field: str, value: Any, kept: Any, words: str
+) -> None:
+    other = {"disabled_rules": ["card"], "extra_patterns": ["ACME-\\d+"]}
+    other = {k: v for k, v in other.items() if k != field}
+    options = ScrubbingOptions(**{**other, field: value})
+
     telemetry, warnings = _build(caplog, scrubbing=options)
 
-    assert telemetry.settings.scrubbing is options
-    assert warnings == []
+    scrubbing = telemetry.settings.scrubbing
+    assert scrubbing is not None
+    assert getattr(scrubbing, field) == kept
+    for name, value_kept in other.items():  # everything else is kept
+        assert list(getattr(scrubbing, name)) == value_kept
+    assert warnings, "no warning"
+    assert all(f"Telemetry(scrubbing.{field}=...)" in w for w in warnings), warnings
+    assert any(words in w for w in warnings), warnings
+    for secret in ("tok-456", "nope-secret"):
+        assert not any(secret in w for w in warnings), warnings
+    # The scrubber takes what passed: it never raises at report time, and scrubs.
+    from otel_telemetry.scrubbing import Scrubber
+
+    scrubbed = Scrubber(scrubbing).new_pass().text("mail grace@clinic.example about ACME-42")
+    assert "grace@clinic.example" not in scrubbed
+
+
+def test_every_bad_scrubbing_field_at_once(caplog: pytest.LogCaptureFixture) -> None:
+    options = ScrubbingOptions(
+        disabled_rules="nope",  # type: ignore[arg-type]
+        extra_patterns=["("],
+        allow_patterns=["["],
+        keep_values="no",  # type: ignore[arg-type]
+        callback=3,  # type: ignore[arg-type]
+    )
+
+    telemetry, warnings = _build(caplog, scrubbing=options)
+
+    named = {w.split("=...)")[0] for w in warnings}
+    assert named == {
+        f"Telemetry(scrubbing.{field}"
+        for field in (
+            "disabled_rules",
+            "extra_patterns",
+            "allow_patterns",
+            "keep_values",
+            "callback",
+        )
+    }
+    assert telemetry.settings.scrubbing == ScrubbingOptions(
+        disabled_rules=(), extra_patterns=(), allow_patterns=(), keep_values=False
+    )
+
+
+class _RaisingPath:
+    def __fspath__(self) -> str:
+        raise RuntimeError("/home/grace/secret")
+
+
+def test_a_config_dir_whose_fspath_raises_warns_and_uses_the_default(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ACME_CONFIG_DIR")
+
+    telemetry, warnings = _build(caplog, config_dir=_RaisingPath())
+
+    assert telemetry.settings._config_dir is None
+    assert telemetry.settings.config_dir.name == ".acme"
+    [warning] = warnings
+    assert "Telemetry(config_dir=...)" in warning
+    assert "grace" not in warning
 
 
 def test_every_argument_bad_at_once_still_builds_and_installs(

@@ -19,8 +19,8 @@ from typing import Any, Union
 import pytest
 
 from otel_telemetry import _log
-from otel_telemetry._settings import DEFAULT_OTLP_ENDPOINTS, Settings
-from otel_telemetry.exporters import _registry
+from otel_telemetry._settings import Settings
+from otel_telemetry.exporters._file import FileSpanExporter
 from otel_telemetry.exporters._otlp import (
     OtlpGrpcSpanExporter,
     OtlpHttpSpanExporter,
@@ -209,24 +209,45 @@ def test_the_argument_route(host_env: dict[str, str]) -> None:
 
 
 @pytest.mark.integration
-def test_with_only_the_hosts_variables_nothing_goes_to_the_hosts_collector(
-    host_env: dict[str, str],
+@pytest.mark.parametrize(
+    "ours",
+    [
+        pytest.param({}, id="no endpoint"),
+        pytest.param({"ACME_OTLP_ENDPOINT": "collector.example:4318"}, id="no scheme"),
+        pytest.param({"ACME_OTLP_ENDPOINT": "http://127.0.0.1:99999"}, id="bad port"),
+        pytest.param({"ACME_OTLP_TRACES_ENDPOINT": "http://[::1"}, id="unclosed IPv6"),
+    ],
+)
+def test_without_a_usable_endpoint_nothing_is_sent_and_the_file_keeps_the_report(
+    host_env: dict[str, str], ours: dict[str, str]
 ) -> None:
-    code = CAPTURE_ONE + "print(t.status())\n"
+    """The host's own collector (here by its variables; at ``localhost:4318`` by default)
+    never gets the report, nor does any other endpoint: the file keeps it, with one warning."""
+    code = CAPTURE_ONE + "assert delivered\nprint(t.status())\n"
     with OtlpHttpReceiver() as hosts:
         env = {
             **host_env,
             **_host_otlp(hosts, "http/protobuf"),
             "ACME_TELEMETRY": "1",
             "ACME_TELEMETRY_EXPORTER": "otlp",
-            "ACME_TELEMETRY_FLUSH_TIMEOUT": "2",
+            **ours,
         }
 
         result = run_python(code, env, check=True)
 
         assert hosts.requests == []
-    # Sent to the library's default (a collector on this machine), and said so.
-    assert "otlp:      http://localhost:4318 (default)" in result.stdout
+    reports = Path(host_env["ACME_CONFIG_DIR"]) / "telemetry" / "reports"
+    [report] = [
+        line for path in sorted(reports.iterdir()) for line in path.read_text().splitlines()
+    ]
+    assert "a crash of the host" in report
+    [warning] = result.stderr.splitlines()
+    assert "'otlp' telemetry exporter sends nothing" in warning
+    assert str(reports) in warning
+    for value in ours.values():
+        assert value not in result.stdout + result.stderr
+    assert "otlp:      nothing sent" in result.stdout
+    assert "localhost" not in result.stdout + result.stderr
     assert "host-secret" not in result.stdout + result.stderr
 
 
@@ -315,9 +336,6 @@ ARGUMENTS = {
     ("arguments", "variables", "url", "headers", "protocol", "source"),
     [
         pytest.param(
-            {}, {}, "http://localhost:4318/v1/traces", (), "http/protobuf", "default", id="default"
-        ),
-        pytest.param(
             {**ARGUMENTS, "otlp_protocol": None},
             {},
             "https://gateway.acme.example/v1/traces",
@@ -369,12 +387,21 @@ ARGUMENTS = {
         ),
         pytest.param(
             ARGUMENTS,
-            {"ACME_OTLP_ENDPOINT": "not a url", "ACME_OTLP_PROTOCOL": "carrier-pigeon"},
+            {"ACME_OTLP_PROTOCOL": "carrier-pigeon"},
             "https://gateway.acme.example/v1/traces",
             (("x-api-key", "baked-key"),),
             "grpc",
             "argument otlp_endpoint",
-            id="malformed variables: warned and ignored",
+            id="a malformed protocol variable: warned and ignored",
+        ),
+        pytest.param(
+            {"otlp_endpoint": "http://h/base?token=X#frag"},
+            {},
+            "http://h/base/v1/traces?token=X",
+            (),
+            "http/protobuf",
+            "argument otlp_endpoint",
+            id="the path goes before the query; no fragment",
         ),
     ],
 )
@@ -398,22 +425,93 @@ def test_the_route(
     assert route.source == source
 
 
-def test_a_malformed_variable_is_named_never_shown(
+#: Malformed endpoints: each one fails closed (nothing sent anywhere, the file keeps reports).
+MALFORMED = [
+    "collector.example:4318",
+    "http://collector example:4318",
+    "http://[::1",
+    "http://127.0.0.1:99999",
+    "http://collector.example:0",
+    "ftp://alice:pw-123@collector.example",
+    "grpc://collector.example:4317",
+    "http://:4318",
+]
+
+
+@pytest.mark.parametrize("value", MALFORMED)
+@pytest.mark.parametrize("variable", ["ACME_OTLP_ENDPOINT", "ACME_OTLP_TRACES_ENDPOINT"])
+def test_a_malformed_variable_fails_closed_named_never_shown(
+    clean: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, variable: str, value: str
+) -> None:
+    """No fallback to the argument, to the other variable or to this machine."""
+    clean.setenv(variable, value)
+    if variable == "ACME_OTLP_TRACES_ENDPOINT":
+        clean.setenv("ACME_OTLP_ENDPOINT", "http://other.example:4318")
+    context = Settings(
+        "acme", ("acme",), "1.0", otlp_endpoint="https://gateway.acme.example"
+    ).exporter_context()
+
+    with caplog.at_level(logging.WARNING, logger="otel_telemetry"):
+        exporter = create_otlp_exporter(context)
+
+    assert isinstance(exporter, FileSpanExporter)
+    assert (context.otlp.endpoint, context.otlp.traces_endpoint) == (None, None)
+    [message] = [r.getMessage() for r in caplog.records]
+    assert variable in message
+    assert str(context.reports_dir) in message
+    assert value not in message
+    for secret in ("pw-123", "alice", "collector", "127.0.0.1", "::1"):
+        assert secret not in message
+
+
+@pytest.mark.parametrize("value", MALFORMED)
+def test_a_malformed_argument_fails_closed_with_one_warning(
+    clean: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, value: str
+) -> None:
+    from otel_telemetry import Telemetry
+
+    with caplog.at_level(logging.WARNING, logger="otel_telemetry"):
+        telemetry = Telemetry(app="acme", otlp_endpoint=value)
+        exporter = create_otlp_exporter(telemetry.settings.exporter_context())
+
+    assert isinstance(exporter, FileSpanExporter)
+    [message] = [r.getMessage() for r in caplog.records]
+    assert "Telemetry(otlp_endpoint=...)" in message
+    assert "'file' exporter keeps the reports" in message
+    assert value not in message
+
+
+def test_no_endpoint_sends_nothing_and_names_the_argument_and_variable(
     clean: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clean.setenv("ACME_OTLP_ENDPOINT", "ftp://alice:pw-123@host")
+    for name, value in {**HOST_OTLP_VARIABLES, **_HOST_ENDPOINTS}.items():
+        clean.setenv(name, value)
+    context = Settings("acme", ("acme",), "1.0").exporter_context()
+
+    with caplog.at_level(logging.WARNING, logger="otel_telemetry"):
+        exporters = [create_otlp_exporter(context) for _ in range(2)]
+
+    assert all(isinstance(exporter, FileSpanExporter) for exporter in exporters)
+    [message] = [r.getMessage() for r in caplog.records]
+    assert "otlp_endpoint" in message
+    assert "ACME_OTLP_ENDPOINT" in message
+    assert str(context.reports_dir) in message
+
+
+def test_a_malformed_headers_variable_is_named_never_shown(
+    clean: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    clean.setenv("ACME_OTLP_ENDPOINT", "http://collector.example:4318")
     clean.setenv("ACME_OTLP_HEADERS", "authorization=Bearer tok-456,broken")
 
     with caplog.at_level(logging.WARNING, logger="otel_telemetry"):
         route = _route()
 
-    assert route.source == "default"
+    assert route.source == "ACME_OTLP_ENDPOINT"
     assert route.headers == (("authorization", "Bearer tok-456"),)
-    messages = [r.getMessage() for r in caplog.records]
-    assert len(messages) == 2, messages
-    assert "ACME_OTLP_ENDPOINT" in messages[0]
-    assert "ACME_OTLP_HEADERS" in messages[1]
-    assert not any(secret in m for m in messages for secret in ("pw-123", "tok-456", "alice"))
+    [message] = [r.getMessage() for r in caplog.records]
+    assert "ACME_OTLP_HEADERS" in message
+    assert "tok-456" not in message
 
 
 def test_the_http_exporter_is_built_from_the_route_alone(clean: pytest.MonkeyPatch) -> None:
@@ -482,17 +580,9 @@ def test_grpc_targets(route: OtlpRoute, target: str, secure: bool) -> None:
         exporter.shutdown()
 
 
-def test_the_defaults_agree() -> None:
-    assert DEFAULT_OTLP_ENDPOINTS == {
-        "http/protobuf": _registry.DEFAULT_OTLP_HTTP_ENDPOINT,
-        "grpc": _registry.DEFAULT_OTLP_GRPC_ENDPOINT,
-    }
-
-
 @pytest.mark.parametrize(
     ("variables", "shown", "source"),
     [
-        pytest.param({}, "http://localhost:4318", "default", id="default"),
         pytest.param(
             {"ACME_OTLP_ENDPOINT": "https://alice:pw-123@collector.example:4318/p?token=t-789"},
             "https://collector.example:4318",
@@ -500,7 +590,10 @@ def test_the_defaults_agree() -> None:
             id="a variable: no user info, path or query",
         ),
         pytest.param(
-            {"ACME_OTLP_PROTOCOL": "grpc"}, "http://localhost:4317", "default", id="grpc default"
+            {"ACME_OTLP_ENDPOINT": "http://[::1]:4317", "ACME_OTLP_PROTOCOL": "grpc"},
+            "http://::1:4317",
+            "ACME_OTLP_ENDPOINT",
+            id="grpc",
         ),
     ],
 )
@@ -520,6 +613,37 @@ def test_status_names_the_endpoints_source_and_no_secret(
     text = str(status)
     assert f"otlp:      {shown} ({source})" in text
     for secret in ("tok-456", "baked-key", "pw-123", "t-789", "alice"):
+        assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("variables", "problem"),
+    [
+        pytest.param({}, "no endpoint is set", id="none"),
+        pytest.param(
+            {"ACME_OTLP_ENDPOINT": "http://alice:pw-123@[::1"},
+            "ACME_OTLP_ENDPOINT is not a valid URL",
+            id="malformed",
+        ),
+    ],
+)
+def test_status_says_nothing_is_sent_without_a_usable_endpoint(
+    clean: pytest.MonkeyPatch, variables: dict[str, str], problem: str
+) -> None:
+    from otel_telemetry import Telemetry
+
+    for name, value in {**variables, "ACME_TELEMETRY_EXPORTER": "otlp"}.items():
+        clean.setenv(name, value)
+
+    status = Telemetry(app="acme").status()
+
+    assert status.otlp_endpoint is None
+    assert status.otlp_problem is not None
+    assert problem in status.otlp_problem
+    text = str(status)
+    assert "otlp:      nothing sent" in text
+    assert "localhost" not in text
+    for secret in ("pw-123", "alice", "::1"):
         assert secret not in text
 
 

@@ -148,9 +148,9 @@ def test_json_pairs_whose_key_names_a_secret_go_whole():
         "accessToken": "[redacted]",
         "author": "Jane",
         "Session-Id": "[redacted]",
-        "nested": {"api key": ["x"]},  # a list is not a secret value; its strings are scrubbed
+        "nested": {"api key": "[redacted]"},  # a list (or object) under a secret key: whole
     }
-    assert scrub.counts == {"secret_pair": 2}
+    assert scrub.counts == {"secret_pair": 3}
 
 
 def test_attribute_keys_naming_a_secret_hide_their_values():
@@ -231,3 +231,33 @@ def test_a_callback_sees_every_match_of_every_report():
     for _ in range(3):
         assert scrubber.new_pass().text("to bob@example.com") == "to [email]"
     assert seen == ["bob@example.com"] * 3
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        # A rule that matched first and whose check rejected the text hides nothing from
+        # the other rules: a 40-character run inside a path, a number failing Luhn.
+        ("/home/alice/projects/acme/exports/q3" + "x" * 30 + ".csv", "[path]"),
+        ("SSN 123-45-6789 1987", "SSN [ssn] 1987"),
+        ("to " + "a" * 40 + "1@example.com now", "to [email] now"),
+        # Invisible characters split no word a rule looks for.
+        ("x pass\u200bword=hunter2 y", "x password=[redacted] y"),
+        ("token gh\u200bp_" + "a1B2c3D4e5" * 4, "token [token]"),
+        ("mail alice\u2060@example.com", "mail [email]"),
+    ],
+)
+def test_what_one_rule_rejects_the_others_still_scrub(raw, clean):
+    assert FULL.new_pass().text(raw) == clean
+
+
+def test_a_secret_key_hides_values_of_every_type():
+    scrub = FULL.new_pass()
+    assert scrub.attributes(
+        {"password": ("a", "b"), "auth": "x", "api_key": 12345678, "auth_enabled": True}
+    ) == {
+        "password": "[redacted]",
+        "auth": "[redacted]",
+        "api_key": "[redacted]",
+        "auth_enabled": True,
+    }

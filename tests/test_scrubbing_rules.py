@@ -174,6 +174,22 @@ def test_every_secret_word_is_a_secret_key_pair_and_hint(word):
         assert scrub.attributes({spelling: "hunter2"}) == {spelling: "[redacted]"}
 
 
+def test_pass_is_a_secret_word_only_as_a_whole_word():
+    for key in ("pass", "db_pass", "dbPass", "DB_PASS", "pass.word", "passphrase", "JSESSIONID"):
+        assert is_secret_key(key), key
+    for key in ("bypass", "compass", "passenger", "passed", "BYPASS"):
+        assert not is_secret_key(key), key
+
+
+def test_a_setting_about_a_secret_is_not_a_secret():
+    for key in ("token_count", "SESSION_TIMEOUT", "password_min_length", "auth_enabled"):
+        assert not is_secret_key(key), key
+        assert only(SECRET_PAIR).text(f"{key}=8") == f"{key}=8"
+    assert not is_secret_key("tokenCount")
+    assert is_secret_key("session_id")
+    assert is_secret_key("countersign_token")
+
+
 def test_words_outside_the_secret_words_are_not_secret():
     for key in ("author", "authored_by", "pin", "name", "keyboard"):
         assert not is_secret_key(key), key
@@ -212,6 +228,20 @@ ADVERSARIAL = {
     "windows": "c:\\users\\",
     "cisco mac": "0000.0000.",
     "versions": "1.2.3.4 ",
+    "flag secret": "--password ",
+    "secret before a quote": "password '",
+    "secret before an open quote": "password 'a ",
+    "setting keys": "token_count_",
+    "putty lines": "PuTTY-User-Key-File-2: a\nB: c\nAAAA",
+    "putty short lines": "PuTTY-User-Key-File-2: a\nab",
+    "escaped at": "a\\u0040",
+    "entity at": "a&#64;",
+    "spaces in a windows path": "c:\\users\\a ",
+    "mounted homes": "/nfs/home",
+    "slash unc": "//a/",
+    "dotted card": "4111.1111.",
+    "spaced ssn": "123 45 ",
+    "dashed iban": "GB82-",
 }
 
 

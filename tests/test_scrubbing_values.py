@@ -20,7 +20,13 @@ from otel_telemetry.pipeline._report import (
     scrub_record,
 )
 from otel_telemetry.scrubbing import RULES, Scrubber, ScrubPass
-from otel_telemetry.scrubbing._values import MAX_DEPTH, find_values, find_values_in_stack
+from otel_telemetry.scrubbing._values import (
+    _QUOTES,
+    MAX_DEPTH,
+    find_values,
+    find_values_in_stack,
+    looks_like_code,
+)
 from tests.timing import growth
 
 IDENTITY = {"home": "/var/lib/builder", "user": "builder", "host": "buildhost"}
@@ -52,14 +58,16 @@ def _message(text: str, scrubber: Scrubber = SCRUBBER) -> str:
         # Reprs of containers go whole.
         ("bad row {'name': 'Alice', 'age': 41}", "bad row [value]"),
         ('bad body {"customer": {"id": "C-1", "tags": ["vip"]}}', "bad body [value]"),
-        ("KeyError: ('tenant', 'region')", "KeyError: [value]"),
-        ("choices [\"x\", 1] and {'a', 'b'}", "choices [value] and [value]"),
+        ("KeyError: ('tenant', 'Grace Hopper')", "KeyError: [value]"),
+        ("choices [\"x y\", 1] and {'a', 'b c'}", "choices [value] and [value]"),
+        # A string that is the value of a mapping is data, whatever it looks like.
+        ("bad row {'name': 'Alice'}", "bad row [value]"),
         ("{\n  'name': 'Alice',\n  'age': 41\n}", "[value]"),
-        ("OrderedDict([('a', 1)])", "OrderedDict([value])"),
+        ("OrderedDict([('a b', 1)])", "OrderedDict([value])"),
         # Calls, subscripts and groups of other text are not reprs: literals one by one.
         ("f('secret data', 3)", "f('[value]', 3)"),
         ("d['key with space']", "d['[value]']"),
-        ("expected one of ('a', 'b'), got 'c d'", "expected one of [value], got '[value]'"),
+        ("expected one of ('a', 'b c'), got 'c d'", "expected one of [value], got '[value]'"),
         (
             "[Errno 13] Permission denied: 'payroll 2024.csv'",
             "[Errno 13] Permission denied: '[value]'",
@@ -140,7 +148,7 @@ STACK = (
     "During handling of the above exception, another exception occurred:\n"
     "\n"
     "Traceback (most recent call last):\n"
-    "  File \"weird 'quoted name'.py\", line 3, in f\n"
+    '  File "acme/weird-name_2.py", line 3, in Row.check.<locals>.<lambda>\n'
     "ValueError: row {'name': 'Alice',\n"
     " 'age': 41} is not 'a valid row'"
 )
@@ -179,7 +187,7 @@ def _report(message: str) -> dict[str, Any]:
                     attr.EXCEPTION_TYPE: "ValueError",
                     attr.EXCEPTION_MESSAGE: message,
                     attr.EXCEPTION_STACKTRACE: (
-                        f"Traceback (most recent call last):\n  File \"a 'b c'.py\", line 1, in f\n"
+                        f'Traceback (most recent call last):\n  File "a/b_c.py", line 1, in f\n'
                         f"ValueError: {message}"
                     ),
                     attr.EXCEPTION_CHAIN: json.dumps(chain),
@@ -203,7 +211,7 @@ def test_a_report_gets_the_rule_in_its_messages_only() -> None:
     event = record["events"][0]["attributes"]
     assert event[attr.EXCEPTION_MESSAGE] == clean
     assert event[attr.EXCEPTION_STACKTRACE].endswith(f"ValueError: {clean}")
-    assert "File \"a 'b c'.py\", line 1, in f" in event[attr.EXCEPTION_STACKTRACE]
+    assert 'File "a/b_c.py", line 1, in f' in event[attr.EXCEPTION_STACKTRACE]
     root, raised = json.loads(event[attr.EXCEPTION_CHAIN])
     assert (root["message"], raised["message"]) == ("'raw_markdown'", clean)
     assert record["status"]["description"] == f"ValueError: {clean}"
@@ -271,6 +279,10 @@ PIECES = st.sampled_from(
         "...",
         "'[value]'",
         "[value]",
+        "`",
+        "\u2018",
+        "\u2019",
+        "&#39;",
         "utf-8",
         "é",
         '  File "f.py", line 1, in g\n',
@@ -288,7 +300,10 @@ def test_spans_keep_every_neighbour_and_a_second_pass_finds_nothing(text: str, s
         assert last <= start <= end <= len(text)
         # A literal's text between its quotes (which stay), or a repr from its bracket to
         # the matching one.
-        literal = start > 0 and end < len(text) and text[start - 1] == text[end] in "'\""
+        literal = any(
+            text.startswith(quote, start - len(quote)) and text.startswith(closer, end)
+            for quote, closer in _QUOTES.items()
+        )
         assert literal or text[start] + text[end - 1] in ("()", "[]", "{}")
         last = end
     scrub = SCRUBBER.new_pass()
@@ -346,8 +361,9 @@ def test_megabytes_of_quotes_or_brackets(unit: str) -> None:
 
 def test_the_alphabet_of_the_property_test_reaches_every_kind_of_span() -> None:
     # The generated texts hold literals kept and replaced, reprs kept and replaced.
-    text = "'a b' 'x' (1, 2) ('a b', 1) [\"x\"] " + string.ascii_lowercase
-    assert [text[s:e] for s, e in find_values(text)] == ["a b", "('a b', 1)", '["x"]']
+    text = "'a b' 'x' (1, 2) ('a b', 1) [\"x\"] `a b` \\'a b\\' " + string.ascii_lowercase
+    found = [text[s:e] for s, e in find_values(text)]
+    assert found == ["a b", "('a b', 1)", "a b", "a b"]
 
 
 MESSAGES = st.lists(
@@ -376,3 +392,99 @@ MESSAGES = st.lists(
 def test_a_record_read_back_and_scrubbed_again_is_the_same(message: str) -> None:
     once = scrub_record(_report(message), SCRUBBER)
     assert scrub_record(once, SCRUBBER) == once
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "invalid name \u2018Grace Hopper\u2019",
+        "\u201cGrace Hopper\u201d value must be an integer.",
+        "invalid name \u00abGrace Hopper\u00bb and \u201eGrace Hopper\u201c",
+        "invalid name `Grace Hopper`",
+        "duplicate key value N'Grace Hopper' and x'Grace Hopper'",
+        "invalid value \\'Grace Hopper\\'",
+        'payload {\\"name\\": \\"Grace Hopper\\", \\"dob\\": \\"1985-03-12\\"}',
+        "invalid value &#39;Grace Hopper&#39; or &quot;Grace Hopper&quot;",
+        "invalid value %27Grace%20Hopper%27",
+    ],
+)
+def test_every_spelling_of_a_quote_makes_a_literal(raw: str) -> None:
+    # A quote or bracket of Python's in the text too: the scrubber's quick check for
+    # ``'``/``"``/brackets is not what is under test here.
+    clean = find_values(raw + " (")
+    assert clean, raw
+    text = raw
+    for start, end in reversed(clean):
+        text = text[:start] + "[value]" + text[end:]
+    assert "Grace" not in text
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "2024-01-02",
+        "2024-01-02T13:38:47Z",
+        "2024-01-02 13:38:47.123+02:00",
+        "3f786850e387550fdab836ed7e6dc881de23001b",
+        "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+        "crawler.py:123",
+        "<=",
+        "+",
+        "**",
+        "application/json",
+        "Content-Type",
+        "X-Request-ID",
+        "rb+",
+        "<U12",
+        "%(asctime)s %(message)s",
+        "30s",
+        "100ms",
+        "\\r\\n",
+        "en_US.UTF-8",
+        "bert-base-uncased",
+        "gpt-4o-mini",
+    ],
+)
+def test_shapes_of_code_are_kept(code: str) -> None:
+    assert looks_like_code(code)
+    assert _message(f"bad '{code}' here") == f"bad '{code}' here"
+
+
+@pytest.mark.parametrize(
+    "benign",
+    [
+        "mode must be one of ['r', 'w', 'a']",
+        "expected one of ('json', 'yaml', 'toml')",
+        "dict_keys(['raw_markdown', 'html'])",
+        "'<=' not supported between instances of 'str' and 'int'",
+    ],
+)
+def test_containers_of_code_are_kept(benign: str) -> None:
+    assert _message(benign) == benign
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("'customer-ACME-4411'", "'[value]'"),
+        ("'q3-results.xlsx'", "'[value]'"),
+        ("'Grace-Hopper'", "'[value]'"),
+        ("{'name': 'Grace Hopper'}", "[value]"),
+        ("one of ['r', 'Grace Hopper']", "one of [value]"),
+    ],
+)
+def test_data_still_goes(raw: str, clean: str) -> None:
+    assert _message(raw) == clean
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '  File "Grace Hopper 1985-03-12 diagnosis.pdf", line 1, in x',
+        "  File \"acme/ok.py\", line 1, in x('Grace Hopper')",
+        "  File \"acme/ok.py\", line 1, in <'Grace Hopper'>",
+    ],
+)
+def test_a_message_line_that_imitates_a_file_line_is_scanned(line: str) -> None:
+    stack = f"Traceback (most recent call last):\nValueError: bad\n{line}"
+    assert "Grace Hopper" not in SCRUBBER.new_pass().stacktrace(stack)

@@ -90,6 +90,14 @@ def each_wrapped(items: list[str], callback: Callable[[str], Any]) -> None:
             raise HostError("a callback failed") from exc
 
 
+def each_quoting(items: list[str], callback: Callable[[str], Any]) -> None:
+    for item in items:
+        try:
+            callback(item)
+        except Exception as exc:
+            raise HostError(f"callback failed: {exc}") from exc
+
+
 def each_handling(items: list[str], callback: Callable[[str], Any]) -> None:
     for item in items:
         try:
@@ -162,10 +170,15 @@ def test_what_the_host_or_a_library_raised_keeps_its_message(user: dict[str, Any
     assert event[attr.EXCEPTION_TYPE] == f"{__name__}.HostError"
     assert status == f"{__name__}.HostError: the cache is full"
 
-    # The user's code called the standard library, which raised: its message stays.
-    event, [entry], _ = _report(lambda: user["parse_json"]("not json"))
+    # The host called the standard library, which raised: its message stays.
+    event, [entry], _ = _report(lambda: json.loads("not json"))
     assert event[attr.EXCEPTION_TYPE] == "json.decoder.JSONDecodeError"
     assert entry["message"] == "Expecting value: line 1 column 1 (char 0)"
+
+    # The user's code called it: the library raised on the user's data, the user's.
+    event, [entry], _ = _report(lambda: user["parse_json"]("not json"))
+    assert event[attr.EXCEPTION_TYPE] == "json.decoder.JSONDecodeError"
+    assert entry["message"] == event[attr.EXCEPTION_MESSAGE] == USER_MESSAGE
 
     # A built-in called from the user's code raises in the user's frame: the user's.
     event, _, _ = _report(lambda: user["parse_amount"]("customer-4411"))
@@ -192,6 +205,18 @@ def test_each_link_of_a_chain_is_judged_on_its_own(
     assert status == f"{__name__}.HostError: {raised['message']}"
     stack = str(event[attr.EXCEPTION_STACKTRACE])
     assert f"{USER_EXCEPTION}: {USER_MESSAGE}\n" in stack
+    _no_personal(event, status)
+
+
+def test_a_host_message_that_quotes_a_user_message_loses_the_quote(user: dict[str, Any]) -> None:
+    event, chain, status = _report(lambda: each_quoting(["a"], user["on_page"]))
+
+    root, raised = chain
+    assert root["message"] == USER_MESSAGE
+    assert raised["message"] == f"callback failed: {USER_MESSAGE}"
+    assert event[attr.EXCEPTION_MESSAGE] == raised["message"]
+    assert status == f"{__name__}.HostError: callback failed: {USER_MESSAGE}"
+    assert str(event[attr.EXCEPTION_STACKTRACE]).endswith(f"HostError: {raised['message']}")
     _no_personal(event, status)
 
 
@@ -337,6 +362,15 @@ def load(line):
 
 
 @telemetry.capture_errors
+def each_quoting(items, callback):
+    for item in items:
+        try:
+            callback(item)
+        except Exception as exc:
+            raise StoreError(f"callback failed: {exc}") from exc
+
+
+@telemetry.capture_errors
 def each_wrapped(items, callback):
     for item in items:
         try:
@@ -403,3 +437,57 @@ def test_the_hosts_own_exceptions_keep_their_scrubbed_message(host_env, config_d
     assert stack.endswith("clinichost.StoreError: a callback failed on a record")
     raw = "".join(p.read_text() for p in (config_dir / "telemetry" / "reports").iterdir())
     _no_personal(raw)
+
+
+QUOTING_USER_SCRIPT = """
+import datetime
+import clinichost
+
+def on_record(record):
+    raise RuntimeError("internal-project-codename-ORION for client BigBank")
+
+def on_date(text):
+    return datetime.datetime.strptime(text, "%Y-%m-%d")
+
+for call in (
+    lambda: clinichost.each_quoting(["r1"], on_record),
+    lambda: clinichost.each(["2024-01-02 ORION BigBank patient 4411"], on_date),
+):
+    try:
+        call()
+    except Exception:
+        pass
+assert clinichost.telemetry.flush(30)
+"""
+
+
+@pytest.mark.integration
+def test_a_quoted_user_message_and_a_library_call_on_user_data_never_leave(
+    host_env, config_dir, tmp_path
+):
+    package = tmp_path / "site" / "clinichost"
+    package.mkdir(parents=True)
+    each = "\n\n@telemetry.capture_errors\ndef each(items, callback):\n    for item in items:\n        callback(item)\n"
+    (package / "__init__.py").write_text(HOST_PACKAGE + each)
+    script = Path(host_env["HOME"]) / "alice_clinic.py"
+    script.write_text(QUOTING_USER_SCRIPT)
+    host_env.update(ACME_TELEMETRY="1", PYTHONPATH=str(package.parent))
+
+    result = run([sys.executable, str(script)], host_env)
+
+    assert result.returncode == 0, result.stderr
+    events = sorted(_exception_events(config_dir), key=lambda e: len(e[0][attr.EXCEPTION_CHAIN]))
+    (strptime, _), (quoting, quoting_status) = events
+    # The user's callback called the standard library on the user's text.
+    assert strptime[attr.EXCEPTION_TYPE] == "ValueError"
+    assert strptime[attr.EXCEPTION_MESSAGE] == USER_MESSAGE
+    # The host quoted the user's message in its own.
+    root, raised = json.loads(quoting[attr.EXCEPTION_CHAIN])
+    assert root["message"] == USER_MESSAGE
+    assert (
+        raised["message"] == quoting[attr.EXCEPTION_MESSAGE] == f"callback failed: {USER_MESSAGE}"
+    )
+    assert quoting_status["message"] == f"clinichost.StoreError: callback failed: {USER_MESSAGE}"
+    raw = "".join(p.read_text() for p in (config_dir / "telemetry" / "reports").iterdir())
+    _no_personal(raw)
+    assert "2024-01-02 ORION" not in raw

@@ -15,7 +15,9 @@ A message longer than ``MAX_MESSAGE`` characters is cut, so that a 20 MiB messag
 the host's thread no more than a slice: the cut backs off to a space at least
 ``CUT_MARGIN`` characters before it, so that a secret the cut runs through is dropped
 whole rather than kept in part, unscrubbable (the worker scrubs what is kept, then cuts
-it again to what a report holds). Strings that cannot be encoded as UTF-8 (lone
+it again to what a report holds). A quoted value the cut runs through has lost its
+closing quote: the ``value`` rule knows this cut's marker (``... [N more characters
+cut]``, ``scrubbing._values``) and replaces a literal still open there. Strings that cannot be encoded as UTF-8 (lone
 surrogates of undecodable file names) are backslash-escaped, so the report can be sent.
 """
 

@@ -94,15 +94,28 @@ def valid_header(name: str, value: str) -> bool:
 
 
 def is_http_url(value: str) -> bool:
-    """``http://`` or ``https://``, a host, and no space or control character anywhere."""
-    scheme, separator, rest = value.partition("://")
-    host = rest.split("/", 1)[0].rpartition("@")[2]
+    """A URL the ``otlp`` exporter can send to, else False (never an exception).
+
+    ``http://`` or ``https://``, a host name or address (an IPv6 one in brackets,
+    closed), a port from 1 to 65535 if one is given, and no space or control character
+    anywhere. ``collector.example:4318`` (no scheme), ``http://[::1``, ``http://h:99999``
+    and ``ftp://h`` are not.
+    """
+    from urllib.parse import urlsplit
+
+    if not all(" " < c != "\x7f" for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # a port that is not a number from 0 to 65535 raises
+        host = parts.hostname
+    except ValueError:  # an unclosed IPv6 bracket, a bad port
+        return False
     return (
-        separator == "://"
-        and scheme.lower() in ("http", "https")
+        parts.scheme.lower() in ("http", "https")
+        and value[len(parts.scheme) :].startswith("://")
         and bool(host)
-        and not host.startswith(":")
-        and all(" " < c != "\x7f" for c in value)
+        and port != 0
     )
 
 

@@ -31,6 +31,7 @@ from otel_telemetry._log import warn_once
 from otel_telemetry._version import __version__
 
 from ._delivery import Delivery
+from ._file import FileSpanExporter
 from ._http import delivery_of_post
 from ._registry import (
     DEFAULT_OTLP_HTTP_ENDPOINT,
@@ -106,8 +107,24 @@ class OtlpHttpSpanExporter(SpanExporter):
 
 
 def create_otlp_exporter(context: ExporterContext) -> SpanExporter:
-    """The ``otlp`` exporter of the context's route: gRPC when asked and installed, else HTTP."""
+    """The ``otlp`` exporter of the context's route: gRPC when asked and installed, else HTTP.
+
+    A route without a usable endpoint (none configured, or a malformed one) sends
+    nothing: one warning naming what is missing or malformed (never a URL), and the
+    ``file`` exporter keeps the reports instead, as ``sentry`` does without a DSN.
+    """
     route = context.otlp
+    if route.problem is not None:
+        # Fail closed: never a default collector on this machine (it may be the host
+        # application's own) nor another endpoint in place of a mistyped one.
+        reports = context.reports_dir
+        if not route.problem_warned:
+            warn_once(
+                f"otlp:{route.problem}",
+                f"The 'otlp' telemetry exporter sends nothing: {route.problem}; reports are"
+                f" kept in {reports} instead.",
+            )
+        return FileSpanExporter(reports)
     if route.protocol == "grpc":
         grpc_exporter = _grpc_span_exporter(route)
         if grpc_exporter is not None:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
+from urllib.parse import urlsplit, urlunsplit
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
@@ -33,7 +34,9 @@ class OtlpRoute:
     """
 
     endpoint: Optional[str] = None
-    """The base URL (as ``OTEL_EXPORTER_OTLP_ENDPOINT``); None: a collector on this machine."""
+    """The base URL (as ``OTEL_EXPORTER_OTLP_ENDPOINT``). None with no ``problem``: a
+    collector on this machine (only a route built by hand; the settings never resolve to
+    it, see ``problem``)."""
     traces_endpoint: Optional[str] = None
     """The whole traces URL, used as it is (as ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``)."""
     headers: tuple[tuple[str, str], ...] = ()
@@ -43,16 +46,28 @@ class OtlpRoute:
     source: str = "default"
     """Where the endpoint came from (``default``, the argument, or a variable's name), for
     messages; never a URL or a header value."""
+    problem: Optional[str] = None
+    """Why there is no endpoint to send to, in words that hold no URL: none was
+    configured, or the one configured (named) is malformed. The ``otlp`` exporter then
+    sends nothing and keeps reports in the local file instead: neither a collector on
+    this machine (perhaps the host application's own) nor another configured endpoint
+    receives reports meant for a mistyped one."""
+    problem_warned: bool = False
+    """The problem was warned about already (a bad argument, at ``Telemetry()``)."""
 
     def http_url(self) -> str:
         """The OTLP/HTTP URL: the traces endpoint as it is, else the base with ``/v1/traces``.
 
-        A base that already ends in ``/v1/traces`` is used as it is.
+        ``/v1/traces`` goes at the end of the base's path, before its query; a base whose
+        path already ends in ``/v1/traces`` is used as it is. A fragment is never sent.
         """
         if self.traces_endpoint:
             return self.traces_endpoint
-        base = (self.endpoint or DEFAULT_OTLP_HTTP_ENDPOINT).rstrip("/")
-        return base if base.endswith(TRACES_PATH) else f"{base}{TRACES_PATH}"
+        parts = urlsplit(self.endpoint or DEFAULT_OTLP_HTTP_ENDPOINT)
+        path = parts.path.rstrip("/")
+        if not path.endswith(TRACES_PATH):
+            path = f"{path}{TRACES_PATH}"
+        return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
     def grpc_url(self) -> str:
         """The OTLP/gRPC endpoint: ``scheme://host:port`` (a path is ignored, as gRPC does)."""

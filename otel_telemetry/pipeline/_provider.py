@@ -8,14 +8,16 @@ is scrubbed.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import Tracer
 
@@ -105,18 +107,48 @@ def build(
         resource=resource,
         install_id=None if route is not None else lambda: load_or_create(settings.config_dir),
     )
-    provider = TracerProvider(
-        sampler=ALWAYS_ON,
-        resource=resource,
-        shutdown_on_exit=False,  # exit is bounded by Telemetry's own atexit flush
-        span_limits=SpanLimits(
-            max_attributes=64,
-            max_events=8,
-            max_links=0,
-            max_attribute_length=SpanLimits.UNSET,
-            max_span_attribute_length=SpanLimits.UNSET,
-        ),
-    )
+    provider = TracerProvider(**_isolated_provider_arguments(resource))
     provider.add_span_processor(processor)
     tracer = provider.get_tracer("otel_telemetry", __version__)
     return Built(tracer, provider, processor, sending, key)
+
+
+#: Every limit explicit, so that ``SpanLimits`` reads none of the host's
+#: ``OTEL_ATTRIBUTE_*``, ``OTEL_SPAN_*_LIMIT``, ``OTEL_EVENT_*`` or ``OTEL_LINK_*``
+#: variables: a host's small count limit would drop the type, message or audit of a
+#: report (and the SDK would warn about it on the host's root logger), a length limit
+#: would cut a secret short before it is scrubbed (our own bound, 32 KiB a string, is
+#: applied after scrubbing). The counts are far above what a report holds.
+SPAN_LIMITS = {
+    "max_attributes": 64,
+    "max_events": 8,
+    "max_links": 0,
+    "max_span_attributes": 64,
+    "max_event_attributes": 64,
+    "max_link_attributes": 0,
+    "max_attribute_length": SpanLimits.UNSET,
+    "max_span_attribute_length": SpanLimits.UNSET,
+}
+
+
+def _isolated_provider_arguments(resource: Resource) -> dict[str, Any]:
+    """The ``TracerProvider`` arguments that leave nothing to the environment.
+
+    The SDK reads the sampler (``OTEL_TRACES_SAMPLER*``) when none is given, the resource
+    (``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_SERVICE_NAME``) when none is given, every
+    limit given as None, and, from 1.39 on, ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``
+    to record its own metrics into the host's global meter provider: each is given here.
+    No ``BatchSpanProcessor`` is used, so ``OTEL_BSP_*`` is never read either.
+    """
+    arguments: dict[str, Any] = {
+        "sampler": ALWAYS_ON,
+        "resource": resource,
+        "id_generator": RandomIdGenerator(),
+        "shutdown_on_exit": False,  # exit is bounded by Telemetry's own atexit flush
+        "span_limits": SpanLimits(**SPAN_LIMITS),
+    }
+    if "meter_provider" in inspect.signature(TracerProvider.__init__).parameters:
+        from opentelemetry.metrics import NoOpMeterProvider
+
+        arguments["meter_provider"] = NoOpMeterProvider()
+    return arguments

@@ -37,9 +37,11 @@ FORMAT = 1
 
 MAX_STRING = 32 * 1024
 """The most characters of one string of a record; longer ones are cut (after scrubbing)."""
-MAX_CHAIN = 256 * 1024
-"""The most characters of the JSON chain; a longer one keeps the first KiB of each message."""
+MAX_CHAIN = MAX_STRING
+"""The most characters of the JSON chain, a string like the others: a longer one keeps the
+first KiB of each message, then fewer frames of each link (the innermost ones)."""
 _CHAIN_MESSAGE = 1024
+_CHAIN_FRAMES = (50, 20, 10, 5, 2, 0)
 
 # SpanKind.INTERNAL and the StatusCode values of the OpenTelemetry API.
 KIND_INTERNAL = 0
@@ -395,6 +397,18 @@ def _bound_chain(text: str) -> str:
         for entry in chain:
             entry["message"] = _cut(str(entry.get("message", "")), _CHAIN_MESSAGE)
         text = json.dumps(chain, separators=(",", ":"), ensure_ascii=False)
+        for keep in _CHAIN_FRAMES:
+            if len(text) <= MAX_CHAIN:
+                break
+            # Ten links of a hundred frames do not fit: keep the innermost frames of each
+            # link (where it was raised), counting the others as omitted.
+            for entry in chain:
+                frames = entry.get("frames")
+                if isinstance(frames, list) and len(frames) > keep:
+                    omitted = len(frames) - keep
+                    entry["frames"] = frames[omitted:]
+                    entry["omitted_frames"] = int(entry.get("omitted_frames") or 0) + omitted
+            text = json.dumps(chain, separators=(",", ":"), ensure_ascii=False)
     except (ValueError, TypeError, AttributeError):
         return "[]"  # not the chain we wrote: nothing of it is worth a cut JSON text
     return text if len(text) <= MAX_CHAIN else "[]"

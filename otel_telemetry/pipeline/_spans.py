@@ -10,9 +10,11 @@ its base name. Nothing here is scrubbed yet: the span processor does that.
 The user's own code (neither the host's package, the standard library nor an installed
 package) keeps only its shape: its frames are ``<user code>`` placeholders, an exception
 class of its own is ``<user exception>``, and the message of an exception it raised
-(the innermost frame of that exception's own traceback is such a frame) is
-``[user message]``, in every link of the chain where that holds. That is decided here,
-on the worker, from the frames capture took.
+(its raising frame, the innermost one of its own traceback that is not the standard
+library's or an installed package's, is such a frame) is
+``[user message]``, in every link of the chain where that holds, and wherever another
+link's message quotes it. That is decided here, on the worker, from the frames capture
+took.
 """
 
 from __future__ import annotations
@@ -102,16 +104,21 @@ def raised_by_user_code(
 ) -> bool:
     """True when the user's own code raised ``entry``.
 
-    That is, the innermost frame of its own traceback (where it was raised) is a
-    ``<user code>`` frame: neither the host's package, ours, the standard library nor an
-    installed package. An exception without frames (never raised) is not.
+    That is, the raising frame is a ``<user code>`` frame: neither the host's package,
+    ours, the standard library nor an installed package. The raising frame is the
+    innermost frame of the exception's own traceback that is not the standard library's
+    or an installed package's: a function of those called directly from the user's code
+    (``datetime.strptime`` on the user's text) raises with the user's data, and its
+    message is the user's. An exception without frames (never raised), or whose every
+    frame is a library's, is not.
     """
-    if not entry.frames:
-        return False
-    filename, _, _, module = entry.frames[-1]
-    if is_in_package(module, packages) or is_in_package(module, _OURS):
-        return False
-    return not _is_library(filename, _library_roots() if libraries is None else libraries)
+    roots = _library_roots() if libraries is None else libraries
+    for filename, _, _, module in reversed(entry.frames):
+        if is_in_package(module, packages) or is_in_package(module, _OURS):
+            return False
+        if not _is_library(filename, roots):
+            return True
+    return False
 
 
 def exception_attributes(
@@ -123,7 +130,8 @@ def exception_attributes(
     chain: list[SpanChainEntry] = []
     lines: list[str] = []
     message = ""
-    for entry in captured.exceptions:
+    messages = _link_messages(captured.exceptions, packages, libraries)
+    for entry, message in zip(captured.exceptions, messages):
         frames = [
             _frame(frame, packages, roots, libraries)
             for frame in entry.frames
@@ -131,9 +139,6 @@ def exception_attributes(
             if not is_in_package(frame[3], _OURS)
         ]
         type_name = exception_type_name(entry)
-        message = entry.message
-        if message and raised_by_user_code(entry, packages, libraries):
-            message = USER_MESSAGE
         item = SpanChainEntry(
             type=type_name,
             module=entry.module,
@@ -165,6 +170,42 @@ def exception_attributes(
     span.update((key, _attribute_value(value)) for key, value in captured.attributes.items())
     status = f"{raised_type}: {message}" if message else raised_type
     return span, event, status
+
+
+MIN_QUOTED = 4
+"""The shortest message of the user's that is also replaced where another link quotes it."""
+
+
+def _link_messages(
+    exceptions: Sequence[RawException], packages: Sequence[str], libraries: Sequence[str]
+) -> list[str]:
+    """The message of each link, as a report holds it.
+
+    A link the user's code raised has ``[user message]``; and wherever another link's
+    message quotes that link's message (the host's ``raise HostError(f"callback failed:
+    {exc}") from exc``), the quote is ``[user message]`` too. A message shorter than
+    :data:`MIN_QUOTED` characters is not looked for: it could be any word of the host's.
+    """
+    messages = [entry.message for entry in exceptions]
+    users = [
+        bool(message) and raised_by_user_code(entry, packages, libraries)
+        for entry, message in zip(exceptions, messages)
+    ]
+    quoted = sorted(
+        {m for m, user in zip(messages, users) if user and len(m) >= MIN_QUOTED},
+        key=len,
+        reverse=True,  # the longest first: one that holds a shorter one goes whole
+    )
+    result = []
+    for message, user in zip(messages, users):
+        if user:
+            result.append(USER_MESSAGE)
+            continue
+        for text in quoted:
+            if text in message:
+                message = message.replace(text, USER_MESSAGE)
+        result.append(message)
+    return result
 
 
 def event_attributes(captured: CapturedEvent) -> dict[str, AttributeValue]:

@@ -200,6 +200,8 @@ def validate_rules(rules: Iterable[Rule]) -> tuple[Rule, ...]:
 SECRET_WORDS: tuple[str, ...] = (
     *("password", "passwd", "pwd", "secret", "token", "auth", "api key", "cookie"),
     *("session", "credential", "private key", "jwt", "csrf", "ssn", "credit card"),
+    *("pass", "pass phrase", "access key", "account key", "signing key", "encryption key"),
+    *("sess id", "session id"),
 )
 """Words that, in a key or name, make its value a secret (any case, anywhere in the key).
 
@@ -211,15 +213,36 @@ from this tuple.
 
 # What follows a secret word without naming a secret: "author", yet "authorize" does;
 # "tokens" counts or lists tokens (max_tokens=4096), "tokenizer" splits text into them.
-_NOT_SECRET_AFTER = {"auth": "or(?!i[sz])", "token": "s(?![a-z])|i[sz]"}
-if not set(_NOT_SECRET_AFTER) <= set(SECRET_WORDS):
+# "pass" is a secret word only as a whole word of the key (db_pass, dbPass, "pass"):
+# glued to letters it is bypass, compass, passenger or passed.
+_NOT_SECRET_AFTER = {"auth": "or(?!i[sz])", "token": "s(?![a-z])|i[sz]", "pass": "[a-z]"}
+_NOT_SECRET_BEFORE = {"pass": "(?-i:(?<![A-Za-z])|(?<=[a-z])(?=P))"}
+if not set(_NOT_SECRET_AFTER) | set(_NOT_SECRET_BEFORE) <= set(SECRET_WORDS):
     raise RuleError(f"exceptions to words that are not secret words: {_NOT_SECRET_AFTER}")
+
+# A key that names a setting about a secret, not the secret itself: token_count=512,
+# SESSION_TIMEOUT=30, password_min_length=8, auth_enabled=True, password_file=/run/x.
+# The setting word ends the key, after a separator or a camelCase hump (tokenCount).
+_SETTING_WORDS = (
+    *("count", "timeout", "ttl", "length", "len", "enabled", "disabled", "required"),
+    *("size", "limit", "min", "max", "expiry", "expires", "expiration", "age", "lifetime"),
+    *("file", "path", "dir", "type", "mode", "method", "url", "uri", "endpoint", "policy"),
+    *("version", "level", "interval", "retries", "attempts", "prefix", "format"),
+)
+_SETTING_KEY = re.compile(
+    rf"(?:[_.-](?i:{'|'.join(_SETTING_WORDS)})"
+    rf"|[a-z](?:{'|'.join(w.capitalize() for w in _SETTING_WORDS)}))$"
+)
+# The same as lookbehinds, for the end of a key inside text (fixed width each).
+_NOT_A_SETTING = "".join(
+    f"(?<!(?i:[_.-]{word}))(?<![a-z]{word.capitalize()})" for word in _SETTING_WORDS
+)
 
 # Secret words that also name a secret glued to a prefix without a visible boundary
 # (PGPASSWORD, userpassword, accesstoken). The others are too common inside ordinary words
 # (posSESSION, claSSName, oAUTH, cwd/oldPWD) to be read there; they still count after a
 # separator or a camelCase hump (userSession, basicAuth).
-_GLUED_WORDS = tuple(w for w in SECRET_WORDS if w not in ("session", "ssn", "auth", "pwd"))
+_GLUED_WORDS = tuple(w for w in SECRET_WORDS if w not in ("session", "ssn", "auth", "pwd", "pass"))
 
 
 def _secret_alternation(separator: str, words: tuple[str, ...] = SECRET_WORDS) -> str:
@@ -227,6 +250,8 @@ def _secret_alternation(separator: str, words: tuple[str, ...] = SECRET_WORDS) -
     alternatives = []
     for word in words:
         alternative = f"{separator}?".join(re.escape(part) for part in word.split(" "))
+        if word in _NOT_SECRET_BEFORE:
+            alternative = _NOT_SECRET_BEFORE[word] + alternative
         if word in _NOT_SECRET_AFTER:
             alternative += f"(?!{_NOT_SECRET_AFTER[word]})"
         alternatives.append(alternative)
@@ -275,7 +300,7 @@ def names_secret(text: str) -> bool:
 def is_secret_key(key: str) -> bool:
     """Tell whether a value under the key ``key`` is a secret, whatever it looks like."""
     # Keys repeat from report to report (they are the host's attribute names): cached.
-    return names_secret(key) and SECRET_KEY.search(key) is not None
+    return names_secret(key) and SECRET_KEY.search(key) is not None and not _SETTING_KEY.search(key)
 
 
 _QUOTES = ('\\"', "\\'", '"', "'")  # escaped quotes first: they are the longer
@@ -292,7 +317,8 @@ def _quoted(value: str, marker: str) -> str:
 
 def _keep_key(match: re.Match[str]) -> str:
     # The key tells what was there, which helps to read the report; only the value goes.
-    return match.group("sp_key") + match.group("sp_sep") + _quoted(match["sp_value"], REDACTED)
+    key = (match.group("sp_flag") or "") + match.group("sp_key") + match.group("sp_sep")
+    return key + _quoted(match["sp_value"], REDACTED)
 
 
 _LITERALS = frozenset({"none", "null", "nil", "true", "false", "undefined"})
@@ -311,25 +337,38 @@ def _keep_user_key(match: re.Match[str]) -> str:
 # Numbers and addresses.
 
 _IP = "[ip]"
-# A word, not the end of one: "server 10.0.0.1" and "dev 10.2.3.4" are addresses.
-_VERSION_CONTEXT = re.compile(r"(?i)\b(?:version|ver\.?|release|v)\s*[:=]?\s*$")
+# A word, not the end of one: "server 10.0.0.1" and "dev 10.2.3.4" are addresses. A "v"
+# is a version word only before = or : (v=1.2.0.1; v1.2.0.1 is never taken as an address):
+# "peer v 10.20.30.40" and "curl -v 192.168.1.23" name addresses.
+_VERSION_CONTEXT = re.compile(
+    r"(?i)(?:\b(?:version|ver\.?|release)\s*[:=]?|(?<![\w-])v\s*[:=])\s*$"
+)
 
 
 def _ipv4(match: re.Match[str]) -> bool:
-    """A real address, not a four-part version number.
+    """A real address, not a four-part version number, nor one that names no one.
 
-    Four single digits (``1.2.3.4``, ``4.0.0.0``) are a version: no private network
-    numbers its hosts so, and the few public addresses written so are shared resolvers.
+    Parts may be zero-padded (``192.168.001.023``). Four single digits (``1.2.3.4``,
+    ``4.0.0.0``) are a version: no private network numbers its hosts so, and the few
+    public addresses written so are shared resolvers. After a version word, a number is
+    a version unless a part has three digits: versions count their parts up from 0, and
+    one past 99 in a four-part version is rare, while addresses have them in most parts
+    (``release 203.0.113.45``). The loopback (``127.0.0.1:8000``) and the unspecified
+    address (``0.0.0.0``) are the same on every machine: they stay.
     """
     found = match.group(0)
-    try:
-        ipaddress.IPv4Address(found)
-    except ValueError:
+    parts = found.split(".")
+    if any(int(part) > 255 for part in parts):
         return False
     if len(found) == 7:
         return False
+    address = ipaddress.IPv4Address(".".join(str(int(part)) for part in parts))
+    if address.is_loopback or address.is_unspecified:
+        return False
     before = match.string[max(0, match.start() - 16) : match.start()]
-    return not _VERSION_CONTEXT.search(before)
+    if not _VERSION_CONTEXT.search(before):
+        return True
+    return any(len(part.lstrip("0")) == 3 for part in parts)
 
 
 def _ipv6_end(candidate: str) -> int:
@@ -363,9 +402,10 @@ def _ipv6_marker(match: re.Match[str]) -> str:
 
 def _card(match: re.Match[str]) -> bool:
     """Card numbers carry a Luhn checksum; most other long numbers fail it."""
-    digits = match.group(0).replace(" ", "").replace("-", "")
-    if digits.endswith(".0"):  # written as a float
-        digits = digits[:-2]
+    found = match.group(0)
+    if found.endswith(".0") and found.count(".") == 1:  # written as a float
+        found = found[:-2]
+    digits = "".join(c for c in found if c.isdigit())
     if not 13 <= len(digits) <= 19:
         return False
     total = 0
@@ -377,9 +417,15 @@ def _card(match: re.Match[str]) -> bool:
     return total % 10 == 0
 
 
+def _phone(match: re.Match[str]) -> bool:
+    """Not a +1 number of other than eleven digits: the plan of +1 has no others."""
+    found = match.group(0)
+    return not found.startswith("+1") or sum(c.isdigit() for c in found) == 11
+
+
 def _iban(match: re.Match[str]) -> bool:
     """IBANs carry a mod-97 checksum."""
-    iban = match.group(0).replace(" ", "")
+    iban = match.group(0).replace(" ", "").replace("-", "").upper()
     if not 15 <= len(iban) <= 34:
         return False
     rearranged = iban[4:] + iban[:4]
@@ -423,7 +469,7 @@ def _is_module(name: str) -> bool:
 
 def _ssn(match: re.Match[str]) -> bool:
     """Area, group and serial numbers that are never issued rule a candidate out."""
-    area, group, serial = match.group(0).split("-")
+    area, group, serial = re.split("[- ]", match.group(0))
     return (
         area not in ("000", "666")
         and not area.startswith("9")
@@ -450,7 +496,15 @@ def _names(names: set[str]) -> tuple[str, tuple[str, ...]]:
         return "", ()
     ordered = tuple(sorted(names, key=len, reverse=True))  # longest first wins
     alternatives = "|".join(re.escape(n) for n in ordered)
-    return rf"(?<![\w.-])(?:{alternatives})(?![\w-])", ordered
+    # Any case (GRACEHOPPER for the login gracehopper). The literals are searched as
+    # they are written: the spellings people write, as is, lower, upper and capitalised.
+    spellings = (
+        *ordered,
+        *(n.lower() for n in ordered),
+        *(n.upper() for n in ordered),
+        *(n.capitalize() for n in ordered),
+    )
+    return rf"(?<![\w.-])(?i:{alternatives})(?![\w-])", tuple(dict.fromkeys(spellings))
 
 
 def _user_names(identity: Identity) -> tuple[str, tuple[str, ...]]:
@@ -501,8 +555,15 @@ _LOCAL = r"[\w.#$%&*+^`|~-]"
 # Punctuation that closes a sentence, a clause or a bracket. Paths, URLs and values may
 # hold it inside, never as their last character: "(see /home/alice/x.txt)." keeps ").".
 _CLOSING = r".,;:!?)\]}"
-_PATH_NAME = rf"[^/\\\s'\"<>|]{{0,63}}[^/\\\s'\"<>|{_CLOSING}]"
-_PATH_TAIL = rf"(?:[\\/][^\s'\"<>|]*(?<![{_CLOSING}]))?"
+# A Windows directory's name may hold spaces (C:\Users\John Smith\OneDrive - Acme\): a
+# space belongs to a path when a backslash follows it before any quote, colon, slash or
+# line end, so that the prose after a path stays.
+_SPACE_IN_DIR = r"[ ](?=[^\n'\"<>|\\/:]{0,255}\\)"
+_PATH_NAME = rf"(?:[^/\\\s'\"<>|]|{_SPACE_IN_DIR}){{0,63}}[^/\\\s'\"<>|{_CLOSING}]"
+_PATH_TAIL = rf"(?:[\\/](?:[^\s'\"<>|]|{_SPACE_IN_DIR})*(?<![{_CLOSING}]))?"
+# A .ppk file's line ends (real or escaped newlines) and header values.
+_PPK_NEWLINE = r"(?:\r?\n|(?:\\{1,2}r)?\\{1,2}n)"
+_PPK_VALUE = rf"[^\s'\"<>\\]{{0,199}}[^\s'\"<>\\{_CLOSING}]"
 # A secret's value: a run without spaces, separators or quotes (an "&" ends it only before
 # the next key=, as in a query string), or a quoted text (below).
 _VALUE = rf"(?:[^\s,;&\"'{{}}\[\]]|&(?![\w.-]{{1,40}}=))*[^\s,;&\"'{{}}\[\]<>(){_CLOSING}]"
@@ -518,7 +579,7 @@ _NOT_A_KEY = "".join(
 _SECRET_PAIR_KEY = (
     rf"(?:(?:(?<![A-Za-z/\\])|(?=[A-Z][a-z]))(?i:{_secret_alternation('[ _.-]')})"
     rf"|(?<=[A-Za-z])(?i:{_secret_alternation('[ _.-]', _GLUED_WORDS)}))"
-    rf"(?=(?P<sp_tail>[\w.-]{{0,40}}))(?P=sp_tail){_NOT_A_KEY}"
+    rf"(?=(?P<sp_tail>[\w.-]{{0,40}}))(?P=sp_tail){_NOT_A_KEY}{_NOT_A_SETTING}"
 )
 
 _PEM = (
@@ -535,6 +596,12 @@ _JWT = (
 _PGP = (
     "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBGX9hBl9BT7PdgNY2oB1omtr99PeONUym/iD2o8s6iCA8M+U"
     "\n=Xk1c\n-----END PGP PRIVATE KEY BLOCK-----"
+)
+_PPK = (
+    "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: alice@laptop\n"
+    "Public-Lines: 2\nAAAAC3NzaC1lZDI1NTE5AAAAIJyGteds0YWPRhf3B11CE2\nAMoDFRbgrwmk0c==\n"
+    "Private-Lines: 1\nAAAAIEFh9UoxaSGmLxzyEzNOnZ/9c6zGnO4eh0Hs2wJ+Q\n"
+    "Private-MAC: 5b1ee2a8e8c4f4c2f07e5b6c0d9e1a7f3b2c4d5e6f708192a3b4c5d6e7f80912"
 )
 _SSH_RSA = "AAAAB3NzaC1yc2EAAAADAQABAAABAQC7vbqajDhA+17ZQ9Kx1x2q8B3KmPsEo4Lw"
 _AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -566,9 +633,17 @@ RULE_TABLE: tuple[Rule, ...] = validate_rules(
             r"-----BEGIN[A-Z ]{0,40}PRIVATE KEY-----"
             r"(?:(?:Proc-Type|DEK-Info):[ \t]?[\w,-]{1,80}|[A-Za-z0-9+/=\r\n]"
             r"|\\{1,2}[rnt/]|[ \t]{1,4}(?=[A-Za-z0-9+/=]{16}|-----END)){0,16384}"
-            r"(?:-----END[A-Z ]{0,40}PRIVATE KEY-----)?",
+            r"(?:-----END[A-Z ]{0,40}PRIVATE KEY-----)?"
+            # A PuTTY .ppk file: its header, then lines of "Name: value" or of base64, the
+            # newlines real or escaped, up to its Private-MAC; the comment (often
+            # user@host) goes with it.
+            rf"|PuTTY-User-Key-File-\d{{1,2}}:[ \t]?{_PPK_VALUE}"
+            # A base64 line of 16 characters or more is one whatever follows it; a shorter
+            # one only up to the line's end (not the "exit" of "exit 2").
+            rf"(?:{_PPK_NEWLINE}(?:[A-Za-z][\w-]{{0,40}}: {_PPK_VALUE}"
+            rf"|[A-Za-z0-9+/=]{{16,200}}|[A-Za-z0-9+/=]{{1,15}}(?={_PPK_NEWLINE}|$))){{0,400}}",
             "[private key]",
-            literals=("-----BEGIN",),
+            literals=("-----BEGIN", "PuTTY-User-Key-File-"),
             samples=(
                 *(_PEM, _PEM_ESCAPED, "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B"),
                 _PEM.replace("\n", " "),
@@ -577,8 +652,14 @@ RULE_TABLE: tuple[Rule, ...] = validate_rules(
                 "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"
                 "DEK-Info: AES-128-CBC,3F17F5316E2BAC89\n\nMIIEpAIBAAKCAQEA\n"
                 "-----END RSA PRIVATE KEY-----",
+                _PPK,
+                _PPK.replace("\n", "\\n"),
+                "PuTTY-User-Key-File-2: ssh-rsa\nPrivate-Lines: 14\nAAABAQCm8Ld1s3k9Qh2YtZ5vW8",
             ),
-            non_samples=("-----BEGIN PUBLIC KEY-----", "private key missing"),
+            non_samples=(
+                *("-----BEGIN PUBLIC KEY-----", "private key missing"),
+                "PuTTY-User-Key-File-2 is the format",
+            ),
         ),
         Rule(
             "ssh_key",
@@ -617,13 +698,13 @@ RULE_TABLE: tuple[Rule, ...] = validate_rules(
             "api_key",
             r"\b(?:(?:AKIA|ASIA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{22,}"
             r"|xox[abprs]-[A-Za-z0-9-]{10,}|sk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}"
-            r"|AIza[0-9A-Za-z_-]{35}|[rs]k_live_[0-9A-Za-z]{16,}"
+            r"|AIza[0-9A-Za-z_-]{35}|[rs]k_(?:live|test)_[0-9A-Za-z]{16,}"
             r"|gl(?:pat|ptt|dt|rt|cbt|soat|oas|ft|imt|agent)-[0-9A-Za-z_-]{20,}"
             r"|hf_[A-Za-z0-9]{30,}|npm_[A-Za-z0-9]{36,}|pypi-AgE[A-Za-z0-9_-]{50,})",
             "[token]",
             # "gl" finds every GitLab prefix (glpat-, gldt-, glrt-, ...): one search.
             literals=(
-                *("AKIA", "ASIA", "gh", "github_pat_", "xox", "sk-", "AIza", "k_live_"),
+                *("AKIA", "ASIA", "gh", "github_pat_", "xox", "sk-", "AIza", "k_live_", "k_test_"),
                 *("gl", "hf_", "npm_", "pypi-AgE"),
             ),
             samples=(
@@ -631,12 +712,15 @@ RULE_TABLE: tuple[Rule, ...] = validate_rules(
                 *("xoxb-1234567890-0987654321-AbCdEfGhIjKl", "sk-proj-" + "Q" * 24),
                 *("sk-ant-api03-" + "x" * 24, "AIza" + "SyD-9tSrke72PouQMnMX" + "x" * 15),
                 *("sk_live_4eC39HqLyjWDarjtT1zdp7dc", "rk_live_4eC39HqLyjWDarjt"),
+                *("sk_test_4eC39HqLyjWDarjtT1zdp7dc", "rk_test_4eC39HqLyjWDarjt"),
                 *("glpat-vUh6h-QvEZU4YUWisJEp", "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"),
                 "npm_m7exW0cQt1Go5RZ5tbalWjV27ZidQMNW442u",
                 "pypi-AgEIcHlwaS5vcmcCJDkzYjY0ZjE3LTUyMmQtNDcxNy1hN2I4LWQ0NWY3OTQ2NjM0NQ",
             ),
             non_samples=(
                 *("ghp_short", "sk-learn", "ASIAN markets", "github_pat_x", "glpat-short"),
+                # Stripe's publishable keys are public by design: they are in web pages.
+                "pk_live_4eC39HqLyjWDarjtT1zdp7dc",
                 *("hf_hub_download", "npm_config_cache", "pypi-simple"),
             ),
         ),
@@ -663,8 +747,15 @@ RULE_TABLE: tuple[Rule, ...] = validate_rules(
             # some words, glued to a prefix (PGPASSWORD). In a list of pairs separated by
             # semicolons (ADO.NET: ";Password=Pass word1;"), a value runs to the next
             # semicolon, spaces and all.
-            rf"(?P<sp_semi>(?<=;))?(?P<sp_key>{_SECRET_PAIR_KEY})"
-            r"(?P<sp_sep>(?:\\?[\"'])?[ \t]{0,4}[:=][ \t]{0,4})"
+            # The separator: = or : (also written %3D, \u003d or =>); after a command-line
+            # flag (--password X), spaces; after a key in prose (wrong password 'x'),
+            # spaces before a quoted text, but for "token", which in "unexpected token
+            # '<'" is a parser's.
+            rf"(?P<sp_semi>(?<=;))?(?P<sp_flag>(?<![\w-])--)?(?P<sp_key>{_SECRET_PAIR_KEY})"
+            r"(?P<sp_sep>(?:\\?[\"'])?[ \t]{0,4}(?:=>|[:=]|%3[DdAa]|\\u003[DdAa])[ \t]{0,4}"
+            r"|(?(sp_flag)[ \t]{1,4}(?![-\s])|(?!))"
+            r"|(?<!(?i:token))[ \t]{1,4}"
+            r"(?=\"(?:[^\"\\\n]|\\.){1,1024}\"|'(?:[^'\\\n]|\\.){1,1024}'))"
             # Not an object or a list (its pairs are scrubbed each), nor a PEM block (its
             # own rule takes it all), nor a sentence after a colon: "ExpiredToken: The
             # provided token has expired" is an error code and its message.
@@ -738,44 +829,62 @@ RULE_TABLE: tuple[Rule, ...] = validate_rules(
             # never delimit prose; an apostrophe belongs to it between letters (o'neil@),
             # and the other characters RFC 5322 allows (!'/=?{}) only right before the
             # "@", so that the quote or the key= before an address stays.
-            rf"(?<!{_LOCAL})(?:(?:{_LOCAL}|(?<=\w)'(?=\w)){{1,64}}[!'/=?{{}}]{{0,8}}@"
-            r"|[!'/=?{}]@|[\w+-][\w.+-]{0,63}%40)"
+            # The "@" may also be fullwidth, or escaped: %40, %2540 (encoded twice), \u0040,
+            # \x40, &#64; or &#x40;.
+            rf"(?<!{_LOCAL})(?:(?:{_LOCAL}|(?<=\w)'(?=\w)){{1,64}}[!'/=?{{}}]{{0,8}}[@\uff20]"
+            r"|[!'/=?{}]@|[\w+-][\w.+-]{0,63}"
+            r"(?:%(?:25)?40|\\u0040|\\x40|&\#0{0,3}64;|&\#[xX]0{0,3}40;))"
             r"(?:[\w-]{1,63}\.){1,126}[^\W\d_](?:[^\W_]|-){1,62}(?<!-)\b",
             "[email]",
-            literals=("@", "%40"),
+            literals=("@", "%40", "%2540", "\\u0040", "\\x40", "&#64;", "&#x40;", "\uff20"),
             samples=(
                 *("alice.smith+crawl@example.co.uk", "bob@intranet.example"),
                 *("josé.müller@example.de", "anna@bücher.example", "anna@xn--bcher-kva.example"),
                 *("alice%40corp.example", "MARK.O'NEIL@EXAMPLE-BANK.COM", "L#@HnV0z.sHIA"),
                 *("x{=@example.org", "'@example.org"),
+                *("alice\\u0040corp.example", "alice\\x40corp.example", "alice&#64;corp.example"),
+                *("alice&#x40;corp.example", "alice\uff20corp.example", "alice%2540corp.example"),
             ),
             non_samples=("@decorator", "a@b", "user@localhost", "a@1.2", "numpy@1.26.4"),
         ),
         Rule(
             "unc_path",
             # \\server\share\..., also with each backslash doubled as in a repr.
-            rf"(?<![\w\\])\\\\(?:\\\\)?[A-Za-z0-9][\w.-]{{1,62}}\\{{1,2}}{_PATH_NAME}{_PATH_TAIL}",
+            # //server/share/...: the same with forward slashes, not after a scheme's colon.
+            rf"(?:(?<![\w\\])\\\\(?:\\\\)?[A-Za-z0-9][\w.-]{{1,62}}\\{{1,2}}"
+            r"|(?<![\w:/\\.])//[A-Za-z0-9][\w.-]{1,62}/)"
+            rf"{_PATH_NAME}{_PATH_TAIL}",
             "[path]",
-            literals=("\\\\",),
+            literals=("\\\\", "//"),
             samples=(
                 "\\\\fileserver01\\users\\grace\\taxes\\2023-return.pdf",
                 "\\\\\\\\fileserver01\\\\share",
                 "\\\\nas-02.corp.example\\finance$\\q3-close",
+                "//fileserver01/users/grace/q3.xlsx",
             ),
-            non_samples=("\\\\d+", "a\\\\nb\\\\nc", "\\\\server"),
+            non_samples=(
+                *("\\\\d+", "a\\\\nb\\\\nc", "\\\\server", "// see docs/x"),
+                *("http://example.org/a/b", "//server", "a//b/c", "//TODO: fix/x"),
+            ),
         ),
         Rule(
             "path",
-            r"(?:(?<![\w.])(?:(?:/(?:var|export|usr))?/home/|(?:/[A-Za-z])?/Users/"
-            r"|/(?:mnt|cygdrive)/[A-Za-z]/(?i:users)/)"
+            # Homes under a mount (/nfs/home, /gpfs/home, /volume1/homes), numbered
+            # (/home2), and /users/ in lower case before a name that starts with a letter
+            # (not a route's /users/42).
+            r"(?:(?<![\w.])(?:(?:/(?:var|export|usr|nfs|gpfs|net|mnt|data|srv|shared|storage"
+            r"|scratch|volume\d{1,2})){0,2}/homes?\d{0,2}/|(?:/[A-Za-z])?/Users/"
+            r"|/users/(?=[A-Za-z])|/(?:mnt|cygdrive)/[A-Za-z]/(?i:users)/)"
             + _PATH_NAME
             + r"|\b[A-Za-z]:[\\/]{1,2}(?i:users|documents and settings)[\\/]{1,2}"
             + _PATH_NAME
+            # C:%5CUsers%5Calice%5C... as in a URL: the rest of the run is the path.
+            + rf"|\b[A-Za-z]:%5[Cc](?i:users)%5[Cc][^\s'\"<>|]{{0,1023}}[^\s'\"<>|{_CLOSING}]"
             # ~alice/...: a home named by its user. A bare ~/ names no one: it stays.
             + r"|(?<![\w~/\\.-])~[A-Za-z_][\w.-]{0,31}(?=[\\/]))"
             + _PATH_TAIL,
             "[path]",
-            literals=("/home/", "~"),
+            literals=("/home", "~"),
             words=("users", "documents and settings"),
             personal=_home,  # this user's home, wherever it is
             samples=(
@@ -786,10 +895,16 @@ RULE_TABLE: tuple[Rule, ...] = validate_rules(
                 *("C:\\\\Users\\\\mnakamura\\\\run.py", "/mnt/c/Users/eokonkwo/Downloads"),
                 *("/var/home/lpetrova/.config", "/export/home/jmbeki/acme.log"),
                 *("/usr/home/kim/x", "/c/Users/bob/x", "~alice/notes.txt"),
+                *("/users/alice/notes.txt", "/home2/alice/notes.txt", "/nfs/home/alice/x"),
+                *("/gpfs/home/alice/run.log", "/nfs/homes/alice.smith/thesis.pdf"),
+                *("/volume1/homes/alice/photo.jpg", "C:%5CUsers%5Calice%5Cx.txt"),
+                "C:\\Users\\alice\\OneDrive - Contoso Ltd\\Medical\\biopsy.pdf",
+                "C:\\Users\\John Smith\\Documents\\cv.docx",
             ),
             non_samples=(
                 *("/home/", "/var/lib/builder2/other", "/usr/lib/python3.11/json"),
-                *("~/.acme/config.json", "/api/users/42", "~=1.2", "/srv/homes/x"),
+                *("~/.acme/config.json", "/api/users/42", "~=1.2", "/srv/homesick/x"),
+                *("GET /users/42/profile", "/homework/x", "/api/home/feed"),
             ),
         ),
         Rule(
@@ -797,7 +912,7 @@ RULE_TABLE: tuple[Rule, ...] = validate_rules(
             "",
             "[user]",
             personal=_user_names,
-            samples=("alicebuilder",),
+            samples=("alicebuilder", "ALICEBUILDER", "Alicebuilder"),
             non_samples=("alicebuilder2", "xalicebuilder", "alicebuilder-x"),
         ),
         Rule(
@@ -805,7 +920,7 @@ RULE_TABLE: tuple[Rule, ...] = validate_rules(
             "",
             "[host]",
             personal=_host_names,
-            samples=("build-host-42.corp.example", "build-host-42"),
+            samples=("build-host-42.corp.example", "build-host-42", "BUILD-HOST-42"),
             non_samples=("build-host-421", "my-build-host-42"),
         ),
         Rule(
@@ -872,61 +987,88 @@ RULE_TABLE: tuple[Rule, ...] = validate_rules(
             _IP,
             trigger=(r"\d", r"\.\d{1,3}\.\d{1,3}\.\d"),
             confirm=_ipv4,
-            samples=("192.168.1.23", "10.0.0.1", "203.0.113.45", "8.8.4.10"),
+            samples=(*("192.168.1.23", "10.0.0.1", "203.0.113.45", "8.8.4.10", "192.168.001.023"),),
             non_samples=(
                 *("999.1.1.1", "1.2.3", "version 1.2.3.4", "v2.0.0.1", "1.2.3.4.5"),
                 *("1.2.3.4", "release 2.0.0.1", "driver version 10.2.0.1", "v1.2.3.4"),
+                *("127.0.0.1:8000", "0.0.0.0", "127.0.1.1", "v=10.2.0.1"),
             ),
         ),
         Rule(
             "phone",
             # International format only: a "+", a country code and 8 to 15 digits in all,
             # grouped by spaces, dots, dashes or parentheses.
-            r"(?<![\w+])\+[1-9](?:[ .()-]{0,2}\d){7,14}(?!\d)",
+            # The spaces may be no-break ones, as typeset numbers have. A number of the
+            # North American plan (+1) has ten digits after the 1.
+            r"(?<![\w+])\+[1-9](?:[ \u00a0\u202f.()-]{0,2}\d){7,14}(?!\d)",
             "[phone]",
-            trigger=("[+]", r"[1-9](?:[ .()-]{0,2}\d){7}"),
+            trigger=("[+]", r"[1-9](?:[ \u00a0\u202f.()-]{0,2}\d){7}"),
+            confirm=_phone,
             samples=(
                 *("+1 415 555 0132", "+44 20 7946 0958", "+49-30-1234567"),
                 *("+33 1 23 45 67 89", "+819012345678", "+1 (415) 555-0132"),
+                "+44\u00a020\u00a07946\u00a00958",
             ),
             non_samples=(
+                "+1 2345 6789 range",
                 *("+05:30", "2024-01-02T13:38:47.123456+00:00", "1e+10", "+1234567"),
                 "C++17",
             ),
         ),
         Rule(
             "iban",
-            r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b",
+            # In capitals with or without spaces or dashes; in lower case only grouped (a
+            # run of lower-case letters and digits is more often a hash).
+            r"\b(?:[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,4})?"
+            r"|(?i:[a-z]{2}\d{2}(?:[ -][a-z0-9]{4}){2,7}(?:[ -][a-z0-9]{1,4})?))\b",
             "[iban]",
-            trigger=(r"\d", r"(?<=[A-Z]{2}\d)\d"),
+            trigger=(r"\d", r"(?<=[A-Za-z]{2}\d)\d"),
             confirm=_iban,
-            samples=("GB82 WEST 1234 5698 7654 32", "DE89370400440532013000"),
-            non_samples=("GB00 WEST 1234 5698 7654 32", "AB12 CDEF"),
+            samples=(
+                *("GB82 WEST 1234 5698 7654 32", "DE89370400440532013000"),
+                *("gb82 west 1234 5698 7654 32", "GB82-WEST-1234-5698-7654-32"),
+            ),
+            non_samples=("GB00 WEST 1234 5698 7654 32", "AB12 CDEF", "de89370400440532013000"),
         ),
         Rule(
             "card",
-            # A float's ".0" goes with it: 4111111111111111.0 is the same card number.
-            r"(?<![\d-])(?:\d[ -]?){12,18}\d(?:\.0\b)?(?![\d-])",
+            # Four groups of four with one separator throughout (space, no-break space,
+            # dash or dot), and no more: what follows is an expiry (-12/27) or a CVC;
+            # else digits with spaces or dashes between any of them. A float's ".0" goes
+            # with it: 4111111111111111.0 is the same card number. A dash after a letter
+            # is no minus (cc-4111...).
+            r"(?<!\d)(?<!\d[-.])(?:\d{4}(?P<cd_sep>[ \u00a0.-])\d{4}(?P=cd_sep)\d{4}"
+            r"(?P=cd_sep)\d{4}|(?:\d[ \u00a0-]?){12,18}\d(?:\.0\b)?)(?!\d|-\d{3})",
             "[card]",
-            trigger=(r"\d", r"(?:[ -]?\d){12}"),
+            trigger=(r"\d", r"(?:[ \u00a0.-]?\d){12}"),
             confirm=_card,
             samples=(
                 *("4111 1111 1111 1111", "4111-1111-1111-1111", "5500000000000004"),
-                "4111111111111111.0",
+                *(
+                    "4111111111111111.0",
+                    "4111.1111.1111.1111",
+                    "4111\u00a01111\u00a01111\u00a01111",
+                ),
             ),
             non_samples=(
                 *("4111 1111 1111 1112", "1234567890123", "4111111111111112.0"),
                 *("timestamp 1700000000", "6ba7b810-9dad-11d1-80b4-00c04fd430c8"),
+                "1.2.3.4.5.6.7.8.9.0.1.2.3",
             ),
         ),
         Rule(
             "ssn",
-            r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])",
+            # Dashes or spaces, the same both times.
+            r"(?<![\d-])(?:(?<!\d )|(?=\d{3}-))\d{3}(?P<ssn_sep>[- ])\d{2}(?P=ssn_sep)\d{4}"
+            r"(?![\d-]|(?<=[ ]\d{2}[ ]\d{4})[ ]\d)",
             "[ssn]",
-            trigger=(r"\d", r"\d{2}-\d{2}-\d{4}"),
+            trigger=(r"\d", r"\d{2}[- ]\d{2}[- ]\d{4}"),
             confirm=_ssn,
-            samples=("123-45-6789", "078-05-1120"),
-            non_samples=("000-45-6789", "666-12-3456", "900-12-3456", "123-00-6789"),
+            samples=("123-45-6789", "078-05-1120", "123 45 6789"),
+            non_samples=(
+                *("000-45-6789", "666-12-3456", "900-12-3456", "123-00-6789"),
+                *("123-45 6789", "1 123 45 6789", "123 45 6789 0"),
+            ),
         ),
     )
 )

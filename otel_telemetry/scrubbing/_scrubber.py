@@ -36,8 +36,8 @@ from typing import Any, Callable, Optional
 
 from ._rules import REDACTED, RULE_TABLE, SECRET_PAIR, Identity, Rule
 from ._rules import is_secret_key as _is_secret_key
+from ._values import HAS_VALUE, VALUE, Span, find_values, find_values_in_stack
 from ._values import NAME as VALUE_RULE
-from ._values import VALUE, Span, find_values, find_values_in_stack
 
 __all__ = [
     "REDACTED",
@@ -66,7 +66,12 @@ class ScrubMatch:
 
 @dataclass
 class ScrubbingOptions:
-    """How reports are scrubbed; every built-in rule is on by default."""
+    """How reports are scrubbed; every built-in rule is on by default.
+
+    ``Telemetry(scrubbing=...)`` checks and copies the options: an unknown rule name, a
+    pattern that does not compile or a field of the wrong type is dropped with one
+    warning naming the field, so no option can make reports fail to scrub later.
+    """
 
     extra_patterns: Sequence[str] = ()
     """More regular expressions whose matches are replaced with ``[redacted]``."""
@@ -209,7 +214,19 @@ def _union(classes: Sequence[str]) -> str:
 
 
 _SHORT = 64
-_HAS_VALUE = re.compile(r"""['"\[({]""")  # no quote or bracket: no value to look for
+# Characters that show nothing and would split a word a rule looks for (pass\u200bword,
+# gh\u200bp_...): zero-width spaces and joiners, the word joiner, the byte-order mark and
+# the soft hyphen. They are removed before scrubbing: nothing of what a reader sees changes.
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+
+
+def _visible(text: str) -> str:
+    """``text`` without invisible characters (ASCII text, the common case, has none)."""
+    if text.isascii() or _INVISIBLE.search(text) is None:
+        return text
+    return _INVISIBLE.sub("", text)
+
+
 _SEEN_MAX = 8192
 _FLAT_KEYS = 8  # objects of at most this many keys are remembered whole
 _PLAIN_BELOW = 10**7  # the shortest number a built-in rule matches has 8 digits or more
@@ -310,7 +327,7 @@ class _Compiled:
             return any(word in lowered for word in self.words)
         return False
 
-    def pattern_for(self, text: str) -> re.Pattern[str]:
+    def pattern_for(self, text: str, excluded: Collection[str] = ()) -> re.Pattern[str]:
         """One pattern of just the rules whose condition ``text`` meets.
 
         Scanning with two or three alternatives is many times faster than with all.
@@ -327,7 +344,11 @@ class _Compiled:
             for rule, words in self.word_rules:
                 if any(word in lowered for word in words):
                     found.add(rule)
-        rules = tuple(r for r in self.fragments if r in found or r.startswith("extra_"))
+        rules = tuple(
+            r
+            for r in self.fragments
+            if (r in found or r.startswith("extra_")) and r not in excluded
+        )
         pattern = self._patterns.get(rules)
         if pattern is None:
             body = "|".join(f"(?P<{rule}>{self.fragments[rule]})" for rule in rules)
@@ -347,6 +368,8 @@ class ScrubPass:
     # its counts added at every use. With a callback, which must see every match of
     # every report, only within this report.
     _memo: _Memo = field(init=False)
+    # Rules whose confirm rejected the text being scrubbed again (see _replace).
+    _excluded: frozenset[str] = field(default=frozenset(), init=False)
 
     def __post_init__(self) -> None:
         callback = self.scrubber.options.callback
@@ -381,7 +404,7 @@ class ScrubPass:
         return self._values(text, stack=True)
 
     def _values(self, text: str, *, stack: bool) -> str:
-        if not self.scrubber.scrubs_values or not _HAS_VALUE.search(text):
+        if not self.scrubber.scrubs_values or not HAS_VALUE.search(text):
             return text
 
         def compute() -> str:
@@ -413,6 +436,7 @@ class ScrubPass:
         """Scrub one string; a string holding a JSON object or array is scrubbed inside."""
         # Most strings hold nothing a rule could match: leave them, JSON or not, unparsed.
         # A JSON escape could hide a trigger (\u0040 is "@"), so such text is parsed.
+        text = _visible(text)
         if not self.compiled.may_match(text) and "\\u" not in text:
             return text
         stripped = text.lstrip()
@@ -525,15 +549,16 @@ class ScrubPass:
         """A value whose key names a secret goes whole, whatever it looks like."""
         if (
             self.compiled.secret_keys
+            and value is not None
+            and not isinstance(value, bool)  # a flag (auth_enabled: true) reveals nothing
             and _is_secret_key(key)
-            and isinstance(value, (str, int, float))
-            and not isinstance(value, bool)
         ):
             self._count(SECRET_PAIR)
             return True
         return False
 
     def _plain(self, text: str) -> str:
+        text = _visible(text)
         if not self.compiled.may_match(text):
             return text
         result: str = self._remembered(
@@ -548,7 +573,10 @@ class ScrubPass:
         if name.startswith("extra_"):
             name = "extra"
         elif rule is not None and rule.confirm is not None and not rule.confirm(match):
-            return found
+            # Not this rule's after all (a 40-character run that is a path, a number
+            # that fails Luhn): the text is still scrubbed by the others, which the
+            # alternation did not try at this position since this rule matched first.
+            return self._by_the_others(found, name)
         if any(allow.fullmatch(found) for allow in self.compiled.allow):
             return found
         self._count(name)
@@ -560,6 +588,15 @@ class ScrubPass:
         if rule is None:
             return REDACTED
         return rule.marker if rule.replace is None else rule.replace(match)
+
+    def _by_the_others(self, text: str, rejected: str) -> str:
+        excluded = self._excluded | {rejected}
+        pattern = self.compiled.pattern_for(text, excluded)
+        outer, self._excluded = self._excluded, excluded
+        try:
+            return pattern.sub(self._replace, text)
+        finally:
+            self._excluded = outer
 
     def _count(self, rule: str) -> None:
         self.counts[rule] = self.counts.get(rule, 0) + 1
