@@ -63,10 +63,10 @@ def corpus() -> list[Any]:
         except RuntimeError as exc:
             captured = capture_exception(exc, "capture_errors", handled=False)
         attributes, event, status = exception_attributes(
-            # The raise sites are this module's: the host's code, whether it runs as a
-            # script or is imported by run.py (user code would keep no message at all).
+            # The raise sites are this module's, the host's code under whatever name it
+            # runs (a script, or imported by run.py): user code would keep no message.
             captured,
-            packages=("benchmarks", "__main__"),
+            packages=(__name__,),
         )
         spans.append(
             ReadableSpan(

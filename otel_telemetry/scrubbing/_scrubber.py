@@ -437,12 +437,19 @@ class ScrubPass:
         # Most strings hold nothing a rule could match: leave them, JSON or not, unparsed.
         # A JSON escape could hide a trigger (\u0040 is "@"), so such text is parsed.
         text = _visible(text)
+        if len(text) > _SHORT:
+            # Long text (stack text, a chain) repeats from report to report: one lookup
+            # instead of searching it for every rule's trigger again.
+            result: str = self._remembered(("text", text), len(text), lambda: self._text(text))
+            return result
+        return self._text(text)
+
+    def _text(self, text: str) -> str:
         if not self.compiled.may_match(text) and "\\u" not in text:
             return text
         stripped = text.lstrip()
         if stripped[:1] in ("{", "["):
-            result: str = self._remembered(("json", text), len(text), lambda: self._json_text(text))
-            return result
+            return self._json_text(text)
         return self._plain(text)
 
     def _json_text(self, text: str) -> str:
@@ -559,12 +566,15 @@ class ScrubPass:
 
     def _plain(self, text: str) -> str:
         text = _visible(text)
+        if len(text) <= _SHORT and not self.compiled.may_match(text):
+            return text  # the common case: a short name, its answer known already
+        result: str = self._remembered(text, len(text), lambda: self._scan(text))
+        return result
+
+    def _scan(self, text: str) -> str:
         if not self.compiled.may_match(text):
             return text
-        result: str = self._remembered(
-            text, len(text), lambda: self.compiled.pattern_for(text).sub(self._replace, text)
-        )
-        return result
+        return self.compiled.pattern_for(text).sub(self._replace, text)
 
     def _replace(self, match: re.Match[str]) -> str:
         name = match.lastgroup or "extra"
