@@ -129,3 +129,50 @@ def test_a_bad_disabled_rule_still_reports_with_one_warning(host_env: dict[str, 
     [event] = document["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["events"]
     values = _values(event["attributes"])
     assert values[attr.EXCEPTION_MESSAGE] == "a crash of the host, mail [email]"
+
+
+_CRASH = textwrap.dedent(
+    """
+    from otel_telemetry import Telemetry
+    t = Telemetry(app="acme", package="__main__")
+    try:
+        raise ValueError("a crash of the host")
+    except ValueError as exc:
+        t.capture_exception(exc)
+    assert t.flush(30)
+    """
+)
+
+
+@pytest.mark.integration
+def test_a_report_waits_on_disk_when_the_sdk_cannot_load(
+    host_env: dict[str, str], otlp_http: Any, config_dir: Path
+) -> None:
+    # The SDK raises at import when a limit variable is not a number: the report is
+    # written without it, and the next run, in a sane environment, sends it.
+    from tests.conftest import otlp_env
+
+    env = otlp_env(host_env, otlp_http, ACME_TELEMETRY="1")
+    broken = run_python(_CRASH, {**env, "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "abc"})
+
+    assert broken.returncode == 0, broken.stderr
+    assert broken.stderr.count("could not be loaded") == 1, broken.stderr
+    assert "abc" not in broken.stderr
+    assert len(list((config_dir / "telemetry" / "outbox").glob("*.json"))) == 1
+    assert otlp_http.requests == []
+
+    run_python(
+        "import time; from otel_telemetry import Telemetry; "
+        "t = Telemetry(app='acme', package='__main__'); t.install(); "
+        "assert t.flush(30)",
+        env,
+        check=True,
+    )
+
+    messages = [
+        event["attributes"]
+        for request in otlp_http.wait_for(1)
+        for span in request.spans()
+        for event in span["events"]
+    ]
+    assert any("a crash of the host" in json.dumps(m) for m in messages)

@@ -261,3 +261,21 @@ def test_a_secret_key_hides_values_of_every_type():
         "api_key": "[redacted]",
         "auth_enabled": True,
     }
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        # The second red team: a prefixed or a container value of a secret goes whole.
+        ("password=b'Hunter2Secret' x", "password=b'[redacted]' x"),
+        ('Conn(password=u"Hunter2 Secret")', 'Conn(password=u"[redacted]")'),
+        ('password=["Hunter2Secret"] y', "password=[[redacted]] y"),
+        ("api_key=('sk_abcdEFGH1234ijkl',)", "api_key=([redacted])"),
+        # Bidirectional isolates, variation selectors and tags are invisible too.
+        ("x pass\u2066word=hunter2Secret y", "x password=[redacted] y"),
+        ("to alice\u2069@corp.example", "to [email]"),
+        ("p\u034fassword=hunter2Secret", "password=[redacted]"),
+    ],
+)
+def test_second_red_team_spellings(raw, clean):
+    assert FULL.new_pass().text(raw) == clean

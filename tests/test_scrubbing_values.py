@@ -488,3 +488,17 @@ def test_data_still_goes(raw: str, clean: str) -> None:
 def test_a_message_line_that_imitates_a_file_line_is_scanned(line: str) -> None:
     stack = f"Traceback (most recent call last):\nValueError: bad\n{line}"
     assert "Grace Hopper" not in SCRUBBER.new_pass().stacktrace(stack)
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["expected 'async for' here", "cache dir '/var/lib/acme/cache' is missing"],
+)
+def test_phrases_of_the_language_and_system_paths_are_code(message: str) -> None:
+    scrub = Scrubber().new_pass()
+    assert scrub.message(scrub.text(message)) == message
+
+
+def test_a_quoted_path_of_a_users_media_is_not_code() -> None:
+    scrub = Scrubber().new_pass()
+    assert scrub.message("mount '/run/media/grace/usb' failed") == "mount '[value]' failed"

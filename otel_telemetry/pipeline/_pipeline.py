@@ -265,7 +265,11 @@ class Pipeline:
         from ._install_id import load_or_create
         from ._spans import record_span
 
-        built = self._build()
+        try:
+            built = self._build()
+        except Exception as exc:  # the SDK cannot load here (a host variable it rejects)
+            self._write_without_sdk(pending, exc)
+            return
         # Taken only now: while the SDK was imported, an ending process could write it.
         if not self._take(pending, recording=True):
             return
@@ -286,6 +290,29 @@ class Pipeline:
             with self._recorded:
                 self._recording -= 1
                 self._recorded.notify_all()
+
+    def _write_without_sdk(self, pending: _Pending, error: Exception) -> None:
+        """Keep a consented report on disk when the pipeline cannot be built.
+
+        The OpenTelemetry SDK refuses to import when the host sets one of its variables to
+        a value it rejects (``OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT=abc``): the report is written
+        to the outbox without the SDK, as at exit, and waits there for a run that can
+        send it. One warning names the kind of error, never the host's value.
+        """
+        from otel_telemetry._log import warn_once
+
+        decision = self._gate()
+        if decision.state != "granted" or not self._take(pending):
+            return
+        warn_once(
+            "pipeline-build",
+            "the OpenTelemetry SDK could not be loaded in this process"
+            f" ({type(error).__name__}; an OTEL_* variable it rejects?): reports are kept"
+            " in the outbox and sent by a later run",
+        )
+        from ._spool import write_captures
+
+        write_captures([pending.captured], self._settings, decision)
 
     def _take(self, pending: _Pending, *, recording: bool = False) -> bool:
         with self._take_lock:

@@ -308,6 +308,11 @@ _QUOTES = ('\\"', "\\'", '"', "'")  # escaped quotes first: they are the longer
 
 def _quoted(value: str, marker: str) -> str:
     """``marker`` in the quotes that ``value`` has: the quotes stay, the text goes."""
+    if value[:1] in "[(":
+        return value[0] + marker + value[-1]  # a list or a tuple: its brackets stay
+    prefix = value[: len(value) - len(value.lstrip("bBrRuU$"))][:2]
+    if prefix and value[len(prefix) : len(prefix) + 1] in ("'", '"'):
+        return prefix + _quoted(value[len(prefix) :], marker)
     for quote in _QUOTES:
         if value.startswith(quote):
             closed = len(value) >= 2 * len(quote) and value.endswith(quote)
@@ -759,9 +764,12 @@ RULE_TABLE: tuple[Rule, ...] = validate_rules(
             # Not an object or a list (its pairs are scrubbed each), nor a PEM block (its
             # own rule takes it all), nor a sentence after a colon: "ExpiredToken: The
             # provided token has expired" is an error code and its message.
-            r"(?P<sp_value>(?![{\[]|\\?[\"']?-----"
+            r"(?P<sp_value>(?!\{|\\?[\"']?-----"
             r"|(?:(?<=:)|(?<=: ))(?!(?:Bearer|Basic|Digest|Token) )[A-Z][a-z]{1,20} [a-z])"
-            r"(?:\"(?:[^\"\\\n]|\\.){1,1024}\"|'(?:[^'\\\n]|\\.){1,1024}'"
+            # A list or tuple of values goes whole; a string prefix (b'...', $'...') is
+            # part of the value it opens.
+            r"(?:\[[^\]\n]{1,256}\]|\([^)\n]{1,256}\)"
+            r"|(?:[bBrRuU]{1,2}|\$)?(?:\"(?:[^\"\\\n]|\\.){1,1024}\"|'(?:[^'\\\n]|\\.){1,1024}')"
             r"|\\\"(?:[^\"\\\n]|\\[^\"\n]){1,1024}\\\"|\\'(?:[^'\\\n]|\\[^'\n]){1,1024}\\'"
             r"|(?(sp_semi)(?<==)[^;=\n\"']{1,256}(?=[;\"']|$)|(?!))"
             rf"|[\"']?(?:(?i:bearer|basic|digest|token)[ \t]+)?{_VALUE}))",

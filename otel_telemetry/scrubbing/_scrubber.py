@@ -215,9 +215,13 @@ def _union(classes: Sequence[str]) -> str:
 
 _SHORT = 64
 # Characters that show nothing and would split a word a rule looks for (pass\u200bword,
-# gh\u200bp_...): zero-width spaces and joiners, the word joiner, the byte-order mark and
-# the soft hyphen. They are removed before scrubbing: nothing of what a reader sees changes.
-_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+# gh\u200bp_...): zero-width spaces and joiners, bidirectional marks and isolates, the
+# word joiner, variation selectors, tag characters, the byte-order mark, the combining
+# grapheme joiner and the soft hyphen. They are removed before scrubbing: nothing of what a reader sees changes.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufe00-\ufe0f\ufeff"
+    "\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
+)
 
 
 def _visible(text: str) -> str:

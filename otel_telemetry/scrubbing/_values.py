@@ -30,6 +30,7 @@ amount. The rule runs after the other rules, on text they already scrubbed, so
 from __future__ import annotations
 
 import codecs
+import keyword
 import re
 from collections.abc import Collection
 from functools import cache, lru_cache
@@ -252,6 +253,13 @@ _CODEC_SHAPE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_ ][A-Za-z0-9]+){1,3}")
 _MARKER_GLUE = re.compile(r"[\s/\\:@.,;=-]*")
 
 
+_KEYWORDS = frozenset(keyword.kwlist)
+# Absolute paths under the system's own directories name no one.
+_SYSTEM_PATH = re.compile(
+    r"/(?:usr|var|etc|opt|lib|lib64|bin|sbin|proc|sys|dev|srv|app)(?:/[\w.+-]+)*/?"
+)
+
+
 def looks_like_code(text: str, markers: Collection[str] = ()) -> bool:
     r"""True when the text of a literal looks like code rather than data.
 
@@ -270,6 +278,10 @@ def looks_like_code(text: str, markers: Collection[str] = ()) -> bool:
         return False
     if all(part.isidentifier() for part in text.split(".")):
         return True
+    if " " in text and all(word in _KEYWORDS for word in text.split(" ")):
+        return True  # a phrase of the language: 'async for', 'yield from', 'not in'
+    if _SYSTEM_PATH.fullmatch(text):
+        return True  # a path of the system (home paths are the path rule's, scrubbed first)
     if _is_number(text) or _OPTION.fullmatch(text):
         return True
     if _VERSION.fullmatch(text) or _FORMAT.fullmatch(text):
