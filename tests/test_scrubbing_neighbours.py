@@ -9,7 +9,7 @@ the right neighbour, character for character.
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from otel_telemetry.scrubbing import RULES, Scrubber, ScrubbingOptions
@@ -55,6 +55,10 @@ SAMPLES = [
 @settings(max_examples=60)
 @given(left=LEFT, right=RIGHT)
 def test_the_text_around_a_match_is_kept(name, sample, left, right):
+    # A neighbour that is itself personal data (" a::" is an IPv6 address) is not a
+    # neighbour to keep.
+    assume(SCRUBBERS[name].new_pass().text(left) == left)
+    assume(SCRUBBERS[name].new_pass().text(right) == right)
     scrub = SCRUBBERS[name].new_pass()
     scrubbed = scrub.text(left + sample + right)
     assert scrubbed.startswith(left), (left, sample, right, scrubbed)
