@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ._layout import Layout
     from .consent._types import Mode
     from .exporters import ExporterContext
-    from .exporters._registry import OtlpRoute
+    from .exporters._route import OtlpRoute
     from .scrubbing import ScrubbingOptions
 
     Headers = tuple[tuple[str, str], ...]
@@ -204,8 +204,8 @@ class Settings:
         """``<APP>_ENVIRONMENT``, else the ``environment`` argument, else None (no attribute)."""
         return self.env.environment or self._environment
 
-    def otlp_route(self) -> dict[str, Any]:
-        """The ``otlp`` exporter's route, as the fields of ``OtlpRoute``.
+    def otlp_route(self) -> OtlpRoute:
+        """The ``otlp`` exporter's route.
 
         The library's own route, never the host's: OpenTelemetry's generic
         ``OTEL_EXPORTER_OTLP_*`` variables are not read. Variables win over arguments, as
@@ -221,6 +221,8 @@ class Settings:
         reports in the local file. Nothing falls back to a collector on this machine (the
         host application's own may listen there) or to another configured endpoint.
         """
+        from .exporters._route import OtlpRoute
+
         env = self.env
         traces, traces_name = env.otlp("TRACES_ENDPOINT")
         base, base_name = env.otlp("ENDPOINT")
@@ -234,14 +236,14 @@ class Settings:
             problem = None if is_http_url(in_use or "") else f"{name} is not a valid URL"
             if base is not None and not is_http_url(base):
                 base = None  # unused beside a traces endpoint; never sent to anyway
-            return {
-                "endpoint": None if problem else base,
-                "traces_endpoint": None if problem else traces,
-                "headers": headers or (),
-                "protocol": protocol or "http/protobuf",
-                "source": name,
-                "problem": problem,
-            }
+            return OtlpRoute(
+                endpoint=None if problem else base,
+                traces_endpoint=None if problem else traces,
+                headers=headers or (),
+                protocol=protocol or "http/protobuf",
+                source=name,
+                problem=problem,
+            )
         if self._otlp_endpoint is None:
             if self._otlp_endpoint_invalid:
                 problem = f"the {OTLP_ARGUMENT} is not a valid URL"
@@ -249,17 +251,17 @@ class Settings:
                 problem = f"no endpoint is set ({OTLP_ARGUMENT} or {base_name})"
         else:
             problem = None
-        return {
-            "endpoint": self._otlp_endpoint,
-            "traces_endpoint": None,
-            "headers": self._otlp_headers if headers is None else headers,
-            "protocol": protocol or self._otlp_protocol or "http/protobuf",
-            "source": OTLP_ARGUMENT
+        return OtlpRoute(
+            endpoint=self._otlp_endpoint,
+            traces_endpoint=None,
+            headers=self._otlp_headers if headers is None else headers,
+            protocol=protocol or self._otlp_protocol or "http/protobuf",
+            source=OTLP_ARGUMENT
             if self._otlp_endpoint or self._otlp_endpoint_invalid
             else "not set",
-            "problem": problem,
-            "problem_warned": self._otlp_endpoint_invalid,
-        }
+            problem=problem,
+            problem_warned=self._otlp_endpoint_invalid,
+        )
 
     def otlp_destination(self) -> tuple[Optional[str], str, Optional[str]]:
         """``(scheme://host[:port], where it came from, problem)`` of the ``otlp`` route.
@@ -270,20 +272,18 @@ class Settings:
         from urllib.parse import urlsplit
 
         route = self.otlp_route()
-        url = route["traces_endpoint"] or route["endpoint"]
-        if route["problem"] is not None or not url:
-            return None, route["source"], route["problem"] or "no endpoint is set"
+        url = route.traces_endpoint or route.endpoint
+        if route.problem is not None or not url:
+            return None, route.source, route.problem or "no endpoint is set"
         parts = urlsplit(url)  # checked by is_http_url: parses, with a valid port
         port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{parts.hostname}{port}", route["source"], None
+        return f"{parts.scheme}://{parts.hostname}{port}", route.source, None
 
     def exporter_context(self) -> ExporterContext:
         """What exporter factories may know about the host."""
         from .exporters import ExporterContext
-        from .exporters._registry import OtlpRoute
 
         dsn, dsn_source = self.sentry_dsn()
-        route: OtlpRoute = OtlpRoute(**self.otlp_route())
         return ExporterContext(
             app=self.app,
             version=self.version,
@@ -292,7 +292,7 @@ class Settings:
             sentry_dsn=dsn,
             sentry_dsn_source=dsn_source,
             packages=self.packages,
-            otlp=route,
+            otlp=self.otlp_route(),
             environment=self.environment(),
         )
 

@@ -128,7 +128,7 @@ def _environment(t: Telemetry) -> Any:
 
 def _route(t: Telemetry) -> Any:
     route = t.settings.otlp_route()
-    return (route["endpoint"], route["headers"], route["protocol"])
+    return (route.endpoint, route.headers, route.protocol)
 
 
 DEFAULT_ROUTE = (None, (), "http/protobuf")

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from otel_telemetry import _log
+from otel_telemetry.exporters import ExporterContext, OtlpRoute
 from otel_telemetry.exporters._otlp import (
     OtlpGrpcSpanExporter,
     OtlpHttpSpanExporter,
     create_otlp_exporter,
 )
-from otel_telemetry.exporters._registry import ExporterContext, OtlpRoute
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTRA_HINT = "pip install 'otel-telemetry[grpc]'"
@@ -97,7 +97,7 @@ import importlib.util, json, sys
 from opentelemetry.sdk.trace import TracerProvider
 from otel_telemetry.exporters._otlp import OtlpHttpSpanExporter, create_otlp_exporter
 from otel_telemetry.exporters._otlp_json import encode_otlp_json
-from otel_telemetry.exporters._registry import ExporterContext, OtlpRoute
+from otel_telemetry.exporters import ExporterContext, OtlpRoute
 
 tracer = TracerProvider().get_tracer("check")
 with tracer.start_as_current_span("exception") as span:

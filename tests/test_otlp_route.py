@@ -20,13 +20,13 @@ import pytest
 
 from otel_telemetry import _log
 from otel_telemetry._settings import Settings
+from otel_telemetry.exporters import OtlpRoute
 from otel_telemetry.exporters._file import FileSpanExporter
 from otel_telemetry.exporters._otlp import (
     OtlpGrpcSpanExporter,
     OtlpHttpSpanExporter,
     create_otlp_exporter,
 )
-from otel_telemetry.exporters._registry import OtlpRoute
 from tests.conftest import CAPTURE_ONE, run_python
 from tests.receivers.otlp import OtlpGrpcReceiver, OtlpHttpReceiver
 
@@ -314,7 +314,7 @@ def clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch
 
 
 def _route(**arguments: Any) -> OtlpRoute:
-    return OtlpRoute(**Settings("acme", ("acme",), "1.0", **arguments).otlp_route())
+    return Settings("acme", ("acme",), "1.0", **arguments).otlp_route()
 
 
 #: The host's own collector, as the unit tests below set it.

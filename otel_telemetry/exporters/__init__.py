@@ -31,10 +31,10 @@ if TYPE_CHECKING:
         ENTRY_POINT_GROUP,
         ExporterContext,
         ExporterFactory,
-        OtlpRoute,
         create_exporters,
         delivers_locally,
     )
+    from ._route import OtlpRoute
     from ._sentry import SentrySpanExporter
 
 __all__ = [
@@ -59,7 +59,7 @@ __getattr__ = lazy_exports(
         "ENTRY_POINT_GROUP": "._registry",
         "ExporterContext": "._registry",
         "ExporterFactory": "._registry",
-        "OtlpRoute": "._registry",
+        "OtlpRoute": "._route",
         "create_exporters": "._registry",
         "delivers_locally": "._registry",
         "FileSpanExporter": "._file",

@@ -33,11 +33,8 @@ from otel_telemetry._version import __version__
 from ._delivery import Delivery
 from ._file import FileSpanExporter
 from ._http import delivery_of_post
-from ._registry import (
-    DEFAULT_OTLP_HTTP_ENDPOINT,
-    ExporterContext,
-    OtlpRoute,
-)
+from ._registry import ExporterContext
+from ._route import DEFAULT_OTLP_HTTP_ENDPOINT, OtlpRoute
 
 DEFAULT_HTTP_ENDPOINT = DEFAULT_OTLP_HTTP_ENDPOINT
 DEFAULT_TIMEOUT = 10.0

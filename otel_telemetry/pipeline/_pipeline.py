@@ -229,7 +229,7 @@ class Pipeline:
             settings.exporter_names(),
             settings.config_dir_path(),
             settings.sentry_dsn()[0],
-            repr(sorted(settings.otlp_route().items())),
+            settings.otlp_route(),
             settings.environment(),
         )
         built = self._built
