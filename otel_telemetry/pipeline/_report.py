@@ -172,7 +172,7 @@ def scrub_parts(
     scrubbed = Scrubbed(
         name=scrub.text(name),
         attributes=clean,
-        events=[(scrub.text(n), _messages(scrub, scrub.attributes(a))) for n, a in events],
+        events=[(scrub.text(n), _event(scrub, a)) for n, a in events],
         description=scrub.message(scrub.text(description)) if description else description,
         resource=scrub.attributes(resource) if resource is not None else None,
     )
@@ -186,42 +186,26 @@ def scrub_parts(
     return scrubbed
 
 
-def _messages(scrub: ScrubPass, attributes: dict[str, Any]) -> dict[str, Any]:
-    """``attributes`` (scrubbed by the rules) with the ``value`` rule applied to messages."""
-    message = attributes.get(attr.EXCEPTION_MESSAGE)
-    if isinstance(message, str):
-        attributes[attr.EXCEPTION_MESSAGE] = scrub.message(message)
-    stack = attributes.get(attr.EXCEPTION_STACKTRACE)
-    if isinstance(stack, str):
-        attributes[attr.EXCEPTION_STACKTRACE] = scrub.stacktrace(stack)
-    chain = attributes.get(attr.EXCEPTION_CHAIN)
-    if isinstance(chain, str):
-        attributes[attr.EXCEPTION_CHAIN] = _chain_messages(scrub, chain)
-    return attributes
+def _event(scrub: ScrubPass, attributes: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    """An event's attributes scrubbed, its messages also by the ``value`` rule.
 
-
-def _chain_messages(scrub: ScrubPass, text: str) -> str:
-    """The chain with the ``value`` rule applied to every entry's message.
-
-    Text that is not a chain (a record from elsewhere) is scrubbed whole, as a message.
+    The chain is scrubbed on its own (:meth:`ScrubPass.chain`, one parse for both), in
+    its place among the other attributes.
     """
-    if not scrub.scrubber.scrubs_values:
-        return text
-    try:
-        chain = json.loads(text)
-    except ValueError:
-        chain = None
-    if not isinstance(chain, list):
-        return scrub.message(text)
-    changed = False
-    for entry in chain:
-        if isinstance(entry, dict) and isinstance(entry.get("message"), str):
-            message = scrub.message(entry["message"])
-            changed = changed or message != entry["message"]
-            entry["message"] = message
-    if not changed:
-        return text
-    return json.dumps(chain, separators=(",", ":"), ensure_ascii=False)
+    values = dict(attributes or {})
+    chain = values.get(attr.EXCEPTION_CHAIN)
+    if isinstance(chain, str):
+        values[attr.EXCEPTION_CHAIN] = ""  # a placeholder, keeping the key's place
+    clean = scrub.attributes(values)
+    if isinstance(chain, str):
+        clean[attr.EXCEPTION_CHAIN] = scrub.chain(chain)
+    message = clean.get(attr.EXCEPTION_MESSAGE)
+    if isinstance(message, str):
+        clean[attr.EXCEPTION_MESSAGE] = scrub.message(message)
+    stack = clean.get(attr.EXCEPTION_STACKTRACE)
+    if isinstance(stack, str):
+        clean[attr.EXCEPTION_STACKTRACE] = scrub.stacktrace(stack)
+    return clean
 
 
 def scrub_record(

@@ -449,19 +449,57 @@ class ScrubPass:
         return self._text(text)
 
     def _text(self, text: str) -> str:
-        if not self.compiled.may_match(text) and "\\u" not in text:
+        matchable = self.compiled.may_match(text)
+        if not matchable and "\\u" not in text:
             return text
-        stripped = text.lstrip()
-        if stripped[:1] in ("{", "["):
+        if text.lstrip()[:1] in ("{", "["):
             return self._json_text(text)
-        return self._plain(text)
+        if len(text) <= _SHORT:
+            return self._plain(text)
+        # Long text is remembered whole by text(): not searched or remembered twice.
+        return self._substitute(text) if matchable else text
 
     def _json_text(self, text: str) -> str:
         try:
             document = json.loads(text)
         except ValueError:
-            return self._plain(text)
-        return json.dumps(self.json(document), separators=(",", ":"), ensure_ascii=False)
+            return self._scan(text)
+        return self._dumps(self.json(document))
+
+    @staticmethod
+    def _dumps(document: Any) -> str:
+        return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+    def chain(self, text: str) -> str:
+        """Scrub the JSON text of an exception chain (a list of entries), parsed once.
+
+        Every string goes through the rules, as :meth:`text` does, and each entry's
+        ``message`` through the ``value`` rule too, as :meth:`message` does. Text that is
+        not such a list is scrubbed whole, as a message. Unchanged text is returned as
+        it is, not rewritten.
+        """
+        text = _visible(text)
+        if not self.scrubber.scrubs_values:
+            return self.text(text)
+        result: str = self._remembered(("chain", text), len(text), lambda: self._chain(text))
+        return result
+
+    def _chain(self, text: str) -> str:
+        try:
+            chain = json.loads(text)
+        except ValueError:
+            chain = None
+        if not isinstance(chain, list):
+            return self.message(self.text(text))
+        changed = self.compiled.may_match(text) or "\\u" in text
+        if changed:  # as text() would: only text a rule may match is rewritten
+            chain = self.json(chain)
+        for entry in chain:
+            if isinstance(entry, dict) and isinstance(entry.get("message"), str):
+                message = self.message(entry["message"])
+                changed = changed or message != entry["message"]
+                entry["message"] = message
+        return self._dumps(chain) if changed else text
 
     def json(self, value: Any) -> Any:
         """Scrub a parsed JSON value: strings, numbers and keys, at any depth."""
@@ -576,8 +614,9 @@ class ScrubPass:
         return result
 
     def _scan(self, text: str) -> str:
-        if not self.compiled.may_match(text):
-            return text
+        return self._substitute(text) if self.compiled.may_match(text) else text
+
+    def _substitute(self, text: str) -> str:
         return self.compiled.pattern_for(text).sub(self._replace, text)
 
     def _replace(self, match: re.Match[str]) -> str:
