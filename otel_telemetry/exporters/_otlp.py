@@ -55,7 +55,40 @@ def unreachable_warning(name: str, url: str, delivery: Delivery) -> None:
     )
 
 
-class OtlpHttpSpanExporter(SpanExporter):
+class _SentAtOnce(SpanExporter):
+    """An OTLP exporter whose every export is one send, made at once.
+
+    Subclasses say how to send (:meth:`_send`) and where, for the warning (``where``,
+    ``scheme://host:port`` at most: never a secret).
+    """
+
+    where: str
+
+    def __init__(self) -> None:
+        self._shutdown = False
+        self.last_delivery: Optional[Delivery] = None
+
+    def _send(self, spans: Sequence[ReadableSpan]) -> Delivery:
+        raise NotImplementedError
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Send ``spans`` at once; SUCCESS only when the endpoint confirmed them."""
+        if self._shutdown:
+            return SpanExportResult.FAILURE
+        self.last_delivery = self._send(spans)
+        if not self.last_delivery.ok:
+            unreachable_warning("otlp", self.where, self.last_delivery)
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self._shutdown = True
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True  # each export is sent at once
+
+
+class OtlpHttpSpanExporter(_SentAtOnce):
     """OTLP/HTTP (protobuf) to the route's endpoint; tells how each send went.
 
     Args:
@@ -67,8 +100,9 @@ class OtlpHttpSpanExporter(SpanExporter):
     def __init__(
         self, route: Optional[OtlpRoute] = None, *, timeout: float = DEFAULT_TIMEOUT
     ) -> None:
+        super().__init__()
         route = route or OtlpRoute()
-        self.endpoint = route.http_url()
+        self.endpoint = self.where = route.http_url()
         self.timeout = timeout
         self._headers = {
             **{k: v for k, v in route.headers if k.lower() not in _OWN_HEADERS},
@@ -80,27 +114,12 @@ class OtlpHttpSpanExporter(SpanExporter):
         from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
         self._encode = encode_spans
-        self._shutdown = False
-        self.last_delivery: Optional[Delivery] = None
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Send ``spans`` in one request; SUCCESS only when the endpoint answered 2xx."""
-        if self._shutdown:
-            return SpanExportResult.FAILURE
+    def _send(self, spans: Sequence[ReadableSpan]) -> Delivery:
+        """One request; delivered only when the endpoint answered 2xx."""
         body: bytes = self._encode(spans).SerializeToString()
-        self.last_delivery, _ = delivery_of_post(
-            self.endpoint, body, self._headers, timeout=self.timeout
-        )
-        if not self.last_delivery.ok:
-            unreachable_warning("otlp", self.endpoint, self.last_delivery)
-            return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        self._shutdown = True
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True  # each export is sent at once
+        delivery, _ = delivery_of_post(self.endpoint, body, self._headers, timeout=self.timeout)
+        return delivery
 
 
 def create_otlp_exporter(context: ExporterContext) -> SpanExporter:
@@ -158,7 +177,7 @@ def _grpc_span_exporter(route: OtlpRoute) -> Optional[SpanExporter]:
     return OtlpGrpcSpanExporter(route)
 
 
-class OtlpGrpcSpanExporter(SpanExporter):
+class OtlpGrpcSpanExporter(_SentAtOnce):
     """OTLP/gRPC to the route's endpoint, one quiet attempt per export.
 
     Built from the route alone, on a channel of ours: every setting is explicit, so no
@@ -180,6 +199,7 @@ class OtlpGrpcSpanExporter(SpanExporter):
             TraceServiceStub,
         )
 
+        super().__init__()
         url = route.grpc_url()
         parts = urlsplit(url if "://" in url else f"http://{url}")
         self.endpoint = url
@@ -195,21 +215,10 @@ class OtlpGrpcSpanExporter(SpanExporter):
             self._channel = grpc.insecure_channel(self.target, options=GRPC_CHANNEL_OPTIONS)
         self._stub: Any = TraceServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._encode = encode_spans
-        self._shutdown = False
-        self.last_delivery: Optional[Delivery] = None
+        self.where = f"{'https' if self.secure else 'http'}://{self.target}"
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Send ``spans`` in one call; SUCCESS only when the endpoint answered OK."""
-        if self._shutdown:
-            return SpanExportResult.FAILURE
-        self.last_delivery = self._send_once(spans)
-        if not self.last_delivery.ok:
-            scheme = "https" if self.secure else "http"
-            unreachable_warning("otlp", f"{scheme}://{self.target}", self.last_delivery)
-            return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
-
-    def _send_once(self, spans: Sequence[ReadableSpan]) -> Delivery:
+    def _send(self, spans: Sequence[ReadableSpan]) -> Delivery:
+        """One call; delivered only when the endpoint answered OK."""
         import grpc
 
         try:
@@ -227,11 +236,8 @@ class OtlpGrpcSpanExporter(SpanExporter):
 
     def shutdown(self) -> None:
         if not self._shutdown:
-            self._shutdown = True
+            super().shutdown()
             try:
                 self._channel.close()
             except Exception:  # already closed, or the interpreter is ending
                 pass
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True  # each export is sent at once
