@@ -46,7 +46,6 @@ def post(
     headers: Mapping[str, str],
     *,
     timeout: float,
-    tls: Optional[ssl.SSLContext] = None,
 ) -> Answer:
     """POST ``body`` to ``url`` directly (no proxy) and return the answer's status and headers.
 
@@ -55,7 +54,6 @@ def post(
         body: what to send.
         headers: request headers; ``Content-Length`` and ``Host`` are set here.
         timeout: seconds each socket operation (connect, send, each read) may take.
-        tls: the TLS context for ``https``; the system's default trust otherwise.
 
     Raises:
         OSError: refused, unreachable, timed out, TLS failures.
@@ -68,7 +66,7 @@ def post(
     connection: http.client.HTTPConnection
     if parts.scheme == "https":
         connection = http.client.HTTPSConnection(
-            parts.hostname, parts.port, timeout=timeout, context=tls or _shared_tls()
+            parts.hostname, parts.port, timeout=timeout, context=_shared_tls()
         )
     else:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
@@ -91,11 +89,10 @@ def delivery_of_post(
     headers: Mapping[str, str],
     *,
     timeout: float,
-    tls: Optional[ssl.SSLContext] = None,
 ) -> tuple[Delivery, Optional[Answer]]:
     """:func:`post`, with how it went as a :class:`Delivery`; never raises for network faults."""
     try:
-        answer = post(url, body, headers, timeout=timeout, tls=tls)
+        answer = post(url, body, headers, timeout=timeout)
     except (OSError, http.client.HTTPException, ValueError) as error:
         return Delivery(ok=False, detail=type(error).__name__), None
     return delivery_from_status(answer.status, answer.headers, f"HTTP {answer.status}"), answer
