@@ -65,6 +65,22 @@ def _host_otlp(collector: Union[OtlpHttpReceiver, OtlpGrpcReceiver], protocol: s
     }
 
 
+def _env(
+    host_env: dict[str, str],
+    collector: Union[OtlpHttpReceiver, OtlpGrpcReceiver],
+    protocol: str = "http/protobuf",
+    **ours: str,
+) -> dict[str, str]:
+    """A consented host using the ``otlp`` exporter, whose own OTel points at ``collector``."""
+    return {
+        **host_env,
+        **_host_otlp(collector, protocol),
+        "ACME_TELEMETRY": "1",
+        "ACME_TELEMETRY_EXPORTER": "otlp",
+        **ours,
+    }
+
+
 def _lowered(headers: dict[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items()}
 
@@ -92,14 +108,7 @@ def test_the_hosts_collector_gets_nothing_ours_gets_the_report(
     host_env: dict[str, str], ours: dict[str, str], expected: dict[str, str]
 ) -> None:
     with OtlpHttpReceiver() as hosts, OtlpHttpReceiver() as library:
-        env = {
-            **host_env,
-            **_host_otlp(hosts, "http/protobuf"),
-            "ACME_TELEMETRY": "1",
-            "ACME_TELEMETRY_EXPORTER": "otlp",
-            "ACME_OTLP_ENDPOINT": library.endpoint,
-            **ours,
-        }
+        env = _env(host_env, hosts, ACME_OTLP_ENDPOINT=library.endpoint, **ours)
 
         result = run_python(CAPTURE_ONE + "assert delivered\n", env, check=True)
 
@@ -192,12 +201,7 @@ def test_the_argument_route(host_env: dict[str, str]) -> None:
         """
     )
     with OtlpHttpReceiver() as hosts, OtlpHttpReceiver() as library:
-        env = {
-            **host_env,
-            **_host_otlp(hosts, "http/protobuf"),
-            "ACME_TELEMETRY": "1",
-            "ACME_TELEMETRY_EXPORTER": "otlp",
-        }
+        env = _env(host_env, hosts)
 
         run_python(code, env, library.endpoint, "x-team=acme,x-key=a%2Cb", check=True)
 
@@ -225,13 +229,7 @@ def test_without_a_usable_endpoint_nothing_is_sent_and_the_file_keeps_the_report
     never gets the report, nor does any other endpoint: the file keeps it, with one warning."""
     code = CAPTURE_ONE + "assert delivered\nprint(t.status())\n"
     with OtlpHttpReceiver() as hosts:
-        env = {
-            **host_env,
-            **_host_otlp(hosts, "http/protobuf"),
-            "ACME_TELEMETRY": "1",
-            "ACME_TELEMETRY_EXPORTER": "otlp",
-            **ours,
-        }
+        env = _env(host_env, hosts, **ours)
 
         result = run_python(code, env, check=True)
 
@@ -273,12 +271,7 @@ def test_grpc_the_hosts_collector_gets_nothing_ours_gets_the_report(
         """
     )
     with OtlpGrpcReceiver() as hosts, OtlpGrpcReceiver() as library:
-        env = {
-            **host_env,
-            **_host_otlp(hosts, "grpc"),
-            "ACME_TELEMETRY": "1",
-            "ACME_TELEMETRY_EXPORTER": "otlp",
-        }
+        env = _env(host_env, hosts, "grpc")
         arguments: tuple[str, ...] = (library.endpoint, "x-team=acme")
         if configured_by == "variables":
             env.update(
