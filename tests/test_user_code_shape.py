@@ -400,16 +400,21 @@ assert clinichost.telemetry.flush(30)
 """
 
 
-@pytest.mark.integration
-def test_the_hosts_own_exceptions_keep_their_scrubbed_message(host_env, config_dir, tmp_path):
+def _run_clinic(host_env, tmp_path, package_code, user_script):
+    """Run the user's ``alice_clinic.py`` (in their home: user code) on the host package
+    ``clinichost`` (``package_code``), consented."""
     package = tmp_path / "site" / "clinichost"
     package.mkdir(parents=True)
-    (package / "__init__.py").write_text(HOST_PACKAGE)
+    (package / "__init__.py").write_text(package_code)
     script = Path(host_env["HOME"]) / "alice_clinic.py"
-    script.write_text(HOST_USER_SCRIPT)
+    script.write_text(user_script)
     host_env.update(ACME_TELEMETRY="1", PYTHONPATH=str(package.parent))
+    return run([sys.executable, str(script)], host_env)
 
-    result = run([sys.executable, str(script)], host_env)
+
+@pytest.mark.integration
+def test_the_hosts_own_exceptions_keep_their_scrubbed_message(host_env, config_dir, tmp_path):
+    result = _run_clinic(host_env, tmp_path, HOST_PACKAGE, HOST_USER_SCRIPT)
 
     assert result.returncode == 0, result.stderr
     # One link (the host's load), then two (the user's exception and the host's).
@@ -465,15 +470,8 @@ assert clinichost.telemetry.flush(30)
 def test_a_quoted_user_message_and_a_library_call_on_user_data_never_leave(
     host_env, config_dir, tmp_path
 ):
-    package = tmp_path / "site" / "clinichost"
-    package.mkdir(parents=True)
     each = "\n\n@telemetry.capture_errors\ndef each(items, callback):\n    for item in items:\n        callback(item)\n"
-    (package / "__init__.py").write_text(HOST_PACKAGE + each)
-    script = Path(host_env["HOME"]) / "alice_clinic.py"
-    script.write_text(QUOTING_USER_SCRIPT)
-    host_env.update(ACME_TELEMETRY="1", PYTHONPATH=str(package.parent))
-
-    result = run([sys.executable, str(script)], host_env)
+    result = _run_clinic(host_env, tmp_path, HOST_PACKAGE + each, QUOTING_USER_SCRIPT)
 
     assert result.returncode == 0, result.stderr
     events = sorted(_exception_events(config_dir), key=lambda e: len(e[0][attr.EXCEPTION_CHAIN]))

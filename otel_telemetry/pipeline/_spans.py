@@ -129,7 +129,6 @@ def exception_attributes(
     libraries = _library_roots()
     chain: list[SpanChainEntry] = []
     lines: list[str] = []
-    message = ""
     messages = _link_messages(captured.exceptions, packages, libraries)
     for entry, message in zip(captured.exceptions, messages):
         frames = [
@@ -154,8 +153,8 @@ def exception_attributes(
         lines.extend(_format_one(type_name, message, entry.omitted_frames, frames))
         if entry.relation:
             lines.extend(("", _CHAIN_HEADERS[entry.relation], ""))
-    raised = captured.exceptions[-1]
-    raised_type = exception_type_name(raised)
+    raised_type = exception_type_name(captured.exceptions[-1])
+    message = messages[-1]  # the exception raised last's, as a report holds it
     event: dict[str, AttributeValue] = {
         attr.EXCEPTION_TYPE: raised_type,
         attr.EXCEPTION_MESSAGE: message,
