@@ -279,3 +279,35 @@ def test_a_secret_key_hides_values_of_every_type():
 )
 def test_second_red_team_spellings(raw, clean):
     assert FULL.new_pass().text(raw) == clean
+
+
+def test_threads_sharing_the_memory_get_what_one_thread_gets():
+    # The recorder and the sender scrub with one scrubber, on two threads; the memory is
+    # started again when full, possibly under another thread's feet.
+    import threading
+
+    # About 1.5 M characters: more than the memory holds, so it starts again meanwhile.
+    texts = [f"user{i}@example.com at 10.0.{i % 250}.1 " + "x" * (i * 7 % 5000) for i in range(600)]
+    alone = Scrubber()
+    expected = []
+    for text in texts:
+        scrub = alone.new_pass()
+        expected.append((scrub.text(text), scrub.counts))
+
+    shared = Scrubber()
+    results: dict[int, list] = {}
+
+    def work(n):
+        out = []
+        for _ in range(3):
+            for text in texts:
+                scrub = shared.new_pass()
+                out.append((scrub.text(text), scrub.counts))
+        results[n] = out
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(out == expected * 3 for out in results.values())
