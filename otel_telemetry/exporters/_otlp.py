@@ -34,9 +34,8 @@ from ._delivery import Delivery
 from ._file import FileSpanExporter
 from ._http import delivery_of_post
 from ._registry import ExporterContext
-from ._route import DEFAULT_OTLP_HTTP_ENDPOINT, OtlpRoute
+from ._route import OtlpRoute
 
-DEFAULT_HTTP_ENDPOINT = DEFAULT_OTLP_HTTP_ENDPOINT
 DEFAULT_TIMEOUT = 10.0
 """Seconds each socket operation (HTTP) or each call (gRPC) of one export may take."""
 
