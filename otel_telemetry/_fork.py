@@ -67,6 +67,21 @@ def _forget_unfinished_imports() -> None:
         pass  # another interpreter's importlib: never in the way of the host's child
 
 
+# CPython's ``logging`` registers an at-fork pair when first imported: acquire its lock
+# before a fork, release it after. Registered from our worker while the host's thread
+# is between the two halves of a fork, the release runs alone, and the host's stderr
+# gets "Exception ignored ... cannot release un-acquired lock". The worker's imports
+# (the OTel SDK) import ``logging``; a host that has not imported it gets it imported
+# on its own thread, once, before our first thread starts. No other module the worker
+# imports registers a pair (a test lists them).
+
+
+def import_fork_pairs() -> None:
+    """Import on this thread the modules whose import registers an at-fork pair."""
+    if "logging" not in sys.modules:
+        import logging  # noqa: F401
+
+
 if hasattr(os, "register_at_fork"):
     # The imports first: a renewal may import (a new lock, a worker's thread).
     os.register_at_fork(after_in_child=_forget_unfinished_imports)

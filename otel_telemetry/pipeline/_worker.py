@@ -11,7 +11,7 @@ import threading
 import time
 from collections import deque
 
-from otel_telemetry._fork import renew_in_child
+from otel_telemetry._fork import import_fork_pairs, renew_in_child
 from otel_telemetry._log import debug
 
 TYPE_CHECKING = False
@@ -110,6 +110,7 @@ class Worker:
         return True
 
     def _start(self) -> None:
+        import_fork_pairs()
         thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         try:
             thread.start()

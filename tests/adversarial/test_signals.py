@@ -203,3 +203,40 @@ def test_a_child_forked_from_a_thread_still_ends(host_env, otlp_http):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == "child ended\n", result.stderr
+
+
+# An at-fork pair (``before`` + ``after_in_parent``) registered from our worker while
+# the host forks runs its second half alone: CPython's ``logging`` then prints
+# "cannot release un-acquired lock" on the host's stderr. Every pair our capture and
+# delivery register must be registered on the host's own thread.
+_PAIRS = """
+import os, sys, threading
+pairs = []
+register = os.register_at_fork
+def spy(**callbacks):
+    if "before" in callbacks or "after_in_parent" in callbacks:
+        pairs.append(threading.current_thread() is threading.main_thread())
+    return register(**callbacks)
+os.register_at_fork = spy
+from otel_telemetry import Telemetry
+t = Telemetry(app="acme", package="__main__", exporters=sys.argv[1].split(","))
+assert "logging" not in sys.modules, "the host has not imported logging"
+try:
+    raise ValueError("boom")
+except ValueError as exc:
+    t.capture_exception(exc)
+t.flush(5)
+print(pairs)
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not hasattr(__import__("os"), "register_at_fork"), reason="no fork")
+@pytest.mark.parametrize("exporters", ["file", "otlp", "sentry"])
+def test_at_fork_pairs_are_registered_on_the_host_thread(host_env, exporters):
+    host_env["ACME_TELEMETRY"] = "1"
+    host_env["ACME_OTLP_ENDPOINT"] = "http://127.0.0.1:9"
+    host_env["ACME_SENTRY_DSN"] = "http://key@127.0.0.1:9/1"
+    result = run_python(_PAIRS, host_env, exporters, check=True)
+    pairs = result.stdout.strip().splitlines()[-1]
+    assert pairs == "[True]", result.stdout
