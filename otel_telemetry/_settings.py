@@ -32,7 +32,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from pathlib import Path
-    from typing import Any, Optional, Union
+    from typing import Any, Callable, Optional, Union
 
     from ._layout import Layout
     from .consent._types import Mode
@@ -64,7 +64,9 @@ class Settings:
     ``config_dir``, ``scrubbing`` (not a ``ScrubbingOptions``: every rule on),
     ``flush_timeout``, ``prompt_timeout`` and ``storm_window`` (not a finite number >= 0),
     ``storm_limit`` (not an int >= 1), ``ignore`` (what is not an exception class is left
-    out), ``display_name``, ``environment`` and the ``otlp_*`` arguments.
+    out), ``display_name``, ``environment``, the ``otlp_*`` arguments, ``should_report``
+    (not callable: every report is kept), ``capture_logging`` (not a bool: True) and
+    ``privacy_url`` (not an http(s) URL: left out of the server notice).
 
     Args:
         app: names ``~/.<app>`` and the ``<APP>_*`` variables.
@@ -85,6 +87,9 @@ class Settings:
         ignore: exception classes that are never reported.
         storm_limit: reports of one crash per ``storm_window``.
         storm_window: seconds.
+        should_report: the host's filter, ``exc -> bool``, run before a capture.
+        capture_logging: report exceptions logged at ERROR by the host's loggers.
+        privacy_url: where users read what is sent, named in the server notice.
 
     Raises:
         ValueError: ``app`` is not a non-empty str usable as a file and variable name.
@@ -110,6 +115,9 @@ class Settings:
         ignore: Iterable[type[BaseException]] = (),
         storm_limit: int = DEFAULT_STORM_LIMIT,
         storm_window: float = DEFAULT_STORM_WINDOW,
+        should_report: Optional[Callable[[BaseException], bool]] = None,
+        capture_logging: bool = True,
+        privacy_url: Optional[str] = None,
     ) -> None:
         self.app = check_app(app)
         self.packages = _packages(app, packages)
@@ -121,6 +129,9 @@ class Settings:
             _count("storm_limit", storm_limit, DEFAULT_STORM_LIMIT),
             _seconds("storm_window", storm_window, DEFAULT_STORM_WINDOW),
         )
+        self.should_report = _filter("should_report", should_report)
+        self.capture_logging = _flag("capture_logging", capture_logging, default=True)
+        self.privacy_url = _url("privacy_url", privacy_url)
         self.env = AppEnvironment(app)  # reads os.environ live
         self.mode_override: Optional[str] = None
         self._sentry_dsn = _text("sentry_dsn", sentry_dsn)
@@ -354,6 +365,28 @@ def _text(name: str, value: object) -> Optional[str]:
         return value.strip() or None
     _warn(name, f"must be a str, got {_kind(value)}", "it is ignored")
     return None
+
+
+def _filter(name: str, value: object) -> Optional[Callable[[BaseException], bool]]:
+    if value is None or callable(value):
+        return value
+    _warn(name, f"must be callable, got {_kind(value)}", "every report is kept")
+    return None
+
+
+def _flag(name: str, value: object, *, default: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    _warn(name, f"must be a bool, got {_kind(value)}", f"{default} is used")
+    return default
+
+
+def _url(name: str, value: object) -> Optional[str]:
+    text = _text(name, value)
+    if text is not None and not is_http_url(text):
+        _warn(name, "is not an http(s) URL", "it is left out of the notice")
+        return None
+    return text
 
 
 def _strings(value: Any) -> Optional[tuple[str, ...]]:

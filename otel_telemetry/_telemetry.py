@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from ._status import TelemetryStatus
     from .capture._decorator import ErrorCapture
+    from .capture._logging import LogCapture
     from .consent._question import Question
     from .consent._types import Mode
     from .scrubbing import ScrubbingOptions
@@ -80,6 +81,15 @@ class Telemetry:
             endpoint set by a variable.
         otlp_protocol: ``http/protobuf`` (the default) or ``grpc`` (the ``grpc`` extra);
             ``<APP>_OTLP_PROTOCOL`` replaces it.
+        should_report: the host's filter for expected failures, ``exc -> bool``, run on
+            the host's thread before anything is captured: False drops the report. An
+            exception inside it is logged once and that report dropped. For a failing
+            exit it is given the original exception.
+        capture_logging: report the exception of a record logged at ERROR or above, with
+            ``exc_info``, by the host's package loggers (``acme``, ``acme.*``): only the
+            exception, never the record's message or arguments; reported only when
+            consent is already given (it was handled). The host's logging is unchanged.
+        privacy_url: where users read what is sent; named in the server-mode notice.
 
     Raises:
         ValueError: ``app`` is not a non-empty str usable as a file and variable name.
@@ -105,6 +115,9 @@ class Telemetry:
         otlp_endpoint: Optional[str] = None,
         otlp_headers: Union[str, Mapping[str, str], None] = None,
         otlp_protocol: Optional[str] = None,
+        should_report: Optional[Callable[[BaseException], bool]] = None,
+        capture_logging: bool = True,
+        privacy_url: Optional[str] = None,
     ) -> None:
         # Every argument checked (see Settings): ValueError for `app`, warnings otherwise.
         self.settings = Settings(
@@ -113,6 +126,8 @@ class Telemetry:
             prompt_timeout=prompt_timeout, display_name=display_name, environment=environment,
             otlp_endpoint=otlp_endpoint, otlp_headers=otlp_headers, otlp_protocol=otlp_protocol,
             ignore=ignore, storm_limit=storm_limit, storm_window=storm_window,
+            should_report=should_report, capture_logging=capture_logging,
+            privacy_url=privacy_url,
         )  # fmt: skip
         self.app = app
         # The parts, for integrations (reporter: hooks, decorator, ASGI, cells) and for
@@ -124,11 +139,13 @@ class Telemetry:
             withdrawn_ns=self._withdrawn_ns,
         )
         self._question: Optional[Question] = None  # at the first report (enum is slow to import)
+        self._log_capture: Optional[LogCapture] = None
         self._lifecycle = Lifecycle(
             self._report_crash,
             before_exit=self._before_exit,
             flush=self.pipeline.flush_at_exit,
             budget=lambda: self.settings.flush_timeout,
+            server=lambda: self.settings.mode() == "server",
         )
         self.reporter = Reporter(
             app=app,
@@ -136,6 +153,8 @@ class Telemetry:
             ignore=self.settings.ignore,
             storm_limits=self.settings.storm_limits,
             denied=self.consent.environment_denies,
+            granted=lambda: self.consent.decide().state == "granted",
+            should_report=self.settings.should_report,
             submit=self.pipeline.submit,
             noted=lambda mechanism, seq: self.question.note(mechanism, seq),
             watch_asyncio=self._lifecycle.hooks.watch_asyncio,
@@ -164,6 +183,12 @@ class Telemetry:
         if mode is not None:
             self.settings.mode_override = mode
         self._lifecycle.install()
+        if self.settings.capture_logging:
+            if self._log_capture is None:
+                from .capture._logging import LogCapture
+
+                self._log_capture = LogCapture(self._report_logged, self.settings.packages)
+            self._log_capture.install()
         if self.pipeline.waiting():
             # Reports an earlier run could not send: sent by the worker, in the background.
             self.pipeline.schedule_drain()
@@ -243,6 +268,8 @@ class Telemetry:
     def shutdown(self) -> None:
         """Remove the hooks, flush within ``flush_timeout`` and close the exporters."""
         self._lifecycle.uninstall()
+        if self._log_capture is not None:
+            self._log_capture.uninstall()
         try:
             self.pipeline.shutdown(self.settings.flush_timeout)
         except Exception:
@@ -273,6 +300,10 @@ class Telemetry:
 
     def _report_crash(self, exc: BaseException, mechanism: str) -> None:
         self.reporter.report(exc, mechanism, handled=False)
+
+    def _report_logged(self, exc: BaseException) -> None:
+        # Logged by the host: handled, so sent only with consent already given.
+        self.reporter.report(exc, "logging", handled=True, ask=False)
 
     def _withdraw_question(self) -> None:
         if self._question is not None:

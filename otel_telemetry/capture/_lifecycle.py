@@ -35,6 +35,7 @@ class Lifecycle:
         before_exit: what runs first when the process is about to end.
         flush: flushes within the seconds it is given.
         budget: the seconds the whole exit may wait (read when the exit begins).
+        server: True when the host runs as a server (SIGTERM ends it).
     """
 
     def __init__(
@@ -44,11 +45,13 @@ class Lifecycle:
         before_exit: Callable[[], None],
         flush: Callable[[float], object],
         budget: Callable[[], float],
+        server: Callable[[], bool] = lambda: False,
     ) -> None:
         self._report_crash = report_crash
         self._before_exit = before_exit
         self._flush = flush
         self._budget = budget
+        self._server = server
         self.hooks = CrashHooks(report_crash, settle=self.settle)
         self._cell_hook: Optional[CellHook] = None
         self._atexit_registered = False

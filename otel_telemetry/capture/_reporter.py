@@ -38,6 +38,8 @@ class Reporter:
         ignore: exception classes never reported.
         storm_limits: ``(limit, window)`` of the storm guard.
         denied: True when the environment alone says no (checked first, cheaply).
+        granted: True when consent is given now (a report that may not ask needs it).
+        should_report: the host's filter; False drops the report.
         submit: queues a capture for the pipeline.
         noted: called with the mechanism and the capture's ``seq`` after a report was
             queued (the question).
@@ -52,6 +54,8 @@ class Reporter:
         ignore: tuple[type[BaseException], ...],
         storm_limits: tuple[int, float],
         denied: Callable[[], bool],
+        granted: Callable[[], bool],
+        should_report: Optional[Callable[[BaseException], bool]],
         submit: Callable[[Captured], None],
         noted: Callable[[str, int], None],
         watch_asyncio: Callable[[], None],
@@ -62,6 +66,8 @@ class Reporter:
         self._storm_limits = storm_limits
         self._storm: Optional[StormGuard] = None
         self._denied = denied
+        self._granted = granted
+        self._should_report = should_report
         self._submit = submit
         self._noted = noted
         self.watch_asyncio = watch_asyncio
@@ -73,6 +79,7 @@ class Reporter:
         *,
         handled: bool,
         attributes: Optional[Mapping[str, Any]] = None,
+        ask: bool = True,
     ) -> None:
         """Report ``exc``, caught by ``mechanism``; never raises, never blocks.
 
@@ -81,6 +88,8 @@ class Reporter:
             mechanism: where it was caught (``excepthook``, ``capture_errors``, ``asgi``...).
             handled: the host handled it (``capture_exception``), or it ended unhandled.
             attributes: extra span attributes; by default, the current request's route.
+            ask: the report may ask the user for consent; False: sent only when consent
+                is already given, else nothing is kept (the caller may handle it).
         """
         try:
             if isinstance(exc, _NOT_CRASHES):

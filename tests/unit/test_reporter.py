@@ -28,6 +28,8 @@ class Host:
         self.watched = 0
         self._denied = denied
         self._fail_submit = fail_submit
+        self.granted = False
+        self.should_report: Any = None
 
     def submit(self, captured: Any) -> None:
         if self._fail_submit:
@@ -46,6 +48,8 @@ class Host:
             ignore=(UsageError,),
             storm_limits=storm,
             denied=lambda: self._denied,
+            granted=lambda: self.granted,
+            should_report=self.should_report,
             submit=self.submit,
             noted=lambda mechanism, seq: self.noted.append(mechanism),
             watch_asyncio=watch,
