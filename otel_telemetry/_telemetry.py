@@ -158,6 +158,10 @@ class Telemetry:
             submit=self.pipeline.submit,
             noted=lambda mechanism, seq: self.question.note(mechanism, seq),
             watch_asyncio=self._lifecycle.hooks.watch_asyncio,
+            # A storm's count goes to the outbox when its window closes, not only at exit.
+            counted=lambda when: self.pipeline.call_at(
+                when, lambda: self.reporter.send_counted(final=False)
+            ),
         )
 
     @property

@@ -44,6 +44,8 @@ class Reporter:
         noted: called with the mechanism and the capture's ``seq`` after a report was
             queued (the question).
         watch_asyncio: starts seeing asyncio's unretrieved exceptions once asyncio is used.
+        counted: called with the ``time.monotonic()`` at which the storm window of a
+            crash just counted closes (see ``StormGuard``).
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class Reporter:
         submit: Callable[[Captured], None],
         noted: Callable[[str, int], None],
         watch_asyncio: Callable[[], None],
+        counted: Optional[Callable[[float], None]] = None,
     ) -> None:
         self._app = app
         self._packages = packages
@@ -71,6 +74,7 @@ class Reporter:
         self._submit = submit
         self._noted = noted
         self.watch_asyncio = watch_asyncio
+        self._counted = counted
 
     def report(
         self,
@@ -152,7 +156,7 @@ class Reporter:
         if self._storm is None:
             from ._storm import StormGuard
 
-            self._storm = StormGuard(*self._storm_limits)
+            self._storm = StormGuard(*self._storm_limits, on_counted=self._counted)
         return self._storm
 
 

@@ -19,7 +19,7 @@ import dataclasses
 import threading
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from otel_telemetry._attributes import OCCURRENCES
 from otel_telemetry._fork import renew_in_child
@@ -49,6 +49,8 @@ class StormGuard:
         window: seconds.
         max_fingerprints: how many crashes are remembered (least recent forgotten).
         global_limit: reports of all crashes together per window; ``10 * limit`` if None.
+        on_counted: called with the ``time.monotonic()`` at which the window of a crash
+            just counted closes, so that its count can be sent then.
     """
 
     def __init__(
@@ -57,11 +59,13 @@ class StormGuard:
         window: float = 60.0,
         max_fingerprints: int = 256,
         global_limit: Optional[int] = None,
+        on_counted: Optional[Callable[[float], None]] = None,
     ) -> None:
         self.limit = limit
         self.window = window
         self.max_fingerprints = max_fingerprints
         self.global_limit = 10 * limit if global_limit is None else global_limit
+        self._on_counted = on_counted
         self._lock = threading.Lock()
         self._seen: OrderedDict[Fingerprint, _Crash] = OrderedDict()
         self._since = time.monotonic()  # start of the current window of all crashes

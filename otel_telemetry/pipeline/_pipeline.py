@@ -99,6 +99,9 @@ class Pipeline:
             self._unrecorded.append(pending)
         self._worker.submit(lambda: self._record(pending), droppable=True)
 
+    def call_at(self, when: float, job: Callable[[], object]) -> None:
+        """Run ``job`` on the recording worker once ``time.monotonic()`` reaches ``when``."""
+
     def schedule_drain(self) -> None:
         """Send, on the worker, the reports that earlier runs or attempts left in the outbox."""
         self._worker.submit(self._drain)
