@@ -145,7 +145,10 @@ class Telemetry:
             before_exit=self._before_exit,
             flush=self.pipeline.flush_at_exit,
             budget=lambda: self.settings.flush_timeout,
-            server=lambda: self.settings.mode() == "server",
+            # Off by the environment: no SIGTERM handler, nothing of ours to flush.
+            server=lambda: (
+                self.settings.mode() == "server" and not self.consent.environment_denies()
+            ),
         )
         self.reporter = Reporter(
             app=app,
@@ -162,6 +165,7 @@ class Telemetry:
             counted=lambda when: self.pipeline.call_at(
                 when, lambda: self.reporter.send_counted(final=False)
             ),
+            later=self.pipeline.call_at,
         )
 
     @property
@@ -182,10 +186,21 @@ class Telemetry:
         """Hook uncaught exceptions (main and other threads) and bound the exit flush.
 
         Cheap and idempotent; the hooks chain to the ones they replace. ``mode`` forces
-        ``server``, ``interactive``, ``notebook`` or ``non-interactive``.
+        ``server``, ``interactive``, ``notebook`` or ``non-interactive``. In server mode,
+        when reports are sent by that default, the one-line notice is written to stderr
+        now (once per process per app; nothing is sent before it).
         """
         if mode is not None:
             self.settings.mode_override = mode
+        if self.settings.mode() == "server":
+            # Sent by default: operators read the one-line notice when the server starts,
+            # not at its first crash (it is shown once per process; sending waits for it).
+            from .consent._notice import ServerNotice
+
+            try:
+                ServerNotice(self.settings).show_at_start(self.consent.decide)
+            except Exception:  # an unreadable config.json: the first send shows it
+                _log.debug("otel_telemetry: the server-mode notice failed", exc_info=True)
         self._lifecycle.install()
         if self.settings.capture_logging:
             if self._log_capture is None:
@@ -261,6 +276,7 @@ class Telemetry:
         waits as long as the exporters' own timeouts allow.
         """
         try:
+            self.reporter.release_waiting()
             self.reporter.send_counted(final=False)
             if self.pipeline.waiting():
                 self.pipeline.schedule_drain()
@@ -321,4 +337,5 @@ class Telemetry:
     def _before_exit(self) -> None:
         if self._question is not None:
             self._question.ask_if_pending()
+        self.reporter.release_waiting()
         self.reporter.send_counted()

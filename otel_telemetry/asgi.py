@@ -11,12 +11,22 @@ It reports exceptions escaping request handling, then re-raises them unchanged, 
 server's own error response and logging are as before. A report carries the HTTP method
 and the route template (``/crawl/{site}``) at most: no URL, query string, header,
 cookie, body or client address is ever read into it.
+
+When the server stops, the app's lifespan ends (``lifespan.shutdown``): before the app's
+``lifespan.shutdown.complete`` (or ``.failed``) reaches the server, what is counted and
+queued is flushed within ``flush_timeout`` (less once the process's exit has begun), on
+a thread of ours while the event loop goes on. Every lifespan message passes unchanged;
+an app without lifespan support, or whose startup fails, is not touched.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, MutableMapping
 
+from otel_telemetry._log import debug
+
+from .capture._lifecycle import exit_time_left
 from .capture._request import current_scope, request_attributes
 
 if TYPE_CHECKING:
@@ -28,6 +38,9 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 __all__ = ["TelemetryMiddleware"]
+
+# What an app sends when its lifespan shutdown is over: the server goes on to exit then.
+_SHUTDOWN_ENDS = ("lifespan.shutdown.complete", "lifespan.shutdown.failed")
 
 
 class TelemetryMiddleware:
@@ -43,7 +56,11 @@ class TelemetryMiddleware:
         self.telemetry = telemetry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("type") not in ("http", "websocket"):
+        kind = scope.get("type")
+        if kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         token = current_scope.set(scope)
@@ -59,3 +76,68 @@ class TelemetryMiddleware:
             raise
         finally:
             current_scope.reset(token)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app's lifespan, unchanged; a flush before its shutdown is complete."""
+        state = {"stopping": False, "flushed": False}
+
+        async def receive_noting_shutdown() -> MutableMapping[str, Any]:
+            message = await receive()
+            if message.get("type") == "lifespan.shutdown":
+                state["stopping"] = True
+            return message
+
+        async def send_after_flush(message: MutableMapping[str, Any]) -> None:
+            if state["stopping"] and not state["flushed"] and message.get("type") in _SHUTDOWN_ENDS:
+                state["flushed"] = True
+                await self._flush()
+            await send(message)
+
+        try:
+            await self.app(scope, receive_noting_shutdown, send_after_flush)
+        finally:
+            # An app that ended its lifespan without a word after the shutdown message.
+            if state["stopping"] and not state["flushed"]:
+                state["flushed"] = True
+                await self._flush()
+
+    async def _flush(self) -> None:
+        """Queue the storm counts and flush, on a thread of ours; never raises."""
+        telemetry = self.telemetry
+
+        def flush() -> None:
+            try:
+                timeout = exit_time_left(telemetry.settings.flush_timeout)
+                telemetry.reporter.send_counted()  # the server stops: every count goes
+                telemetry.flush(timeout)
+            except Exception:
+                debug("otel_telemetry: flush at lifespan shutdown failed", exc_info=True)
+
+        try:
+            import asyncio
+
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # another event loop than asyncio's (trio): waits here, bounded
+            flush()
+            return
+        done = loop.create_future()
+
+        def finished() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        def run() -> None:
+            try:
+                flush()
+            finally:
+                try:
+                    loop.call_soon_threadsafe(finished)
+                except RuntimeError:  # the loop is closed: nobody waits any more
+                    pass
+
+        try:
+            threading.Thread(target=run, name="otel_telemetry.lifespan", daemon=True).start()
+        except RuntimeError:
+            flush()
+            return
+        await done

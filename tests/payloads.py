@@ -120,7 +120,7 @@ CRASH_REPORT = snapshot(
                                     },
                                     {
                                         "key": "otel_telemetry.mechanism",
-                                        "value": {"stringValue": "capture_errors"},
+                                        "value": {"stringValue": "excepthook"},
                                     },
                                     {
                                         "key": "otel_telemetry.handled",
@@ -163,19 +163,30 @@ CRASH_REPORT = snapshot(
                                                 "value": {
                                                     "stringValue": """\
 Traceback (most recent call last):
-  File "acme/crawler.py", line 35, in _fetch
-  File "acme/crawler.py", line 27, in _decode
+  File "acme/crawler.py", line 44, in _fetch
+  File "acme/crawler.py", line 36, in _decode
   File "json/__init__.py", line <lineno>, in loads
   File "json/decoder.py", line <lineno>, in JSONDecoder.decode
   File "json/decoder.py", line <lineno>, in JSONDecoder.raw_decode
-  File "acme/crawler.py", line 24, in _decode.<locals>.check
+  File "acme/crawler.py", line 33, in _decode.<locals>.check
 ConnectionRefusedError: connection to [url] refused
 
 The above exception was the direct cause of the following exception:
 
 Traceback (most recent call last):
-  File "acme/crawler.py", line 47, in arun
-  File "acme/crawler.py", line 39, in _fetch
+  File "<user code>", line <lineno>, in <user code>
+  File "click/core.py", line <lineno>, in Command.__call__
+  File "click/core.py", line <lineno>, in Command.main
+  File "click/core.py", line <lineno>, in Group.invoke
+  File "click/core.py", line <lineno>, in Command.invoke
+  File "click/core.py", line <lineno>, in Context.invoke
+  File "acme/cli.py", line 32, in crawl
+  File "acme/crawler.py", line 62, in run
+  File "asyncio/runners.py", line <lineno>, in run
+  File "asyncio/runners.py", line <lineno>, in Runner.run
+  File "asyncio/base_events.py", line <lineno>, in BaseEventLoop.run_until_complete
+  File "acme/crawler.py", line 56, in arun
+  File "acme/crawler.py", line 48, in _fetch
 acme.crawler.CrawlError: could not fetch [url] on behalf of [email]; partial page kept in [path]\
 """
                                                 },
@@ -183,7 +194,7 @@ acme.crawler.CrawlError: could not fetch [url] on behalf of [email]; partial pag
                                             {
                                                 "key": "otel_telemetry.exception.chain",
                                                 "value": {
-                                                    "stringValue": '[{"type":"ConnectionRefusedError","module":"builtins","message":"connection to [url] refused","frames":[{"filename":"acme/crawler.py","function":"_fetch","lineno":35,"module":"acme.crawler","in_app":true},{"filename":"acme/crawler.py","function":"_decode","lineno":27,"module":"acme.crawler","in_app":true},{"filename":"json/__init__.py","function":"loads","lineno":"<lineno>","module":"json","in_app":false},{"filename":"json/decoder.py","function":"JSONDecoder.decode","lineno":"<lineno>","module":"json.decoder","in_app":false},{"filename":"json/decoder.py","function":"JSONDecoder.raw_decode","lineno":"<lineno>","module":"json.decoder","in_app":false},{"filename":"acme/crawler.py","function":"_decode.<locals>.check","lineno":24,"module":"acme.crawler","in_app":true}],"omitted_frames":0,"relation":"cause"},{"type":"acme.crawler.CrawlError","module":"acme.crawler","message":"could not fetch [url] on behalf of [email]; partial page kept in [path]","frames":[{"filename":"acme/crawler.py","function":"arun","lineno":47,"module":"acme.crawler","in_app":true},{"filename":"acme/crawler.py","function":"_fetch","lineno":39,"module":"acme.crawler","in_app":true}],"omitted_frames":0,"relation":""}]'
+                                                    "stringValue": '[{"type":"ConnectionRefusedError","module":"builtins","message":"connection to [url] refused","frames":[{"filename":"acme/crawler.py","function":"_fetch","lineno":44,"module":"acme.crawler","in_app":true},{"filename":"acme/crawler.py","function":"_decode","lineno":36,"module":"acme.crawler","in_app":true},{"filename":"json/__init__.py","function":"loads","lineno":"<lineno>","module":"json","in_app":false},{"filename":"json/decoder.py","function":"JSONDecoder.decode","lineno":"<lineno>","module":"json.decoder","in_app":false},{"filename":"json/decoder.py","function":"JSONDecoder.raw_decode","lineno":"<lineno>","module":"json.decoder","in_app":false},{"filename":"acme/crawler.py","function":"_decode.<locals>.check","lineno":33,"module":"acme.crawler","in_app":true}],"omitted_frames":0,"relation":"cause"},{"type":"acme.crawler.CrawlError","module":"acme.crawler","message":"could not fetch [url] on behalf of [email]; partial page kept in [path]","frames":[{"filename":"<user code>","function":"<user code>","lineno":"<lineno>","module":"<user code>","in_app":false},{"filename":"click/core.py","function":"Command.__call__","lineno":"<lineno>","module":"click.core","in_app":false},{"filename":"click/core.py","function":"Command.main","lineno":"<lineno>","module":"click.core","in_app":false},{"filename":"click/core.py","function":"Group.invoke","lineno":"<lineno>","module":"click.core","in_app":false},{"filename":"click/core.py","function":"Command.invoke","lineno":"<lineno>","module":"click.core","in_app":false},{"filename":"click/core.py","function":"Context.invoke","lineno":"<lineno>","module":"click.core","in_app":false},{"filename":"acme/cli.py","function":"crawl","lineno":32,"module":"acme.cli","in_app":true},{"filename":"acme/crawler.py","function":"run","lineno":62,"module":"acme.crawler","in_app":true},{"filename":"asyncio/runners.py","function":"run","lineno":"<lineno>","module":"asyncio.runners","in_app":false},{"filename":"asyncio/runners.py","function":"Runner.run","lineno":"<lineno>","module":"asyncio.runners","in_app":false},{"filename":"asyncio/base_events.py","function":"BaseEventLoop.run_until_complete","lineno":"<lineno>","module":"asyncio.base_events","in_app":false},{"filename":"acme/crawler.py","function":"arun","lineno":56,"module":"acme.crawler","in_app":true},{"filename":"acme/crawler.py","function":"_fetch","lineno":48,"module":"acme.crawler","in_app":true}],"omitted_frames":0,"relation":""}]'
                                                 },
                                             },
                                         ],

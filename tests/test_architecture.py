@@ -58,6 +58,7 @@ ALLOWED = {
         *BASE,
         "otel_telemetry.capture._snapshot",
         "otel_telemetry.consent._precedence",
+        "otel_telemetry.consent._notice",
         "otel_telemetry.scrubbing",
         "otel_telemetry.exporters",
     ),
@@ -67,6 +68,8 @@ PRIVATE_ACCESS = {
     ("consent/_question.py", "asyncio.events._get_running_loop"),  # the only non-raising probe
     # The import locks a forked child inherits from threads it does not have.
     ("_fork.py", "bootstrap._module_locks"),
+    # The logger whose callHandlers called our handler, without raising.
+    ("capture/_logging.py", "sys._getframe"),
 }
 
 

@@ -42,6 +42,18 @@ def _free_port():
         return sock.getsockname()[1]
 
 
+def _wait_until_healthy(port: int, process: subprocess.Popen[str]) -> None:
+    def healthy() -> bool:
+        try:
+            return _request(port, "GET", "/health")[0] == 200
+        except OSError:
+            if process.poll() is not None:
+                raise AssertionError(process.stderr and process.stderr.read()) from None
+            return False
+
+    wait_until(healthy, "uvicorn answering /health")
+
+
 @pytest.fixture
 def server(host_env, otlp_http):
     def start(**env):
@@ -66,21 +78,13 @@ def server(host_env, otlp_http):
         started.append(process)
 
         def stop():
-            # uvicorn re-raises the signal it stopped on. SIGINT then ends Python the
-            # ordinary way, through the exit flush, so afterwards all that would come
-            # has come (SIGTERM would kill the process with no flush at all).
+            # uvicorn re-raises the signal it stopped on; SIGINT ends Python through the
+            # exit flush, so afterwards all that would come has come. (SIGTERM, as
+            # `docker stop` sends it: tests/test_server_signals.py.)
             process.send_signal(signal.SIGINT)
             process.wait(timeout=30)
 
-        def healthy():
-            try:
-                return _request(port, "GET", "/health")[0] == 200
-            except OSError:
-                if process.poll() is not None:
-                    raise AssertionError(process.stderr.read()) from None
-                return False
-
-        wait_until(healthy, "uvicorn answering /health")
+        _wait_until_healthy(port, process)
         return port, stop
 
     started: list[subprocess.Popen] = []
@@ -144,3 +148,48 @@ def test_telemetry_off_sends_nothing(server, otlp_http):
 
     stop()
     assert otlp_http.requests == []
+
+
+# A host that runs uvicorn itself and ends hard once it has stopped (no exit flush, as
+# under a process manager that kills what is left): only the lifespan's flush sends.
+_SERVE_THEN_EXIT_HARD = """
+import os, sys, uvicorn
+from acme.server import app
+server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=int(sys.argv[1])))
+try:
+    server.run()
+finally:
+    os._exit(0)
+"""
+
+
+def test_lifespan_shutdown_flushes_the_reports_and_the_storm_count(host_env, otlp_http):
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SERVE_THEN_EXIT_HARD, str(port)],
+        env=otlp_env(host_env, otlp_http),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_until_healthy(port, process)
+        # 8 identical crashes: 5 reports, and 3 counted (sent only by a flush at the end).
+        for _ in range(8):
+            assert _request(port, "GET", "/pages/never-crawled/markdown")[0] == 500
+
+        # SIGINT: uvicorn's own handler stops it (ours is for SIGTERM); lifespan shutdown.
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=30)
+
+    assert process.returncode == 0, stderr
+    spans = [span for received in otlp_http.requests for span in received.spans()]
+    counts = sorted(
+        int(attributes(span["attributes"]).get("otel_telemetry.occurrences", 1)) for span in spans
+    )
+    assert counts == [1, 1, 1, 1, 1, 3], stderr

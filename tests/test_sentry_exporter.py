@@ -70,14 +70,14 @@ def test_crash_arrives_as_a_sentry_error_event(spotlight, host_env):
                                 {
                                     "filename": "acme/crawler.py",
                                     "function": "_fetch",
-                                    "lineno": 35,
+                                    "lineno": 44,
                                     "module": "acme.crawler",
                                     "in_app": True,
                                 },
                                 {
                                     "filename": "acme/crawler.py",
                                     "function": "_decode",
-                                    "lineno": 27,
+                                    "lineno": 36,
                                     "module": "acme.crawler",
                                     "in_app": True,
                                 },
@@ -105,7 +105,7 @@ def test_crash_arrives_as_a_sentry_error_event(spotlight, host_env):
                                 {
                                     "filename": "acme/crawler.py",
                                     "function": "_decode.<locals>.check",
-                                    "lineno": 24,
+                                    "lineno": 33,
                                     "module": "acme.crawler",
                                     "in_app": True,
                                 },
@@ -117,23 +117,100 @@ def test_crash_arrives_as_a_sentry_error_event(spotlight, host_env):
                         "value": "could not fetch [url] on behalf of [email]; partial page kept in [path]",
                         "module": "acme.crawler",
                         "mechanism": {
-                            "type": "capture_errors",
+                            "type": "excepthook",
                             "handled": False,
                             "exception_id": 0,
                         },
                         "stacktrace": {
                             "frames": [
                                 {
+                                    "filename": "<user code>",
+                                    "function": "<user code>",
+                                    "lineno": "<lineno>",
+                                    "module": "<user code>",
+                                    "in_app": False,
+                                },
+                                {
+                                    "filename": "click/core.py",
+                                    "function": "Command.__call__",
+                                    "lineno": "<lineno>",
+                                    "module": "click.core",
+                                    "in_app": False,
+                                },
+                                {
+                                    "filename": "click/core.py",
+                                    "function": "Command.main",
+                                    "lineno": "<lineno>",
+                                    "module": "click.core",
+                                    "in_app": False,
+                                },
+                                {
+                                    "filename": "click/core.py",
+                                    "function": "Group.invoke",
+                                    "lineno": "<lineno>",
+                                    "module": "click.core",
+                                    "in_app": False,
+                                },
+                                {
+                                    "filename": "click/core.py",
+                                    "function": "Command.invoke",
+                                    "lineno": "<lineno>",
+                                    "module": "click.core",
+                                    "in_app": False,
+                                },
+                                {
+                                    "filename": "click/core.py",
+                                    "function": "Context.invoke",
+                                    "lineno": "<lineno>",
+                                    "module": "click.core",
+                                    "in_app": False,
+                                },
+                                {
+                                    "filename": "acme/cli.py",
+                                    "function": "crawl",
+                                    "lineno": 32,
+                                    "module": "acme.cli",
+                                    "in_app": True,
+                                },
+                                {
+                                    "filename": "acme/crawler.py",
+                                    "function": "run",
+                                    "lineno": 62,
+                                    "module": "acme.crawler",
+                                    "in_app": True,
+                                },
+                                {
+                                    "filename": "asyncio/runners.py",
+                                    "function": "run",
+                                    "lineno": "<lineno>",
+                                    "module": "asyncio.runners",
+                                    "in_app": False,
+                                },
+                                {
+                                    "filename": "asyncio/runners.py",
+                                    "function": "Runner.run",
+                                    "lineno": "<lineno>",
+                                    "module": "asyncio.runners",
+                                    "in_app": False,
+                                },
+                                {
+                                    "filename": "asyncio/base_events.py",
+                                    "function": "BaseEventLoop.run_until_complete",
+                                    "lineno": "<lineno>",
+                                    "module": "asyncio.base_events",
+                                    "in_app": False,
+                                },
+                                {
                                     "filename": "acme/crawler.py",
                                     "function": "arun",
-                                    "lineno": 47,
+                                    "lineno": 56,
                                     "module": "acme.crawler",
                                     "in_app": True,
                                 },
                                 {
                                     "filename": "acme/crawler.py",
                                     "function": "_fetch",
-                                    "lineno": 39,
+                                    "lineno": 48,
                                     "module": "acme.crawler",
                                     "in_app": True,
                                 },
@@ -284,3 +361,64 @@ def test_without_our_dsn_the_hosts_sentry_dsn_is_not_used(host_env, config_dir, 
     assert "has no DSN" in result.stderr
     assert spotlight.events(0, timeout=1) == []
     assert len(list((config_dir / "telemetry" / "reports").iterdir())) == 1
+
+
+def test_a_request_crash_carries_its_method_route_and_transaction(spotlight, host_env, tmp_path):
+    from tests.test_server_notice import failing_requests, run_example_server, stop_server
+
+    host_env.update(ACME_SENTRY_DSN=spotlight.dsn())  # server mode's default: on
+    port, process = run_example_server(host_env, tmp_path / "server-stderr.txt")
+    try:
+        assert failing_requests(port) == (500, 500)
+        events = spotlight.errors(2)
+    finally:
+        stop_server(process)
+
+    requests = sorted(
+        (
+            event["transaction"],
+            event["transaction_info"],
+            {key: value for key, value in event["tags"].items() if key.startswith("http.")},
+        )
+        for event in events
+    )
+    assert requests == [
+        (
+            "GET /crawl/{site}",
+            {"source": "route"},
+            {"http.request.method": "GET", "http.route": "/crawl/{site}"},
+        ),
+        (
+            "POST /crawl",
+            {"source": "route"},
+            {"http.request.method": "POST", "http.route": "/crawl"},
+        ),
+    ]
+    text = json.dumps(events)
+    for never in ("intranet.example.com", "abc123", "private-site", "someone@example.com"):
+        assert never not in text, never  # the template, never the URL or the body
+
+
+@pytest.mark.parametrize(
+    ("argument", "variable", "environment"),
+    [
+        pytest.param("staging", None, "staging", id="Telemetry(environment=...)"),
+        pytest.param("staging", "canary", "canary", id="ACME_ENVIRONMENT wins"),
+        pytest.param(None, "canary", "canary", id="ACME_ENVIRONMENT alone"),
+        pytest.param(None, None, "production", id="neither: Sentry's default"),
+    ],
+)
+def test_the_environment_comes_from_the_argument_or_the_variable(
+    spotlight, host_env, argument, variable, environment
+):
+    host_env.update(ACME_TELEMETRY="1", ACME_SENTRY_DSN=spotlight.dsn())
+    if variable is not None:
+        host_env["ACME_ENVIRONMENT"] = variable
+    code = CAPTURE_ONE.replace(
+        'package="__main__")', f'package="__main__", environment={argument!r})'
+    )
+
+    assert run_python(code + "print(delivered)", host_env, check=True).stdout == "True\n"
+
+    [event] = spotlight.errors(1)
+    assert event["environment"] == environment

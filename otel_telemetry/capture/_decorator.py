@@ -1,4 +1,12 @@
-"""``@telemetry.capture_errors`` and ``with telemetry.capture_errors():``."""
+"""``@telemetry.capture_errors`` and ``with telemetry.capture_errors():``.
+
+An exception leaving a decorated function or a block may still be handled by its
+caller (a user's script catching the ``ValueError`` of an API), so it is reported only
+when consent is already given, never asked about, never held (``ask=False``): if it
+ends unhandled, a crash hook reports it then, and asks. A failing exit passing through
+(``sys.exit(1)``, ``click.ClickException``... in a command wrapped by it) ends the
+process: the crash behind it is reported, and may ask (``Reporter.report``).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +26,8 @@ _MECHANISM = "capture_errors"
 class ErrorCapture:
     """Reports exceptions leaving a block or a function, then lets them propagate.
 
-    Works on sync and async functions, and as a sync or async context manager. What
+    Works on sync and async functions, on other callables (a click ``Group`` as a
+    console script's entry), and as a sync or async context manager. What
     propagates is the host's own exception, unchanged: the report runs no code of the
     host (see ``_snapshot``), and an error of the report itself (even a RecursionError
     near the recursion limit) is dropped.
@@ -40,7 +49,7 @@ class ErrorCapture:
     ) -> None:
         if exc is not None:
             try:
-                self._reporter.report(exc, _MECHANISM, handled=False)
+                self._reporter.report(exc, _MECHANISM, handled=True, ask=False)
             except Exception:  # RecursionError near the limit: the host's exception wins
                 pass
 
@@ -69,7 +78,7 @@ class ErrorCapture:
                     return await func(*args, **kwargs)
                 except BaseException as exc:
                     try:
-                        report(exc, _MECHANISM, handled=False)
+                        report(exc, _MECHANISM, handled=True, ask=False)
                     except Exception:  # RecursionError near the limit
                         pass
                     raise
@@ -82,7 +91,7 @@ class ErrorCapture:
                 return func(*args, **kwargs)
             except BaseException as exc:
                 try:
-                    report(exc, _MECHANISM, handled=False)
+                    report(exc, _MECHANISM, handled=True, ask=False)
                 except Exception:  # RecursionError near the limit: the host's exception wins
                     pass
                 raise

@@ -103,6 +103,9 @@ class CrashHooks:
         """The program ended by an unhandled KeyboardInterrupt (Ctrl-C)."""
         self.exiting = False
         """The process exit has begun (``atexit``): a report is flushed at once."""
+        self.last_uncaught: Optional[int] = None
+        """The ``id`` of the last exception our ``sys.excepthook`` was given (not the
+        exception: its frames would live on)."""
 
     def install(self) -> None:
         """Install the hooks once; later calls only add the asyncio one if now possible."""
@@ -149,6 +152,7 @@ class CrashHooks:
                 self.interrupted = True
             self._slots[0].call_previous(exc_type, exc, tb)
             return
+        self.last_uncaught = id(exc)
         self._safely(exc, "excepthook")
         self._slots[0].call_previous(exc_type, exc, tb)
         # In a REPL the hook runs for every error and the session goes on: never wait there.

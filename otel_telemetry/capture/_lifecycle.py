@@ -1,12 +1,13 @@
 """The process-wide side of one ``Telemetry``: crash hooks, the cell hook, and exit.
 
 ``install`` puts the hooks in place (chained, see ``_hooks``), adds IPython's cell hook
-in a kernel or IPython shell (cells bypass ``sys.excepthook``) and registers one
-``atexit`` callback. After an uncaught exception and at exit, ``settle`` runs the
-host's last steps (the question, counted storms) and flushes, all within ONE budget of
-``flush_timeout`` seconds for the whole exit, however often it is asked to wait, and
-however many ``Telemetry`` (several host libraries in one process) wait: the deadline
-is the process's, set by the first to begin waiting.
+in a kernel or IPython shell (cells bypass ``sys.excepthook``), registers one
+``atexit`` callback and, in server mode, chains a SIGTERM handler (``_signals``: a
+server stopped by ``docker stop`` settles too). After an uncaught exception, at SIGTERM
+and at exit, ``settle`` runs the host's last steps (the question, counted storms) and
+flushes, all within ONE budget of ``flush_timeout`` seconds for the whole exit, however
+often it is asked to wait, and however many ``Telemetry`` (several host libraries in
+one process) wait: the deadline is the process's, set by the first to begin waiting.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from ._cells import CellHook
     from ._processes import Watch
+    from ._signals import SigtermHandler
 
 # The end of the process's exit budget, shared by every Telemetry of the process.
 _deadline: Optional[float] = None
@@ -56,9 +58,10 @@ class Lifecycle:
         self._cell_hook: Optional[CellHook] = None
         self._atexit_registered = False
         self._children: Optional[Watch] = None
+        self._sigterm: Optional[SigtermHandler] = None
 
     def install(self) -> None:
-        """Install the hooks and the exit callback; idempotent."""
+        """Install the hooks, the exit callback and, in server mode, SIGTERM's; idempotent."""
         self.hooks.install()
         if "IPython" in sys.modules:
             from ._cells import CellHook
@@ -73,6 +76,19 @@ class Lifecycle:
             from ._processes import watch_children
 
             self._children = watch_children(self._report_crash, self.settle)
+        self._install_sigterm()
+
+    def _install_sigterm(self) -> None:
+        try:
+            server = self._server()
+        except Exception:
+            return
+        if server:
+            if self._sigterm is None:
+                from ._signals import SigtermHandler
+
+                self._sigterm = SigtermHandler(self._settle_quietly, self._budget)
+            self._sigterm.install()
 
     def uninstall(self) -> None:
         """Remove what ``install`` added, where it is still ours."""
@@ -85,6 +101,8 @@ class Lifecycle:
         if self._children is not None:
             self._children.stop()
             self._children = None
+        if self._sigterm is not None:
+            self._sigterm.uninstall()
 
     def settle(self) -> None:
         """The process is about to end: last steps, then flush within what is left."""
@@ -99,14 +117,62 @@ class Lifecycle:
             _deadline = ours
         self._flush(max(0.0, _deadline - now))
 
+    def _settle_quietly(self) -> None:
+        try:
+            self.settle()
+        except Exception:
+            pass
+
     def _at_exit(self) -> None:
         self.hooks.exiting = True
+        self._report_last_uncaught()
         try:
             self.settle()
         except Exception:
             pass
         if self.hooks.interrupted:
             _rearm_ctrl_c()
+
+    def _report_last_uncaught(self) -> None:
+        """Report the main thread's uncaught exception if no hook of ours saw it.
+
+        A host may replace ``sys.excepthook`` after ``install()`` without chaining to ours
+        (typer installs its own for its tracebacks): the interpreter still keeps the
+        exception it ended with in ``sys.last_value`` (``sys.last_exc`` on 3.12+). Seen
+        by our hook already, it is the same exception, reported once. Not in a REPL or
+        IPython, where it is the last error shown, not the end of a program.
+        """
+        if not self.hooks.installed or hasattr(sys, "ps1") or sys.flags.interactive:
+            return
+        if "IPython" in sys.modules:
+            return
+        exc = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
+        if id(exc) == self.hooks.last_uncaught:
+            return  # our hook had it (and the host's filter its say)
+        if isinstance(exc, BaseException) and not isinstance(exc, _ENDS_ON_PURPOSE):
+            try:
+                self._report_crash(exc, "excepthook")
+            except Exception:
+                pass
+
+
+# Not crashes, and a Ctrl-C must reach no code that imports (see ``_reporter``).
+_ENDS_ON_PURPOSE = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def exit_time_left(budget: float) -> float:
+    """The seconds a flush before the end may wait: ``budget``, or what is left of it.
+
+    Once the process's exit has begun (``settle``: an uncaught exception, SIGTERM,
+    ``atexit``), never more than what is left of its one budget. Reading it begins
+    nothing: a server's lifespan shutdown (which a test client runs again and again in
+    one process) flushes within it without starting the exit's clock.
+    """
+    import time
+
+    if _deadline is None:
+        return budget
+    return max(0.0, min(budget, _deadline - time.monotonic()))
 
 
 def _rearm_ctrl_c() -> None:

@@ -1,8 +1,10 @@
 """The one way into reporting: every hook, decorator and integration calls ``report``.
 
-It runs on the host's thread, so it only decides and copies: is this a crash, is it
-ignored, did it pass through the host, is it a repeat of a storm. Then it queues a
-snapshot for the pipeline and tells the question a report was made. It never raises.
+It runs on the host's thread, so it only decides and copies: is this a crash (or the
+crash behind a failing exit, ``_exits``), is it ignored, does the host's
+``should_report`` keep it, may it be kept without asking, did it pass through the host,
+is it a repeat of a storm. Then it queues a snapshot for the pipeline and tells the
+question a report was made. It never raises.
 """
 
 from __future__ import annotations
@@ -11,21 +13,27 @@ import sys
 import threading
 
 from otel_telemetry._fork import renew_in_child
-from otel_telemetry._log import debug
+from otel_telemetry._log import debug, warn_once
+
+from ._builtins import TYPE_MODULE, TYPE_QUALNAME
+from ._tentative import Tentative
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, Callable, Optional
 
-    from ._snapshot import Captured
+    from ._snapshot import Captured, CapturedException
     from ._storm import StormGuard
 
 # Exceptions that end or cancel work on purpose (``_snapshot.NOT_CRASHES``), checked
 # before anything is imported: after an unhandled Ctrl-C, an import that defines a
 # dataclass or a namedtuple compiles code, which resets CPython's record of the Ctrl-C,
-# and the process would then exit with status 1 instead of dying by SIGINT.
-_NOT_CRASHES = (KeyboardInterrupt, SystemExit, GeneratorExit)
+# and the process would then exit with status 1 instead of dying by SIGINT. SystemExit
+# is not among them: a failing exit may stand for a crash (``_exits``), and it never
+# dies by a signal.
+_NOT_CRASHES = (KeyboardInterrupt, GeneratorExit)
+_EXIT_MECHANISM = "exit"
 
 
 class Reporter:
@@ -46,6 +54,8 @@ class Reporter:
         watch_asyncio: starts seeing asyncio's unretrieved exceptions once asyncio is used.
         counted: called with the ``time.monotonic()`` at which the storm window of a
             crash just counted closes (see ``StormGuard``).
+        later: runs a job once ``time.monotonic()`` reaches a time (the pipeline's
+            worker): reports the caller may still handle wait there (``_tentative``).
     """
 
     def __init__(
@@ -62,6 +72,7 @@ class Reporter:
         noted: Callable[[str, int], None],
         watch_asyncio: Callable[[], None],
         counted: Optional[Callable[[float], None]] = None,
+        later: Optional[Callable[[float, Callable[[], object]], None]] = None,
     ) -> None:
         self._app = app
         self._packages = packages
@@ -75,6 +86,7 @@ class Reporter:
         self._noted = noted
         self.watch_asyncio = watch_asyncio
         self._counted = counted
+        self._tentative = Tentative(self._admit_and_submit, later)
 
     def report(
         self,
@@ -87,23 +99,55 @@ class Reporter:
     ) -> None:
         """Report ``exc``, caught by ``mechanism``; never raises, never blocks.
 
+        A failing exit (``SystemExit(1)``, ``click.ClickException``, ``typer.Exit(1)``...)
+        is not reported itself: the crash it stands for, the exception it was raised
+        while handling, is, once, with mechanism ``exit``, ``handled`` False, and it may
+        ask, whatever the arguments say (the host turned that crash into its end). An
+        exit with nothing behind it, or that succeeds, is not reported.
+
+        ``should_report`` (the host's filter) runs here, on the host's thread, after
+        ``ignore`` and before anything is captured, given the crash behind an exit
+        rather than the exit. It returns False: nothing is kept. It raises (anything,
+        ``KeyboardInterrupt`` and ``SystemExit`` included: what propagates from the host's
+        code must stay the host's own exception): one warning names the filter, never the
+        exception's message, and that report is dropped; later reports still call it.
+
         Args:
             exc: the exception.
             mechanism: where it was caught (``excepthook``, ``capture_errors``, ``asgi``...).
-            handled: the host handled it (``capture_exception``), or it ended unhandled.
+            handled: the host handled it (``capture_exception``) or may still handle it
+                (``capture_errors``, ``logging``), or it ended unhandled.
             attributes: extra span attributes; by default, the current request's route.
-            ask: the report may ask the user for consent; False: sent only when consent
-                is already given, else nothing is kept (the caller may handle it).
+            ask: the report may ask the user for consent. False: the caller may still
+                handle the exception, so it is kept only when consent is given now;
+                otherwise nothing is kept (not even the mark that it was seen), so that
+                if it ends unhandled later, a hook reports it then and asks.
         """
         try:
             if isinstance(exc, _NOT_CRASHES):
                 return
+            from ._exits import crash_behind_exit, is_exit
+
+            if is_exit(exc):
+                if isinstance(exc, self._ignore):
+                    return
+                original = crash_behind_exit(exc)
+                if original is None:
+                    return  # a usage error, a success, Ctrl-C: not a crash
+                exc, mechanism, handled, ask = original, _EXIT_MECHANISM, False, True
             from ._snapshot import capture_exception, is_crash, passes_through
 
             self.watch_asyncio()
             if not is_crash(exc) or isinstance(exc, self._ignore):
                 return
-            if _SEEN.reported(exc, self._app) or self._denied():
+            # Ended unhandled after a report that waited to learn how it ends: that
+            # report is dropped and this one goes instead, as a crash.
+            claimed = ask and not handled and self._tentative.claim(exc)
+            if (not claimed and _SEEN.reported(exc, self._app)) or self._denied():
+                return
+            if not ask and not self._granted():
+                return  # maybe handled by the caller: nothing kept, nothing asked
+            if not claimed and not self._accepted(exc):
                 return
             if attributes is None:
                 from ._request import request_attributes
@@ -113,13 +157,41 @@ class Reporter:
             if not passes_through(captured, self._packages):
                 return
             _SEEN.add(exc, self._app)
-            admitted = self._storm_guard().admit(captured)
-            if admitted is None:
-                return  # a storm of the same crash: counted, sent later with the count
-            self._submit(admitted)
-            self._noted(mechanism, admitted.seq)
+            if not ask:
+                # The caller may still handle it: wait a moment to learn how it ends.
+                self._tentative.hold(exc, captured)
+                return
+            admitted = self._admit_and_submit(captured)
+            if admitted is not None:
+                self._noted(mechanism, admitted.seq)
         except Exception:
             debug("otel_telemetry: capture failed", exc_info=True)
+
+    def _admit_and_submit(self, captured: CapturedException) -> Optional[CapturedException]:
+        admitted = self._storm_guard().admit(captured)
+        if admitted is not None:  # else a storm of the same crash: counted, sent with the count
+            self._submit(admitted)
+        return admitted
+
+    def release_waiting(self) -> None:
+        """Queue now the reports waiting to learn how their exception ends (flush, exit)."""
+        self._tentative.release_all()
+
+    def _accepted(self, exc: BaseException) -> bool:
+        """The host's ``should_report`` keeps ``exc`` (True without a filter)."""
+        should_report = self._should_report
+        if should_report is None:
+            return True
+        try:
+            return bool(should_report(exc))
+        except BaseException as failure:  # the host's exception in flight must win
+            warn_once(
+                f"should_report:{self._app}",
+                f"otel_telemetry: {self._app}'s should_report filter "
+                f"{_callable_name(should_report)} raised {_type_name(failure)}; "
+                "the report it was asked about was dropped",
+            )
+            return False
 
     def report_event(self, name: str, payload: Optional[Mapping[str, Any]]) -> None:
         """Queue a usage event; never raises, never blocks."""
@@ -209,3 +281,31 @@ class _Seen:
 
 _SEEN = _Seen()
 renew_in_child(_SEEN.after_fork_in_child)
+
+_FUNCTION = type(renew_in_child)
+_METHOD = type(_SEEN.add)
+_FUNCTION_NAME = vars(_FUNCTION)["__qualname__"].__get__
+_FUNCTION_MODULE = vars(_FUNCTION)["__module__"].__get__
+_METHOD_FUNCTION = vars(_METHOD)["__func__"].__get__
+
+
+def _callable_name(func: object) -> str:
+    """``module.qualname`` of a function or method, read without running the host's code."""
+    try:
+        if type(func) is _METHOD:
+            func = _METHOD_FUNCTION(func)
+        if type(func) is _FUNCTION:
+            return f"{_FUNCTION_MODULE(func)}.{_FUNCTION_NAME(func)}"
+        return f"(a {TYPE_MODULE(type(func))}.{TYPE_QUALNAME(type(func))} object)"
+    except Exception:
+        return "(unnamed)"
+
+
+def _type_name(exc: BaseException) -> str:
+    try:
+        cls = type(exc)
+        module = TYPE_MODULE(cls)
+        name = TYPE_QUALNAME(cls)
+        return name if module == "builtins" else f"{module}.{name}"
+    except Exception:
+        return "an exception"

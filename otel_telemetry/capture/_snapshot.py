@@ -35,6 +35,16 @@ from typing import Any, Optional, Union
 
 from otel_telemetry._chain import Relation
 
+from ._builtins import (
+    ARGS,
+    CAUSE,
+    CONTEXT,
+    SUPPRESS_CONTEXT,
+    TRACEBACK,
+    TYPE_MODULE,
+    TYPE_QUALNAME,
+)
+
 RawFrame = tuple[str, int, str, str]
 """``(co_filename, lineno, function, module)`` of one traceback entry."""
 
@@ -58,14 +68,6 @@ Reports name such a class ``<user exception>`` and keep that base apart
 (``pipeline._spans``)."""
 
 _PLAIN = (str, int, float, bool, type(None))
-# Read through BaseException's own descriptors: a subclass may shadow them with properties.
-_ARGS = vars(BaseException)["args"].__get__
-_TRACEBACK = vars(BaseException)["__traceback__"].__get__
-_CAUSE = vars(BaseException)["__cause__"].__get__
-_CONTEXT = vars(BaseException)["__context__"].__get__
-_SUPPRESS = vars(BaseException)["__suppress_context__"].__get__
-_TYPE_MODULE = vars(type)["__module__"].__get__
-_TYPE_QUALNAME = vars(type)["__qualname__"].__get__
 
 # Numbers every capture of the process; ``next`` on a count is atomic under the GIL.
 _SEQ = itertools.count(1)
@@ -138,7 +140,7 @@ def capture_exception(
     relation: Relation = ""
     while current is not None and id(current) not in seen and len(chain) < MAX_CHAIN:
         seen.add(id(current))
-        frames, omitted = _walk(_TRACEBACK(current))
+        frames, omitted = _walk(TRACEBACK(current))
         module, qualname = class_name(type(current), packages)
         chain.append(
             RawException(
@@ -150,10 +152,10 @@ def capture_exception(
                 relation=relation,
             )
         )
-        cause, context = _CAUSE(current), _CONTEXT(current)
+        cause, context = CAUSE(current), CONTEXT(current)
         if cause is not None:
             current, relation = cause, "cause"
-        elif context is not None and not _SUPPRESS(current):
+        elif context is not None and not SUPPRESS_CONTEXT(current):
             current, relation = context, "context"
         else:
             current = None
@@ -206,7 +208,7 @@ def safe_message(exc: BaseException) -> str:
     Bounded by ``MAX_MESSAGE`` whatever the size of the arguments, and sendable.
     """
     try:
-        args = _ARGS(exc)
+        args = ARGS(exc)
         defining = _str_owner(type(exc))
         if defining is not None and _all_plain(args, exc):
             # A built-in __str__ over plain values runs no host code and cannot block.
@@ -246,7 +248,7 @@ def class_name(cls: type[BaseException], packages: Sequence[str] = ()) -> tuple[
         if klass in _BUILTIN_CLASSES:
             module, qualname = "builtins", klass.__name__
         else:
-            module, qualname = _TYPE_MODULE(klass), _TYPE_QUALNAME(klass)
+            module, qualname = TYPE_MODULE(klass), TYPE_QUALNAME(klass)
             if not isinstance(module, str) or not isinstance(qualname, str):
                 continue
             if _is_user_module(module, packages):

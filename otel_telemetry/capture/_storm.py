@@ -4,9 +4,12 @@ A server failing the same way thousands of times a minute must neither flood the
 endpoint nor grow without bound. Per fingerprint (the exception type and the frames
 where it was raised) at most ``limit`` reports go out per ``window``; the others are
 only counted, and the next report of that crash carries the count in
-``otel_telemetry.occurrences``. What is still counted at exit goes out then, once, so
-the total is not lost (under a storm of many different crashes, the most frequent first,
-within the cap below). All of this runs on the app thread: a dict lookup and a count.
+``otel_telemetry.occurrences``. A count also goes out when its window closes: the guard
+asks once, at the first crash it counts, for a call when that happens (``on_counted``:
+the pipeline's timer), so a server that crashes no more still sends it, and what is
+still counted at exit goes out then, once, so the total is not lost (under a storm of
+many different crashes, the most frequent first, within the cap below). All of this
+runs on the app thread: a dict lookup and a count.
 
 Many different crashes at once (a crash whose place rotates, more sites than are
 remembered) are a storm too: across all fingerprints at most ``global_limit`` reports go
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 from otel_telemetry._attributes import OCCURRENCES
 from otel_telemetry._fork import renew_in_child
+from otel_telemetry._log import debug
 
 if TYPE_CHECKING:
     from ._snapshot import CapturedException
@@ -49,8 +53,11 @@ class StormGuard:
         window: seconds.
         max_fingerprints: how many crashes are remembered (least recent forgotten).
         global_limit: reports of all crashes together per window; ``10 * limit`` if None.
-        on_counted: called with the ``time.monotonic()`` at which the window of a crash
-            just counted closes, so that its count can be sent then.
+        on_counted: called with a ``time.monotonic()`` at which ``counted(final=False)``
+            should run: when the window of a crash just counted closes (later if a count
+            of it went out in that window, or no room is left under ``global_limit``).
+            Asked once per window, not per crash, and only when no earlier call is due;
+            ``counted`` asks again for what it leaves. Never called under the lock.
     """
 
     def __init__(
@@ -70,12 +77,17 @@ class StormGuard:
         self._seen: OrderedDict[Fingerprint, _Crash] = OrderedDict()
         self._since = time.monotonic()  # start of the current window of all crashes
         self._sent = 0  # reports of all crashes sent in it
+        self._armed: Optional[float] = None  # when the earliest call asked for is due
         renew_in_child(self.after_fork_in_child)
 
     def after_fork_in_child(self) -> None:
-        """A new lock in a forked child."""
+        """A new lock in a forked child, and none of the parent's counts."""
         # Another thread may have held the lock at the fork: it never lets go in the child.
         self._lock = threading.Lock()
+        # The parent sends what it counted (at its timer or exit); the child, its own.
+        for crash in self._seen.values():
+            crash.counted = 0
+        self._armed = None  # the parent's timer does not run here
 
     def admit(self, captured: CapturedException) -> Optional[CapturedException]:
         """The report to send, or None when this crash is only counted.
@@ -85,6 +97,7 @@ class StormGuard:
         """
         key = fingerprint(captured)
         now = time.monotonic()
+        counted, due = 0, None
         with self._lock:
             crash = self._seen.get(key)
             if crash is None:
@@ -98,12 +111,18 @@ class StormGuard:
                 crash.since, crash.sent = now, 0
             if now - self._since >= self.window:
                 self._since, self._sent = now, 0
-            if crash.sent >= self.limit or self._sent >= self.global_limit:
+            admitted = crash.sent < self.limit and self._sent < self.global_limit
+            if admitted:
+                crash.sent += 1
+                self._sent += 1
+                counted, crash.counted = crash.counted, 0
+            else:
                 crash.counted += 1
-                return None
-            crash.sent += 1
-            self._sent += 1
-            counted, crash.counted = crash.counted, 0
+                due = self._arm(self._due(crash), now)
+        if not admitted:
+            if due is not None:
+                self._call(due)
+            return None
         if counted:
             return _with_occurrences(captured, 1 + counted, captured.time_ns)
         return captured
@@ -116,9 +135,10 @@ class StormGuard:
         at exit, gets no more).
 
         Args:
-            final: the process ends; otherwise (a host's ``flush()``) at most one count
-                per crash and window, so that flushing after every crash never lets a
-                storm through.
+            final: the process ends; otherwise (a host's ``flush()``, the call asked for
+                through ``on_counted``) at most one count per crash and window, so that
+                flushing after every crash never lets a storm through; a count left for
+                that reason is asked a call for, when it may go.
         """
         now = time.monotonic()
         with self._lock:
@@ -130,7 +150,7 @@ class StormGuard:
                     crash
                     for crash in self._seen.values()
                     if crash.counted
-                    and (final or crash.count_sent is None or now - crash.count_sent >= self.window)
+                    and (final or crash.count_sent is None or now >= crash.count_sent + self.window)
                 ),
                 key=lambda crash: crash.counted,
                 reverse=True,
@@ -142,7 +162,52 @@ class StormGuard:
             for crash in counted:
                 crash.counted = 0
                 crash.count_sent = now
+            # What could not go now (sent a count this window, no room left) goes when it can.
+            due = None
+            if self._on_counted is not None:
+                dues = [self._due(crash) for crash in self._seen.values() if crash.counted]
+                if dues:
+                    due = self._arm(min(dues), now)
+        if due is not None:
+            self._call(due)
         return pending
+
+    def _due(self, crash: _Crash) -> float:
+        """When ``counted(final=False)`` will take the count of ``crash``.
+
+        Its window closes, a window has passed since its last count, and there is room
+        under ``global_limit``.
+        """
+        due = crash.since + self.window
+        if crash.count_sent is not None:
+            due = max(due, crash.count_sent + self.window)
+        if self._sent >= self.global_limit:
+            due = max(due, self._since + self.window)
+        return due
+
+    def _arm(self, due: float, now: float) -> Optional[float]:
+        """``due``, when a call must be asked for then; None when one comes earlier.
+
+        One call at a time is enough: when it comes, ``counted`` takes every count due
+        and asks again for the next. A call that did not come by its time (a full timer
+        queue) no longer stops the next one from being asked for.
+        """
+        if self._on_counted is None:
+            return None
+        if self._armed is not None and now < self._armed <= due:
+            return None
+        if due <= now:  # never a call that comes back at once for nothing
+            due = now + self.window
+        self._armed = due
+        return due
+
+    def _call(self, due: float) -> None:
+        on_counted = self._on_counted
+        if on_counted is not None:
+            try:
+                on_counted(due)
+            except Exception:  # the host's thread goes on; the count goes at exit
+                debug("otel_telemetry: storm timer not set", exc_info=True)
 
 
 def _with_occurrences(captured: CapturedException, count: int, time_ns: int) -> CapturedException:

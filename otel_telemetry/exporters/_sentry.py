@@ -46,6 +46,8 @@ EVENT_KEYS = frozenset(
         "release",
         "environment",
         "tags",
+        "transaction",
+        "transaction_info",
         "contexts",
         "user",
         "sdk",
@@ -67,7 +69,10 @@ def sentry_event(
     an exporter: ``release`` is ``<service.name>@<service.version>`` and ``environment``
     the ``deployment.environment.name`` of the span's resource (``production`` without
     one), tags come from its attributes (and the Python version and OS name, a fixed
-    vocabulary), ``contexts`` holds its trace and span ids only.
+    vocabulary), ``contexts`` holds its trace and span ids only. A report made inside a
+    request (the ASGI middleware) also carries ``http.request.method`` and ``http.route``
+    as tags, and the transaction ``<method> <route>`` (``POST /crawl/{site}``; the route
+    alone without a method): the route template, never the URL.
 
     Args:
         span: the report.
@@ -122,6 +127,7 @@ def sentry_event(
     occurrences = attributes.get(attr.OCCURRENCES)
     if occurrences:
         event["tags"]["occurrences"] = str(occurrences)
+    _add_request(event, attributes)
     if span.context is not None and span.context.is_valid:
         event["contexts"] = {
             "trace": {
@@ -133,6 +139,31 @@ def sentry_event(
     if email:
         event["user"] = {"email": str(email)}
     return event
+
+
+def _add_request(event: dict[str, Any], attributes: Mapping[str, Any]) -> None:
+    """The request's method and route template as tags, and as the transaction's name.
+
+    As Sentry takes them: a tag value or a transaction name is at most 200 characters,
+    on one line.
+    """
+    method = _one_line(attributes.get(attr.HTTP_METHOD), 200)
+    route = _one_line(attributes.get(attr.HTTP_ROUTE), 200)
+    if method:
+        event["tags"][attr.HTTP_METHOD] = method
+    if route:
+        event["tags"][attr.HTTP_ROUTE] = route
+        event["transaction"] = _one_line(f"{method} {route}" if method else route, 200)
+        # A template, not a URL: Sentry groups by it and does not parameterize it again.
+        event["transaction_info"] = {"source": "route"}
+
+
+def _one_line(value: object, limit: int) -> Optional[str]:
+    """A str value on one line (control characters become spaces), cut; None if blank."""
+    if not isinstance(value, str):
+        return None
+    text = "".join(c if c.isprintable() else " " for c in value).strip()
+    return text[:limit] or None
 
 
 def _resource_value(span: ReadableSpan, key: str) -> Optional[str]:

@@ -100,7 +100,12 @@ class Pipeline:
         self._worker.submit(lambda: self._record(pending), droppable=True)
 
     def call_at(self, when: float, job: Callable[[], object]) -> None:
-        """Run ``job`` on the recording worker once ``time.monotonic()`` reaches ``when``."""
+        """Run ``job`` on the recording worker once ``time.monotonic()`` reaches ``when``.
+
+        Never blocks; a flush does not wait for a job whose time has not come. A forked
+        child does not run its parent's (its worker starts afresh).
+        """
+        self._worker.submit_at(when, job)
 
     def schedule_drain(self) -> None:
         """Send, on the worker, the reports that earlier runs or attempts left in the outbox."""

@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import Tracer
 
 from otel_telemetry._version import __version__
+from otel_telemetry.consent._notice import ServerNotice
 from otel_telemetry.exporters import create_exporters, delivers_locally
 from otel_telemetry.scrubbing import Scrubber
 
@@ -99,6 +100,8 @@ def build(
             defer if remote else None,
             rescrub=rescrub,
             store_first=remote,
+            # Nothing leaves this machine on the server default before the notice is out.
+            notice=ServerNotice(settings).before_sending(gate),
         )
     processor = TelemetrySpanProcessor(
         [sending],

@@ -5,6 +5,8 @@ it to the exporters it is for, and removes it once all of them confirmed deliver
 exporter that an endpoint asked to wait, or that was refused, is skipped; the report
 keeps waiting for it. ``drain`` sends what earlier runs (or failed attempts) left,
 each report checked and scrubbed again first: what was read from disk is not trusted.
+Every export, live or drained, passes through one place (``_deliver``), which first
+gives the server-mode notice its chance (``notice``) before a report leaves the machine.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_telemetry._log import debug
-from otel_telemetry.exporters import Delivery
+from otel_telemetry.exporters import Delivery, delivers_locally
 
 from ._backoff import Backoff
 from ._outbox import Entry, Outbox
@@ -42,6 +44,10 @@ class SendingProcessor(SpanProcessor):
             if it raises, the record is dropped.
         store_first: write each new report to the outbox before sending it (False for
             exporters that only write locally; the outbox is still drained).
+        notice: called before a report is handed to an exporter that sends off this
+            machine (not ``delivers_locally``), for live and drained reports alike: the
+            server-mode notice, written before anything leaves. If it raises, nothing
+            is sent to such an exporter and the report keeps waiting.
     """
 
     def __init__(
@@ -52,6 +58,7 @@ class SendingProcessor(SpanProcessor):
         defer: Optional[Callable[[Callable[[], None], bool], None]] = None,
         rescrub: Optional[Callable[[Record], Record]] = None,
         store_first: bool = True,
+        notice: Optional[Callable[[], None]] = None,
     ) -> None:
         self.exporters = dict(exporters)
         self.outbox = outbox
@@ -59,6 +66,7 @@ class SendingProcessor(SpanProcessor):
         self._defer = defer
         self._rescrub = rescrub
         self._store_first = store_first
+        self._notice = notice
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         """Nothing to do before a span ends."""
@@ -133,12 +141,14 @@ class SendingProcessor(SpanProcessor):
         remaining = []
         for name in entry.pending:
             exporter = self.exporters.get(name)
-            # Not configured in this run, asked to wait, or already failing in this drain:
-            # the report keeps waiting for it.
+            # Not configured in this run, asked to wait, already failing in this drain, or
+            # leaving the machine before the notice could be given: the report keeps
+            # waiting for it.
             if (
                 exporter is None
                 or (failed is not None and name in failed)
                 or (self.backoff is not None and self.backoff.blocked(name))
+                or (not delivers_locally(exporter) and not self._noticed())
             ):
                 remaining.append(name)
                 continue
@@ -157,3 +167,14 @@ class SendingProcessor(SpanProcessor):
         entry.pending = remaining
         if self.outbox is not None and entry.path is not None:
             self.outbox.settle(entry)
+
+    def _noticed(self) -> bool:
+        """The notice was given (or is not needed); False if it failed: send nothing."""
+        if self._notice is None:
+            return True
+        try:
+            self._notice()
+        except Exception:
+            debug("otel_telemetry: the server-mode notice failed; nothing sent", exc_info=True)
+            return False
+        return True

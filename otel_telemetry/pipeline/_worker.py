@@ -1,12 +1,15 @@
 """A queue and one daemon thread that runs its jobs in order.
 
 ``submit`` never blocks the host: when the queue is full, the oldest job that may be
-dropped is dropped (and counted). A forked child has the queue but not the thread, and
-maybe a lock held by a thread that does not exist there, so the child starts afresh.
+dropped is dropped (and counted). ``submit_at`` queues a job when its time comes: the
+thread waits until the earliest one is due. A forked child has the queue but not the
+thread, and maybe a lock held by a thread that does not exist there, so the child
+starts afresh (without the parent's timed jobs: they are the parent's).
 """
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections import deque
@@ -63,6 +66,9 @@ class Worker:
         self._cond = threading.Condition()
         self._queue: deque[tuple[Job, bool]] = deque()
         self._pending = 0  # queued or running
+        # Jobs waiting for their time: (time.monotonic() due, order, job), earliest first.
+        self._timers: list[tuple[float, int, Job]] = []
+        self._timer_order = 0
         self._thread: Optional[threading.Thread] = None
         self.dropped = 0
         """Droppable jobs dropped because the queue was full."""
@@ -96,6 +102,23 @@ class Worker:
             inline = self._thread is None and (self._local or threading.current_thread().daemon)
         if inline:
             self._run_queued()
+
+    def submit_at(self, when: float, job: Job) -> None:
+        """Queue ``job`` once ``time.monotonic()`` reaches ``when``; never blocks.
+
+        It then runs in order with the others (never dropped from a full queue). Until
+        then it is not waited for by :meth:`wait`. At most ``max_queue`` wait for their
+        time: beyond that, the one due last is forgotten.
+        """
+        with self._cond:
+            heapq.heappush(self._timers, (when, self._timer_order, job))
+            self._timer_order += 1
+            if len(self._timers) > self._max_queue:  # not a report: not counted as dropped
+                self._timers.remove(max(self._timers))
+                heapq.heapify(self._timers)
+            self._cond.notify()
+            if self._thread is None:
+                self._start()
 
     def wait(self, timeout: Optional[float]) -> bool:
         """Wait until every job queued so far has run; False when ``timeout`` passed first."""
@@ -137,11 +160,29 @@ class Worker:
                 self._pending -= 1
                 self._cond.notify_all()
 
+    def _queue_due(self) -> Optional[float]:
+        """Queue the timed jobs that are due; the seconds until the next one (None: none)."""
+        timers = self._timers
+        while timers:
+            left = timers[0][0] - time.monotonic()
+            if left > 0:
+                return left
+            _, _, job = heapq.heappop(timers)
+            self._queue.append((job, False))
+            self._pending += 1
+        return None
+
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._queue:
-                    self._cond.wait(IDLE if self._idle_exit else None)
+                while True:
+                    until_timer = self._queue_due()
+                    if self._queue:
+                        break
+                    timeout = IDLE if self._idle_exit else None
+                    if until_timer is not None:
+                        timeout = until_timer if timeout is None else min(timeout, until_timer)
+                    self._cond.wait(wait_time(timeout))
                     if not self._queue and self._idle_exit and not _host_thread_alive():
                         # A child forked from a thread of the host ends when that thread
                         # does, unless a thread of ours lives on: so ours ends, idle.

@@ -18,15 +18,16 @@ from tests.receivers.otlp import OtlpHttpReceiver
 
 pytestmark = pytest.mark.integration
 
-# The target raises inside acme (json calls back into acme.crawler), so the crash is
-# the host's; a partial of a module function pickles for every start method.
+# The target raises inside acme, so the crash is the host's (not a network error, which
+# the example's should_report keeps out); a partial of a module function pickles for
+# every start method.
 HOST = """
 import functools, multiprocessing, sys
 import acme.crawler
 
 if __name__ == "__main__":
     context = multiprocessing.get_context(sys.argv[1])
-    target = functools.partial(acme.crawler._decode, '{"error": "child of %s"}' % sys.argv[1])
+    target = functools.partial(acme.crawler.parse_robots, "child_of_%s" % sys.argv[1])
     child = context.Process(target=target)
     child.start()
     child.join()
@@ -48,9 +49,10 @@ def test_a_crash_of_a_multiprocessing_child_is_reported(
         assert result.returncode == 0, result.stderr
         assert result.stdout == "child exit code 1\n"  # as without telemetry
         assert "Process-1:\nTraceback" in result.stderr  # multiprocessing's own report
-        assert f"ConnectionRefusedError: child of {method}" in result.stderr
+        assert f"ValueError: malformed robots.txt line: 'child_of_{method}'" in result.stderr
         [span] = receiver.wait_for_spans(1)
     values = attributes(span["attributes"])
     assert values["otel_telemetry.mechanism"] == "multiprocessing"
     [event] = span["events"]
-    assert attributes(event["attributes"])["exception.message"] == f"child of {method}"
+    message = attributes(event["attributes"])["exception.message"]
+    assert message == f"malformed robots.txt line: 'child_of_{method}'"

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import Any, Callable
+import logging
+import sys
+import threading
+from typing import Any, Callable, Optional
 
+import click
 import pytest
 
 from otel_telemetry import _attributes as attr
@@ -37,7 +41,11 @@ class Host:
         self.submitted.append(captured)
 
     def reporter(
-        self, app: str = "acme", packages: tuple[str, ...] = ("tests",), storm=(5, 60.0)
+        self,
+        app: str = "acme",
+        packages: tuple[str, ...] = ("tests",),
+        storm=(5, 60.0),
+        ignore: tuple[type[BaseException], ...] = (UsageError,),
     ) -> Reporter:
         def watch() -> None:
             self.watched += 1
@@ -45,7 +53,7 @@ class Host:
         return Reporter(
             app=app,
             packages=packages,
-            ignore=(UsageError,),
+            ignore=ignore,
             storm_limits=storm,
             denied=lambda: self._denied,
             granted=lambda: self.granted,
@@ -221,13 +229,16 @@ def test_capture_errors_reports_and_re_raises(
     run: Callable[[ErrorCapture], None], message: str, watched: int
 ) -> None:
     host = Host()
+    host.granted = True
 
     with pytest.raises(ValueError, match=message):
         run(ErrorCapture(host.reporter()))
 
     [captured] = host.submitted
     assert captured.mechanism == "capture_errors"
+    assert captured.handled is True  # its caller may handle it
     assert captured.exceptions[-1].message == message
+    assert host.noted == []  # consent is given: nothing to ask
     assert host.watched == watched  # a coroutine function starts the asyncio watch at once
 
 
@@ -248,3 +259,248 @@ def test_capture_errors_lets_results_and_clean_exits_through() -> None:
     assert asyncio.run(triple(2)) == 6
     assert double.__name__ == "double"  # functools.wraps
     assert host.submitted == []
+
+
+@pytest.mark.parametrize(
+    "run", [_run_sync, _run_async, _run_async_partial, _run_with, _run_async_with]
+)
+def test_capture_errors_without_consent_keeps_nothing_and_asks_nothing(
+    run: Callable[[ErrorCapture], None],
+) -> None:
+    host = Host()
+    reporter = host.reporter()
+    with pytest.raises(ValueError, match=r"(a)?sync \d") as raised:
+        run(ErrorCapture(reporter))
+    assert (host.submitted, host.noted) == ([], [])
+
+    # Not even marked as seen: when it ends unhandled, the hook reports it, and asks.
+    reporter.report(raised.value, "excepthook", handled=False)
+    [captured] = host.submitted
+    assert (captured.mechanism, captured.handled) == ("excepthook", False)
+    assert host.noted == ["excepthook"]
+
+
+class IgnoredExit(click.ClickException):
+    """A host's ClickException in ``ignore``."""
+
+
+def _exit_while_handling(
+    original: BaseException, make_exit: Callable[[BaseException], BaseException]
+) -> BaseException:
+    """``make_exit(original)`` raised in this module's ``except`` block, as a CLI does."""
+    try:
+        try:
+            raise original
+        except BaseException as caught:
+            raise make_exit(caught)  # noqa: B904 - the shape of the hosts we meet
+    except BaseException as exit_:
+        return exit_
+
+
+@pytest.mark.parametrize(
+    "make_exit",
+    [
+        pytest.param(lambda e: SystemExit(1), id="sys.exit(1)"),
+        pytest.param(lambda e: SystemExit("Error: it failed"), id="sys.exit(str)"),
+        pytest.param(lambda e: click.ClickException(str(e)), id="ClickException"),
+        pytest.param(lambda e: click.Abort(), id="Abort"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("mechanism", "handled", "ask"),
+    [("capture_errors", True, False), ("capture_exception", True, True), ("asgi", False, True)],
+)
+def test_a_failing_exit_reports_the_crash_behind_it(make_exit, mechanism, handled, ask) -> None:
+    host = Host()  # no consent yet: an exit is a crash, it may ask
+    exit_ = _exit_while_handling(ValueError("the original"), make_exit)
+
+    host.reporter().report(exit_, mechanism, handled=handled, ask=ask)
+
+    [captured] = host.submitted
+    assert (captured.mechanism, captured.handled) == ("exit", False)
+    [original] = captured.exceptions  # the original's chain, not the exit's
+    assert (original.qualname, original.message) == ("ValueError", "the original")
+    assert original.frames[-1][2] == "_exit_while_handling"  # the original's frames
+    assert host.noted == ["exit"]
+
+
+def test_an_exit_passing_several_wrappers_reports_its_crash_once() -> None:
+    host = Host()
+    reporter = host.reporter()
+    exit_ = _exit_while_handling(ValueError("x"), lambda e: SystemExit(1))
+    for _ in range(3):  # the command's wrapper, the group's, then the excepthook
+        reporter.report(exit_, "capture_errors", handled=True, ask=False)
+    reporter.report(exit_.__context__, "excepthook", handled=False)  # type: ignore[arg-type]
+    assert len(host.submitted) == 1
+
+
+def test_a_crash_already_reported_is_not_reported_again_by_its_exit() -> None:
+    """A decorated library call reported it (consent given); then the CLI exited with it."""
+    host = Host()
+    host.granted = True
+    reporter = host.reporter()
+    exit_ = _exit_while_handling(ValueError("x"), lambda e: SystemExit(1))
+    reporter.report(exit_.__context__, "capture_errors", handled=True, ask=False)  # type: ignore[arg-type]
+    reporter.report(exit_, "capture_errors", handled=True, ask=False)
+    assert [c.mechanism for c in host.submitted] == ["capture_errors"]
+
+
+@pytest.mark.parametrize(
+    "exit_",
+    [
+        pytest.param(_exit_while_handling(ValueError("x"), lambda e: SystemExit(0)), id="exit 0"),
+        pytest.param(
+            _exit_while_handling(ValueError("x"), lambda e: click.BadParameter("x")),
+            id="BadParameter",
+        ),
+        pytest.param(
+            _exit_while_handling(KeyboardInterrupt(), lambda e: click.Abort()), id="Ctrl-C"
+        ),
+        pytest.param(_raised(SystemExit(2)), id="nothing behind it"),
+        pytest.param(_raised(click.UsageError("no such option")), id="UsageError"),
+        pytest.param(
+            _exit_while_handling(UsageError("bad flag"), lambda e: SystemExit(1)),
+            id="an ignored original",
+        ),
+        pytest.param(
+            _exit_while_handling(ValueError("x"), lambda e: IgnoredExit("y")),
+            id="an ignored exit",
+        ),
+    ],
+)
+@pytest.mark.parametrize("granted", [True, False])
+def test_exits_that_are_no_crash(exit_: BaseException, granted: bool) -> None:
+    assert isinstance(exit_, (SystemExit, click.ClickException, click.Abort))
+    host = Host()
+    host.granted = granted
+    reporter = host.reporter(ignore=(UsageError, IgnoredExit))
+    reporter.report(exit_, "capture_errors", handled=True, ask=False)
+    reporter.report(exit_, "capture_exception", handled=True)
+    assert (host.submitted, host.noted) == ([], [])
+
+
+def _filtered_host(should_report: Callable[[BaseException], Any]) -> tuple[Host, Reporter]:
+    host = Host()
+    host.should_report = should_report
+    return host, host.reporter(ignore=(UsageError, IgnoredExit))
+
+
+def test_should_report_drops_what_it_refuses_and_keeps_the_rest() -> None:
+    seen: list[tuple[str, bool]] = []
+
+    def should_report(exc: BaseException) -> bool:
+        seen.append((type(exc).__name__, threading.current_thread() is threading.main_thread()))
+        return not isinstance(exc, ConnectionError)
+
+    host, reporter = _filtered_host(should_report)
+    reporter.report(_raised(ConnectionRefusedError("refused")), "excepthook", handled=False)
+    reporter.report(_raised(ValueError("a bug")), "excepthook", handled=False)
+    exit_ = _exit_while_handling(ConnectionResetError("reset"), lambda e: SystemExit(1))
+    reporter.report(exit_, "capture_errors", handled=True, ask=False)
+
+    assert [c.exceptions[-1].qualname for c in host.submitted] == ["ValueError"]
+    assert host.noted == ["excepthook"]
+    # On the host's thread; given the crash behind an exit, never the exit.
+    assert seen == [
+        ("ConnectionRefusedError", True),
+        ("ValueError", True),
+        ("ConnectionResetError", True),
+    ]
+
+
+def test_should_report_runs_after_ignore_and_only_when_something_may_be_kept() -> None:
+    seen: list[str] = []
+    host, reporter = _filtered_host(lambda exc: seen.append(type(exc).__name__) or True)
+    reporter.report(_raised(UsageError("ignored")), "excepthook", handled=False)
+    reporter.report(_raised(ValueError("maybe handled")), "capture_errors", handled=True, ask=False)
+    assert seen == []
+    assert host.submitted == []
+
+
+@pytest.mark.parametrize(
+    "failure", [RuntimeError("the filter's bug"), KeyboardInterrupt(), SystemExit(3)]
+)
+def test_a_failing_should_report_is_logged_once_and_drops_the_report(
+    failure: BaseException, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[int] = []
+
+    def should_report(exc: BaseException) -> bool:
+        calls.append(1)
+        raise failure
+
+    from otel_telemetry import _log
+
+    _log._warned.discard("should_report:acme")
+    host, reporter = _filtered_host(should_report)
+    with caplog.at_level(logging.WARNING, logger="otel_telemetry"):
+        for message in ("first secret", "second secret"):
+            reporter.report(_raised(ValueError(message)), "excepthook", handled=False)
+
+    assert calls == [1, 1]  # later reports still ask the filter
+    assert host.submitted == []
+    [record] = caplog.records
+    text = record.getMessage()
+    assert "should_report" in text
+    assert "test_a_failing_should_report_is_logged_once_and_drops_the_report" in text
+    assert type(failure).__name__ in text
+    assert "secret" not in text
+    assert "the filter's bug" not in text
+
+
+def test_a_report_kept_without_asking_is_handled() -> None:
+    host = Host()
+    host.granted = True
+    host.reporter().report(_raised(ValueError("x")), "logging", handled=True, ask=False)
+    [captured] = host.submitted
+    assert (captured.mechanism, captured.handled) == ("logging", True)
+    assert host.noted == []
+
+
+def test_the_host_exception_propagates_whatever_the_filter_raises() -> None:
+    def should_report(exc: BaseException) -> Optional[bool]:
+        raise KeyboardInterrupt
+
+    _, reporter = _filtered_host(should_report)
+    capture = ErrorCapture(reporter)
+    exit_ = _exit_while_handling(ValueError("x"), lambda e: SystemExit(1))
+
+    with pytest.raises(SystemExit) as raised, capture:
+        raise exit_
+    assert raised.value is exit_
+    assert sys.exc_info() == (None, None, None)
+
+
+def test_a_click_group_wrapped_as_a_console_script_entry(capsys: pytest.CaptureFixture) -> None:
+    """``main = telemetry.capture_errors(cli)``: the group still runs, exits as it did."""
+    host = Host()
+
+    @click.group()
+    def cli() -> None:
+        """The host's group."""
+
+    @cli.command()
+    def fine() -> None:
+        click.echo("fine")
+
+    @cli.command()
+    def fails() -> None:
+        try:
+            {}["missing"]  # the host's bug
+        except KeyError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+
+    main = ErrorCapture(host.reporter())(cli)
+
+    assert main.__wrapped__ is cli  # type: ignore[attr-defined]
+    with pytest.raises(SystemExit) as ok:
+        main(["fine"])
+    assert ok.value.code == 0
+    assert host.submitted == []
+    with pytest.raises(SystemExit) as failed:
+        main(["fails"])
+    assert failed.value.code == 1
+    [captured] = host.submitted
+    assert (captured.mechanism, captured.exceptions[-1].qualname) == ("exit", "KeyError")
+    assert capsys.readouterr() == ("fine\n", "Error: 'missing'\n")

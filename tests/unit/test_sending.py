@@ -252,3 +252,62 @@ def test_a_deferred_delivery_leaves_the_report_on_disk_first(outbox: Outbox) -> 
     job()  # type: ignore[operator]
     assert exporter.exported == ["exception"]
     assert outbox.count() == 0
+
+
+class LocalExporter(TableExporter):
+    """An exporter that only writes on this machine (a file)."""
+
+    delivers_locally = True
+
+
+def test_the_notice_comes_before_a_report_leaves_live_or_drained(
+    outbox: Outbox, backoff: Backoff
+) -> None:
+    calls: list[str] = []
+
+    class Remote(TableExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            calls.extend(f"export {span.name}" for span in spans)
+            return super().export(spans)
+
+    earlier = outbox.put(record_of("from an earlier run"), ["otlp"])
+    assert earlier is not None
+    outbox.settle(earlier)
+    sending = SendingProcessor(
+        {"otlp": Remote(OK)}, outbox, backoff, notice=lambda: calls.append("notice")
+    )
+
+    assert sending.drain() == 1
+    sending.on_end(finished_span("live"))
+
+    # Asked before every send (it shows itself once): never an export before the first.
+    assert calls == ["notice", "export from an earlier run", "notice", "export live"]
+
+
+def test_a_local_exporter_needs_no_notice(outbox: Outbox, backoff: Backoff) -> None:
+    calls: list[str] = []
+    local = LocalExporter(OK)
+    sending = SendingProcessor(
+        {"file": local}, outbox, backoff, notice=lambda: calls.append("notice")
+    )
+
+    sending.on_end(exception_span())
+
+    assert local.exported == ["exception"]
+    assert calls == []
+
+
+def test_a_notice_that_fails_sends_nothing_and_keeps_the_report(
+    outbox: Outbox, backoff: Backoff
+) -> None:
+    def notice() -> None:
+        raise OSError("stderr is gone")
+
+    remote, local = TableExporter(OK), LocalExporter(OK)
+    sending = SendingProcessor({"otlp": remote, "file": local}, outbox, backoff, notice=notice)
+
+    sending.on_end(exception_span())
+
+    assert remote.exported == []  # fail closed: nothing left the machine
+    assert local.exported == ["exception"]  # what stays here is not held up
+    assert pending_in(outbox) == [["otlp"]]

@@ -189,9 +189,67 @@ def test_the_whole_event_of_a_chain_with_a_cause() -> None:
 
 
 def test_every_key_of_an_event_is_allowed() -> None:
-    event = event_of(report({attr.USER_EMAIL: "dev@example.org", attr.OCCURRENCES: 3}))
+    event = event_of(
+        report(
+            {
+                attr.USER_EMAIL: "dev@example.org",
+                attr.OCCURRENCES: 3,
+                attr.HTTP_METHOD: "POST",
+                attr.HTTP_ROUTE: "/crawl/{site}",
+            }
+        )
+    )
     assert set(event) <= EVENT_KEYS
     assert set(event) == EVENT_KEYS - {"sdk", "type"}
+
+
+@pytest.mark.parametrize(
+    ("request_attributes", "tags", "transaction"),
+    [
+        pytest.param(
+            {attr.HTTP_METHOD: "POST", attr.HTTP_ROUTE: "/crawl/{site}"},
+            {"http.request.method": "POST", "http.route": "/crawl/{site}"},
+            "POST /crawl/{site}",
+            id="method and route",
+        ),
+        pytest.param(
+            {attr.HTTP_ROUTE: "/crawl/{site}"},
+            {"http.route": "/crawl/{site}"},
+            "/crawl/{site}",
+            id="route alone",
+        ),
+        pytest.param(
+            {attr.HTTP_METHOD: "_OTHER"},
+            {"http.request.method": "_OTHER"},
+            None,
+            id="method alone: no transaction",
+        ),
+        pytest.param({}, {}, None, id="not a request"),
+        pytest.param(
+            {attr.HTTP_METHOD: "GET", attr.HTTP_ROUTE: "/a\n/" + "b" * 300},
+            {"http.request.method": "GET", "http.route": ("/a /" + "b" * 300)[:200]},
+            ("GET /a /" + "b" * 300)[:200],
+            id="one line, at most 200 characters",
+        ),
+        pytest.param(
+            {attr.HTTP_METHOD: "  ", attr.HTTP_ROUTE: 7},
+            {},
+            None,
+            id="blank or not a str: left out",
+        ),
+    ],
+)
+def test_a_request_report_carries_its_method_and_route(
+    request_attributes: dict[str, Any], tags: dict[str, str], transaction: Optional[str]
+) -> None:
+    event = event_of(report(request_attributes))
+
+    assert {k: v for k, v in event["tags"].items() if k.startswith("http.")} == tags
+    assert event.get("transaction") == transaction
+    if transaction is None:
+        assert "transaction_info" not in event
+    else:
+        assert event["transaction_info"] == {"source": "route"}
 
 
 def test_a_context_relation_is_a_context_source() -> None:

@@ -201,3 +201,136 @@ def test_fingerprint_of_an_exception_without_frames() -> None:
         handled=True,
     )
     assert fingerprint(bare) == (("builtins", "ValueError", None),)
+
+
+# -- the call when a window closes (``on_counted``) ---------------------------------------------
+
+
+class Calls:
+    """``on_counted``: the times asked for, in order."""
+
+    def __init__(self) -> None:
+        self.due: list[float] = []
+
+    def __call__(self, when: float) -> None:
+        self.due.append(when)
+
+
+def test_the_first_crash_counted_asks_for_a_call_when_its_window_closes(clock: Clock) -> None:
+    calls = Calls()
+    guard = StormGuard(limit=2, window=10.0, on_counted=calls)
+    clock.now = 3.0
+    guard.admit(crash())
+    guard.admit(crash())
+    assert calls.due == []  # admitted: nothing to count
+
+    for clock.now in (4.0, 5.0, 6.0):
+        assert guard.admit(crash()) is None
+
+    assert calls.due == [13.0]  # once for the window, not once per crash
+
+
+def test_the_call_takes_the_count_and_a_later_window_asks_again(clock: Clock) -> None:
+    calls = Calls()
+    guard = StormGuard(limit=1, window=10.0, on_counted=calls)
+    guard.admit(crash())
+    guard.admit(crash())
+    guard.admit(crash())
+    assert calls.due == [10.0]
+
+    clock.now = 10.0  # the call comes
+    [count] = guard.counted(final=False)
+    assert count.attributes[OCCURRENCES] == 2
+    assert guard.counted(final=False) == []
+
+    clock.now = 12.0  # a new window: one report, then counted again
+    assert guard.admit(crash()) is not None
+    assert guard.admit(crash()) is None
+    assert calls.due == [10.0, 22.0]
+    clock.now = 22.0
+    [count] = guard.counted(final=False)
+    assert count.attributes[OCCURRENCES] == 1
+
+
+def test_a_count_sent_by_a_flush_within_the_window_asks_for_a_window_later(clock: Clock) -> None:
+    calls = Calls()
+    guard = StormGuard(limit=1, window=10.0, on_counted=calls)
+    guard.admit(crash())
+    guard.admit(crash())  # counted: a call at 10
+    clock.now = 4.0
+    [count] = guard.counted(final=False)  # the host's flush() sends the count now
+    assert count.attributes[OCCURRENCES] == 1
+
+    clock.now = 5.0
+    assert guard.admit(crash()) is None  # counted again, in the same window
+    clock.now = 10.0  # the call asked for first comes: too early for this count
+    assert guard.counted(final=False) == []
+
+    assert calls.due == [10.0, 14.0]  # asked again, when the count may go
+    clock.now = 14.0
+    [count] = guard.counted(final=False)
+    assert count.attributes[OCCURRENCES] == 1
+
+
+def test_a_count_without_room_asks_for_the_next_window_of_all_crashes(clock: Clock) -> None:
+    calls = Calls()
+    guard = StormGuard(limit=5, window=10.0, global_limit=2, on_counted=calls)
+    a = crash(line=1)
+    guard.admit(crash(line=2))
+    clock.now = 5.0
+    guard.admit(a)  # a's window: 5 to 15
+    clock.now = 10.0  # the window of all crashes: 10 to 20, filled by two others
+    guard.admit(crash(line=3))
+    guard.admit(crash(line=4))
+    clock.now = 12.0
+    assert guard.admit(a) is None  # under its own limit, but no room left
+
+    assert calls.due == [20.0]  # not 15: there is no room before 20
+    clock.now = 15.0
+    assert guard.counted(final=False) == []
+    clock.now = 20.0
+    [count] = guard.counted(final=False)
+    assert count.exceptions == a.exceptions
+    assert calls.due == [20.0]
+
+
+def test_no_call_is_asked_for_while_an_earlier_one_is_due(clock: Clock) -> None:
+    calls = Calls()
+    guard = StormGuard(limit=1, window=10.0, on_counted=calls)
+    a, b = crash(line=1), crash(line=2)
+    guard.admit(a)
+    guard.admit(a)  # due at 10
+    clock.now = 5.0
+    guard.admit(b)
+    guard.admit(b)  # due at 15: the call at 10 comes first
+    assert calls.due == [10.0]
+
+    clock.now = 10.0  # takes both: each count at most once per window
+    assert len(guard.counted(final=False)) == 2
+    assert calls.due == [10.0]
+
+
+def test_a_failing_call_never_reaches_the_host(clock: Clock) -> None:
+    def broken(when: float) -> None:
+        raise RuntimeError("no timer")
+
+    guard = StormGuard(limit=1, window=10.0, on_counted=broken)
+    guard.admit(crash())
+    assert guard.admit(crash()) is None  # counted, the failure swallowed
+    [count] = guard.counted()  # the count still goes at exit
+    assert count.attributes[OCCURRENCES] == 1
+
+
+def test_a_forked_child_does_not_send_its_parents_counts(clock: Clock) -> None:
+    calls = Calls()
+    guard = StormGuard(limit=1, window=10.0, on_counted=calls)
+    guard.admit(crash())
+    guard.admit(crash())
+
+    guard.after_fork_in_child()  # what a forked child runs
+
+    assert guard.counted() == []  # the parent sends it
+    assert guard.admit(crash()) is None  # still a storm in the child
+    assert calls.due == [10.0, 10.0]  # the child's own call: the parent's is not its
+    [count] = guard.counted()
+    assert count.attributes[OCCURRENCES] == 1

@@ -142,3 +142,81 @@ def test_a_forked_child_starts_afresh() -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert worker.wait(WAIT)
     assert worker.dropped == 1  # the parent's own state is untouched
+
+
+# -- timed jobs (``submit_at``: the storm counts' call when a window closes) -------------------
+
+
+def test_a_timed_job_runs_once_its_time_comes_in_order_with_the_others() -> None:
+    worker = Worker("unit-worker", max_queue=8)
+    ran: list[str] = []
+    due = threading.Event()
+    start = time.monotonic()
+
+    worker.submit_at(start + 0.2, lambda: (ran.append("later"), due.set()))
+    worker.submit_at(start + 0.1, lambda: ran.append("sooner"))
+    worker.submit(lambda: ran.append("now"))
+
+    assert due.wait(WAIT)
+    assert ran == ["now", "sooner", "later"]
+    assert time.monotonic() >= start + 0.2  # not before its time
+
+
+def test_wait_does_not_wait_for_a_job_whose_time_has_not_come() -> None:
+    worker = Worker("unit-worker", max_queue=8)
+    ran: list[str] = []
+    worker.submit_at(time.monotonic() + 3600, lambda: ran.append("in an hour"))
+    worker.submit(lambda: ran.append("now"))
+
+    assert worker.wait(WAIT)  # True at once: the timed job is not pending yet
+    assert ran == ["now"]
+
+
+def test_a_timed_job_already_due_runs_at_once() -> None:
+    worker = Worker("unit-worker", max_queue=8)
+    done = threading.Event()
+    worker.submit_at(time.monotonic() - 1, done.set)
+    assert done.wait(WAIT)
+
+
+def test_timed_jobs_are_bounded_the_one_due_last_forgotten() -> None:
+    worker = Worker("unit-worker", max_queue=3)
+    blocker = Blocker()
+    worker.submit(blocker)
+    assert blocker.started.wait(WAIT)  # nothing timed runs until it is released
+    ran: list[str] = []
+    last = threading.Event()
+    now = time.monotonic()
+    # Four for three places, all due already: "b", due last, is forgotten.
+    worker.submit_at(now - 0.4, lambda: ran.append("a"))
+    worker.submit_at(now - 0.1, lambda: ran.append("b"))
+    worker.submit_at(now - 0.3, lambda: ran.append("c"))
+    worker.submit_at(now - 0.2, lambda: (ran.append("d"), last.set()))
+    blocker.release.set()
+
+    assert last.wait(WAIT)
+    assert ran == ["a", "c", "d"]  # in the order they were due
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
+def test_a_forked_child_has_none_of_its_parents_timed_jobs() -> None:
+    worker = Worker("unit-worker", max_queue=8)
+    ran: list[str] = []
+    parent_done = threading.Event()
+    worker.submit_at(time.monotonic() + 0.3, lambda: (ran.append("parent"), parent_done.set()))
+
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            child_done = threading.Event()
+            worker.submit_at(time.monotonic() + 0.5, child_done.set)  # after the parent's
+            code = 0 if child_done.wait(WAIT) and ran == [] else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert parent_done.wait(WAIT)
+    assert ran == ["parent"]

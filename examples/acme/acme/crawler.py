@@ -1,9 +1,18 @@
-"""The crawling core of Acme, with entry points wrapped by ``capture_errors``."""
+"""The crawling core of Acme, with entry points wrapped by ``capture_errors``.
+
+Two shapes of API, as real crawlers have them: ``run``/``arun`` raise (and are wrapped
+by ``capture_errors``: reported only if the caller lets the error end the program, or
+with consent already given), ``crawl_page`` never raises and returns failure results
+(crawl4ai's ``success=False``), reporting by hand, with ``capture_exception``, only the
+errors it did not expect.
+"""
 
 import asyncio
 import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from .telemetry import telemetry
 
@@ -86,3 +95,62 @@ def crawl_each(urls: list[str], on_page: Callable[[str], None]) -> int:
     for url in urls:
         on_page(url)
     return len(urls)
+
+
+@dataclass
+class Markdown:
+    """A page converted to Markdown."""
+
+    raw: str
+
+
+@dataclass
+class CrawlResult:
+    """What ``crawl_page`` returns: a failure is a result, not an exception."""
+
+    url: str
+    success: bool
+    title: Optional[str] = None
+    markdown: Optional[Markdown] = None
+    error_message: Optional[str] = None
+
+
+#: Failures a crawler expects (the network, the remote server): a failed result, no report.
+EXPECTED_FAILURES = (CrawlError, ConnectionError, TimeoutError)
+
+
+def fetch_offline(url: str) -> str:
+    """The stand-in transport of ``crawl_page``, so the example needs no network: it fails."""
+    raise ConnectionRefusedError(f"connection to {url} refused")
+
+
+def crawl_page(url: str, fetch: Callable[[str], str] = fetch_offline) -> CrawlResult:
+    """Fetch one page and convert it; never raises (the crawl4ai ``arun`` shape).
+
+    Args:
+        url: the page.
+        fetch: the transport (``fetch_offline`` by default); returns the page's HTML.
+
+    Returns:
+        ``success=True`` with the title and Markdown, or ``success=False`` with the error.
+    """
+    try:
+        html = fetch(url)
+    except EXPECTED_FAILURES as exc:  # expected: the user sees it in the result, no report
+        return CrawlResult(url, success=False, error_message=str(exc))
+    try:
+        return CrawlResult(url, success=True, title=_title(html), markdown=_markdown(html))
+    except Exception as exc:
+        # Unexpected: a bug of Acme's. The caller still gets a result; the maintainers
+        # get the report (asked for in a terminal, sent when consent is given).
+        telemetry.capture_exception(exc)
+        return CrawlResult(url, success=False, error_message=f"unexpected error: {exc}")
+
+
+def _title(html: str) -> str:
+    # A page without a <title> is the bug: search() returns None.
+    return re.search(r"<title>(.*?)</title>", html, re.S).group(1).strip()
+
+
+def _markdown(html: str) -> Markdown:
+    return Markdown(re.sub(r"<[^>]+>", "", html).strip())
