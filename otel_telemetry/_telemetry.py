@@ -276,7 +276,9 @@ class Telemetry:
         waits as long as the exporters' own timeouts allow.
         """
         try:
-            self.reporter.release_waiting()
+            # Called from a `finally:` block, an exception may be on its way out: its
+            # report keeps waiting to learn whether it ends the program.
+            self.reporter.release_waiting(sys.exc_info()[1])
             self.reporter.send_counted(final=False)
             if self.pipeline.waiting():
                 self.pipeline.schedule_drain()

@@ -97,6 +97,16 @@ def bare():
 def greet():
     name = click.prompt("Name")
     click.echo(f"hello {name}")
+
+
+@cli.command()
+@telemetry.capture_errors
+def rebuild():
+    try:
+        load("cache")
+    except KeyError:  # an expected condition: the user decides
+        click.confirm("No cache yet. Rebuild it now?", abort=True)
+    click.echo("rebuilt")
 '''
 
 TYPER_HOST = """

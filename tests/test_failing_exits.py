@@ -9,6 +9,8 @@ behind them, Ctrl-C) ask nothing, and send nothing even with consent given.
 
 from __future__ import annotations
 
+import sys
+
 import pexpect
 import pytest
 
@@ -171,6 +173,64 @@ def test_ctrl_c_at_a_click_prompt_is_not_a_crash(consent, terminal, otlp_http, c
     child = spawn_host("clihost", ["greet"], env)
     child.expect("Name: ")
     child.sendintr()
+
+    exit_status, output = finish(child)
+
+    assert exit_status == 1
+    assert "Aborted!" in output
+    assert QUESTION not in output
+    assert otlp_http.requests == []
+    assert stored(config_dir) == []
+
+
+THREAD_EXIT = """
+import sys, threading
+from otel_telemetry import Telemetry
+
+telemetry = Telemetry(app="acme", package="__main__")
+telemetry.install()
+
+
+@telemetry.capture_errors
+def job():
+    try:
+        {}["missing"]
+    except KeyError:
+        sys.exit(1)  # ends this thread only
+
+
+thread = threading.Thread(target=job)
+thread.start()
+thread.join()
+print("all jobs done")
+"""
+
+
+def test_sys_exit_in_a_thread_is_no_failing_exit(terminal, otlp_http, config_dir):
+    child = spawn(
+        [sys.executable, "-c", THREAD_EXIT], {**terminal, "ACME_TELEMETRY_PROMPT_TIMEOUT": "1"}
+    )
+
+    exit_status, output = finish(child)
+
+    assert exit_status == 0
+    assert "all jobs done" in output
+    assert QUESTION not in output
+    assert otlp_http.requests == []
+    assert stored(config_dir) == []
+
+
+@pytest.mark.parametrize("consent", ["not given", "given"])
+def test_no_to_a_click_confirm_in_an_except_block_is_not_a_crash(
+    consent, terminal, otlp_http, config_dir
+):
+    """click's own Abort (the user said no) has the caught KeyError as its context."""
+    env = {**terminal, "ACME_TELEMETRY_PROMPT_TIMEOUT": "1"}
+    if consent == "given":
+        env["ACME_TELEMETRY"] = "1"
+    child = spawn_host("clihost", ["rebuild"], env)
+    child.expect(r"\[y/N\]: ")
+    child.sendline("n")
 
     exit_status, output = finish(child)
 

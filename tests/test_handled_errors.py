@@ -118,6 +118,59 @@ def test_with_consent_an_uncaught_error_through_an_api_is_one_crash(terminal, ot
     assert len(otlp_http.requests) == 1
 
 
+FLUSHED_IN_FINALLY = f"""
+from acme.crawler import run
+from acme.telemetry import telemetry
+try:
+    run({URL!r})
+finally:
+    telemetry.flush(5)  # the crash is on its way out: its report keeps waiting
+"""
+
+
+def test_a_flush_in_finally_does_not_make_a_crash_handled(terminal, otlp_http, tmp_path):
+    result = run(_user_script(tmp_path, FLUSHED_IN_FINALLY), {**terminal, "ACME_TELEMETRY": "1"})
+
+    assert result.returncode == 1
+    [received] = otlp_http.wait_for(1)
+    report = Report(received.span())
+    assert (report.mechanism, report.handled) == ("excepthook", False)
+    assert len(otlp_http.requests) == 1
+
+
+TASK_GROUP = f"""
+import asyncio
+from acme.crawler import arun
+
+async def main():
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(arun({URL!r}))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.TaskGroup is 3.11+")
+@pytest.mark.parametrize("consent", ["not given", "given"])
+def test_a_crash_that_ends_the_program_inside_an_exception_group(
+    consent, terminal, otlp_http, tmp_path
+):
+    """The ExceptionGroup is raised by asyncio, outside the host: the crash inside is the host's."""
+    argv = _user_script(tmp_path, TASK_GROUP)
+    if consent == "given":
+        result = run(argv, {**terminal, "ACME_TELEMETRY": "1"})
+        assert result.returncode == 1
+    else:
+        child = spawn(argv, terminal)
+        answer_once(child)
+        assert finish(child)[0] == 1
+    [received] = otlp_http.wait_for(1)
+    report = Report(received.span())
+    assert (report.mechanism, report.handled) == ("excepthook", False)
+    assert report.type == "acme.crawler.CrawlError"
+    assert len(otlp_http.requests) == 1
+
+
 def test_the_same_error_left_uncaught_is_asked_about(terminal, otlp_http, tmp_path):
     child = spawn(_user_script(tmp_path, UNCAUGHT), terminal)
 

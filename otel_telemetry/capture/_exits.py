@@ -22,6 +22,7 @@ from ._builtins import (
     CAUSE,
     CONTEXT,
     INSTANCE_DICT,
+    TRACEBACK,
     TYPE_DICT,
     TYPE_MODULE,
     TYPE_MRO,
@@ -96,6 +97,11 @@ def crash_behind_exit(exc: BaseException) -> Optional[BaseException]:
     kind = _kind(type(exc))
     if kind not in _EXIT_KINDS or kind is _USAGE or not _fails(exc, kind):
         return None
+    if kind is _ABORT and CAUSE(exc) is None and _raised_by_the_cli_library(exc):
+        # click's own Abort: the user said no to ``confirm(abort=True)``, even inside the
+        # host's ``except`` block; the host's ``raise click.Abort() from exc`` is raised
+        # in the host's code.
+        return None
     seen = {id(exc)}
     current = exc
     for _ in range(MAX_DEPTH):
@@ -111,6 +117,20 @@ def crash_behind_exit(exc: BaseException) -> Optional[BaseException]:
             return behind
         current = behind  # another exit on the way (SystemExit <- ClickException): past it
     return None
+
+
+def _raised_by_the_cli_library(exc: BaseException) -> bool:
+    """The innermost frame of ``exc``'s traceback is click's or typer's own code."""
+    try:
+        tb = TRACEBACK(exc)
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is None:
+            return False
+        module = tb.tb_frame.f_globals.get("__name__")
+        return isinstance(module, str) and module.split(".", 1)[0] in ("click", "typer")
+    except Exception:
+        return False
 
 
 def _kind(cls: type) -> Optional[str]:

@@ -168,7 +168,8 @@ class CrashHooks:
                 pass
 
     def _threading_hook(self, args: Any) -> None:
-        if args.exc_value is not None:
+        # SystemExit in a thread ends that thread only, quietly: no failing exit.
+        if args.exc_value is not None and not isinstance(args.exc_value, SystemExit):
             self._safely(args.exc_value, "threading.excepthook")
         self._slots[1].call_previous(args)
 

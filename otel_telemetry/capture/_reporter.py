@@ -16,7 +16,7 @@ from otel_telemetry._fork import renew_in_child
 from otel_telemetry._log import debug, warn_once
 
 from ._builtins import TYPE_MODULE, TYPE_QUALNAME
-from ._tentative import Tentative
+from ._tentative import Tentative, grouped
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 # dies by a signal.
 _NOT_CRASHES = (KeyboardInterrupt, GeneratorExit)
 _EXIT_MECHANISM = "exit"
+_MAX_GROUPED = 11  # the group and the first 10 exceptions it holds
 
 
 class Reporter:
@@ -131,6 +132,8 @@ class Reporter:
             if is_exit(exc):
                 if isinstance(exc, self._ignore):
                     return
+                if isinstance(exc, SystemExit) and not _on_main_thread():
+                    return  # it ends that thread only, quietly: the process goes on
                 original = crash_behind_exit(exc)
                 if original is None:
                     return  # a usage error, a success, Ctrl-C: not a crash
@@ -142,12 +145,15 @@ class Reporter:
                 return
             # Ended unhandled after a report that waited to learn how it ends: that
             # report is dropped and this one goes instead, as a crash.
-            claimed = ask and not handled and self._tentative.claim(exc)
-            if (not claimed and _SEEN.reported(exc, self._app)) or self._denied():
+            claimed = self._tentative.claim(exc) if ask and not handled else None
+            if claimed is not None:
+                exc = claimed  # itself, or the task's exception an ExceptionGroup holds
+            if (claimed is None and _SEEN.reported(exc, self._app)) or self._denied():
                 return
             if not ask and not self._granted():
                 return  # maybe handled by the caller: nothing kept, nothing asked
-            if not claimed and not self._accepted(exc):
+            if claimed is None and not self._accepted(exc):
+                _SEEN.add(exc, self._app)  # decided: later mechanisms do not ask the filter again
                 return
             if attributes is None:
                 from ._request import request_attributes
@@ -155,6 +161,11 @@ class Reporter:
                 attributes = request_attributes()
             captured = capture_exception(exc, mechanism, handled, attributes, self._packages)
             if not passes_through(captured, self._packages):
+                if claimed is None and not handled:
+                    # An exception group raised outside the host (asyncio.TaskGroup) ends
+                    # the program with the host's crashes inside: those are reported.
+                    for inner in grouped(exc)[1:_MAX_GROUPED]:
+                        self.report(inner, mechanism, handled=False, attributes=attributes, ask=ask)
                 return
             _SEEN.add(exc, self._app)
             if not ask:
@@ -173,9 +184,13 @@ class Reporter:
             self._submit(admitted)
         return admitted
 
-    def release_waiting(self) -> None:
-        """Queue now the reports waiting to learn how their exception ends (flush, exit)."""
-        self._tentative.release_all()
+    def release_waiting(self, in_flight: Optional[BaseException] = None) -> None:
+        """Queue now the reports waiting to learn how their exception ends (flush, exit).
+
+        Those of ``in_flight``'s chain (the exception propagating through a host's
+        ``flush()`` in a ``finally:`` block) keep waiting.
+        """
+        self._tentative.release_all(in_flight)
 
     def _accepted(self, exc: BaseException) -> bool:
         """The host's ``should_report`` keeps ``exc`` (True without a filter)."""
@@ -277,6 +292,10 @@ class _Seen:
     def after_fork_in_child(self) -> None:
         # Another thread may have held the lock at the fork: it never lets go in the child.
         self._lock = threading.Lock()
+
+
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 _SEEN = _Seen()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import os
+import sys
 import time
 from typing import Any, Callable
 
@@ -39,11 +41,11 @@ def test_a_claimed_report_is_never_sent(monkeypatch):
     exc = ValueError("x")
     waiting.hold(exc, "report")  # type: ignore[arg-type]
 
-    assert waiting.claim(exc) is True
+    assert waiting.claim(exc) is exc
     timers.run()
     waiting.release_all()
     assert sent == []
-    assert waiting.claim(exc) is False  # once
+    assert waiting.claim(exc) is None  # once
 
 
 def test_an_unclaimed_report_goes_when_its_time_comes(monkeypatch):
@@ -97,6 +99,25 @@ def test_release_all_sends_everything_now():
     assert not any(waiting.claim(exc) for exc in excs)
 
 
+def test_release_all_keeps_the_chain_of_the_exception_in_flight():
+    sent: list[Any] = []
+    waiting = _waiting(sent, Timers())
+    cause, other = KeyError("k"), ValueError("v")
+    try:
+        try:
+            raise cause
+        except KeyError:
+            raise SystemExit(1)  # noqa: B904 - the exit's context is the cause
+    except SystemExit as exit_:
+        in_flight = exit_
+    waiting.hold(cause, "cause")  # type: ignore[arg-type]
+    waiting.hold(other, "other")  # type: ignore[arg-type]
+
+    waiting.release_all(in_flight)
+    assert sent == ["other"]
+    assert waiting.claim(cause) is cause
+
+
 def test_beyond_max_the_oldest_goes_at_once():
     sent: list[Any] = []
     waiting = _waiting(sent, Timers())
@@ -105,7 +126,7 @@ def test_beyond_max_the_oldest_goes_at_once():
         waiting.hold(exc, n)  # type: ignore[arg-type]
 
     assert sent == [0, 1]
-    assert waiting.claim(excs[-1]) is True
+    assert waiting.claim(excs[-1]) is excs[-1]
 
 
 def test_another_exception_at_the_same_address_is_not_claimed():
@@ -114,7 +135,7 @@ def test_another_exception_at_the_same_address_is_not_claimed():
     exc = ValueError("x")
     waiting.hold(exc, "report")  # type: ignore[arg-type]
 
-    assert waiting.claim(ValueError("y")) is False
+    assert waiting.claim(ValueError("y")) is None
     waiting.release_all()
     assert sent == ["report"]
 
@@ -141,3 +162,18 @@ def test_a_forked_child_does_not_send_its_parents_reports():
     assert status == 0  # the child sent nothing
     waiting.release_all()
     assert sent == ["report"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are 3.11+")
+def test_an_exception_group_claims_the_report_of_an_exception_it_holds():
+    sent: list[Any] = []
+    waiting = _waiting(sent, Timers())
+    task_error = ValueError("in a task")
+    waiting.hold(task_error, "report")  # type: ignore[arg-type]
+    group = builtins.ExceptionGroup(
+        "tasks", [KeyError("k"), builtins.ExceptionGroup("inner", [task_error])]
+    )  # type: ignore[attr-defined]
+
+    assert waiting.claim(group) is task_error
+    waiting.release_all()
+    assert sent == []
