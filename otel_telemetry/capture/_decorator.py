@@ -26,8 +26,10 @@ _MECHANISM = "capture_errors"
 class ErrorCapture:
     """Reports exceptions leaving a block or a function, then lets them propagate.
 
-    Works on sync and async functions, on other callables (a click ``Group`` as a
-    console script's entry), and as a sync or async context manager. What
+    Works on sync and async functions, on other callables, and as a sync or async
+    context manager. (Wrapping a click ``Group`` as a console script's entry sees what
+    escapes it, but not the crash behind a ``ClickException``: click exits after its
+    ``except`` block, so decorate each command's callback.) What
     propagates is the host's own exception, unchanged: the report runs no code of the
     host (see ``_snapshot``), and an error of the report itself (even a RecursionError
     near the recursion limit) is dropped.

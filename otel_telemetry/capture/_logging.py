@@ -1,65 +1,66 @@
 """The host's package loggers: the exception of an ERROR record is reported, nothing else changes.
 
 A record logged at ERROR or above with an exception (``log.exception(...)``,
-``log.error(..., exc_info=True)``) on a logger named after one of the host's packages
-(``acme``, ``acme.jobs``...) hands its exception to the reporter, mechanism ``logging``.
-Only the exception: the record's message, arguments and extra fields are never read,
-formatted or sent.
+``log.error(..., exc_info=True)``, ``exc_info=exc``) on a logger named after one of the
+host's packages (``acme``, ``acme.jobs``..., not ``acmecorp``) hands its exception to the
+reporter, mechanism ``logging``. Only the exception: the record's message, arguments and
+extra fields are never read, formatted or sent.
 
-How: one handler of ours on each package logger (``logging.getLogger("acme")``), none on
-the root logger, no filter, no level, no change to propagation. Being there is not
-neutral: ``Logger.callHandlers`` prints a record through ``logging.lastResort`` (the
-stderr of a host that never configured logging) only when it found no handler at all
-along the record's chain, and ours would count. So when ours is the only kind found
-along that chain (the same walk: every logger up to the root, or to the first with
-``propagate`` false), ours does what CPython does when it finds none: the record goes
-to ``lastResort`` if its level allows, or, with ``lastResort`` set to None,
-``No handlers could be found for logger "..."`` is written once (when
-``raiseExceptions``). The host's stderr is byte for byte what it would be without us,
-down to the "Call stack" that ``Handler.handleError`` prints for a record that fails to
-format (see ``_disguised``). Several handlers of ours in one chain (two libraries, or one
-package twice) pass a record on once, through the first.
+How: a log record factory (``logging.setLogRecordFactory``), one per process for every
+capture of it (several libraries, one package twice). Ours calls the factory it replaced
+with the same arguments and returns exactly its record; then, for a record at ERROR or
+above, it looks at the record's ``name`` and ``exc_info``. Nothing of the host's logging
+is touched: no handler, no filter, no logger (``install`` creates none, so a
+``dictConfig(disable_existing_loggers=True)`` disables nothing of ours), no level, no
+propagation; ``logger.handlers``, ``hasHandlers()`` and what every handler and
+``logging.lastResort`` print are what they are without us. A record below ERROR costs
+one attribute read and a comparison; an ERROR record also a prefix test.
+No lock is taken on a record's path, so a fork needs nothing renewed there.
 
-``handle`` is overridden: no handler lock, no filter, nothing formatted; a record below
-ERROR costs a comparison or two (a WARNING or above also the walk up its chain). No
-lock of ours is held either, so a fork needs nothing renewed.
+What the factory sees is the record as the host created it: reported whatever its
+logger's handlers, filters, propagation or ``disabled`` flag then do with it
+(``dictConfig`` configuring ``acme``, or disabling it, changes nothing here). A record
+that is never created is not seen: a level above ERROR on the logger, ``logging.disable``.
+A report that logs into the package while it runs (a ``should_report`` of the host's)
+is not reported again from inside, and nothing a report raises reaches the host's
+logging call.
+
+``uninstall`` (the last capture of the process) puts back the factory ours replaced,
+but only while ours is the one installed: a factory the host installed later and that
+calls ours keeps working, ours in it passing every record through, reporting nothing.
+``install`` again, with ours no longer the installed factory, puts a new one of ours in
+front of the host's (the old one, wherever it still is, stays silent).
 
 ``logging`` costs milliseconds to import: ``install`` never imports it. A host that has
 not imported it yet is watched for (``_AfterImport``, on ``sys.meta_path`` until then):
-ours is attached as soon as ``logging`` has been executed, before any code of the host
-can log (unless ``logging`` is loaded by a finder placed before ours, or by a loader
-without ``exec_module``: then ``install()`` called again attaches ours). Limits:
+ours is set as soon as ``logging`` has been executed, before any code of the host can
+log (unless ``logging`` is loaded by a finder placed before ours, or by a loader without
+``exec_module``: then ``install()`` called again sets ours). Limits:
 
-* A logging configuration that removes the package logger's handlers
-  (``logging.config.dictConfig`` or ``fileConfig`` configuring ``acme``, or one of its
-  parents with ``acme`` existing; ``logger.handlers.clear()``) removes ours: records
-  are not seen until ``install()`` is called again, which puts ours back.
-* A logger below the package with ``propagate`` false (``acme.noisy``) keeps its records
-  from ours, as it does from every handler above it.
-* ``install`` creates the package logger itself when no module created it yet. A
-  ``dictConfig(disable_existing_loggers=True)`` that does not name it then disables it,
-  which matters only to records logged on ``acme`` itself by code that first calls
-  ``getLogger("acme")`` after that.
-* Ours passes a record on to ``lastResort`` only when ``Logger.callHandlers`` called
-  it (a host calling handlers itself would not get one from CPython either), and only
-  when it is called: a level the host sets on our handler keeps those records from
-  ``lastResort`` too.
+* A host that sets its own record factory later without calling the one it replaced
+  (the one ``getLogRecordFactory()`` returned) drops ours: nothing is reported until
+  ``install()`` is called again.
+* A record rebuilt from a dict (``logging.makeLogRecord`` + ``logger.handle``, as a
+  socket or queue receiver does) is made by the factory empty, its fields filled in
+  afterwards: it is not seen (the process that logged it is the one to report it).
+* A ``Logger`` subclass whose ``makeRecord`` does not call the factory, or a record
+  made by calling ``LogRecord`` directly and handed to ``handle``, is not seen.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 
+from otel_telemetry._fork import renew_in_child
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import logging
-    from types import FunctionType, ModuleType
+    from types import ModuleType
     from typing import Any, Callable, Optional
 
-_MARK = "otel_telemetry_log_capture"
-"""A class attribute set to True on our handlers, whatever copy of this module made them."""
+    Factory = Callable[..., Any]
+
 _ERROR = 40  # logging.ERROR, without importing logging
 _guard = threading.local()
 
@@ -68,25 +69,25 @@ class LogCapture:
     """Reports the exceptions of ERROR records of the host's package loggers.
 
     Args:
-        report: takes the exception of such a record; called on the logging thread.
+        report: takes the exception of such a record; called on the logging thread,
+            while the record is being made (before any handler sees it).
         prefixes: the host's packages; their loggers and their children's are watched.
     """
 
     def __init__(self, report: Callable[[BaseException], None], prefixes: tuple[str, ...]) -> None:
-        self._report = report
-        # The root logger is never one of ours to touch (getLogger("root") is the root).
-        self._prefixes = tuple(dict.fromkeys(p for p in prefixes if p and p != "root"))
-        self._handler: Optional[logging.Handler] = None
-        self._loggers: list[logging.Logger] = []
+        self.report = report
+        # The root logger is never one of ours (its records are named "root").
+        self.names = frozenset(p for p in prefixes if p and p != "root")
+        self.children = tuple(name + "." for name in sorted(self.names))
         self.installed = False
         """Reporting is on: ``install`` was called and ``uninstall`` was not since."""
 
     def install(self) -> None:
         """Start seeing the package loggers' records; idempotent, cheap, never imports logging.
 
-        With ``logging`` imported, ours is put on each package logger where it is not
-        (again, after a logging configuration removed it); otherwise as soon as the host
-        imports ``logging``.
+        With ``logging`` imported, ours is made the record factory if it is not (again,
+        after a host's factory replaced it); otherwise as soon as the host imports
+        ``logging``.
         """
         self.installed = True
         if "logging" in sys.modules:
@@ -98,190 +99,120 @@ class LogCapture:
             self.attach()
 
     def uninstall(self) -> None:
-        """Stop; remove our handler from the loggers it was put on, where it still is."""
+        """Stop; the last capture of the process puts back the factory ours replaced.
+
+        Only while ours is the installed factory: one the host set after ours, which
+        calls ours, keeps working (ours in it passes every record through).
+        """
         self.installed = False
         _AFTER_IMPORT.forget(self)
-        handler, loggers, self._loggers = self._handler, self._loggers, []
-        for logger in loggers if handler is not None else ():
-            try:
-                if handler in logger.handlers:
-                    logger.removeHandler(handler)
-            except Exception:
-                pass
+        _REGISTRY.remove(self)
 
     def attach(self) -> None:
-        """Put ours on each package logger that lacks it (``logging`` is imported)."""
-        if not self.installed:
-            return
+        """Be one of the live captures, with ours the record factory (``logging`` is imported)."""
+        if self.installed:
+            _REGISTRY.add(self)
+
+    def watches(self, name: str) -> bool:
+        """True when ``name`` is the name of a package's logger or of one below it."""
+        return name in self.names or name.startswith(self.children)
+
+
+class _Registry:
+    """The live captures of the process and the one record factory of ours they share.
+
+    Captures are added and removed under a lock (renewed in a forked child); a record's
+    path reads ``live`` and ``active`` without it: both are replaced whole, never changed.
+    """
+
+    def __init__(self) -> None:
+        self.live: tuple[LogCapture, ...] = ()
+        self.active: Optional[Factory] = None
+        """Our factory that reports; any other of ours still called passes records through."""
+        self.previous: dict[Factory, Factory] = {}
+        """Each factory of ours made in this process, with the factory it calls."""
+        self._lock = threading.Lock()
+        renew_in_child(self.after_fork_in_child)
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+
+    def add(self, capture: LogCapture) -> None:
         try:
             import logging
 
-            if self._handler is None:
-                self._handler = _handler_type()(self)
-            for prefix in self._prefixes:
-                logger = logging.getLogger(prefix)
-                if self._handler not in logger.handlers:
-                    logger.addHandler(self._handler)  # a no-op if another thread just did
-                if logger not in self._loggers:
-                    self._loggers.append(logger)
+            with self._lock:
+                if capture not in self.live:
+                    self.live = (*self.live, capture)
+                current = logging.getLogRecordFactory()
+                if current is self.active:
+                    return
+                if current in self.previous:
+                    self.active = current  # one of ours, put back by the host: it reports again
+                    return
+                ours = _factory(current)
+                self.previous[ours] = current
+                self.active = ours
+                logging.setLogRecordFactory(ours)
         except Exception:
-            pass  # a host's logger class that fails: its records are not seen, nothing else
+            pass  # never in the host's way: its records are not seen, nothing else
 
-    def seen(self, record: logging.LogRecord) -> None:
-        """Report the exception of ``record`` if it is ERROR or above; never raises.
+    def remove(self, capture: LogCapture) -> None:
+        if "logging" not in sys.modules:
+            return  # never attached: nothing set
+        try:
+            import logging
 
-        Reads only ``levelno`` and ``exc_info``. A report that logs to a package logger
-        (a ``should_report`` of the host's) is not reported again from inside.
-        """
-        if not self.installed or getattr(_guard, "active", False):
-            return
-        try:
-            if record.levelno < _ERROR or not record.exc_info:
-                return
-            exc = record.exc_info[1]
-            if not isinstance(exc, BaseException):
-                return
-        except Exception:
-            return
-        _guard.active = True
-        try:
-            self._report(exc)
+            with self._lock:
+                self.live = tuple(c for c in self.live if c is not capture)
+                if self.live or self.active is None:
+                    return
+                ours, self.active = self.active, None
+                if logging.getLogRecordFactory() is ours:
+                    logging.setLogRecordFactory(self.previous[ours])
         except Exception:
             pass
-        finally:
-            _guard.active = False
 
 
-def _pass_on(handler: logging.Handler, capture: LogCapture, record: Any) -> Any:
-    """What ``callHandlers`` would do after finding no handler, if ours is all it finds.
+_REGISTRY = _Registry()
 
-    Reports the record's exception first. Returns ``logging.lastResort`` when the record
-    is to go to it (the caller, ``handle``, calls it: see ``_disguised``), else None,
-    having written the no-handlers message if that is what CPython would do.
-    """
-    capture.seen(record)
+
+def _factory(previous: Factory) -> Factory:
+    """A record factory that calls ``previous`` and returns its record, unchanged."""
+
+    def make_record(*args: Any, **kwargs: Any) -> Any:
+        record = previous(*args, **kwargs)  # what it raises is the host's, as without us
+        try:
+            if record.levelno >= _ERROR and make_record is _REGISTRY.active:
+                _seen(record)
+        except Exception:
+            pass  # a record that is not a LogRecord (makeLogRecord: level None), or ours
+        return record
+
+    return make_record
+
+
+def _seen(record: Any) -> None:
+    """Hand the exception of an ERROR ``record`` to the captures watching its logger."""
+    if getattr(_guard, "active", False):
+        return  # a report that logs: not reported again from inside
+    exc_info = record.exc_info
+    if not exc_info or not isinstance(exc_info, tuple) or len(exc_info) < 2:
+        return
+    exc = exc_info[1]
+    name = record.name
+    if not isinstance(exc, BaseException) or not isinstance(name, str):
+        return
+    _guard.active = True
     try:
-        import logging
-
-        last = logging.lastResort
-        levelno = record.levelno
-        if last:
-            if levelno < last.level:
-                return None
-        elif not logging.raiseExceptions:
-            return None
-        logger = _calling_logger(sys._getframe(2))  # _pass_on < handle < callHandlers
-        if logger is None or not _first_of_ours(handler, logger, levelno):
-            return None
-        if last:
-            return last
-        manager = logger.manager
-        if not manager.emittedNoHandlerWarning:
-            sys.stderr.write(f'No handlers could be found for logger "{logger.name}"\n')
-            manager.emittedNoHandlerWarning = True
-    except Exception:
-        pass
-    return None
-
-
-def _calling_logger(frame: Any) -> Optional[logging.Logger]:
-    """The logger whose ``callHandlers`` is running in ``frame``, or None if it is not that.
-
-    Not ``record.name``: a record can be handed to another logger's ``handle`` (a
-    socket or queue receiver), and the walk starts where ``callHandlers`` started.
-    """
-    import logging
-
-    code = frame.f_code
-    # By file, not by code object: a host may have wrapped Logger.callHandlers.
-    if code.co_name != "callHandlers" or os.path.dirname(code.co_filename) != _LOGGING_DIR[0]:
-        return None
-    logger = frame.f_locals.get("self")
-    return logger if isinstance(logger, logging.Logger) else None
-
-
-def _first_of_ours(handler: logging.Handler, logger: logging.Logger, levelno: int) -> bool:
-    """True when ``callHandlers`` finds only handlers of ours, and ``handler`` is the first called.
-
-    The same walk as ``Logger.callHandlers``: every handler counts, whatever its level.
-    """
-    first: Optional[logging.Handler] = None
-    current: Optional[logging.Logger] = logger
-    while current:
-        for found in current.handlers:
-            if getattr(found, _MARK, False) is not True:
-                return False  # a handler of the host's: logging finds one, no last resort
-            if first is None and levelno >= found.level:
-                first = found
-        current = current.parent if current.propagate else None
-    return first is handler
-
-
-_LOGGING_DIR = [""]
-"""The ``logging`` package's directory, once our handler class is made."""
-
-
-def _logging_dir() -> str:
-    import logging
-
-    path = getattr(logging, "__path__", None)
-    return str(path[0]) if path else ""
-
-
-_handler_class: Optional[Callable[[LogCapture], logging.Handler]] = None
-
-
-def _handler_type() -> Callable[[LogCapture], logging.Handler]:
-    """Our handler class, made once ``logging`` is imported (it subclasses ``logging.Handler``)."""
-    global _handler_class
-    if _handler_class is None:
-        _handler_class = _define_handler()
-    return _handler_class
-
-
-def _define_handler() -> Callable[[LogCapture], logging.Handler]:
-    import logging
-
-    class PackageLogHandler(logging.Handler):
-        """Hands ERROR records' exceptions to a ``LogCapture``; prints nothing of its own.
-
-        A ``logging.Handler`` (hosts walk ``logger.handlers`` and set formatters or levels),
-        whose ``handle`` does everything: no lock, no filter, no ``emit``.
-        """
-
-        otel_telemetry_log_capture = True
-
-        def __init__(self, capture: LogCapture) -> None:
-            super().__init__(logging.NOTSET)
-            self.capture = capture
-
-        def handle(self, record: logging.LogRecord) -> bool:
-            last = _pass_on(self, self.capture, record)
-            if last is not None:
-                last.handle(record)  # as callHandlers would: what it raises is CPython's
-            return True
-
-        def emit(self, record: logging.LogRecord) -> None:
-            """Never called: ``handle`` does not emit."""
-
-    _disguised(vars(PackageLogHandler)["handle"])
-    _LOGGING_DIR[0] = _logging_dir()
-    return PackageLogHandler
-
-
-def _disguised(handle: FunctionType) -> None:
-    """File ``handle``'s code under the ``logging`` directory, so its frame reads as logging's.
-
-    ``Handler.handleError`` (a record that fails to format) prints the "Call stack" of
-    the host's logging call: it walks up from the failing frame past every frame whose
-    file is in the ``logging`` directory. When a record goes to ``lastResort`` from
-    ``handle``, ``handle``'s frame is on that walk; filed as ours, the walk would stop
-    there and print our frames too. The name stays recognisably ours in a traceback.
-    """
-    folder = _logging_dir()
-    if folder:
-        name = os.path.join(folder, "<otel_telemetry.capture._logging>")
-        handle.__code__ = handle.__code__.replace(co_filename=name)
+        for capture in _REGISTRY.live:
+            if capture.installed and capture.watches(name):
+                try:
+                    capture.report(exc)
+                except Exception:
+                    pass  # one capture's failure is not another's
+    finally:
+        _guard.active = False
 
 
 class _AfterImport:
