@@ -145,9 +145,12 @@ class Telemetry:
             before_exit=self._before_exit,
             flush=self.pipeline.flush_at_exit,
             budget=lambda: self.settings.flush_timeout,
-            # Off by the environment: no SIGTERM handler, nothing of ours to flush.
+            # Off (the environment or the saved choice): no SIGTERM handler, nothing of
+            # ours to flush; the host's signal handling stays as it was.
             server=lambda: (
-                self.settings.mode() == "server" and not self.consent.environment_denies()
+                self.settings.mode() == "server"
+                and not self.consent.environment_denies()
+                and self.consent.decide().state != "denied"
             ),
         )
         self.reporter = Reporter(

@@ -14,8 +14,11 @@ cookie, body or client address is ever read into it.
 
 When the server stops, the app's lifespan ends (``lifespan.shutdown``): before the app's
 ``lifespan.shutdown.complete`` (or ``.failed``) reaches the server, what is counted and
-queued is flushed within ``flush_timeout`` (less once the process's exit has begun), on
-a thread of ours while the event loop goes on. Every lifespan message passes unchanged;
+queued is flushed within ``flush_timeout``, on a thread of ours while the event loop
+goes on. That starts the process's exit budget: the SIGTERM that uvicorn hands back
+afterwards, and ``atexit``, get what is left of it, so a shutdown waits one budget.
+(A test client that runs lifespans again and again in one process sends later reports
+at its next run, from the outbox.) Every lifespan message passes unchanged;
 an app without lifespan support, or whose startup fails, is not touched.
 """
 
@@ -26,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, MutableMapping
 
 from otel_telemetry._log import debug
 
-from .capture._lifecycle import exit_time_left
+from .capture._lifecycle import exit_begins
 from .capture._request import current_scope, request_attributes
 
 if TYPE_CHECKING:
@@ -107,7 +110,7 @@ class TelemetryMiddleware:
 
         def flush() -> None:
             try:
-                timeout = exit_time_left(telemetry.settings.flush_timeout)
+                timeout = exit_begins(telemetry.settings.flush_timeout)
                 telemetry.reporter.send_counted()  # the server stops: every count goes
                 telemetry.flush(timeout)
             except Exception:

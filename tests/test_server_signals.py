@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
@@ -20,7 +21,7 @@ from typing import Optional
 import pytest
 
 from otel_telemetry._layout import Layout
-from tests.conftest import otlp_env
+from tests.conftest import otlp_env, run_python
 from tests.payloads import attributes
 from tests.processes import wait_until
 from tests.receivers.otlp import OtlpHttpReceiver
@@ -142,6 +143,36 @@ def test_a_storm_then_sigterm_sends_every_report_and_the_count(host_env, otlp_ht
     assert occurrences(spans) == [1, 1, 1, 1, 1, 3], stderr
     assert {attributes(s["attributes"])["http.route"] for s in spans} == {"/pages/{site}/markdown"}
     assert status == without == -signal.SIGTERM, stderr
+
+
+@pytest.mark.parametrize(
+    "argv", [UVICORN_COMMAND, UVICORN_RUN], ids=["uvicorn command", "uvicorn.run in a script"]
+)
+def test_a_shutdown_waits_one_budget_on_an_endpoint_that_never_answers(
+    host_env, config_dir, started, argv
+):
+    """uvicorn flushes the lifespan, then hands SIGTERM back to us: one budget for both."""
+    budget = 3.0
+    with socket.socket() as blackhole:  # accepts, never answers
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(16)
+        env = {
+            **host_env,
+            "ACME_OTLP_ENDPOINT": f"http://127.0.0.1:{blackhole.getsockname()[1]}",
+            "ACME_TELEMETRY_EXPORTER": "otlp",
+            "ACME_TELEMETRY_FLUSH_TIMEOUT": str(budget),
+        }
+        process, port = serve(argv, env)
+        started.append(process)
+        assert request(port, CRASHING_ROUTE) == 500
+        began = time.monotonic()
+        status, stderr = stop(process, signal.SIGTERM)
+        took = time.monotonic() - began
+
+    assert status == -signal.SIGTERM, stderr
+    # Two budgets (lifespan, then SIGTERM) would be 6 s; one is 3 s and uvicorn's own stop.
+    assert took < 2 * budget - 1, f"{took:.1f} s"
+    assert outbox_reports(config_dir)  # what the endpoint never confirmed waits on disk
 
 
 # -- kill -9: what was counted is on disk when its window closed ---------------------------------
@@ -351,3 +382,26 @@ def test_a_second_sigterm_while_we_flush_still_ends_by_sigterm_with_the_report_o
     assert process.returncode == -signal.SIGTERM, stderr
     [waiting] = outbox_reports(config_dir)
     assert "a background job of the server failed" in waiting
+
+
+# -- a user who said no keeps the host's signal handling as it was ------------------------------
+
+HANDLER_AFTER_INSTALL = """
+import signal, sys
+from otel_telemetry import Telemetry
+if sys.argv[1] == "saved no":
+    Telemetry(app="acme").disable()
+Telemetry(app="acme", package="acme").install(mode="server")
+print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)
+"""
+
+
+@pytest.mark.parametrize(
+    ("consent", "untouched"),
+    [("saved no", True), ("ACME_TELEMETRY=0", True), ("server default", False)],
+)
+def test_no_sigterm_handler_when_telemetry_is_off(host_env, consent, untouched):
+    if consent == "ACME_TELEMETRY=0":
+        host_env["ACME_TELEMETRY"] = "0"
+    result = run_python(HANDLER_AFTER_INSTALL, host_env, consent, check=True)
+    assert result.stdout.strip() == str(untouched)

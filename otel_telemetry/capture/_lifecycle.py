@@ -106,16 +106,8 @@ class Lifecycle:
 
     def settle(self) -> None:
         """The process is about to end: last steps, then flush within what is left."""
-        global _deadline
-        import time
-
         self._before_exit()
-        now = time.monotonic()
-        # Never later than a deadline already set: the budget is one for the process.
-        ours = now + self._budget()
-        if _deadline is None or ours < _deadline:
-            _deadline = ours
-        self._flush(max(0.0, _deadline - now))
+        self._flush(exit_begins(self._budget()))
 
     def _settle_quietly(self) -> None:
         try:
@@ -160,19 +152,23 @@ class Lifecycle:
 _ENDS_ON_PURPOSE = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
-def exit_time_left(budget: float) -> float:
-    """The seconds a flush before the end may wait: ``budget``, or what is left of it.
+def exit_begins(budget: float) -> float:
+    """The process's exit has begun: the seconds that are left of its one budget.
 
-    Once the process's exit has begun (``settle``: an uncaught exception, SIGTERM,
-    ``atexit``), never more than what is left of its one budget. Reading it begins
-    nothing: a server's lifespan shutdown (which a test client runs again and again in
-    one process) flushes within it without starting the exit's clock.
+    The first to call it (an uncaught exception, SIGTERM, ``atexit``, a server's
+    lifespan shutdown: uvicorn flushes the lifespan, then hands SIGTERM back to us)
+    starts the clock with its ``budget``; later calls get what is left, never more
+    (a shorter budget of another library brings the end closer). So one shutdown never
+    waits longer than one budget, however many steps and libraries flush on its way.
     """
+    global _deadline
     import time
 
-    if _deadline is None:
-        return budget
-    return max(0.0, min(budget, _deadline - time.monotonic()))
+    now = time.monotonic()
+    ours = now + budget
+    if _deadline is None or ours < _deadline:
+        _deadline = ours
+    return max(0.0, _deadline - now)
 
 
 def _rearm_ctrl_c() -> None:

@@ -18,12 +18,16 @@ settle stuck on a lock the interrupted code holds costs that wait, never a deadl
 A second SIGTERM while we settle does not cut the flush short (it is bounded anyway, and
 what it writes to disk is what survives); it is handed over afterwards, once per signal.
 
-How servers meet it. ``uvicorn app:app`` sets its handlers, then imports the app: ours
-goes in front of uvicorn's, settles, and hands over; uvicorn stops gracefully (the ASGI
-middleware flushes at lifespan shutdown), restores the default and raises the signal
-again. A script that imports the app, then calls ``uvicorn.run``: uvicorn's handler
-goes in front of ours, and at the end uvicorn restores ours and raises the signal, so
-ours settles last. gunicorn's workers set their handlers at start: an app loaded after
+How servers meet it. uvicorn (0.29 and later) imports the app, then puts its own
+handlers in front of ours while it serves: at SIGTERM it stops gracefully (the ASGI
+middleware flushes at lifespan shutdown, which starts the exit's one budget), restores
+ours and raises the signal again, so ours settles last, within what is left of that
+budget. An older uvicorn that sets its handlers before importing the app has ours in
+front: ours settles first and hands over to uvicorn's.
+
+A Python handler runs only between bytecodes: a main thread busy in one long C call
+(a big computation) takes the signal when that call returns, where the default
+action would have ended the process at once. gunicorn's workers set their handlers at start: an app loaded after
 that (the default) chains in front of them; one preloaded in the master is replaced in
 the workers, which then end through ``sys.exit`` and the ``atexit`` flush. A handler the
 host sets after ours replaces it the same way; ``uninstall`` leaves it in place.
