@@ -68,8 +68,6 @@ PRIVATE_ACCESS = {
     ("consent/_question.py", "asyncio.events._get_running_loop"),  # the only non-raising probe
     # The import locks a forked child inherits from threads it does not have.
     ("_fork.py", "bootstrap._module_locks"),
-    # The logger whose callHandlers called our handler, without raising.
-    ("capture/_logging.py", "sys._getframe"),
 }
 
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from google.protobuf.json_format import MessageToDict
 
 from otel_telemetry._layout import count_reports, outbox_dir
 from tests.conftest import otlp_env, run
@@ -102,14 +103,19 @@ def run_host(code: str, env: dict[str, str], *args: str):
 
 
 def reports(otlp_http) -> list[dict[str, object]]:
-    """Span and event attributes of every report that arrived, one dict each."""
+    """Span and event attributes of every report that arrived, one dict each, with the
+    resource's ``service.name``."""
     found = []
     for received in otlp_http.requests:
-        for span in received.spans():
-            values = attributes(span["attributes"])
-            for event in span.get("events", []):
-                values.update(attributes(event["attributes"]))
-            found.append(values)
+        for resource_spans in MessageToDict(received.request).get("resourceSpans", []):
+            resource = attributes(resource_spans["resource"]["attributes"])
+            for scope_spans in resource_spans.get("scopeSpans", []):
+                for span in scope_spans.get("spans", []):
+                    values = attributes(span["attributes"])
+                    for event in span.get("events", []):
+                        values.update(attributes(event["attributes"]))
+                    values["service.name"] = resource["service.name"]
+                    found.append(values)
     return found
 
 
@@ -245,7 +251,7 @@ def test_without_consent_logged_then_raised_is_still_asked_about(host_env, otlp_
     assert otlp_http.requests == []  # stdin is closed: no answer, nothing sent
 
 
-def test_capture_logging_false_adds_no_handler_and_reports_no_record(env, otlp_http):
+def test_capture_logging_false_sets_nothing_and_reports_no_record(env, otlp_http):
     code = """
 import json, sys
 import acme, logging
@@ -257,35 +263,221 @@ except ValueError as exc:
     acme.telemetry.capture_exception(exc)  # the pipeline works: this one is sent
 acme.telemetry.flush(30)
 print(json.dumps([str(h) for name in ("acme", "") for h in logging.getLogger(name).handlers]))
+print(logging.getLogRecordFactory() is logging.LogRecord)
 """
     env["HOST_CAPTURE_LOGGING"] = "0"
 
     result = run_host(code, env)
 
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == []
+    assert result.stdout == "[]\nTrue\n"
     assert [r["otel_telemetry.mechanism"] for r in reports(otlp_http)] == ["capture_exception"]
 
 
-def test_a_logging_configuration_that_drops_ours_is_undone_by_install(env, otlp_http):
-    code = """
+# A host that configures logging after ``import acme`` (telemetry installed), then runs
+# code that first asks for its loggers after that, as a library importing lazily does.
+CONFIGURED_AFTER = """
 import logging.config
 import acme
+logging.config.dictConfig({config})
 from acme import jobs
-logging.config.dictConfig({
-    "version": 1,
-    "handlers": {"err": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"}},
-    "loggers": {"acme": {"handlers": ["err"], "level": "INFO"}},
-})
-jobs.crawl()          # ours was removed with acme's handlers: not seen
-acme.telemetry.install()
-jobs.control()        # seen again
+jobs.crawl()                                   # on acme.jobs
+jobs.control()                                 # on acme
+logging.getLogger("acme.jobs").warning("still printed")
 acme.telemetry.flush(30)
 """
-    result = run_host(code, env)
+
+CONFIGS = {
+    "naming acme": {
+        "version": 1,
+        "formatters": {"f": {"format": "CONFIGURED %(name)s %(levelname)s %(message)s"}},
+        "handlers": {
+            "err": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "f",
+            }
+        },
+        "loggers": {"acme": {"handlers": ["err"], "level": "INFO"}},
+    },
+    "disabling the loggers it does not name": {
+        "version": 1,
+        "disable_existing_loggers": True,
+        "formatters": {"f": {"format": "ROOT %(name)s %(levelname)s %(message)s"}},
+        "handlers": {
+            "err": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "f",
+            }
+        },
+        "root": {"handlers": ["err"], "level": "INFO"},
+    },
+}
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_a_logging_configuration_after_install_changes_neither_output_nor_reports(
+    env, otlp_http, config
+):
+    code = CONFIGURED_AFTER.format(config=repr(CONFIGS[config]))
+
+    with_us = run_host(code, env)
+    without = run_host(code, {**env, "HOST_NO_TELEMETRY": "1"})
+
+    assert with_us.returncode == without.returncode == 0, with_us.stderr
+    assert with_us.stderr == without.stderr
+    assert "still printed" in with_us.stderr  # nothing of acme was disabled
+    assert [r["exception.type"] for r in reports(otlp_http)] == ["ValueError", "KeyError"]
+
+
+# The red team's case: a library that sets up its own logging only when its logger has
+# no handler yet, after ``import acme`` installed the telemetry.
+SETS_UP_ITS_LOGGING = """
+import sys
+import acme
+import logging
+log = logging.getLogger("acme")
+if {condition}:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("ACME %(levelname)s [%(name)s] %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+print([type(h).__name__ for h in log.handlers], log.hasHandlers())
+from acme import jobs
+log.info("set up")
+jobs.crawl()                      # on acme.jobs, propagating to acme
+jobs.control()                    # log.exception on acme itself
+acme.telemetry.flush(30)
+"""
+
+
+@pytest.mark.parametrize("condition", ["not log.handlers", "not log.hasHandlers()"])
+def test_a_library_that_adds_its_handler_when_it_has_none_prints_as_without_us(
+    env, otlp_http, condition
+):
+    code = SETS_UP_ITS_LOGGING.format(condition=condition)
+
+    with_us = run_host(code, env)
+    without = run_host(code, {**env, "HOST_NO_TELEMETRY": "1"})
+
+    assert with_us.returncode == without.returncode == 0, with_us.stderr
+    assert with_us.stdout == without.stdout == "['StreamHandler'] True\n"
+    assert with_us.stderr == without.stderr
+    assert "ACME ERROR [acme] control" in with_us.stderr
+    assert "ACME ERROR [acme.jobs] crawl of" in with_us.stderr
+    assert [r["exception.type"] for r in reports(otlp_http)] == ["ValueError", "KeyError"]
+
+
+# A host that installs its own record factory after ``import acme``: one that calls the
+# factory it replaced, or one that does not.
+HOST_FACTORY = """
+import sys
+import acme
+import logging
+replaced = logging.getLogRecordFactory()
+chains = sys.argv[1] == "chains"
+def factory(*args, **kwargs):
+    record = replaced(*args, **kwargs) if chains else logging.LogRecord(*args, **kwargs)
+    record.job = "job-7"
+    return record
+logging.setLogRecordFactory(factory)
+logging.basicConfig(format="%(job)s %(name)s %(levelname)s %(message)s")
+from acme import jobs
+jobs.crawl()
+if sys.argv[2] == "shutdown":
+    acme.telemetry.shutdown()     # ours is inside the host's factory: it must still work
+    jobs.crawl()
+    print(logging.getLogRecordFactory() is factory)
+jobs.control()
+acme.telemetry.flush(30)
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "then", "expected"),
+    [
+        ("chains", "go on", ["ValueError", "KeyError"]),
+        ("chains", "shutdown", ["ValueError"]),
+        ("replaces", "go on", []),  # ours is gone: nothing reported, nothing broken
+    ],
+)
+def test_a_host_record_factory_after_install(env, otlp_http, kind, then, expected):
+    with_us = run_host(HOST_FACTORY, env, kind, then)
+    without = run_host(HOST_FACTORY, {**env, "HOST_NO_TELEMETRY": "1"}, kind, then)
+
+    assert with_us.returncode == without.returncode == 0, with_us.stderr
+    assert with_us.stderr == without.stderr
+    assert with_us.stdout == without.stdout
+    assert "job-7 acme.jobs ERROR crawl of" in with_us.stderr
+    assert [r["exception.type"] for r in reports(otlp_http)] == expected
+
+
+# Two libraries in one process, each with its telemetry; and one package whose telemetry
+# is made twice (a plugin and the package itself).
+BETA_INIT = """
+from otel_telemetry import Telemetry
+
+telemetry = Telemetry(app="beta", package="beta")
+telemetry.install()
+"""
+BETA_TASKS = """
+import logging
+
+
+def run():
+    try:
+        {}["in beta"]
+    except KeyError:
+        logging.getLogger("beta.tasks").exception("failed")
+"""
+TWICE = """
+import sys
+import acme, logging
+from acme import jobs
+if sys.argv[1] == "beta":
+    import beta
+    from beta import tasks
+    other, fail = beta.telemetry, tasks.run
+else:
+    from otel_telemetry import Telemetry
+    other, fail = Telemetry(app="acme", package="acme"), jobs.control
+    other.install()
+# One factory of ours, over logging's own: not one stacked on another.
+factory = logging.getLogRecordFactory()
+print([c.cell_contents is logging.LogRecord for c in factory.__closure__].count(True))
+jobs.crawl()
+fail()
+print(acme.telemetry.flush(30), other.flush(30))
+"""
+
+
+def test_two_libraries_in_one_process_each_report_their_own_records(env, otlp_http, package):
+    (package / "beta").mkdir()
+    (package / "beta" / "__init__.py").write_text(BETA_INIT)
+    (package / "beta" / "tasks.py").write_text(BETA_TASKS)
+    env.update(
+        BETA_TELEMETRY="1",
+        BETA_TELEMETRY_EXPORTER="otlp",
+        BETA_OTLP_ENDPOINT=env["ACME_OTLP_ENDPOINT"],
+        BETA_CONFIG_DIR=env["ACME_CONFIG_DIR"] + "-beta",
+    )
+
+    result = run_host(TWICE, env, "beta")
 
     assert result.returncode == 0, result.stderr
-    assert [r["exception.type"] for r in reports(otlp_http)] == ["KeyError"]
+    assert result.stdout == "1\nTrue True\n"
+    found = sorted((r["service.name"], r["exception.type"]) for r in reports(otlp_http))
+    assert found == [("acme", "ValueError"), ("beta", "KeyError")]
+
+
+def test_one_package_with_two_telemetries_reports_a_record_once(env, otlp_http):
+    result = run_host(TWICE, env, "acme")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "1\nTrue True\n"
+    found = sorted((r["service.name"], r["exception.type"]) for r in reports(otlp_http))
+    assert found == [("acme", "KeyError"), ("acme", "ValueError")]
 
 
 IMPORTED_AFTER = """
@@ -300,15 +492,18 @@ state.update(
     left=[type(f).__name__ for f in sys.meta_path if f not in before],
     loader=type(logging.__loader__).__name__,
     spec_loader=logging.__spec__.loader is logging.__loader__,
+    factory=logging.getLogRecordFactory() is not logging.LogRecord,
+    loggers=sorted(n for n in logging.root.manager.loggerDict if n.startswith("acme")),
     package=[type(h).__name__ for h in logging.getLogger("acme").handlers],
+    has_handlers=logging.getLogger("acme").hasHandlers(),
     root=[type(h).__name__ for h in logging.root.handlers],
 )
 print(json.dumps(state))
 """
 
 
-@pytest.mark.parametrize(("then", "attached"), [("log", ["PackageLogHandler"]), ("shutdown", [])])
-def test_a_host_importing_logging_after_install_gets_ours_and_nothing_else(env, then, attached):
+@pytest.mark.parametrize(("then", "set"), [("log", True), ("shutdown", False)])
+def test_a_host_importing_logging_after_install_gets_ours_and_nothing_else(env, then, set):
     result = run_host(IMPORTED_AFTER, env, then)
 
     assert result.returncode == 0, result.stderr
@@ -317,9 +512,25 @@ def test_a_host_importing_logging_after_install_gets_ours_and_nothing_else(env, 
         "left": [],
         "loader": "SourceFileLoader",
         "spec_loader": True,
-        "package": attached,
+        "factory": set,
+        "loggers": [],  # install created no logger
+        "package": [],
+        "has_handlers": False,
         "root": [],
     }
+
+
+def test_a_host_with_logging_imported_gets_no_logger_from_install(env):
+    code = """
+import logging, sys
+import acme
+print(sorted(n for n in logging.root.manager.loggerDict if n.startswith("acme")))
+print(logging.getLogger("acme").handlers, logging.getLogger("acme").hasHandlers())
+"""
+    result = run_host(code, env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[]\n[] False\n"
 
 
 # -- the host's stderr is what it is without us ----------------------------------------
@@ -376,6 +587,5 @@ def test_the_hosts_stderr_is_byte_for_byte_the_same(env, otlp_http, setup):
     assert with_us.returncode == without.returncode == 0, with_us.stderr
     assert with_us.stderr == without.stderr
     assert with_us.stdout == without.stdout
-    # And the capture was on: both exceptions logged at ERROR on propagating loggers.
-    expected = ["KeyError"] if "subpackage" in setup else ["ValueError", "KeyError"]
-    assert [r["exception.type"] for r in reports(otlp_http)] == expected
+    # And the capture was on: both exceptions logged at ERROR, whatever the propagation.
+    assert [r["exception.type"] for r in reports(otlp_http)] == ["ValueError", "KeyError"]

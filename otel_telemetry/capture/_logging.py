@@ -9,27 +9,29 @@ extra fields are never read, formatted or sent.
 How: a log record factory (``logging.setLogRecordFactory``), one per process for every
 capture of it (several libraries, one package twice). Ours calls the factory it replaced
 with the same arguments and returns exactly its record; then, for a record at ERROR or
-above, it looks at the record's ``name`` and ``exc_info``. Nothing of the host's logging
-is touched: no handler, no filter, no logger (``install`` creates none, so a
-``dictConfig(disable_existing_loggers=True)`` disables nothing of ours), no level, no
-propagation; ``logger.handlers``, ``hasHandlers()`` and what every handler and
-``logging.lastResort`` print are what they are without us. A record below ERROR costs
-one attribute read and a comparison; an ERROR record also a prefix test.
-No lock is taken on a record's path, so a fork needs nothing renewed there.
+above, it reads the record's ``name`` and ``exc_info``. A record below ERROR costs one
+attribute read and a comparison, an ERROR record of another logger also a prefix test.
+No lock is taken on a record's path, so a fork needs nothing renewed there. A report
+that logs into the package while it runs (a ``should_report`` of the host's) is not
+reported again from inside, and nothing a report raises reaches the host's logging call.
 
-What the factory sees is the record as the host created it: reported whatever its
-logger's handlers, filters, propagation or ``disabled`` flag then do with it
-(``dictConfig`` configuring ``acme``, or disabling it, changes nothing here). A record
-that is never created is not seen: a level above ERROR on the logger, ``logging.disable``.
-A report that logs into the package while it runs (a ``should_report`` of the host's)
-is not reported again from inside, and nothing a report raises reaches the host's
-logging call.
+Nothing of the host's logging is touched: no handler, no filter, no level, no
+propagation, and no logger (``install`` creates none). ``logger.handlers``,
+``hasHandlers()`` (a library that sets up its logging only when there is none) and what
+every handler and ``logging.lastResort`` print are what they are without us. The record
+is seen as the host's logging call creates it: reported whatever the logger's filters,
+handlers and propagation then do with it (a ``dictConfig`` that configures ``acme``
+changes nothing here). A record that is never created is not seen: a logger whose level
+is above ERROR, a ``disabled`` logger (what ``dictConfig(disable_existing_loggers=True)``
+makes of the loggers that existed before it and that it does not name), or
+``logging.disable``.
 
-``uninstall`` (the last capture of the process) puts back the factory ours replaced,
+``uninstall`` (of the last capture of the process) puts back the factory ours replaced,
 but only while ours is the one installed: a factory the host installed later and that
 calls ours keeps working, ours in it passing every record through, reporting nothing.
-``install`` again, with ours no longer the installed factory, puts a new one of ours in
-front of the host's (the old one, wherever it still is, stays silent).
+``install`` with ours no longer the installed factory puts a new one of ours in front of
+the host's (one of ours still called inside it stays silent), or makes ours report again
+if the host put it back.
 
 ``logging`` costs milliseconds to import: ``install`` never imports it. A host that has
 not imported it yet is watched for (``_AfterImport``, on ``sys.meta_path`` until then):
@@ -38,13 +40,14 @@ log (unless ``logging`` is loaded by a finder placed before ours, or by a loader
 ``exec_module``: then ``install()`` called again sets ours). Limits:
 
 * A host that sets its own record factory later without calling the one it replaced
-  (the one ``getLogRecordFactory()`` returned) drops ours: nothing is reported until
+  (what ``getLogRecordFactory()`` returned) drops ours: nothing is reported until
   ``install()`` is called again.
-* A record rebuilt from a dict (``logging.makeLogRecord`` + ``logger.handle``, as a
-  socket or queue receiver does) is made by the factory empty, its fields filled in
-  afterwards: it is not seen (the process that logged it is the one to report it).
-* A ``Logger`` subclass whose ``makeRecord`` does not call the factory, or a record
-  made by calling ``LogRecord`` directly and handed to ``handle``, is not seen.
+* A record made elsewhere and handed to ``logger.handle`` is not seen: one rebuilt by
+  ``logging.makeLogRecord`` (a socket receiver: the factory makes it empty, its fields
+  are filled in afterwards) or one received from another process's queue. The process
+  that logged it is the one to report it.
+* A ``Logger`` subclass whose ``makeRecord`` does not call the factory, or a
+  ``LogRecord`` made directly and handed to ``handle``, is not seen.
 """
 
 from __future__ import annotations
@@ -122,15 +125,18 @@ class _Registry:
     """The live captures of the process and the one record factory of ours they share.
 
     Captures are added and removed under a lock (renewed in a forked child); a record's
-    path reads ``live`` and ``active`` without it: both are replaced whole, never changed.
+    path reads ``active``, ``watched`` and ``live`` without it: each is replaced whole,
+    never changed in place.
     """
 
     def __init__(self) -> None:
         self.live: tuple[LogCapture, ...] = ()
+        self.watched: tuple[frozenset[str], tuple[str, ...]] = (frozenset(), ())
+        """The package names of every live capture, and their children's prefixes."""
         self.active: Optional[Factory] = None
         """Our factory that reports; any other of ours still called passes records through."""
         self.previous: dict[Factory, Factory] = {}
-        """Each factory of ours made in this process, with the factory it calls."""
+        """Each factory of ours that may still be called, with the factory it calls."""
         self._lock = threading.Lock()
         renew_in_child(self.after_fork_in_child)
 
@@ -143,7 +149,7 @@ class _Registry:
 
             with self._lock:
                 if capture not in self.live:
-                    self.live = (*self.live, capture)
+                    self._set_live((*self.live, capture))
                 current = logging.getLogRecordFactory()
                 if current is self.active:
                     return
@@ -157,6 +163,11 @@ class _Registry:
         except Exception:
             pass  # never in the host's way: its records are not seen, nothing else
 
+    def _set_live(self, live: tuple[LogCapture, ...]) -> None:
+        names = frozenset(name for capture in live for name in capture.names)
+        self.watched = (names, tuple(name + "." for name in sorted(names)))
+        self.live = live
+
     def remove(self, capture: LogCapture) -> None:
         if "logging" not in sys.modules:
             return  # never attached: nothing set
@@ -164,12 +175,12 @@ class _Registry:
             import logging
 
             with self._lock:
-                self.live = tuple(c for c in self.live if c is not capture)
+                self._set_live(tuple(c for c in self.live if c is not capture))
                 if self.live or self.active is None:
                     return
                 ours, self.active = self.active, None
                 if logging.getLogRecordFactory() is ours:
-                    logging.setLogRecordFactory(self.previous[ours])
+                    logging.setLogRecordFactory(self.previous.pop(ours))
         except Exception:
             pass
 
@@ -194,15 +205,16 @@ def _factory(previous: Factory) -> Factory:
 
 def _seen(record: Any) -> None:
     """Hand the exception of an ERROR ``record`` to the captures watching its logger."""
-    if getattr(_guard, "active", False):
-        return  # a report that logs: not reported again from inside
+    name = record.name
+    names, children = _REGISTRY.watched
+    if name not in names and not name.startswith(children):
+        return  # not a logger of any live capture's packages: the usual case
     exc_info = record.exc_info
-    if not exc_info or not isinstance(exc_info, tuple) or len(exc_info) < 2:
+    if not isinstance(exc_info, tuple) or len(exc_info) < 2:
         return
     exc = exc_info[1]
-    name = record.name
-    if not isinstance(exc, BaseException) or not isinstance(name, str):
-        return
+    if not isinstance(exc, BaseException) or getattr(_guard, "active", False):
+        return  # no exception, or a report that logs: not reported again from inside
     _guard.active = True
     try:
         for capture in _REGISTRY.live:

@@ -2,7 +2,8 @@
 
 What the host's logging prints must be what it prints without us; the subprocess tests
 (``tests/test_capture_logging.py``) compare whole stderr outputs, these compare what
-``lastResort`` and the host's handlers are given, scenario by scenario.
+``lastResort`` and the host's handlers are given, scenario by scenario, and what the
+host finds when it looks at its loggers and at the record factory.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Callable
 
 import pytest
 
+from otel_telemetry.capture import _logging as capture_module
 from otel_telemetry.capture._logging import LogCapture, _AfterImport
 
 _names = itertools.count()
@@ -44,6 +46,14 @@ class Host:
         monkeypatch.setattr(logging, "lastResort", self.last_resort)
         monkeypatch.setattr(logging, "raiseExceptions", True)
         monkeypatch.setattr(logging.Logger.manager, "emittedNoHandlerWarning", False)
+        # The process's factory as a host that never set one has it, restored at the end;
+        # and, where there is one, a registry of captures of this test's own (a Telemetry
+        # another test left installed would share ours).
+        self.factory_before = logging.getLogRecordFactory()
+        logging.setLogRecordFactory(logging.LogRecord)
+        registry = getattr(capture_module, "_REGISTRY", None)
+        if registry is not None:
+            monkeypatch.setattr(capture_module, "_REGISTRY", type(registry)())
 
     def unconfigure(self) -> None:
         # An unconfigured host: the handlers pytest puts on the root logger for the test's
@@ -65,14 +75,18 @@ class Host:
         self.captures.append(capture)
         return capture
 
-    def close(self) -> None:
-        for capture in self.captures:
-            capture.uninstall()
+    def forget_loggers(self) -> None:
         for name in list(logging.Logger.manager.loggerDict):
             if name == self.name or name.startswith((self.name + ".", self.name + "_")):
                 logger = logging.Logger.manager.loggerDict.pop(name)
                 if isinstance(logger, logging.Logger):
                     logger.handlers.clear()
+
+    def close(self) -> None:
+        for capture in self.captures:
+            capture.uninstall()
+        self.forget_loggers()
+        logging.setLogRecordFactory(self.factory_before)
 
 
 @pytest.fixture
@@ -80,13 +94,6 @@ def host(monkeypatch: pytest.MonkeyPatch) -> Iterator[Host]:
     made = Host(monkeypatch)
     yield made
     made.close()
-
-
-def _failing() -> ValueError:
-    try:
-        raise ValueError("the page is gone")
-    except ValueError as exc:
-        return exc
 
 
 def _log_exception(logger: logging.Logger, level: int = logging.ERROR) -> ValueError:
@@ -139,6 +146,17 @@ def test_the_package_logger_and_its_children_are_seen(host, suffix):
     assert host.reports == [exc]
 
 
+def test_an_exception_given_as_exc_info_is_reported(host):
+    host.capture()
+    try:
+        raise KeyError("raw_markdown")
+    except KeyError as caught:
+        exc = caught
+    host.logger(".jobs").error("later, outside the except block", exc_info=exc)
+
+    assert host.reports == [exc]
+
+
 def test_other_loggers_are_not_seen(host):
     host.capture()
 
@@ -159,6 +177,44 @@ def test_below_error_or_without_an_exception_nothing_is_reported(host):
     logger.error("not an exception", exc_info=(None, "text", None))  # type: ignore[arg-type]
 
     assert host.reports == []
+
+
+@pytest.mark.parametrize("setup", ["level above ERROR", "disabled", "logging.disable"])
+def test_a_record_that_is_never_made_is_not_seen(host, setup):
+    # The factory sees records as they are made: these make none.
+    host.capture()
+    logger = host.logger(".jobs")
+    if setup == "level above ERROR":
+        logger.setLevel(logging.CRITICAL)
+    elif setup == "disabled":  # what dictConfig(disable_existing_loggers=True) does
+        logger.disabled = True
+    else:
+        logging.disable(logging.ERROR)
+    try:
+        _log_exception(logger)
+    finally:
+        logging.disable(logging.NOTSET)
+
+    assert host.reports == []
+    control = _log_exception(host.logger(".other"))  # the capture was on
+    assert host.reports == [control]
+
+
+@pytest.mark.parametrize(
+    "setup",
+    ["filter dropping everything", "not propagating", "no handler anywhere"],
+)
+def test_whatever_the_host_does_with_the_record_its_exception_is_seen(host, setup):
+    logger = host.logger(".jobs")
+    if setup == "filter dropping everything":
+        logger.addFilter(lambda record: False)
+    elif setup == "not propagating":
+        logger.propagate = False
+    host.capture()
+
+    exc = _log_exception(logger)
+
+    assert host.reports == [exc]
 
 
 def test_two_captures_of_one_package_each_see_it_and_last_resort_prints_once(host):
@@ -209,32 +265,74 @@ def test_a_report_that_logs_into_the_package_is_not_reported_again(host):
     exc = _log_exception(host.logger())
 
     assert host.reports == [exc]
+    assert len(host.last_resort.records) == 2  # both records printed as without us
 
 
 def test_a_failing_report_never_reaches_the_hosts_logging_call(host):
     def report(exc: BaseException) -> None:
         raise RuntimeError("our bug")
 
+    other: list[BaseException] = []
     host.capture(report)
+    host.capture(other.append)
 
-    _log_exception(host.logger())  # does not raise
+    exc = _log_exception(host.logger())  # does not raise
 
+    assert len(host.last_resort.records) == 1
+    assert other == [exc]  # one capture's failure is not another's
+
+
+def test_an_uninstalled_capture_reports_nothing(host):
+    capture = host.capture()
+    capture.uninstall()
+
+    _log_exception(host.logger())
+
+    assert host.reports == []
     assert len(host.last_resort.records) == 1
 
 
-def test_handle_takes_no_lock_and_filters_and_formats_nothing(host, monkeypatch):
+# -- the host's loggers are untouched --------------------------------------------------
+
+
+def test_install_creates_no_logger_and_adds_no_handler(host):
+    host.unconfigure()
     host.capture()
-    [ours] = host.logger().handlers
-    called: list[str] = []
-    for name in ("acquire", "release", "filter", "format", "emit"):
-        monkeypatch.setattr(ours, name, lambda *a, name=name: called.append(name))
+    host.capture(prefix="root")  # the root logger is never one of ours
 
-    _log_exception(host.logger())
-    host.logger().warning("a warning")
-    host.logger().info("an info")
+    assert host.name not in logging.Logger.manager.loggerDict
+    assert logging.root.handlers == []
+    logger = host.logger()
+    assert logger.handlers == []
+    assert logger.hasHandlers() is False
 
-    assert called == []
-    assert len(host.reports) == 1
+
+def test_a_library_that_adds_its_handler_only_if_there_is_none_still_does(host):
+    # The red team's case: a library setting up its logging after install.
+    host.capture()
+    library = host.logger()
+    if not library.handlers:
+        library.addHandler(Records())
+    if not library.hasHandlers():
+        library.addHandler(Records())
+    [added] = library.handlers
+
+    exc = _log_exception(library)
+
+    assert [r.getMessage() for r in added.records] == ["failed"]
+    assert host.last_resort.records == []  # the library's handler took it, as without us
+    assert host.reports == [exc]
+
+
+def test_a_logging_configuration_of_the_package_changes_nothing_for_us(host):
+    host.capture()
+    mine = Records()
+    host.logger().handlers = [mine]  # what dictConfig does to a logger it configures
+
+    exc = _log_exception(host.logger())
+
+    assert host.reports == [exc]
+    assert host.logger().handlers == [mine]
 
 
 # -- the host's output does not change -------------------------------------------------
@@ -256,6 +354,8 @@ def _configure(host: Host, scenario: str) -> Records:
     elif scenario == "handler above its level":
         mine.setLevel(logging.CRITICAL)  # found by callHandlers, even when not called
         host.logger().addHandler(mine)
+    elif scenario == "package handler only if none" and not host.logger().hasHandlers():
+        host.logger().addHandler(mine)
     return mine
 
 
@@ -266,6 +366,7 @@ SCENARIOS = [
     "handler on the root, package not propagating",
     "subpackage not propagating",
     "handler above its level",
+    "package handler only if none",
 ]
 
 
@@ -285,12 +386,12 @@ def test_the_hosts_handlers_and_last_resort_get_what_they_get_without_us(host, s
     host.unconfigure()
 
     def run(with_capture: bool) -> tuple[list[str], list[str]]:
-        for name in (host.name, host.name + ".jobs"):
-            logging.Logger.manager.loggerDict.pop(name, None)
+        host.forget_loggers()
         logging.root.handlers = []
         host.last_resort.records.clear()
-        mine = _configure(host, scenario)
+        # Installed first, as a host's package does at its import, before its logging.
         capture = host.capture() if with_capture else None
+        mine = _configure(host, scenario)
         _log_everything(host)
         if capture is not None:
             capture.uninstall()
@@ -304,6 +405,7 @@ def test_the_hosts_handlers_and_last_resort_get_what_they_get_without_us(host, s
 
     assert with_us == without
     assert without != ([], [])  # the scenario printed something
+    assert len(host.reports) == 2  # and the capture was on
 
 
 def test_with_last_resort_none_the_no_handlers_line_is_written_once(host, monkeypatch, capsys):
@@ -355,75 +457,183 @@ def test_a_record_that_fails_to_format_prints_the_same_call_stack(host, monkeypa
     assert with_us == without
 
 
-def test_a_host_that_calls_handlers_itself_gets_no_last_resort_from_us(host):
+# -- the record factory ----------------------------------------------------------------
+
+
+class HostRecord(logging.LogRecord):
+    """The record class of a host's factory."""
+
+
+class HostFactory:
+    """A host's record factory: ``chains`` to the one it replaced, or makes its own."""
+
+    def __init__(self, chains: bool) -> None:
+        self.replaced = logging.getLogRecordFactory()
+        self.chains = chains
+        self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        logging.setLogRecordFactory(self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        self.calls.append((args, kwargs))
+        make = self.replaced if self.chains else HostRecord
+        record = make(*args, **kwargs)
+        record.host_field = "set by the host"
+        return record
+
+    def remove(self) -> None:
+        logging.setLogRecordFactory(self.replaced)
+
+
+def test_ours_calls_the_factory_it_replaced_and_returns_its_record(host):
+    made: list[logging.LogRecord] = []
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        calls.append((args, kwargs))
+        made.append(HostRecord(*args, **kwargs))
+        return made[-1]
+
+    logging.setLogRecordFactory(factory)
     host.capture()
-    [ours] = host.logger().handlers
-    record = host.logger().makeRecord(host.name, logging.ERROR, "f", 1, "x", (), None)
-
-    ours.handle(record)  # not through callHandlers: CPython would not print it either
-
-    assert host.last_resort.records == []
-
-
-# -- install and uninstall -------------------------------------------------------------
-
-
-def test_install_is_idempotent_and_uninstall_removes_only_ours(host):
     mine = Records()
     host.logger().addHandler(mine)
+
+    exc = _log_exception(host.logger())
+    record = logging.getLogRecordFactory()("x", logging.INFO, "f", 1, "m", (), None, sinfo="s")
+
+    assert mine.records[0] is made[0]
+    assert record is made[1]
+    assert calls[1] == (("x", logging.INFO, "f", 1, "m", (), None), {"sinfo": "s"})
+    assert host.reports == [exc]
+
+
+def test_what_the_replaced_factory_raises_reaches_the_host_as_without_us(host):
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        raise LookupError("the host's factory bug")
+
+    logging.setLogRecordFactory(factory)
+    host.capture()
+
+    with pytest.raises(LookupError, match="the host's factory bug"):
+        host.logger().error("x")
+
+
+def test_one_factory_for_every_capture_restored_when_the_last_one_leaves(host):
+    first = host.capture()
+    ours = logging.getLogRecordFactory()
+    second = host.capture(prefix=host.name + "_beta")
+    first.install()
+
+    assert ours is not logging.LogRecord
+    assert logging.getLogRecordFactory() is ours  # not a second one stacked on it
+
+    first.uninstall()
+    assert logging.getLogRecordFactory() is ours
+    exc = _log_exception(logging.getLogger(host.name + "_beta"))
+    assert host.reports == [exc]  # the second capture's, through the one factory
+
+    second.uninstall()
+    assert logging.getLogRecordFactory() is logging.LogRecord
+
+
+def test_a_record_rebuilt_from_a_dict_is_not_seen_and_not_broken(host):
+    host.capture()
+    mine = Records()
+    host.logger().addHandler(mine)
+    try:
+        raise ValueError("in another process")
+    except ValueError:
+        fields = {
+            "name": host.name,
+            "levelno": logging.ERROR,
+            "levelname": "ERROR",
+            "msg": "from a socket",
+            "exc_info": sys.exc_info(),
+        }
+
+    host.logger().handle(logging.makeLogRecord(fields))  # what a socket receiver does
+
+    assert [r.getMessage() for r in mine.records] == ["from a socket"]
+    assert host.reports == []  # made empty by the factory, filled in afterwards
+
+
+def test_a_host_factory_installed_after_ours_that_chains_keeps_both_working(host):
     capture = host.capture()
-    capture.install()
+    factory = HostFactory(chains=True)
+    mine = Records()
+    host.logger().addHandler(mine)
 
-    assert [type(h).__name__ for h in host.logger().handlers] == ["Records", "PackageLogHandler"]
-    assert logging.root.handlers == []
-
-    capture.uninstall()
-    capture.uninstall()
-
-    assert host.logger().handlers == [mine]
-
-
-def test_a_configuration_that_removed_ours_gets_it_back_at_the_next_install(host):
-    capture = host.capture()
-    host.logger().handlers.clear()  # what dictConfig does to a logger it configures
-
-    _log_exception(host.logger())
-    capture.install()
     exc = _log_exception(host.logger())
 
     assert host.reports == [exc]
-    assert len(host.logger().handlers) == 1
+    assert mine.records[0].host_field == "set by the host"
+
+    capture.uninstall()  # ours is inside the host's: left there, passing records through
+    assert logging.getLogRecordFactory() is factory
+    _log_exception(host.logger())
+    assert host.reports == [exc]
+    assert len(mine.records) == 2
+
+    factory.remove()  # the host puts back what it replaced: ours, silent
+    _log_exception(host.logger())
+    assert host.reports == [exc]
+    assert len(mine.records) == 3
 
 
-def test_uninstall_leaves_a_logger_whose_handlers_the_host_replaced(host):
+def test_a_host_factory_removed_before_ours_lets_ours_restore_the_original(host):
     capture = host.capture()
+    factory = HostFactory(chains=True)
+    factory.remove()
+
+    exc = _log_exception(host.logger())
+    capture.uninstall()
+
+    assert host.reports == [exc]
+    assert logging.getLogRecordFactory() is logging.LogRecord
+
+
+def test_a_host_factory_that_does_not_chain_drops_ours_until_install(host):
+    capture = host.capture()
+    factory = HostFactory(chains=False)
     mine = Records()
-    host.logger().handlers = [mine]
+    host.logger().addHandler(mine)
+
+    _log_exception(host.logger())
+
+    assert host.reports == []  # ours is gone: nothing reported
+    assert isinstance(mine.records[0], HostRecord)  # nothing broken
+
+    capture.install()  # puts ours back, in front of the host's
+    exc = _log_exception(host.logger())
+    assert host.reports == [exc]
+    assert isinstance(mine.records[1], HostRecord)
+    assert len(factory.calls) == 2
 
     capture.uninstall()
+    assert logging.getLogRecordFactory() is factory
 
-    assert host.logger().handlers == [mine]
 
-
-def test_a_handler_of_ours_left_behind_after_uninstall_reports_nothing(host):
+def test_install_again_over_a_chaining_host_factory_reports_once(host):
     capture = host.capture()
-    [ours] = host.logger().handlers
-    capture.uninstall()
-    host.logger(".copy").addHandler(ours)  # the host copied our handler elsewhere
+    HostFactory(chains=True)  # calls ours
+    capture.install()  # a new one of ours in front; the one inside is silent
 
-    _log_exception(host.logger(".copy"))
+    exc = _log_exception(host.logger())
 
-    assert host.reports == []
-    assert len(host.last_resort.records) == 1  # still only ours there: printed as without
+    assert host.reports == [exc]
 
 
-def test_the_root_logger_is_never_given_a_handler(host):
-    host.unconfigure()
-    capture = LogCapture(host.reports.append, ("root",))
+def test_ours_put_back_by_the_host_reports_again_without_stacking(host):
+    capture = host.capture()
+    ours = logging.getLogRecordFactory()
+    factory = HostFactory(chains=False)
+    factory.remove()  # ours is the factory again
+
     capture.install()
-    host.captures.append(capture)
+    exc = _log_exception(host.logger())
 
-    assert logging.root.handlers == []
+    assert logging.getLogRecordFactory() is ours
+    assert host.reports == [exc]
 
 
 # -- a host that imports logging after install -----------------------------------------
