@@ -279,9 +279,10 @@ class Telemetry:
         waits as long as the exporters' own timeouts allow.
         """
         try:
-            # Called from a `finally:` block, an exception may be on its way out: its
-            # report keeps waiting to learn whether it ends the program.
-            self.reporter.release_waiting(sys.exc_info()[1])
+            # Everything waiting goes, even the exception of an `except` or `finally:`
+            # block this is called from: a flush promises what was captured is sent
+            # (one on its way out of a `finally:` block goes as handled).
+            self.reporter.release_waiting()
             self.reporter.send_counted(final=False)
             if self.pipeline.waiting():
                 self.pipeline.schedule_drain()
@@ -296,6 +297,8 @@ class Telemetry:
         if self._log_capture is not None:
             self._log_capture.uninstall()
         try:
+            self.reporter.release_waiting()  # handled reports still waiting go too
+            self.reporter.send_counted()
             self.pipeline.shutdown(self.settings.flush_timeout)
         except Exception:
             _log.debug("otel_telemetry: shutdown failed", exc_info=True)

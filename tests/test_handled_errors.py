@@ -128,14 +128,54 @@ finally:
 """
 
 
-def test_a_flush_in_finally_does_not_make_a_crash_handled(terminal, otlp_http, tmp_path):
+def test_a_flush_in_finally_sends_the_crash_once(terminal, otlp_http, tmp_path):
+    """A flush sends what waits, even the exception on its way out (then as handled)."""
     result = run(_user_script(tmp_path, FLUSHED_IN_FINALLY), {**terminal, "ACME_TELEMETRY": "1"})
 
     assert result.returncode == 1
     [received] = otlp_http.wait_for(1)
     report = Report(received.span())
-    assert (report.mechanism, report.handled) == ("excepthook", False)
+    assert (report.mechanism, report.handled) == ("capture_errors", True)
     assert len(otlp_http.requests) == 1
+
+
+FLUSHED_IN_EXCEPT = f"""
+import os
+from acme.crawler import run
+from acme.telemetry import telemetry
+try:
+    run({URL!r})
+except Exception:
+    assert telemetry.flush(10)
+    os._exit(0)  # nothing of ours runs after this: the flush had to send it
+"""
+
+
+SHUT_DOWN = f"""
+from acme.crawler import run
+from acme.telemetry import telemetry
+try:
+    run({URL!r})
+except Exception:
+    pass
+telemetry.shutdown()
+import os
+os._exit(0)
+"""
+
+
+@pytest.mark.parametrize(
+    "code", [FLUSHED_IN_EXCEPT, SHUT_DOWN], ids=["flush in except", "shutdown"]
+)
+def test_a_handled_report_still_waiting_goes_at_a_flush_or_shutdown(
+    code, terminal, otlp_http, tmp_path
+):
+    result = run(_user_script(tmp_path, code), {**terminal, "ACME_TELEMETRY": "1"})
+
+    assert result.returncode == 0, result.stderr
+    [received] = otlp_http.wait_for(1)
+    report = Report(received.span())
+    assert (report.mechanism, report.handled) == ("capture_errors", True)
 
 
 TASK_GROUP = f"""
@@ -148,6 +188,36 @@ async def main():
 
 asyncio.run(main())
 """
+
+TWO_TASKS_FAIL = f"""
+import asyncio
+from acme.crawler import arun, parse_robots
+
+async def robots():
+    await asyncio.sleep(0)
+    parse_robots("no_colon")
+
+async def main():
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(arun({URL!r}))
+        tasks.create_task(robots())
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.TaskGroup is 3.11+")
+def test_each_crash_an_exception_group_holds_is_one_crash_report(terminal, otlp_http, tmp_path):
+    result = run(_user_script(tmp_path, TWO_TASKS_FAIL), {**terminal, "ACME_TELEMETRY": "1"})
+
+    assert result.returncode == 1
+    received = otlp_http.wait_for(2)
+    reports = sorted((Report(r.span()) for r in received), key=lambda report: report.type)
+    assert [(r.type, r.mechanism, r.handled) for r in reports] == [
+        ("ValueError", "excepthook", False),
+        ("acme.crawler.CrawlError", "excepthook", False),
+    ]
+    assert len(otlp_http.requests) == 2
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.TaskGroup is 3.11+")

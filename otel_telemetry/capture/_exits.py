@@ -19,6 +19,7 @@ evaluated.
 from __future__ import annotations
 
 from ._builtins import (
+    ARGS,
     CAUSE,
     CONTEXT,
     INSTANCE_DICT,
@@ -97,10 +98,9 @@ def crash_behind_exit(exc: BaseException) -> Optional[BaseException]:
     kind = _kind(type(exc))
     if kind not in _EXIT_KINDS or kind is _USAGE or not _fails(exc, kind):
         return None
-    if kind is _ABORT and CAUSE(exc) is None and _raised_by_the_cli_library(exc):
-        # click's own Abort: the user said no to ``confirm(abort=True)``, even inside the
-        # host's ``except`` block; the host's ``raise click.Abort() from exc`` is raised
-        # in the host's code.
+    if kind is _ABORT and CAUSE(exc) is None and _raised_by_a_prompt(exc):
+        # The user said no to ``confirm(abort=True)``, even inside the host's ``except``
+        # block; ``ctx.abort()`` and ``raise click.Abort()`` are the host's own.
         return None
     seen = {id(exc)}
     current = exc
@@ -111,16 +111,18 @@ def crash_behind_exit(exc: BaseException) -> Optional[BaseException]:
             return None
         seen.add(id(behind))
         kind = _kind(type(behind))
-        if kind is _USAGE or kind is _INPUT_ENDED:
+        if kind is _USAGE or (kind is _INPUT_ENDED and _input_ended(behind)):
             return None
+        if kind is _INPUT_ENDED:
+            return behind  # an EOFError of the host's own reading (a truncated file)
         if kind is None:
             return behind
         current = behind  # another exit on the way (SystemExit <- ClickException): past it
     return None
 
 
-def _raised_by_the_cli_library(exc: BaseException) -> bool:
-    """The innermost frame of ``exc``'s traceback is click's or typer's own code."""
+def _raised_by_a_prompt(exc: BaseException) -> bool:
+    """``exc`` was raised by click's prompts (``confirm``, ``prompt``), as typer bundles them."""
     try:
         tb = TRACEBACK(exc)
         while tb is not None and tb.tb_next is not None:
@@ -128,9 +130,25 @@ def _raised_by_the_cli_library(exc: BaseException) -> bool:
         if tb is None:
             return False
         module = tb.tb_frame.f_globals.get("__name__")
-        return isinstance(module, str) and module.split(".", 1)[0] in ("click", "typer")
+        return module in _PROMPT_MODULES
     except Exception:
         return False
+
+
+_PROMPT_MODULES = ("click.termui", "typer._click.termui")
+# What ``input()`` raises at the end of its input; an EOFError of the host's own reading
+# (``pickle.load`` of a truncated file: "Ran out of input") is a crash.
+_END_OF_INPUT = ("EOF when reading a line",)
+
+
+def _input_ended(exc: BaseException) -> bool:
+    """Ctrl-C, or the end of what the user typed (``input()``, a prompt): no crash."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    try:
+        return ARGS(exc) in ((), _END_OF_INPUT) or _raised_by_a_prompt(exc)
+    except Exception:
+        return True
 
 
 def _kind(cls: type) -> Optional[str]:

@@ -16,7 +16,7 @@ from otel_telemetry._fork import renew_in_child
 from otel_telemetry._log import debug, warn_once
 
 from ._builtins import TYPE_MODULE, TYPE_QUALNAME
-from ._tentative import Tentative, grouped
+from ._tentative import Tentative, grouped, is_group
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -140,6 +140,13 @@ class Reporter:
                 exc, mechanism, handled, ask = original, _EXIT_MECHANISM, False, True
             from ._snapshot import capture_exception, is_crash, passes_through
 
+            if not handled and is_group(exc):
+                # An exception group that ends unhandled (asyncio.TaskGroup, `except*`):
+                # each exception it holds is the crash, reported as one (or claimed).
+                for inner in grouped(exc)[1:_MAX_GROUPED]:
+                    if not is_group(inner):
+                        self.report(inner, mechanism, handled=False, attributes=attributes, ask=ask)
+                return
             self.watch_asyncio()
             if not is_crash(exc) or isinstance(exc, self._ignore):
                 return
@@ -161,11 +168,6 @@ class Reporter:
                 attributes = request_attributes()
             captured = capture_exception(exc, mechanism, handled, attributes, self._packages)
             if not passes_through(captured, self._packages):
-                if claimed is None and not handled:
-                    # An exception group raised outside the host (asyncio.TaskGroup) ends
-                    # the program with the host's crashes inside: those are reported.
-                    for inner in grouped(exc)[1:_MAX_GROUPED]:
-                        self.report(inner, mechanism, handled=False, attributes=attributes, ask=ask)
                 return
             _SEEN.add(exc, self._app)
             if not ask:
@@ -184,13 +186,9 @@ class Reporter:
             self._submit(admitted)
         return admitted
 
-    def release_waiting(self, in_flight: Optional[BaseException] = None) -> None:
-        """Queue now the reports waiting to learn how their exception ends (flush, exit).
-
-        Those of ``in_flight``'s chain (the exception propagating through a host's
-        ``flush()`` in a ``finally:`` block) keep waiting.
-        """
-        self._tentative.release_all(in_flight)
+    def release_waiting(self) -> None:
+        """Queue now the reports waiting to learn how their exception ends (flush, exit)."""
+        self._tentative.release_all()
 
     def _accepted(self, exc: BaseException) -> bool:
         """The host's ``should_report`` keeps ``exc`` (True without a filter)."""

@@ -21,8 +21,6 @@ import time
 
 from otel_telemetry._fork import renew_in_child
 
-from ._builtins import CAUSE, CONTEXT
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Optional
@@ -75,42 +73,27 @@ class Tentative:
             self._later(due, self.release_due)
 
     def claim(self, exc: BaseException) -> Optional[BaseException]:
-        """``exc`` ended unhandled: forget the waiting report of it or of one it groups.
-
-        ``asyncio.TaskGroup`` ends with an ``ExceptionGroup`` of its tasks' exceptions.
-        Returns the exception whose report was waiting, or None.
-        """
+        """``exc`` ended unhandled: forget its waiting report; ``exc`` if there was one."""
         if not self._waiting:  # the usual case, without the lock
             return None
         with self._lock:
-            for candidate in grouped(exc):
-                entry = self._waiting.get(id(candidate))
-                if entry is not None and entry[0] is candidate:
-                    del self._waiting[id(candidate)]
-                    return candidate
-            return None
+            entry = self._waiting.get(id(exc))
+            if entry is None or entry[0] is not exc:
+                return None
+            del self._waiting[id(exc)]
+            return exc
 
     def release_due(self) -> None:
         """Send the reports whose time has come; wait again for the others."""
         self._release(time.monotonic())
 
-    def release_all(self, in_flight: Optional[BaseException] = None) -> None:
-        """Send every waiting report now (a flush, the process's exit).
+    def release_all(self) -> None:
+        """Send every waiting report now (a flush, a shutdown, the process's exit)."""
+        self._release(None)
 
-        Args:
-            in_flight: the exception propagating through the caller (a ``flush()`` in a
-                ``finally:`` block); its chain's reports keep waiting, to be claimed if it
-                ends unhandled.
-        """
-        self._release(None, _chain_ids(in_flight))
-
-    def _release(self, now: Optional[float], keep: frozenset[int] = frozenset()) -> None:
+    def _release(self, now: Optional[float]) -> None:
         with self._lock:
-            due = [
-                k
-                for k, (_, _, at) in self._waiting.items()
-                if (now is None or at <= now) and k not in keep
-            ]
+            due = [k for k, (_, _, at) in self._waiting.items() if now is None or at <= now]
             ready = [self._waiting.pop(key)[1] for key in due]
             following = min((at for _, _, at in self._waiting.values()), default=None)
             rearm = following is not None and now is not None
@@ -128,15 +111,6 @@ class Tentative:
         self._armed = False
 
 
-def _chain_ids(exc: Optional[BaseException]) -> frozenset[int]:
-    """The ids of ``exc`` and the exceptions behind it (cause, context), bounded."""
-    ids: set[int] = set()
-    while exc is not None and id(exc) not in ids and len(ids) < 16:
-        ids.add(id(exc))
-        exc = CAUSE(exc) or CONTEXT(exc)
-    return frozenset(ids)
-
-
 def grouped(exc: BaseException) -> list[BaseException]:
     """``exc``, then the exceptions an exception group holds, depth first, bounded."""
     found: list[BaseException] = []
@@ -144,12 +118,13 @@ def grouped(exc: BaseException) -> list[BaseException]:
     while stack and len(found) < MAX:
         current = stack.pop()
         found.append(current)
-        inner = getattr(current, "exceptions", None) if _is_group(current) else None
+        inner = getattr(current, "exceptions", None) if is_group(current) else None
         if isinstance(inner, tuple):
             stack.extend(reversed(inner))
     return found
 
 
-def _is_group(exc: BaseException) -> bool:
+def is_group(exc: BaseException) -> bool:
+    """``exc`` is an exception group (``BaseExceptionGroup``, Python 3.11+)."""
     group = getattr(builtins, "BaseExceptionGroup", None)  # Python 3.11+
     return group is not None and isinstance(exc, group)

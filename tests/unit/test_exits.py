@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ast
 import inspect
+import pickle
 import sys
 from typing import Any, Callable, Optional
 
@@ -295,3 +296,49 @@ def test_it_imports_nothing() -> None:
     imported = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
     # Only the built-in descriptors it reads attributes through.
     assert [getattr(node, "module", None) for node in imported] == ["__future__", "_builtins"]
+
+
+def _raised_while_handling(original: BaseException, exit_: Callable[[], object]) -> BaseException:
+    try:
+        try:
+            raise original
+        except BaseException:
+            exit_()
+    except BaseException as caught:
+        return caught
+    raise AssertionError("no exit")
+
+
+def test_ctx_abort_in_an_except_block_is_the_crash() -> None:
+    """``ctx.abort()`` is raised in click's code, but it is the host's decision."""
+    context = click.Context(click.Command("crawl"))
+    original = KeyError("page")
+    abort = _raised_while_handling(original, context.abort)
+    assert isinstance(abort, click.Abort)
+    assert _exits.crash_behind_exit(abort) is original
+
+
+def test_no_to_a_confirm_in_an_except_block_is_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("click.termui.visible_prompt_func", lambda *args: "n")
+    abort = _raised_while_handling(
+        FileNotFoundError("cache.db"), lambda: click.confirm("Rebuild?", abort=True)
+    )
+    assert isinstance(abort, click.Abort)
+    assert _exits.crash_behind_exit(abort) is None
+
+
+def test_an_eof_error_of_the_hosts_own_reading_is_the_crash() -> None:
+    try:
+        pickle.loads(b"")
+    except EOFError as caught:
+        truncated = caught
+    exit_ = _raised_while_handling(truncated, lambda: sys.exit(1))
+    assert _exits.crash_behind_exit(exit_) is truncated
+
+
+@pytest.mark.parametrize(
+    "end", [EOFError("EOF when reading a line"), EOFError(), KeyboardInterrupt()]
+)
+def test_the_end_of_what_the_user_typed_is_not(end: BaseException) -> None:
+    exit_ = _raised_while_handling(end, lambda: sys.exit(1))
+    assert _exits.crash_behind_exit(exit_) is None

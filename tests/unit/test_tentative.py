@@ -99,25 +99,6 @@ def test_release_all_sends_everything_now():
     assert not any(waiting.claim(exc) for exc in excs)
 
 
-def test_release_all_keeps_the_chain_of_the_exception_in_flight():
-    sent: list[Any] = []
-    waiting = _waiting(sent, Timers())
-    cause, other = KeyError("k"), ValueError("v")
-    try:
-        try:
-            raise cause
-        except KeyError:
-            raise SystemExit(1)  # noqa: B904 - the exit's context is the cause
-    except SystemExit as exit_:
-        in_flight = exit_
-    waiting.hold(cause, "cause")  # type: ignore[arg-type]
-    waiting.hold(other, "other")  # type: ignore[arg-type]
-
-    waiting.release_all(in_flight)
-    assert sent == ["other"]
-    assert waiting.claim(cause) is cause
-
-
 def test_beyond_max_the_oldest_goes_at_once():
     sent: list[Any] = []
     waiting = _waiting(sent, Timers())
@@ -165,15 +146,11 @@ def test_a_forked_child_does_not_send_its_parents_reports():
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are 3.11+")
-def test_an_exception_group_claims_the_report_of_an_exception_it_holds():
-    sent: list[Any] = []
-    waiting = _waiting(sent, Timers())
-    task_error = ValueError("in a task")
-    waiting.hold(task_error, "report")  # type: ignore[arg-type]
-    group = builtins.ExceptionGroup(
-        "tasks", [KeyError("k"), builtins.ExceptionGroup("inner", [task_error])]
-    )  # type: ignore[attr-defined]
+def test_grouped_lists_a_group_then_what_it_holds_depth_first():
+    first, second, third = ValueError(1), KeyError(2), OSError(3)
+    inner = builtins.ExceptionGroup("inner", [second, third])  # type: ignore[attr-defined]
+    group = builtins.ExceptionGroup("tasks", [first, inner])  # type: ignore[attr-defined]
 
-    assert waiting.claim(group) is task_error
-    waiting.release_all()
-    assert sent == []
+    assert _tentative.grouped(group) == [group, first, inner, second, third]
+    assert [_tentative.is_group(e) for e in (group, first, inner)] == [True, False, True]
+    assert _tentative.grouped(first) == [first]
