@@ -42,6 +42,12 @@ def _asked_after_the_error_line(child: pexpect.spawn, error_line: str) -> str:
     return before
 
 
+def _nothing_asked_or_kept(output: str, otlp_http, config_dir) -> None:
+    assert QUESTION not in output
+    assert otlp_http.requests == []
+    assert stored(config_dir) == []
+
+
 def _one_report(otlp_http) -> Report:
     [received] = otlp_http.wait_for(1)
     return Report(received.span())
@@ -160,9 +166,7 @@ def test_exits_that_are_no_crash_ask_and_send_nothing(
     exit_status, output = finish(spawn_host(host, args, env))
 
     assert exit_status == status
-    assert QUESTION not in output
-    assert otlp_http.requests == []
-    assert stored(config_dir) == []
+    _nothing_asked_or_kept(output, otlp_http, config_dir)
 
 
 @pytest.mark.parametrize("consent", ["not given", "ACME_TELEMETRY=1"])
@@ -178,9 +182,7 @@ def test_ctrl_c_at_a_click_prompt_is_not_a_crash(consent, terminal, otlp_http, c
 
     assert exit_status == 1
     assert "Aborted!" in output
-    assert QUESTION not in output
-    assert otlp_http.requests == []
-    assert stored(config_dir) == []
+    _nothing_asked_or_kept(output, otlp_http, config_dir)
 
 
 THREAD_EXIT = """
@@ -215,9 +217,7 @@ def test_sys_exit_in_a_thread_is_no_failing_exit(terminal, otlp_http, config_dir
 
     assert exit_status == 0
     assert "all jobs done" in output
-    assert QUESTION not in output
-    assert otlp_http.requests == []
-    assert stored(config_dir) == []
+    _nothing_asked_or_kept(output, otlp_http, config_dir)
 
 
 @pytest.mark.parametrize("consent", ["not given", "given"])
@@ -236,9 +236,7 @@ def test_no_to_a_click_confirm_in_an_except_block_is_not_a_crash(
 
     assert exit_status == 1
     assert "Aborted!" in output
-    assert QUESTION not in output
-    assert otlp_http.requests == []
-    assert stored(config_dir) == []
+    _nothing_asked_or_kept(output, otlp_http, config_dir)
 
 
 def test_a_crash_through_a_decorated_api_then_a_failing_exit_is_asked_once(terminal, otlp_http):
