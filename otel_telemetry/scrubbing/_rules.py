@@ -405,8 +405,22 @@ def _ipv6_marker(match: re.Match[str]) -> str:
     return _IP + found[_ipv6_end(found) :]
 
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+
+
+def _in_uuid(match: re.Match[str]) -> bool:
+    """The match lies inside a UUID (``a02abda7-4187-4819-8014-…`` holds 13 digits)."""
+    start, end = match.span()
+    for uuid in _UUID.finditer(match.string, max(0, start - 36), end + 36):
+        if uuid.start() <= start and end <= uuid.end():
+            return True
+    return False
+
+
 def _card(match: re.Match[str]) -> bool:
-    """Card numbers carry a Luhn checksum; most other long numbers fail it."""
+    """Card numbers carry a Luhn checksum; most other long numbers fail it; not in a UUID."""
+    if _in_uuid(match):
+        return False
     found = match.group(0)
     if found.endswith(".0") and found.count(".") == 1:  # written as a float
         found = found[:-2]
@@ -429,7 +443,9 @@ def _phone(match: re.Match[str]) -> bool:
 
 
 def _iban(match: re.Match[str]) -> bool:
-    """IBANs carry a mod-97 checksum."""
+    """IBANs carry a mod-97 checksum; not in a UUID (``…-BF46-4C72-B4E1-…`` can pass it)."""
+    if _in_uuid(match):
+        return False
     iban = match.group(0).replace(" ", "").replace("-", "").upper()
     if not 15 <= len(iban) <= 34:
         return False
@@ -1036,7 +1052,10 @@ RULE_TABLE: tuple[Rule, ...] = validate_rules(
                 *("GB82 WEST 1234 5698 7654 32", "DE89370400440532013000"),
                 *("gb82 west 1234 5698 7654 32", "GB82-WEST-1234-5698-7654-32"),
             ),
-            non_samples=("GB00 WEST 1234 5698 7654 32", "AB12 CDEF", "de89370400440532013000"),
+            non_samples=(
+                *("GB00 WEST 1234 5698 7654 32", "AB12 CDEF", "de89370400440532013000"),
+                "94414CB5-BF46-4C72-B4E1-B8C0F798866C",  # a UUID: BF46-… passes mod 97
+            ),
         ),
         Rule(
             "card",
@@ -1061,6 +1080,7 @@ RULE_TABLE: tuple[Rule, ...] = validate_rules(
             non_samples=(
                 *("4111 1111 1111 1112", "1234567890123", "4111111111111112.0"),
                 *("timestamp 1700000000", "6ba7b810-9dad-11d1-80b4-00c04fd430c8"),
+                "a02abda7-4187-4819-8014-a0fcc439209b",  # 7-4187-4819-8014 passes Luhn
                 "1.2.3.4.5.6.7.8.9.0.1.2.3",
             ),
         ),
