@@ -101,7 +101,7 @@ def test_the_crash_behind_a_failing_exit_is_asked_about_then_sent(shape, termina
     assert len(otlp_http.requests) == 1
 
 
-def test_an_uncaught_crash_in_a_typer_command_is_asked_about(terminal, otlp_http):
+def test_an_uncaught_crash_in_a_typer_command_is_asked_about(terminal, otlp_http, config_dir):
     """typer replaces ``sys.excepthook`` without chaining to ours: seen at exit."""
     child = spawn_host("typerhost", ["--no-catch", "missing"], terminal)
 
@@ -110,6 +110,12 @@ def test_an_uncaught_crash_in_a_typer_command_is_asked_about(terminal, otlp_http
 
     assert exit_status == 1
     assert "KeyError" in before  # typer's own traceback comes first
+    if sys.version_info[:2] == (3, 12) and not otlp_http.requests:
+        # Seen at exit, and 3.12 starts no thread once the main thread has ended: the
+        # report the user agreed to waits on disk for the next run.
+        [waiting] = stored(config_dir)
+        assert '"KeyError"' in waiting.read_text("utf-8")
+        return
     report = _one_report(otlp_http)
     assert (report.mechanism, report.handled, report.type) == ("excepthook", False, "KeyError")
     assert report.functions()[-1] == "load"
