@@ -110,7 +110,11 @@ def test_widget_question_and_a_click(button, saved, sent, otlp_host_env, config_
 
     config = config_dir / "config.json"
     assert (json.loads(config.read_text()) if config.exists() else None) == saved
-    received = otlp_http.wait_for(sent)
+    try:
+        received = otlp_http.wait_for(sent)
+    except AssertionError as missing:  # say what the kernel left behind (it failed once)
+        left = sorted(str(p.relative_to(config_dir)) for p in config_dir.rglob("*") if p.is_file())
+        raise AssertionError(f"{missing}; the config dir holds {left}") from None
     assert len(received) == sent
     assert {_report_email(r) for r in received} == ({"me@example.com"} if sent else set())
 
