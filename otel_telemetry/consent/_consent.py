@@ -36,6 +36,10 @@ class Consent:
         """The question was answered (or dismissed) in this process."""
         self._forced = False
 
+    def mark_answered(self) -> None:
+        """The question was answered: from now on, what would ask is denied."""
+        self.answered = True
+
     def force_granted(self, forced: bool) -> None:
         """Grant every report while ``forced``, reading no variable and no file.
 

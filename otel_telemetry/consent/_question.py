@@ -30,7 +30,7 @@ from otel_telemetry._fork import renew_in_child
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional, Protocol
+    from typing import Callable, Optional, Protocol
 
     from otel_telemetry._settings import Settings
 
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         ) -> None: ...
         def discard_held(self) -> None: ...
         def preview_held(self, only: Optional[int] = None) -> str: ...
+        def after_queued(self, job: Callable[[], object]) -> None: ...
 
 
 _PROMPT_READY_TIMEOUT = 10.0
@@ -144,13 +145,18 @@ class Question:
 
         with self._lock:
             self.state = QuestionState.ANSWERED
-        self._consent.answered = True
         if choice == "once":  # "send this error only": the subject; the others stay held
             if self.subject is not None:
                 self._held.release_held(
                     ConsentDecision("granted", "prompt", email), only=self.subject
                 )
-        elif choice == "always":
+            # A widget's click can come before the worker recorded the subject (the first
+            # report builds the pipeline): its gate must still say "ask", so that it is
+            # held, then released. The answer counts once what was queued is through.
+            self._held.after_queued(self._consent.mark_answered)
+            return
+        self._consent.answered = True
+        if choice == "always":
             self._consent.choose(True, email)
             self._held.release_held()
         elif choice == "never":

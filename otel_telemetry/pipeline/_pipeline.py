@@ -128,6 +128,10 @@ class Pipeline:
         """Forget the reports held while the user was asked."""
         self._worker.submit(lambda: self._on_held(release=False))
 
+    def after_queued(self, job: Callable[[], object]) -> None:
+        """Run ``job`` on the recording worker after every report queued so far."""
+        self._worker.submit(job)
+
     def preview_held(self, only: Optional[int] = None) -> str:
         """The held reports exactly as they would be sent, as indented OTLP/JSON.
 

@@ -15,7 +15,7 @@ import os
 import pexpect
 import pytest
 
-from tests.conftest import acme_command, otlp_env
+from tests.conftest import acme_command, otlp_env, run_python
 from tests.payloads import attributes
 
 pytestmark = pytest.mark.integration
@@ -158,3 +158,34 @@ def test_always_sends_the_held_event_with_its_install_id(terminal, otlp_http, co
     [event] = [span for span in received_spans(otlp_http) if span["name"] == "crawl_started"]
     install_id = (config_dir / "telemetry" / "install_id").read_text().strip()
     assert attributes(event["attributes"])["otel_telemetry.install_id"] == install_id
+
+
+# A notebook's click can come before the worker recorded the report it is about (the
+# first report imports the SDK and builds the pipeline: seconds on a loaded machine).
+# "Yes" must still send it; it once arrived nowhere: recorded after the answer, its
+# gate said "answered, no".
+CLICK_BEFORE_RECORDING = """
+import threading
+from acme.crawler import parse_robots
+from acme.telemetry import telemetry
+
+worker_may_go = threading.Event()
+telemetry.pipeline.after_queued(worker_may_go.wait)  # the worker is slow to record
+try:
+    parse_robots("no_colon")
+except ValueError as exc:
+    telemetry.capture_exception(exc)  # noted: the widget (here the passive line) is shown
+telemetry.question.answer("once")  # the click, before the report is recorded
+worker_may_go.set()
+print(telemetry.flush(30))
+"""
+
+
+def test_yes_clicked_before_the_report_is_recorded_still_sends_it(host_env, otlp_http):
+    env = otlp_env(host_env, otlp_http, ACME_TELEMETRY_MODE="notebook", ACME_TELEMETRY_WIDGETS="0")
+    result = run_python(CLICK_BEFORE_RECORDING, env, check=True)
+
+    assert result.stdout.strip().splitlines()[-1] == "True"
+    [received] = otlp_http.wait_for(1)
+    [span] = received.spans()
+    assert attributes(span["events"][0]["attributes"])["exception.type"] == "ValueError"

@@ -43,6 +43,10 @@ class Held:
         self.calls.append(("preview_held", only))
         return "(the report)"
 
+    def after_queued(self, job: Any) -> None:
+        # The pipeline runs it after what was queued; here, at once (nothing is queued).
+        job()
+
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
