@@ -202,6 +202,15 @@ class Settings:
             return configured
         return DEFAULT_EXPORTERS_WITH_DSN if self.sentry_dsn()[0] else DEFAULT_EXPORTERS
 
+    def exporters_in_use(self) -> tuple[str, ...]:
+        """``exporter_names()`` that export: not ``none``, nor ``sentry`` without a DSN."""
+        has_dsn = bool(self.sentry_dsn()[0])
+        return tuple(
+            name
+            for name in self.exporter_names()
+            if name != "none" and (name != "sentry" or has_dsn)
+        )
+
     def sentry_dsn(self) -> tuple[Optional[str], Optional[str]]:
         """``(dsn, where it came from)``: ``<APP>_SENTRY_DSN``, else the baked-in one."""
         env = self.env

@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     Reporter = Callable[[BaseException, str], None]
 
 _guard = threading.local()
-_NOT_CRASHES = (KeyboardInterrupt, SystemExit, GeneratorExit)
+ENDS_ON_PURPOSE = (KeyboardInterrupt, SystemExit, GeneratorExit)
+"""``_snapshot.NOT_CRASHES``, without importing it: checked before anything is imported."""
 # threading.__excepthook__ is 3.10+; on 3.9 the hook in place at import is the default.
 _THREADING_DEFAULT = getattr(threading, "__excepthook__", threading.excepthook)
 
@@ -146,7 +147,7 @@ class CrashHooks:
         exc: BaseException,
         tb: Optional[TracebackType],
     ) -> None:
-        if isinstance(exc, _NOT_CRASHES):
+        if isinstance(exc, ENDS_ON_PURPOSE):
             # Nothing to report; above all, run no code that could import (see _reporter).
             if isinstance(exc, KeyboardInterrupt) and _program_is_ending():
                 self.interrupted = True

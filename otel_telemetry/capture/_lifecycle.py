@@ -15,7 +15,7 @@ from __future__ import annotations
 import atexit
 import sys
 
-from ._hooks import CrashHooks
+from ._hooks import ENDS_ON_PURPOSE, CrashHooks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -141,15 +141,11 @@ class Lifecycle:
         exc = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
         if id(exc) == self.hooks.last_uncaught:
             return  # our hook had it (and the host's filter its say)
-        if isinstance(exc, BaseException) and not isinstance(exc, _ENDS_ON_PURPOSE):
+        if isinstance(exc, BaseException) and not isinstance(exc, ENDS_ON_PURPOSE):
             try:
                 self._report_crash(exc, "excepthook")
             except Exception:
                 pass
-
-
-# Not crashes, and a Ctrl-C must reach no code that imports (see ``_reporter``).
-_ENDS_ON_PURPOSE = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 def exit_begins(budget: float) -> float:

@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 SERVER_DEFAULT = "mode:server"
 """The decision's ``source`` when reports are sent because the mode is ``server``."""
 
-#: Exporter names that never send off this machine (``sentry`` without a DSN neither).
-_LOCAL_EXPORTERS = frozenset({"file", "console", "none"})
+#: Exporters in use that never send off this machine.
+_LOCAL_EXPORTERS = frozenset({"file", "console"})
 
 
 def notice_line(display_name: str, variable: str, privacy_url: Optional[str] = None) -> str:
@@ -164,12 +164,8 @@ class ServerNotice:
         return env.telemetry_switch is not None or globally_disabled(env.environ) is not None
 
     def _sends_off_machine(self) -> bool:
-        settings = self._settings
-        for name in settings.exporter_names():
-            if name in _LOCAL_EXPORTERS or (name == "sentry" and not settings.sentry_dsn()[0]):
-                continue
-            return True  # otlp, sentry with a DSN, a third party's exporter
-        return False
+        # otlp, sentry with a DSN, a third party's exporter
+        return any(name not in _LOCAL_EXPORTERS for name in self._settings.exporters_in_use())
 
 
 def _emit(line: str) -> None:

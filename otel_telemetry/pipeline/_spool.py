@@ -37,11 +37,7 @@ def write_captures(
 
     from ._install_id import load_or_create
 
-    pending = [
-        name
-        for name in settings.exporter_names()
-        if name != "none" and not (name == "sentry" and not settings.sentry_dsn()[0])
-    ]
+    pending = list(settings.exporters_in_use())
     if not pending:
         return  # exporter "none": nothing is sent, so nothing is kept
     outbox = Outbox(settings.layout().outbox_dir)
