@@ -1,9 +1,16 @@
-"""``<app> telemetry enable|disable|status|show`` and ``python -m otel_telemetry --app``."""
+"""``<app> telemetry enable|local|disable|status|show|clean`` and ``python -m otel_telemetry --app``.
+
+One click definition of the commands serves three doors: the ``telemetry`` group a
+click host mounts (``Telemetry.cli()``), the argparse adapter (``add_to_argparse``, which
+hands its arguments to the same group) and the generic ``python -m otel_telemetry --app
+NAME``. What ``show`` and ``clean`` do lives in ``_control``, shared with the Python API.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import click
@@ -23,7 +30,7 @@ def telemetry_group(resolve: Callable[[], Telemetry]) -> click.Group:
     return group
 
 
-COMMANDS = ("enable", "disable", "status", "show")
+COMMANDS = ("enable", "local", "disable", "status", "show", "clean")
 
 
 def add_to_argparse(
@@ -36,7 +43,7 @@ def add_to_argparse(
     """
     parser: argparse.ArgumentParser = subparsers.add_parser(
         name,
-        help="crash reports: enable, disable, status, show",
+        help="crash reports: " + ", ".join(COMMANDS),
         description="See and change what crash reports are sent.",
     )
     parser.add_argument("command", choices=COMMANDS, help="what to do")
@@ -62,46 +69,143 @@ def add_to_argparse(
     return parser
 
 
+def _prog(app: str) -> str:
+    """How the user runs these commands: ``acme telemetry``, as this run was started.
+
+    The host's own program and group name (click's ``info_name`` of each level, which
+    the argparse adapter sets to its parser's ``prog``), or ``python -m otel_telemetry
+    --app acme`` for the generic command, whose commands sit at the top level.
+    """
+    ctx = click.get_current_context()
+    group = ctx.parent if ctx.parent is not None else ctx
+    if group.find_root().command is main:
+        return f"{group.find_root().info_name or 'python -m otel_telemetry'} --app {app}"
+    return group.command_path or f"{app} telemetry"
+
+
+def _color() -> bool:
+    from ._view import wants_color
+
+    return wants_color(sys.stdout)
+
+
+def _overridden(telemetry: Telemetry, wanted: str) -> None:
+    """Say so when a variable decides otherwise than the choice just saved."""
+    decision = telemetry.consent.decide()
+    if decision.source not in ("config", "session") and decision.level != wanted:
+        click.echo(
+            f"Note: {decision.source} is set and decides for now"
+            f" ({'off' if decision.state == 'denied' else decision.level}).",
+            err=True,
+        )
+
+
 def _add_commands(group: click.Group, resolve: Callable[[], Telemetry]) -> None:
     @group.command()
     @click.option("--email", default=None, help="An address the maintainers may write to.")
-    def enable(email: Optional[str]) -> None:
-        """Send crash reports from now on."""
+    @click.option(
+        "--usage", is_flag=True, help="Anonymous usage events too, not only crash reports."
+    )
+    def enable(email: Optional[str], usage: bool) -> None:
+        """Send crash reports from now on (and usage events, with --usage)."""
         telemetry = resolve()
         try:
-            telemetry.enable(email=email, always=True)
+            telemetry.enable(email=email, always=True, usage=usage)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--email") from None
-        click.echo(f"Crash reports for {telemetry.app} are enabled.")
+        what = "Crash reports and anonymous usage events" if usage else "Crash reports"
+        click.echo(f"{what} for {telemetry.app} are enabled.")
+        _overridden(telemetry, "all" if usage else "crash")
+
+    @group.command()
+    def local() -> None:
+        """Record reports on this machine only; never upload them."""
+        telemetry = resolve()
+        telemetry.enable(local=True)
+        reports = telemetry.settings.layout().reports_dir
+        click.echo(
+            f"Reports for {telemetry.app} are recorded in {reports} and never uploaded."
+            f" See them with `{_prog(telemetry.app)} show`."
+        )
+        _overridden(telemetry, "local")
 
     @group.command()
     def disable() -> None:
         """Never send crash reports, and forget the saved email."""
+        from ._control import stored_count
+
         telemetry = resolve()
         telemetry.disable()
         click.echo(f"Crash reports for {telemetry.app} are disabled.")
+        kept = stored_count(telemetry.settings)
+        if kept:
+            reports = "report remains" if kept == 1 else "reports remain"
+            click.echo(
+                f"{kept} stored {reports} on this machine;"
+                f" `{_prog(telemetry.app)} clean` removes {'it' if kept == 1 else 'them'}."
+            )
 
     @group.command()
-    def status() -> None:
+    @click.option("--json", "as_json", is_flag=True, help="Every field, as JSON.")
+    def status(as_json: bool) -> None:
         """Say whether reports are sent, what decided it, and where they go."""
-        click.echo(str(resolve().status()))
+        current = resolve().status()
+        click.echo(json.dumps(_fields(current), indent=2) if as_json else str(current))
 
     @group.command()
-    @click.option(
-        "--all", "show_all", is_flag=True, help="Every stored report, not only the newest."
-    )
-    def show(show_all: bool) -> None:
-        """Print the scrubbed reports stored by the file exporter, exactly as written."""
-        from .exporters._file import read_reports
+    @click.option("--all", "show_all", is_flag=True, help="Every kept report, oldest first.")
+    @click.option("--sent", is_flag=True, help="The record of sent reports, one per line.")
+    @click.option("--json", "as_json", is_flag=True, help="The exact OTLP/JSON.")
+    def show(show_all: bool, sent: bool, as_json: bool) -> None:
+        """Print the newest report kept on this machine, readable.
+
+        Sent, waiting in the outbox, or stored by the file exporter: each report is
+        headed by where it is. --json prints the exact OTLP/JSON instead.
+        """
+        from ._control import show_text
 
         telemetry = resolve()
-        directory = telemetry.settings.layout().reports_dir
-        reports = read_reports(directory)
-        if not reports:
-            click.echo(f"No stored reports in {directory}.")
-            return
-        for report in reports if show_all else reports[-1:]:
-            click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        text = show_text(
+            telemetry.settings,
+            sent=sent,
+            as_json=as_json,
+            show_all=show_all,
+            color=not as_json and _color(),
+            prog=_prog(telemetry.app),
+        )
+        click.echo(text, color=True)  # colour only if asked above; click would strip it
+
+    @group.command()
+    def clean() -> None:
+        """Delete kept reports, the install id and backoff; keep the choice.
+
+        The outbox, the file exporter's reports, the record of sent reports, the
+        anonymous install id and the backoff state go; config.json stays as it is.
+        """
+        telemetry = resolve()
+        cleaned = telemetry.clean()
+        click.echo(cleaned.summary)
+        for problem in cleaned.problems:
+            click.echo(f"Error: could not remove {problem}", err=True)
+        if cleaned.problems:
+            raise click.exceptions.Exit(1)
+
+
+def _fields(status: Any) -> dict[str, Any]:
+    """Every field of a ``TelemetryStatus`` as JSON values (paths as str, tuples as lists)."""
+    import dataclasses
+    from pathlib import PurePath
+
+    def value(item: Any) -> Any:
+        if isinstance(item, PurePath):
+            return str(item)
+        if isinstance(item, (list, tuple)):
+            return [value(v) for v in item]
+        if isinstance(item, dict):
+            return {str(k): value(v) for k, v in item.items()}
+        return item
+
+    return {f.name: value(getattr(status, f.name)) for f in dataclasses.fields(status)}
 
 
 @click.group(name="otel_telemetry")

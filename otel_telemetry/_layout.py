@@ -8,6 +8,7 @@
         telemetry/
             outbox/               scrubbed reports waiting for delivery
             reports/              the ``file`` exporter's OTLP/JSON lines
+            sent/                 a copy of each delivered report (newest 100, 1 MB)
             backoff.json          per exporter, when it may send again
             install_id            the anonymous id of usage events
 
@@ -25,14 +26,15 @@ bigger disk, a dotfiles checkout) is a legitimate choice only the user can make,
 planted link there needs write access to a folder above ours. Below the config dir
 everything is ours, and no symbolic link is ever followed there:
 
-* ``telemetry/``, ``telemetry/outbox/`` and ``telemetry/reports/`` (any folder at or
-  below ``telemetry``) must be real folders; a symbolic link (or a file) there is
-  refused with :class:`UnsafePathError`: nothing is written, read, counted or deleted
-  through it, and it is left in place.
+* ``telemetry/``, ``telemetry/outbox/``, ``telemetry/reports/`` and ``telemetry/sent/``
+  (any folder at or below ``telemetry``) must be real folders; a symbolic link (or a
+  file) there is refused with :class:`UnsafePathError`: nothing is written, read,
+  counted or deleted through it, and it is left in place.
 * Files are opened with ``O_NOFOLLOW`` (and ``O_NONBLOCK``, so a FIFO never blocks) and
   must be regular files: ``config.json``, ``.config.json.lock``, ``install_id``, the
-  ``file`` exporter's day files, reports. A link there is never followed; files written
-  by :func:`atomic_write` replace the link itself, never its target.
+  ``file`` exporter's day files, reports, the record of sent reports. A link there is
+  never followed; files written by :func:`atomic_write` replace the link itself, never
+  its target.
 """
 
 from __future__ import annotations
@@ -113,6 +115,11 @@ class Layout:
     @property
     def reports_dir(self) -> Path:
         return self.telemetry_dir / "reports"
+
+    @property
+    def sent_dir(self) -> Path:
+        """The record of delivered reports, one file each (``pipeline/_sent.py``)."""
+        return self.telemetry_dir / "sent"
 
     @property
     def backoff_file(self) -> Path:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Optional, Union
 
     from ._layout import Layout
-    from .consent._types import Mode
+    from .consent._types import Level, Mode
     from .exporters import ExporterContext
     from .exporters._route import OtlpRoute
     from .scrubbing import ScrubbingOptions
@@ -65,8 +65,10 @@ class Settings:
     ``flush_timeout``, ``prompt_timeout`` and ``storm_window`` (not a finite number >= 0),
     ``storm_limit`` (not an int >= 1), ``ignore`` (what is not an exception class is left
     out), ``display_name``, ``environment``, the ``otlp_*`` arguments, ``should_report``
-    (not callable: every report is kept), ``capture_logging`` (not a bool: True) and
-    ``privacy_url`` (not an http(s) URL: left out of the server notice).
+    (not callable: every report is kept), ``capture_logging`` (not a bool: True),
+    ``privacy_url`` (not an http(s) URL: left out of the server notice),
+    ``policy_version`` (not an int >= 1: 1) and ``server_level`` (not ``crash`` or
+    ``all``: ``crash``).
 
     Args:
         app: names ``~/.<app>`` and the ``<APP>_*`` variables.
@@ -90,6 +92,9 @@ class Settings:
         should_report: the host's filter, ``exc -> bool``, run before a capture.
         capture_logging: report exceptions logged at ERROR by the host's loggers.
         privacy_url: where users read what is sent, named in the server notice.
+        policy_version: the host's version of what it collects; a saved yes given for
+            an older one is asked again.
+        server_level: what server mode collects by default, ``crash`` or ``all``.
 
     Raises:
         ValueError: ``app`` is not a non-empty str usable as a file and variable name.
@@ -118,6 +123,8 @@ class Settings:
         should_report: Optional[Callable[[BaseException], bool]] = None,
         capture_logging: bool = True,
         privacy_url: Optional[str] = None,
+        policy_version: int = 1,
+        server_level: str = "crash",
     ) -> None:
         self.app = check_app(app)
         self.packages = _packages(app, packages)
@@ -132,6 +139,8 @@ class Settings:
         self.should_report = _filter("should_report", should_report)
         self.capture_logging = _flag("capture_logging", capture_logging, default=True)
         self.privacy_url = _url("privacy_url", privacy_url)
+        self.policy_version = _count("policy_version", policy_version, 1)
+        self.server_level: Level = _server_level(server_level)
         self.env = AppEnvironment(app)  # reads os.environ live
         self.mode_override: Optional[str] = None
         self._sentry_dsn = _text("sentry_dsn", sentry_dsn)
@@ -381,6 +390,13 @@ def _filter(name: str, value: object) -> Optional[Callable[[BaseException], bool
         return value
     _warn(name, f"must be callable, got {_kind(value)}", "every report is kept")
     return None
+
+
+def _server_level(value: object) -> Level:
+    if value == "crash" or value == "all":
+        return "all" if value == "all" else "crash"
+    _warn("server_level", "must be 'crash' or 'all'", "'crash' is used")
+    return "crash"
 
 
 def _flag(name: str, value: object, *, default: bool) -> bool:

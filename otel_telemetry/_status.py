@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
     from ._settings import Settings
     from .consent._consent import Consent
-    from .consent._types import Mode
+    from .consent._types import Level, Mode
     from .pipeline._pipeline import Pipeline
 
 
@@ -20,7 +20,8 @@ class TelemetryStatus:
     app: str
     """The host's app name."""
     enabled: Optional[bool]
-    """True: reports are sent. False: nothing is sent. None: the user is asked first."""
+    """True: reports are sent. False: nothing is sent (off, or ``local``: recorded on this
+    machine only). None: the user is asked first."""
     decided_by: str
     """The consent rule that decided: a variable, ``config``, ``session`` or ``mode:*``."""
     mode: Mode
@@ -35,7 +36,7 @@ class TelemetryStatus:
     """``baked in``, the ``<APP>_SENTRY_DSN`` variable's name, or None; never the DSN."""
     dropped: int = 0
     """Reports dropped in this process: no consent, a full queue, a failed scrub, or the
-    oldest ones when the outbox was full."""
+    oldest ones when the outbox was full (the sum of ``drops``)."""
     waiting: int = 0
     """Reports in the outbox, waiting for an exporter to confirm them."""
     otlp_endpoint: Optional[str] = None
@@ -47,14 +48,31 @@ class TelemetryStatus:
     otlp_problem: Optional[str] = None
     """With the ``otlp`` exporter in force but no usable endpoint (none set, or a malformed
     one, named): why; it then sends nothing and the local file keeps the reports."""
+    level: Level = "crash"
+    """What is collected: ``off``, ``crash`` (crash reports), ``all`` (and usage events)
+    or ``local`` (everything recorded on this machine, never uploaded); ``crash`` while
+    the user is asked."""
+    policy_version: int = 1
+    """The host's version of what it collects: a yes given for an older one is asked again."""
+    held: int = 0
+    """Reports held in this process while the user is asked."""
+    sent: int = 0
+    """Reports in the record of what was sent from this machine (the newest 100 at most)."""
+    drops: dict[str, int] = field(default_factory=dict, hash=False)
+    """``dropped`` by reason: ``no consent``, ``usage events off``, ``queue full``,
+    ``scrubbing failed``, ``outbox full``, ``failed checks``, ``not recorded``."""
+    reports_dir: Optional[Path] = None
+    """Where the ``file`` exporter keeps reports: in ``local`` mode, every report."""
 
     def __str__(self) -> str:
-        state = {True: "enabled", False: "disabled", None: "ask at the first crash"}[self.enabled]
         dsn = f"DSN {self.sentry_dsn_source}" if self.sentry_dsn_source else "no DSN"
+        exporters = ", ".join(self.exporters) or "none"
+        if self._local:
+            exporters = f"file (local mode; configured: {exporters})"
         lines = [
-            f"Telemetry for {self.app}: {state} (decided by {self.decided_by})",
+            f"Telemetry for {self.app}: {self._state()} (decided by {self.decided_by})",
             f"  mode:      {self.mode}",
-            f"  exporters: {', '.join(self.exporters) or 'none'}",
+            f"  exporters: {exporters}",
             f"  config:    {self.config_file}",
             f"  email:     {self.email or '-'}",
             f"  sentry:    {dsn}",
@@ -63,29 +81,64 @@ class TelemetryStatus:
             lines.append(f"  otlp:      {self.otlp_endpoint} ({self.otlp_endpoint_source})")
         elif self.otlp_problem:
             lines.append(f"  otlp:      nothing sent, {self.otlp_problem}; kept in the local file")
-        lines.append(f"  waiting:   {self.waiting} report(s) in the outbox; {self.dropped} dropped")
+        reasons = ", ".join(f"{count} {reason}" for reason, count in self.drops.items() if count)
+        dropped = f"dropped {self.dropped}" + (f" ({reasons})" if reasons else "")
+        lines.append(
+            f"  reports:   held {self.held}, waiting {self.waiting}, sent {self.sent}, {dropped}"
+        )
+        lines.append(f"  policy:    version {self.policy_version}")
         return "\n".join(lines)
+
+    @property
+    def _local(self) -> bool:
+        return self.enabled is False and self.level == "local"
+
+    def _state(self) -> str:
+        """The first line's verdict: what happens to a report now."""
+        if self.enabled is None:
+            return "ask at the first crash"
+        if self._local:
+            where = f" in {self.reports_dir}" if self.reports_dir is not None else ""
+            return f"local: recorded on this machine{where}, never uploaded"
+        if not self.enabled:
+            return "off"
+        if self.level == "all":
+            return "crash reports and usage events sent"
+        return "crash reports sent"
 
 
 def current_status(settings: Settings, consent: Consent, pipeline: Pipeline) -> TelemetryStatus:
     """The status of one host now: the live decision, settings and pipeline counts."""
+    from .pipeline._sent import SentLog
+
     decision = consent.decide()
+    layout = settings.layout()
     exporters = settings.exporter_names()
     otlp, otlp_source, otlp_problem = (
         settings.otlp_destination() if "otlp" in exporters else (None, None, None)
     )
+    drops = pipeline.drops()
+    enabled = (
+        None if decision.state == "ask" else decision.state == "granted" and not decision.local
+    )
     return TelemetryStatus(
         app=settings.app,
-        enabled={"granted": True, "denied": False, "ask": None}[decision.state],
+        enabled=enabled,
         decided_by=decision.source,
         mode=settings.mode(),
         exporters=exporters,
         config_file=consent.store.path,
         email=decision.email,
         sentry_dsn_source=settings.sentry_dsn()[1],
-        dropped=pipeline.dropped,
+        dropped=sum(drops.values()),
         waiting=pipeline.waiting(),
         otlp_endpoint=otlp,
         otlp_endpoint_source=otlp_source,
         otlp_problem=otlp_problem,
+        level=decision.level,
+        policy_version=settings.policy_version,
+        held=pipeline.held(),
+        sent=SentLog(layout.sent_dir).count(),
+        drops=drops,
+        reports_dir=layout.reports_dir,
     )

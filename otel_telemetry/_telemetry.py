@@ -26,11 +26,12 @@ if TYPE_CHECKING:
 
     import click
 
+    from ._control import Cleaned
     from ._status import TelemetryStatus
     from .capture._decorator import ErrorCapture
     from .capture._logging import LogCapture
     from .consent._question import Question
-    from .consent._types import Mode
+    from .consent._types import Level, Mode
     from .scrubbing import ScrubbingOptions
 
     F = TypeVar("F", bound=Callable[..., Any])
@@ -90,6 +91,12 @@ class Telemetry:
             exception, never the record's message or arguments; reported only when
             consent is already given (it was handled). The host's logging is unchanged.
         privacy_url: where users read what is sent; named in the server-mode notice.
+        policy_version: the version of what this host collects (default 1). Raise it in
+            a release that collects more or sends elsewhere: a yes saved for an older
+            version no longer counts (terminal and notebook users are asked again at
+            their next crash; server mode shows its notice again); a saved no stays no.
+        server_level: what server mode sends by default: ``crash`` (crash reports, the
+            default) or ``all`` (crash reports and usage events), named in the notice.
 
     Raises:
         ValueError: ``app`` is not a non-empty str usable as a file and variable name.
@@ -118,6 +125,8 @@ class Telemetry:
         should_report: Optional[Callable[[BaseException], bool]] = None,
         capture_logging: bool = True,
         privacy_url: Optional[str] = None,
+        policy_version: int = 1,
+        server_level: str = "crash",
     ) -> None:
         # Every argument checked (see Settings): ValueError for `app`, warnings otherwise.
         self.settings = Settings(
@@ -127,7 +136,7 @@ class Telemetry:
             otlp_endpoint=otlp_endpoint, otlp_headers=otlp_headers, otlp_protocol=otlp_protocol,
             ignore=ignore, storm_limit=storm_limit, storm_window=storm_window,
             should_report=should_report, capture_logging=capture_logging,
-            privacy_url=privacy_url,
+            privacy_url=privacy_url, policy_version=policy_version, server_level=server_level,
         )  # fmt: skip
         self.app = app
         # The parts, for integrations (reporter: hooks, decorator, ASGI, cells) and for
@@ -215,17 +224,37 @@ class Telemetry:
             # Reports an earlier run could not send: sent by the worker, in the background.
             self.pipeline.schedule_drain()
 
-    def enable(self, email: Optional[str] = None, always: bool = True) -> None:
+    def enable(
+        self,
+        email: Optional[str] = None,
+        always: bool = True,
+        usage: bool = False,
+        local: bool = False,
+    ) -> None:
         """Agree to send crash reports; ``always=False`` agrees for this process only.
 
+        Args:
+            email: an address the maintainers may write to, sent with crash reports.
+            always: save the choice in ``config.json``; False: for this process only.
+            usage: anonymous usage events too (level ``all``); crash reports only otherwise.
+            local: record reports on this machine only, never upload them (``local``).
+
         Raises:
-            ValueError: ``email`` is not an email address.
+            ValueError: ``email`` is not an email address, or both ``usage`` and ``local``.
         """
         from .consent._precedence import validated_email
 
-        self.consent.choose(True, validated_email(email), save=always)
+        if usage and local:
+            raise ValueError("choose usage=True or local=True, not both")
+        level: Level = "local" if local else "all" if usage else "crash"
+        self.consent.choose(True, validated_email(email), save=always, level=level)
         self._withdraw_question()
-        self.pipeline.release_held()
+        if local:
+            # Nothing consented for upload waits any more: the outbox goes, as at disable().
+            self.pipeline.discard_held()
+            self.pipeline.forget_stored()
+        else:
+            self.pipeline.release_held()
 
     def disable(self) -> None:
         """Stop sending, save that choice; forget the email, the install id and waiting reports."""
@@ -233,6 +262,36 @@ class Telemetry:
         self._withdraw_question()
         self.pipeline.discard_held()
         self.pipeline.forget_stored()  # withdrawn consent covers what waits on disk too
+
+    def show(self, *, sent: bool = False, as_json: bool = False, show_all: bool = False) -> None:
+        """Print the newest report kept on this machine, as a person reads it.
+
+        Args:
+            sent: list the record of sent reports instead (time, exporter, delivery id).
+            as_json: the exact OTLP/JSON instead of the readable form.
+            show_all: every kept report, not only the newest.
+        """
+        from ._control import show_text
+        from ._view import wants_color
+
+        text = show_text(
+            self.settings,
+            sent=sent,
+            as_json=as_json,
+            show_all=show_all,
+            color=wants_color(sys.stdout),  # a terminal, without NO_COLOR
+        )
+        print(text)
+
+    def clean(self) -> Cleaned:
+        """Delete what is kept on this machine but the saved choice, and say what went.
+
+        The outbox, stored and sent reports, the install id and the backoff state are
+        removed; ``config.json`` keeps the user's choice. Never raises.
+        """
+        from ._control import clean
+
+        return clean(self.settings)
 
     def status(self) -> TelemetryStatus:
         """Return whether reports are sent, what decided it, and where they go."""
@@ -304,13 +363,17 @@ class Telemetry:
             _log.debug("otel_telemetry: shutdown failed", exc_info=True)
 
     def cli(self) -> click.Group:
-        """A click group ``telemetry`` with ``enable [--email]``, ``disable``, ``status``, ``show``."""
+        """The click group ``telemetry``, to add to the host's command line.
+
+        Its commands: ``enable [--email] [--usage]``, ``local``, ``disable``,
+        ``status [--json]``, ``show [--all] [--sent] [--json]`` and ``clean``.
+        """
         from ._cli import telemetry_group
 
         return telemetry_group(lambda: self)
 
     def add_to_argparse(self, subparsers: Any, name: str = "telemetry") -> argparse.ArgumentParser:
-        """Mount ``enable|disable|status|show`` in an argparse host, under ``name``.
+        """Mount the ``telemetry`` commands (as :meth:`cli`) in an argparse host, under ``name``.
 
         Args:
             subparsers: what the host's ``parser.add_subparsers()`` returned.

@@ -23,7 +23,7 @@ def test_enable_status_disable_through_the_host_cli(host_env, config_dir):
     }
 
     status = run_acme(["telemetry", "status"], host_env).stdout
-    assert status.splitlines()[0] == "Telemetry for acme: enabled (decided by config)"
+    assert status.splitlines()[0] == "Telemetry for acme: crash reports sent (decided by config)"
     assert "email:     me@example.com" in status
 
     assert run_acme(["telemetry", "disable"], host_env).returncode == 0
@@ -35,7 +35,7 @@ def test_generic_module_cli_and_environment_override(host_env, config_dir):
     assert _module_cli(["enable"], host_env).returncode == 0
     host_env["ACME_TELEMETRY"] = "0"
     status = _module_cli(["status"], host_env).stdout
-    assert status.splitlines()[0] == "Telemetry for acme: disabled (decided by ACME_TELEMETRY)"
+    assert status.splitlines()[0] == "Telemetry for acme: off (decided by ACME_TELEMETRY)"
     # The variable overrides; it is never written.
     assert json.loads((config_dir / "config.json").read_text()) == {"telemetry": {"enabled": True}}
 
@@ -49,10 +49,14 @@ def test_invalid_email_is_a_usage_error(host_env, config_dir):
 
 
 @pytest.mark.integration
-def test_show_without_reports(host_env):
+def test_show_without_reports(host_env, config_dir):
     result = run_acme(["telemetry", "show"], host_env)
     assert result.returncode == 0
-    assert result.stdout.startswith("No stored reports in ")
+    assert result.stdout == (
+        f"No report is kept on this machine (in {config_dir / 'telemetry'}). To keep them:"
+        " `acme telemetry enable` sends crash reports, `acme telemetry local` records them"
+        " here only.\n"
+    )
 
 
 @pytest.mark.integration
@@ -89,7 +93,10 @@ def test_argparse_adapter_mounts_the_same_commands(host_env, config_dir):
         "telemetry": {"enabled": True, "email": "me@example.com"}
     }
     status = argparse_host("telemetry", "status")
-    assert status.stdout.splitlines()[0] == "Telemetry for acme: enabled (decided by config)"
+    assert (
+        status.stdout.splitlines()[0]
+        == "Telemetry for acme: crash reports sent (decided by config)"
+    )
     bad = argparse_host("telemetry", "enable", "--email", "nope")
     assert bad.returncode == 2
     assert "not an email address" in bad.stderr
@@ -105,10 +112,16 @@ def test_argparse_adapter_mounts_the_same_commands(host_env, config_dir):
 @pytest.mark.parametrize(
     ("env", "first_line"),
     [
-        ({"DO_NOT_TRACK": "1"}, "Telemetry for acme: disabled (decided by DO_NOT_TRACK)"),
-        ({"ACME_TELEMETRY": "1"}, "Telemetry for acme: enabled (decided by ACME_TELEMETRY)"),
-        ({"ACME_TELEMETRY_MODE": "server"}, "Telemetry for acme: enabled (decided by mode:server)"),
-        ({}, "Telemetry for acme: disabled (decided by mode:non-interactive)"),
+        ({"DO_NOT_TRACK": "1"}, "Telemetry for acme: off (decided by DO_NOT_TRACK)"),
+        (
+            {"ACME_TELEMETRY": "1"},
+            "Telemetry for acme: crash reports sent (decided by ACME_TELEMETRY)",
+        ),
+        (
+            {"ACME_TELEMETRY_MODE": "server"},
+            "Telemetry for acme: crash reports sent (decided by mode:server)",
+        ),
+        ({}, "Telemetry for acme: off (decided by mode:non-interactive)"),
     ],
 )
 def test_status_explains_why(host_env, env, first_line):

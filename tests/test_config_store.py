@@ -20,7 +20,7 @@ def test_save_keeps_host_keys_and_is_owner_only(tmp_path):
         "telemetry": {"enabled": True, "email": "me@example.com"},
     }
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert store.load() == SavedChoice(True, "me@example.com")
+    assert store.load() == SavedChoice(True, "me@example.com", "crash")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".config.json.")] == [
         ".config.json.lock"
     ]
@@ -38,7 +38,7 @@ def test_corrupt_file_is_set_aside_with_one_warning(tmp_path, caplog):
     assert aside[0].read_text() == "{not json"
     assert len([r for r in caplog.records if "not valid JSON" in r.getMessage()]) == 1
     store.save(enabled=False, email=None)
-    assert store.load() == SavedChoice(False, None)
+    assert store.load() == SavedChoice(False, None, "off")
 
 
 def test_missing_folder_reads_as_no_choice(tmp_path):

@@ -59,7 +59,7 @@ def test_none_sends_nothing(host_env, config_dir):
 
 
 def test_usage_events_carry_an_install_id_kept_apart_and_forgotten(host_env, config_dir):
-    host_env.update(ACME_TELEMETRY="1", ACME_TELEMETRY_EXPORTER="file")
+    host_env.update(ACME_TELEMETRY="all", ACME_TELEMETRY_EXPORTER="file")  # usage events too
     code = """
 from otel_telemetry import Telemetry
 t = Telemetry(app="acme", package="__main__")

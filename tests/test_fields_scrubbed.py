@@ -101,7 +101,7 @@ def test_no_field_that_leaves_holds_personal_data(
     environment_from: str,
 ) -> None:
     host_env.update(
-        ACME_TELEMETRY="1",
+        ACME_TELEMETRY="all",  # the usage event too
         ACME_TELEMETRY_EXPORTER="sentry,otlp,file",
         ACME_SENTRY_DSN=spotlight.dsn(),
         ACME_OTLP_ENDPOINT=otlp_http.endpoint,

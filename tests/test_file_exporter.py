@@ -36,7 +36,7 @@ def test_default_exporter_writes_one_scrubbed_otlp_json_line(host_env, config_di
     assert re.fullmatch("[0-9a-f]{16}", span["spanId"])
     assert normalized_json(document) == CRASH_REPORT
 
-    shown = run_acme(["telemetry", "show"], host_env)
+    shown = run_acme(["telemetry", "show", "--json"], host_env)
     assert json.loads(shown.stdout) == document
 
 
@@ -51,4 +51,5 @@ def test_debug_prints_the_scrubbed_report_instead_of_sending(host_env, config_di
     assert CONTACT not in printed
     assert "s3cret-pass" not in printed
     assert result.stdout == "acme: crawling 1 page\n"  # the host's own output, nothing of ours
-    assert not (config_dir / "telemetry").exists()
+    # Nothing stored nor waiting; what was printed is in the record of what left.
+    assert [p.name for p in (config_dir / "telemetry").iterdir()] == ["sent"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -35,6 +37,18 @@ buttons[{button!r}].click()
 import json
 print(json.dumps([acme.telemetry.telemetry.flush(30), [b.disabled for b in buttons.values()], box.children[4].value]))
 """
+
+
+VIEW = """
+import ipywidgets
+instances = getattr(ipywidgets.widgets.widget, "_instances", None) or ipywidgets.Widget.widgets
+box = instances[{model_id!r}]
+toggle, view = box.children[5], box.children[6]
+toggle.click()
+import json
+print(json.dumps([toggle.description, view.value]))
+"""
+PRE = re.compile(r"<pre[^>]*>(.*?)</pre>", re.S)
 
 
 class Kernel:
@@ -147,3 +161,35 @@ def test_without_widgets_one_passive_message_and_nothing_sent(
     assert json.loads((config_dir / "config.json").read_text()) == {
         "telemetry": {"enabled": True, "email": "me@example.com"}
     }
+
+
+def test_view_report_shows_what_yes_sends(otlp_host_env, config_dir, otlp_http):
+    notebook = nbformat.read(EXAMPLE, as_version=4)
+    with Kernel(notebook, otlp_host_env) as kernel:
+        kernel.run(index=1)
+        [model_id] = _widget_ids(kernel.run(index=2))
+
+        viewed = kernel.run(VIEW.format(model_id=model_id))
+        description, value = json.loads(_texts(viewed))
+        assert description == "Hide report"
+        [escaped] = PRE.findall(value)
+        shown = html.unescape(escaped)
+        assert otlp_http.requests == []  # viewing sends nothing
+
+        clicked = kernel.run(CLICK.format(model_id=model_id, email="", button="Yes"))
+        flushed, disabled, confirmation = json.loads(_texts(clicked))
+        assert (flushed, disabled, confirmation) == (True, [True] * 3, CONFIRMATIONS["Yes"])
+
+    # The crash message held a URL with credentials, an email and a path in HOME: none shown.
+    for raw in ("s3cret", "intranet.example.com", "alice@example.com", otlp_host_env["HOME"]):
+        assert raw not in shown
+    [received] = otlp_http.wait_for(1)
+    [event] = received.span()["events"]
+    sent = attributes(event["attributes"])
+    assert sent["exception.type"] == "acme.crawler.CrawlError"
+    assert sent["exception.message"] == (
+        "could not fetch [url] on behalf of [email]; partial page kept in [path]"
+    )
+    words = " ".join(shown.split())  # the renderer may wrap a long line
+    assert sent["exception.type"] in words
+    assert " ".join(sent["exception.message"].split()) in words

@@ -59,6 +59,11 @@ def jupyterlab(tmp_path, host_env, otlp_http):
     root.mkdir()
     shutil.copy(ROOT / "examples" / "notebook.ipynb", root / "notebook.ipynb")
     port, token = _free_port(), "otel-telemetry-test-token"
+    # No "Jupyter news?" toast over the screenshots: the answer "never", as a user setting.
+    settings = tmp_path / "jupyter-config" / "lab" / "user-settings" / "@jupyterlab"
+    notification = settings / "apputils-extension" / "notification.jupyterlab-settings"
+    notification.parent.mkdir(parents=True)
+    notification.write_text(json.dumps({"fetchNews": "false"}))
     log = tmp_path / "jupyterlab.log"
     env = otlp_env(
         host_env,
@@ -142,7 +147,19 @@ def test_yes_always_in_jupyterlab(jupyterlab, config_dir, otlp_http, tmp_path):
             ARTIFACTS.mkdir(exist_ok=True)
             page.get_by_text("We noticed an error.").scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "notebook-prompt.png"))
-            assert otlp_http.requests == []  # nothing before the click
+
+            page.get_by_role("button", name="View report").click()
+            report = page.locator(".widget-html pre", has_text="CrawlError")  # not the traceback
+            report.wait_for(timeout=60_000)
+            shown = report.inner_text()
+            page.get_by_role("button", name="Hide report").wait_for(timeout=10_000)
+            # The question at the top: the report under it, the raw traceback above out of view.
+            page.set_viewport_size({"width": 1280, "height": 1100})  # the whole report
+            page.get_by_text("We noticed an error.").evaluate(
+                "element => element.scrollIntoView({block: 'start'})"
+            )
+            page.screenshot(path=str(ARTIFACTS / "notebook-view-report.png"))
+            assert otlp_http.requests == []  # nothing before the click, viewing included
 
             always.click()
             page.get_by_text("crash reports will be sent from now on").wait_for(timeout=60_000)
@@ -158,3 +175,10 @@ def test_yes_always_in_jupyterlab(jupyterlab, config_dir, otlp_http, tmp_path):
     values = attributes(received.span()["attributes"])
     assert values["user.email"] == "me@example.com"
     assert b"intranet.example.com" not in received.body
+    # What was shown is what arrived: the scrubbed type and message, not the raw ones.
+    [event] = received.span()["events"]
+    sent = attributes(event["attributes"])
+    words = " ".join(shown.split())
+    assert sent["exception.type"] in words
+    assert " ".join(sent["exception.message"].split()) in words
+    assert "intranet.example.com" not in shown

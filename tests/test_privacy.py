@@ -138,7 +138,7 @@ PLACES = 6  # the six places of one crash and one usage event, see _report
 
 @pytest.fixture
 def pipeline(monkeypatch, tmp_path, otlp_http, spotlight):
-    monkeypatch.setenv("ACME_TELEMETRY", "1")
+    monkeypatch.setenv("ACME_TELEMETRY", "all")  # crash reports and usage events
     monkeypatch.setenv("ACME_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("ACME_TELEMETRY_EXPORTER", "otlp,sentry")
     monkeypatch.setenv("ACME_SENTRY_DSN", spotlight.dsn())

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from ._precedence import ConsentDecision, SessionChoice
     from ._store import ConfigStore
+    from ._types import Level
 
 
 class Consent:
@@ -70,34 +71,55 @@ class Consent:
         from ._precedence import ConsentDecision, ConsentInputs, decide
 
         if self._forced:
-            return ConsentDecision("granted", "testing")
+            return ConsentDecision("granted", "testing", level="all")  # events too
         env = self._settings.env
         return decide(
             ConsentInputs(
                 mode=self._settings.mode(),
                 disabled_by=globally_disabled(env.environ),
-                switch=env.telemetry_switch,
+                level=env.telemetry_level,
                 switch_name=env.name("TELEMETRY"),
                 session=self._session,
                 saved=self.store.load(),
                 answered=self.answered,
+                policy_version=self._settings.policy_version,
+                server_level=self._settings.server_level,
             )
         )
 
-    def choose(self, enabled: bool, email: Optional[str] = None, *, save: bool = True) -> None:
+    def choose(
+        self,
+        enabled: bool,
+        email: Optional[str] = None,
+        *,
+        save: bool = True,
+        level: Optional[Level] = None,
+    ) -> None:
         """Apply a yes or a no: saved when ``save``, for this process otherwise.
+
+        Args:
+            enabled: yes or no.
+            email: the user's address, for a yes.
+            save: keep it in ``config.json`` (with the host's ``policy_version``).
+            level: for a yes, ``crash`` (the default), ``all`` or ``local``.
 
         A save that fails (read-only or missing home) is warned about once and the choice
         holds for this process.
         """
         from ._precedence import SessionChoice
 
-        self._session = SessionChoice(enabled, email if enabled else None)
+        level = (level or "crash") if enabled else "off"
+        self._session = SessionChoice(enabled, email if enabled else None, level)
         if not save:
             return
         store = self.store
         try:
-            store.save(enabled=enabled, email=email if enabled else None)
+            store.save(
+                enabled=enabled,
+                email=email if enabled else None,
+                level=level,
+                policy_version=self._settings.policy_version,
+            )
         except OSError as exc:
             warn_once(
                 "save",

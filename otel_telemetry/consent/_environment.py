@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Optional
 
+    from ._types import Level
+
 _TRUE = frozenset({"1", "true", "on", "yes"})
 _FALSE = frozenset({"0", "false", "off", "no"})
 
@@ -39,6 +41,33 @@ def parse_switch(name: str, value: Optional[str]) -> Optional[bool]:
         f"Ignoring {name}={value!r}: expected one of 0/false/off/no or 1/true/on/yes.",
     )
     return None
+
+
+_LEVEL_WORDS: dict[str, Level] = {
+    **{word: "off" for word in _FALSE},
+    **{word: "crash" for word in _TRUE},
+    "crash": "crash",
+    "all": "all",
+    "local": "local",
+}
+
+
+def parse_level(name: str, value: Optional[str]) -> Optional[Level]:
+    """Read ``<APP>_TELEMETRY``: ``0/1/crash/all/local`` (and the on/off words).
+
+    ``1`` and the other "on" words mean ``crash``; an unknown value is warned about once
+    and ignored.
+    """
+    if value is None or not value.strip():
+        return None
+    level = _LEVEL_WORDS.get(value.strip().lower())
+    if level is None:
+        warn_once(
+            f"{name}={value}",
+            f"Ignoring {name}={value!r}: expected 0 (off), 1 or crash, all (crash reports"
+            " and usage events), or local (recorded here, never uploaded).",
+        )
+    return level
 
 
 def globally_disabled(environ: Mapping[str, str]) -> Optional[str]:
@@ -150,9 +179,15 @@ class AppEnvironment:
         return value.strip()
 
     @property
+    def telemetry_level(self) -> Optional[Level]:
+        """``<APP>_TELEMETRY``: ``off``, ``crash``, ``all`` or ``local``; None when unset or malformed."""
+        return parse_level(self.name("TELEMETRY"), self.get("TELEMETRY"))
+
+    @property
     def telemetry_switch(self) -> Optional[bool]:
-        """``<APP>_TELEMETRY``: explicit on/off, or None when unset or malformed."""
-        return parse_switch(self.name("TELEMETRY"), self.get("TELEMETRY"))
+        """``<APP>_TELEMETRY``: False for off, True for any level on, None when unset or malformed."""
+        level = self.telemetry_level
+        return None if level is None else level != "off"
 
     @property
     def debug(self) -> bool:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from otel_telemetry._settings import Settings
 
     from ._precedence import ConsentDecision
+    from ._types import Level
 
 SERVER_DEFAULT = "mode:server"
 """The decision's ``source`` when reports are sent because the mode is ``server``."""
@@ -43,7 +44,9 @@ SERVER_DEFAULT = "mode:server"
 _LOCAL_EXPORTERS = frozenset({"file", "console"})
 
 
-def notice_line(display_name: str, variable: str, privacy_url: Optional[str] = None) -> str:
+def notice_line(
+    display_name: str, variable: str, privacy_url: Optional[str] = None, level: Level = "crash"
+) -> str:
     """The notice's one line; `` Details: <privacy_url>`` only when there is a URL.
 
     Args:
@@ -51,11 +54,17 @@ def notice_line(display_name: str, variable: str, privacy_url: Optional[str] = N
             become one space, so the notice stays one line.
         variable: the app's switch, ``<APP>_TELEMETRY``.
         privacy_url: where users read what is sent (an http(s) URL, checked by Settings).
+        level: what the server default sends: ``crash`` or ``all`` (``server_level``).
     """
     name = " ".join("".join(c if c.isprintable() else " " for c in display_name).split())
+    what = (
+        "crash reports and anonymous usage events (personal data removed)"
+        if level == "all"
+        else "crash reports (errors only, personal data removed)"
+    )
     line = (
-        f"{name or 'This program'} sends crash reports (errors only, personal data removed)"
-        f" to its maintainers. Set {variable}=0 to turn this off."
+        f"{name or 'This program'} sends {what} to its maintainers."
+        f" Set {variable}=0 to turn this off."
     )
     return f"{line} Details: {privacy_url}" if privacy_url else line
 
@@ -102,7 +111,10 @@ class ServerNotice:
         """The line as this app shows it."""
         settings = self._settings
         return notice_line(
-            settings.display_name, settings.env.name("TELEMETRY"), settings.privacy_url
+            settings.display_name,
+            settings.env.name("TELEMETRY"),
+            settings.privacy_url,
+            settings.server_level,
         )
 
     @property

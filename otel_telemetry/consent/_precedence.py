@@ -3,13 +3,18 @@
 First match wins:
 
 1. ``DO_NOT_TRACK`` or ``OTEL_SDK_DISABLED`` → denied.
-2. ``<APP>_TELEMETRY`` on or off.
+2. ``<APP>_TELEMETRY``: ``0`` off, ``1``/``crash``, ``all`` or ``local``.
 3. The choice made in this process (``enable(always=False)``, or a save that failed).
-4. The choice saved in ``config.json``.
+4. The choice saved in ``config.json``; a yes saved for an older ``policy_version``
+   than the host's no longer counts (the user is asked again), a no always does.
 5. The question was already answered in this process without a lasting choice
    (``[1]``, or no answer) → denied: a process asks at most once.
-6. The mode's default: ``server`` granted; ``interactive`` and ``notebook`` ask;
-   ``non-interactive`` denied.
+6. The mode's default: ``server`` granted at the host's ``server_level``;
+   ``interactive`` and ``notebook`` ask; ``non-interactive`` denied.
+
+A decision also says what is collected, its *level*: ``crash`` (crash reports),
+``all`` (crash reports and usage events) or ``local`` (both, recorded on this machine
+and never uploaded); ``off`` when denied.
 
 :func:`decide` reads nothing: the caller gathers the inputs (variables, the saved file,
 the mode) into :class:`ConsentInputs`, so the whole table is tested without a file or
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
-    from ._types import ConsentState, Mode
+    from ._types import ConsentState, Level, Mode
 
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]{1,63}(?:\.[^@\s.]{1,63}){0,8}\.[A-Za-z]{2,24}")
 
@@ -40,6 +45,21 @@ class ConsentDecision:
     ``prompt:answered`` or ``mode:<mode>``."""
     email: Optional[str] = None
     """The address the user typed, sent only as the report's user email."""
+    level: Level = "crash"
+    """What is collected: ``off`` when denied; ``crash``, ``all`` or ``local`` when
+    granted; ``crash`` while asking (what the question is about)."""
+    outdated_policy: Optional[int] = None
+    """The ``policy_version`` of a saved yes that no longer counts (the host raised it)."""
+
+    @property
+    def local(self) -> bool:
+        """Reports are recorded on this machine only, never uploaded."""
+        return self.state == "granted" and self.level == "local"
+
+    @property
+    def usage(self) -> bool:
+        """Usage events may be recorded (level ``all``, or ``local``)."""
+        return self.state == "granted" and self.level in ("all", "local")
 
 
 @dataclass(frozen=True)
@@ -48,6 +68,8 @@ class SessionChoice:
 
     enabled: bool
     email: Optional[str] = None
+    level: Optional[Level] = None
+    """``crash``, ``all`` or ``local`` for a yes (None: ``crash``); ignored for a no."""
 
 
 @dataclass(frozen=True)
@@ -55,9 +77,14 @@ class SavedChoice:
     """What the user chose, as stored in ``config.json``."""
 
     enabled: Optional[bool] = None
-    """True or False once the user decided; None when never asked or answered."""
+    """True once the user said yes (``crash`` or ``all``) or ``local``; False for a no;
+    None when never asked or answered."""
     email: Optional[str] = None
     """The address the user typed to be contacted, if any."""
+    level: Optional[Level] = None
+    """``off``, ``crash``, ``all`` or ``local``; None when never decided."""
+    policy_version: int = 1
+    """The host's ``policy_version`` the choice was given for (1 in files that lack it)."""
 
 
 @dataclass(frozen=True)
@@ -74,29 +101,57 @@ class ConsentInputs:
     saved: SavedChoice = SavedChoice()
     answered: bool = False
     """The question was answered (or dismissed) in this process."""
+    level: Optional[Level] = None
+    """``<APP>_TELEMETRY`` as a level, when set to a valid value (wins over ``switch``)."""
+    policy_version: int = 1
+    """The host's ``policy_version``: a saved yes for an older one no longer counts."""
+    server_level: Level = "crash"
+    """What server mode collects by default: ``crash`` or ``all``."""
 
 
 def decide(inputs: ConsentInputs) -> ConsentDecision:
     """Apply the precedence and return the decision of the first rule that matches."""
     if inputs.disabled_by is not None:
-        return ConsentDecision("denied", inputs.disabled_by)
+        return ConsentDecision("denied", inputs.disabled_by, level="off")
+    saved = inputs.saved
     session_email = inputs.session.email if inputs.session is not None else None
-    if inputs.switch is not None:
-        state: ConsentState = "granted" if inputs.switch else "denied"
-        return ConsentDecision(state, inputs.switch_name, session_email or inputs.saved.email)
+    switch = inputs.level
+    if switch is None and inputs.switch is not None:
+        switch = "crash" if inputs.switch else "off"
+    if switch is not None:
+        return _decision(switch, inputs.switch_name, session_email or saved.email)
     if inputs.session is not None:
-        state = "granted" if inputs.session.enabled else "denied"
-        return ConsentDecision(state, "session", session_email or inputs.saved.email)
-    if inputs.saved.enabled is not None:
-        state = "granted" if inputs.saved.enabled else "denied"
-        return ConsentDecision(state, "config", inputs.saved.email)
+        level = (inputs.session.level or "crash") if inputs.session.enabled else "off"
+        return _decision(level, "session", session_email or saved.email)
+    outdated = None
+    saved_level = saved.level or _level_of(saved.enabled)
+    if saved_level is not None:
+        if saved_level in ("crash", "all") and saved.policy_version < inputs.policy_version:
+            outdated = saved.policy_version  # what is collected changed: ask again
+        else:
+            return _decision(saved_level, "config", saved.email)
     if inputs.mode == "server":
-        return ConsentDecision("granted", "mode:server")
+        return ConsentDecision(
+            "granted", "mode:server", level=inputs.server_level, outdated_policy=outdated
+        )
     if inputs.mode in ("interactive", "notebook"):
         if inputs.answered:
-            return ConsentDecision("denied", "prompt:answered")
-        return ConsentDecision("ask", f"mode:{inputs.mode}")
-    return ConsentDecision("denied", f"mode:{inputs.mode}")
+            return ConsentDecision(
+                "denied", "prompt:answered", level="off", outdated_policy=outdated
+            )
+        return ConsentDecision("ask", f"mode:{inputs.mode}", outdated_policy=outdated)
+    return ConsentDecision("denied", f"mode:{inputs.mode}", level="off", outdated_policy=outdated)
+
+
+def _decision(level: Level, source: str, email: Optional[str]) -> ConsentDecision:
+    if level == "off":
+        return ConsentDecision("denied", source, level="off")
+    # The email goes with crash reports; a local record keeps it too (nothing leaves).
+    return ConsentDecision("granted", source, email, level=level)
+
+
+def _level_of(enabled: Optional[bool]) -> Optional[Level]:
+    return None if enabled is None else "crash" if enabled else "off"
 
 
 def validated_email(email: Optional[str]) -> Optional[str]:

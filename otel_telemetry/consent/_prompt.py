@@ -45,7 +45,8 @@ class TerminalPrompt:
 
     Args:
         name: the host's display name (``Acme``).
-        preview: returns the exact scrubbed report that would be sent, for ``[v]``.
+        preview: returns the report that ``[1]`` would send, scrubbed, as the user reads
+            it (``Question.preview``), for ``[v]``.
         timeout: seconds to wait for each answer.
     """
 
@@ -76,9 +77,7 @@ class TerminalPrompt:
         for _ in range(MAX_TRIES):
             choice = self._read("Your choice [1/2/3/v]: ").strip().lower()
             if choice == "v":
-                self._write(
-                    self._preview().rstrip("\n") + "\n\n" + QUESTION.format(name=self._name)
-                )
+                self._write("\n" + self._report() + "\n\n" + QUESTION.format(name=self._name))
             elif choice == "3":
                 self._write("Crash reports stay off; you will not be asked again.\n")
                 return Answer("never")
@@ -93,6 +92,13 @@ class TerminalPrompt:
             else:
                 self._write("Please answer 1, 2, 3 or v.\n")
         raise _Dismissed
+
+    def _report(self) -> str:
+        """What ``preview`` returns; if it fails, a line that says so, and the question stays."""
+        try:
+            return self._preview().rstrip("\n")
+        except Exception:  # the prompt never raises into the host's exit
+            return "(the report could not be shown)"
 
     def _ask_email(self) -> Optional[str]:
         self._write(EMAIL_QUESTION)

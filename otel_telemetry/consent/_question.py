@@ -30,7 +30,7 @@ from otel_telemetry._fork import renew_in_child
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Optional, Protocol
+    from typing import Any, Callable, Optional, Protocol
 
     from otel_telemetry._settings import Settings
 
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
             self, decision: Optional[ConsentDecision] = None, *, only: Optional[int] = None
         ) -> None: ...
         def discard_held(self) -> None: ...
-        def preview_held(self, only: Optional[int] = None) -> str: ...
+        def preview_document(self, only: Optional[int] = None) -> Optional[dict[str, Any]]: ...
         def after_queued(self, job: Callable[[], object]) -> None: ...
 
 
@@ -116,11 +116,19 @@ class Question:
             from ._notebook import show_question
 
             settings = self._settings
+            subject = self.subject
+
+            def view() -> str:
+                # Clicked on the kernel's thread, maybe before the worker held the report.
+                self._held.flush(_PROMPT_READY_TIMEOUT)
+                return self.preview(subject)
+
             show_question(
                 settings.display_name,
                 settings.app,
                 self.answer,
                 widgets_allowed=settings.env.widgets is not False,
+                preview=view,
             )
             return
         if mode != "interactive":
@@ -134,7 +142,7 @@ class Question:
         self._held.flush(_PROMPT_READY_TIMEOUT)  # the report is built and held, for [v]
         answer = TerminalPrompt(
             self._settings.display_name,
-            lambda: self._held.preview_held(subject),  # [v]: exactly what [1] sends
+            lambda: self.preview(subject, color=True),  # [v]: exactly what [1] sends
             self._settings.prompt_timeout,
         ).ask()
         self.answer(answer.choice, answer.email)
@@ -164,6 +172,24 @@ class Question:
             self._held.discard_held()
         else:
             self._held.discard_held()
+
+    def preview(self, subject: Optional[int], *, color: bool = False) -> str:
+        """The report ``subject`` as the user reads it: exactly what ``[1]`` sends.
+
+        Args:
+            subject: the ``seq`` of the report; None: every held report.
+            color: ANSI colour where the terminal wants it (``NO_COLOR`` is honoured).
+        """
+        document = self._held.preview_document(subject)
+        if document is None:
+            return "(no report is waiting)"
+        from otel_telemetry._view import render_report, wants_color
+
+        return render_report(
+            document,
+            destinations=self._settings.exporters_in_use(),
+            color=color and wants_color(sys.stderr),
+        )
 
     def withdraw(self) -> None:
         """The user chose through ``enable()`` or ``disable()``: never ask this process."""

@@ -6,7 +6,15 @@ back untouched. Writes are atomic (a temporary file in the same folder, then
 at once cannot lose each other's keys. Environment variables and the DSN are never
 written here. Our section::
 
-    {"telemetry": {"enabled": false, "email": "...", "withdrawn_ns": 1767225600000000000}}
+    {"telemetry": {"enabled": true, "level": "all", "policy_version": 2,
+                   "email": "...", "withdrawn_ns": 1767225600000000000}}
+
+``enabled`` alone says yes (``crash``) or no (``off``), as every version wrote it.
+``level`` is written when ``enabled`` does not say it all: ``all`` (with ``enabled``
+true) or ``local`` (with ``enabled`` false, so a version that knows no ``level`` never
+uploads what the user chose to keep on the machine). ``policy_version`` is the host's
+version of what is collected when the choice was made, written when above 1 (a file
+without it was written for version 1): a yes given for an older version is asked again.
 
 ``withdrawn_ns`` (nanoseconds since the epoch) is when consent was last withdrawn while
 reports waited in the outbox: a report written before it is never sent, even after a
@@ -51,6 +59,11 @@ from otel_telemetry._layout import (
 from otel_telemetry._log import warn_once
 
 from ._precedence import SavedChoice
+from ._types import LEVELS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._types import Level
 
 __all__ = ["MAX_CONFIG_BYTES", "ConfigStore", "SavedChoice", "withdrawn_ns"]
 
@@ -108,11 +121,25 @@ class ConfigStore:
         self._cache = (stamp, choice)
         return choice
 
-    def save(self, *, enabled: bool, email: Optional[str]) -> None:
+    def save(
+        self,
+        *,
+        enabled: bool,
+        email: Optional[str],
+        level: Optional[Level] = None,
+        policy_version: int = 1,
+    ) -> None:
         """Store the choice, keeping every other key of the file.
 
-        Saving ``enabled=False`` while reports wait in the outbox also records when
-        consent was withdrawn (``withdrawn_ns``); later saves keep that time.
+        Saving anything but an upload (``off`` or ``local``) while reports wait in the
+        outbox also records when consent to upload was withdrawn (``withdrawn_ns``);
+        later saves keep that time.
+
+        Args:
+            enabled: yes or no.
+            email: the user's address, for a yes.
+            level: what is collected; by default ``crash`` for a yes, ``off`` for a no.
+            policy_version: the host's version of what is collected, now.
 
         Raises:
             OSError: the folder cannot be written (read-only or missing home), or the
@@ -123,12 +150,19 @@ class ConfigStore:
             document = self._read_document() or {}
             previous = document.get(_SECTION)
             withdrawn = _withdrawn_from(previous)
-            if not enabled and count_reports(str(self._layout.outbox_dir)):
+            if level is None or not enabled:
+                level = "crash" if enabled else "off"
+            uploads = level in ("crash", "all")
+            if not uploads and count_reports(str(self._layout.outbox_dir)):
                 # Only reports on disk now can outlive the withdrawal (disable() deletes
                 # them next, and may fail to): with none, the file stays as it was.
                 withdrawn = max(withdrawn, time.time_ns())
-            section: dict[str, Any] = {"enabled": enabled}
-            if email:
+            section: dict[str, Any] = {"enabled": uploads}
+            if level in ("all", "local"):
+                section["level"] = level  # "enabled" alone says crash and off
+            if policy_version > 1:
+                section["policy_version"] = policy_version
+            if email and level != "off":
                 section["email"] = email
             if withdrawn:
                 section[_WITHDRAWN] = withdrawn
@@ -282,9 +316,21 @@ def _choice_from(section: object) -> SavedChoice:
         return SavedChoice()
     enabled = section.get("enabled")
     email = section.get("email")
+    written = section.get("level")
+    version = section.get("policy_version")
+    level: Optional[Level] = next((known for known in LEVELS if known == written), None)
+    if level is None:
+        # Written by a version without levels, or edited by hand: `enabled` decides.
+        level = None if not isinstance(enabled, bool) else "crash" if enabled else "off"
+    elif level in ("crash", "all") and enabled is False:
+        level = "off"  # contradictory: the no wins
     return SavedChoice(
-        enabled=enabled if isinstance(enabled, bool) else None,
+        enabled=None if level is None else level != "off",
         email=email if isinstance(email, str) and email else None,
+        level=level,
+        policy_version=version
+        if isinstance(version, int) and not isinstance(version, bool) and version >= 1
+        else 1,
     )
 
 

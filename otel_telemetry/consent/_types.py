@@ -17,5 +17,9 @@ if TYPE_CHECKING:
     """``granted`` sends, ``denied`` drops, ``ask`` holds the report while the user is asked."""
     Choice = Literal["once", "always", "never", "dismissed"]
     """An answer to the question: ``[1]``, ``[2]``, ``[3]``, or no answer (EOF, Ctrl-C, timeout)."""
+    Level = Literal["off", "crash", "all", "local"]
+    """What is collected: nothing; crash reports; crash reports and usage events; or
+    everything recorded on this machine only, never uploaded."""
 
 MODES: tuple[Mode, ...] = ("server", "interactive", "notebook", "non-interactive")
+LEVELS: tuple[Level, ...] = ("off", "crash", "all", "local")

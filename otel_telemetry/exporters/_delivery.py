@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,24 @@ class Delivery:
     """Sending cannot work in this run (401, 403, an invalid DSN): stop trying until the next."""
     detail: str = ""
     """A short description for the one warning, never the report or a secret."""
+    sent: bool = True
+    """False when the exporter had nothing to send for this report (the ``sentry``
+    exporter ignores usage events): done, but not recorded as sent."""
+    id: Optional[str] = None
+    """What the destination knows the report by, for the local record of what was sent:
+    the Sentry event id, ``<trace id>/<span id>`` (hex) for OTLP; None: the sender uses
+    the report's own ``<trace id>/<span id>``."""
+
+
+def span_delivery_id(span: ReadableSpan) -> Optional[str]:
+    """``<trace id>/<span id>`` of a report, in hex as OTLP/JSON writes them.
+
+    The same on every resend (the outbox keeps the ids). None for a span without valid ids.
+    """
+    context = span.context
+    if context is None or not context.is_valid:
+        return None
+    return f"{context.trace_id:032x}/{context.span_id:016x}"
 
 
 MAX_WAIT = 86_400.0

@@ -21,6 +21,7 @@ a crashing process never spends its exit budget sleeping between retries.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
@@ -30,7 +31,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from otel_telemetry._log import warn_once
 from otel_telemetry._version import __version__
 
-from ._delivery import Delivery
+from ._delivery import Delivery, span_delivery_id
 from ._file import FileSpanExporter
 from ._http import delivery_of_post
 from ._registry import ExporterContext
@@ -74,7 +75,10 @@ class _SentAtOnce(SpanExporter):
         """Send ``spans`` at once; SUCCESS only when the endpoint confirmed them."""
         if self._shutdown:
             return SpanExportResult.FAILURE
-        self.last_delivery = self._send(spans)
+        delivery = self._send(spans)
+        # One report per export (the sending processor's): the collector knows it by its ids.
+        ids = span_delivery_id(spans[0]) if len(spans) == 1 else None
+        self.last_delivery = replace(delivery, id=ids)
         if not self.last_delivery.ok:
             unreachable_warning("otlp", self.where, self.last_delivery)
             return SpanExportResult.FAILURE

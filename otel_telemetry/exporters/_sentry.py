@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import platform
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -259,6 +259,8 @@ class SentrySpanExporter(SpanExporter):
         for span in spans:
             event = sentry_event(span, release=self._release, environment=self._environment)
             if event is None:
+                # Not a crash (a usage event): Sentry takes none, so nothing is sent.
+                self.last_delivery = Delivery(ok=True, sent=False)
                 continue
             body = envelope(event)
             if self._spotlight:
@@ -268,7 +270,8 @@ class SentrySpanExporter(SpanExporter):
                     {"Content-Type": ENVELOPE_TYPE},
                     timeout=self._timeout,
                 )
-            self.last_delivery = _post_envelope(self._dsn, body, self._timeout)
+            delivery = _post_envelope(self._dsn, body, self._timeout)
+            self.last_delivery = replace(delivery, id=event["event_id"])  # what Sentry shows
             if not self.last_delivery.ok:
                 if not self.last_delivery.fatal and self._dsn is not None:
                     unreachable_warning("sentry", self._dsn.api_url, self.last_delivery)

@@ -85,6 +85,9 @@ class Outbox:
         self.max_bytes = max_bytes
         self._withdrawn_ns = withdrawn_ns
         self.dropped = 0
+        """Reports dropped: the oldest ones beyond the bounds, and the ones below."""
+        self.unreadable = 0
+        """Waiting files that could not be read back (torn, a future format, planted)."""
 
     def count(self) -> int:
         """Reports waiting, claimed ones included."""
@@ -196,6 +199,7 @@ class Outbox:
             with suppress(OSError):
                 path.unlink()
             self.dropped += 1
+            self.unreadable += 1
             return None
 
     def _bound(self) -> None:

@@ -11,6 +11,11 @@ importing at exit, a machine under load, a budget of 50 ms) writes the captures 
 consented and scrubbed, to the outbox itself, without the SDK (``_report``): a consented
 report is on disk before the process ends, whatever the budget. Each capture is taken
 once, by the recorder or by that flush.
+
+What the decision's level asks is applied here, before anything is built: a usage event
+goes on only at ``all`` or ``local`` (``decision.usage``), and at ``local`` the pipeline
+is built with the ``file`` exporter alone, no outbox written or drained. Every report
+dropped is counted by its reason (:meth:`Pipeline.drops`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from ._worker import Worker, wait_time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Optional
+    from typing import Any, Callable, Optional
 
     from opentelemetry.sdk.trace.export import SpanExporter
 
@@ -42,6 +47,32 @@ they wait on disk anyway, and a healthy command must not pay the budget every ru
 RECORD_GRACE = 2.0
 """Seconds a flush that ran out of time still waits for a capture the recorder is
 writing: local work (scrub, one file), never the network; only a stalled disk uses it."""
+
+# Why a report was dropped, as ``drops()`` and ``status()`` name it.
+NO_CONSENT = "no consent"
+"""Off, or the question was not answered yes (held reports discarded)."""
+USAGE_OFF = "usage events off"
+"""A usage event at level ``crash``, or while the user is asked: never built nor held."""
+QUEUE_FULL = "queue full"
+"""More captures queued than the worker could take (:data:`MAX_QUEUE`)."""
+SCRUBBING_FAILED = "scrubbing failed"
+"""The scrubber raised: a report is never forwarded raw."""
+OUTBOX_FULL = "outbox full"
+"""The oldest waiting reports, dropped to keep the outbox within its bounds."""
+FAILED_CHECKS = "failed checks"
+"""Read back from the outbox, a report was not one of ours, or failed its checks."""
+NOT_RECORDED = "not recorded"
+"""Level ``local``: the process ended, or the SDK could not load, before the ``file``
+exporter recorded it (the outbox is for uploads: never used in local mode)."""
+DROP_REASONS = (
+    NO_CONSENT,
+    USAGE_OFF,
+    QUEUE_FULL,
+    SCRUBBING_FAILED,
+    OUTBOX_FULL,
+    FAILED_CHECKS,
+    NOT_RECORDED,
+)
 
 
 class _Pending:
@@ -85,7 +116,9 @@ class Pipeline:
         self._take_lock = threading.Lock()
         self._recorded = threading.Condition(self._take_lock)
         self._recording = 0  # captures taken by the recorder and not yet on disk
-        self.gate_dropped = 0
+        # Drops counted here (no consent, usage events off, not recorded), and those of
+        # builds that were replaced: their processor and outbox go with them.
+        self._drops = dict.fromkeys(DROP_REASONS, 0)
         # A child forked while another thread held the lock must not wait for it.
         renew_in_child(self._after_fork)
 
@@ -139,27 +172,53 @@ class Pipeline:
             only: the ``seq`` of the one report to show, exactly what
                 ``release_held(only=...)`` would send; None: every held report.
         """
-        built = self._built
-        spans = built.processor.preview_held(only) if built is not None else []
-        if not spans:
+        document = self.preview_document(only)
+        if document is None:
             return "(no report is waiting)"
         import json
 
+        return json.dumps(document, indent=2, ensure_ascii=False)
+
+    def preview_document(self, only: Optional[int] = None) -> Optional[dict[str, Any]]:
+        """The held reports exactly as they would be sent, as an OTLP/JSON document.
+
+        Args:
+            only: as for :meth:`preview_held`.
+
+        Returns:
+            ``{"resourceSpans": [...]}``, or None when no such report is held.
+        """
+        built = self._built
+        spans = built.processor.preview_held(only) if built is not None else []
+        if not spans:
+            return None
         from otel_telemetry.exporters import encode_otlp_json
 
-        return json.dumps(encode_otlp_json(spans), indent=2, ensure_ascii=False)
+        document: dict[str, Any] = encode_otlp_json(spans)
+        return document
+
+    def held(self) -> int:
+        """Reports held in this process while the user is asked."""
+        built = self._built
+        return built.processor.held_count if built is not None else 0
 
     def waiting(self) -> int:
         """Reports in the outbox of the config dir in force (cheap: no SDK, no pathlib)."""
         return count_reports(outbox_dir(self._settings.config_dir_path()))
 
-    def forget_stored(self) -> None:
-        """Delete the reports waiting on disk and the install id (consent was withdrawn)."""
+    def forget_stored(self, install_id: bool = True) -> None:
+        """Delete the reports waiting on disk, and the install id (consent was withdrawn).
+
+        Args:
+            install_id: delete the install id too; False keeps it (``local`` was chosen:
+                what waits for upload goes, the user's id stays theirs).
+        """
         from ._install_id import forget
 
         self._withdrawals += 1
         clear_reports(outbox_dir(self._settings.config_dir_path()))
-        forget(self._settings.config_dir)
+        if install_id:
+            forget(self._settings.config_dir)
 
     def flush(self, timeout: Optional[float]) -> bool:
         """Wait until every queued report is recorded, then sent; bounded by ``timeout``.
@@ -199,9 +258,9 @@ class Pipeline:
     def shutdown(self, timeout: Optional[float]) -> None:
         """Flush, then shut the private provider and its exporters down."""
         self.flush(timeout)
-        built, self._built = self._built, None
+        built = self._built
         if built is not None:
-            built.provider.shutdown()
+            self._retire(built)
 
     def route_to(self, exporter: Optional[SpanExporter], *, timeout: Optional[float]) -> bool:
         """Send every later report to ``exporter`` alone (None: back to the configured ones).
@@ -219,23 +278,29 @@ class Pipeline:
 
     @property
     def dropped(self) -> int:
-        """Reports dropped by the gate, the scrubber, a full queue or a full outbox."""
+        """Reports dropped in this process, for every reason (the sum of :meth:`drops`)."""
+        return sum(self.drops().values())
+
+    def drops(self) -> dict[str, int]:
+        """Reports dropped in this process, by reason: every one of :data:`DROP_REASONS`.
+
+        Cheap (counters only, nothing is read from disk), from any thread.
+        """
+        counts = dict(self._drops)
+        counts[QUEUE_FULL] += self._worker.dropped
         built = self._built
-        processor = built.processor.dropped if built is not None else 0
-        outbox = built.sending.outbox if built is not None else None
-        return (
-            self._worker.dropped
-            + self.gate_dropped
-            + processor
-            + (outbox.dropped if outbox is not None else 0)
-        )
+        if built is not None:
+            for reason, count in _drops_of(built).items():
+                counts[reason] += count
+        return counts
 
     # -- on the worker ------------------------------------------------------------------------
 
-    def _build(self) -> Built:
+    def _build(self, local: bool = False) -> Built:
         # Settings are read live: exporters, their destinations or a config dir changed
-        # since the last build (a variable set by a test or a long-lived host) mean a new
-        # build, once nothing is held for the question any more.
+        # since the last build (a variable set by a test or a long-lived host), or the
+        # user's switch to or from local mode, mean a new build, once nothing is held for
+        # the question any more.
         settings = self._settings
         key = (
             settings.exporter_names(),
@@ -243,11 +308,11 @@ class Pipeline:
             settings.sentry_dsn()[0],
             settings.otlp_route(),
             settings.environment(),
+            local,
         )
         built = self._built
         if built is not None and built.key != key and not built.processor.holding:
-            self._built = None
-            built.provider.shutdown()
+            self._retire(built)
         if self._built is None:
             from otel_telemetry._log import host_warnings_kept
 
@@ -261,24 +326,43 @@ class Pipeline:
                     key,
                     self._send_later,
                     withdrawn_ns=self._withdrawn_ns,
+                    local=local,
                 )
         return self._built
 
+    def _retire(self, built: Built) -> None:
+        """Shut a build down, keeping the count of what it dropped."""
+        if self._built is built:
+            self._built = None
+        built.provider.shutdown()  # discards what it held: counted below
+        for reason, count in _drops_of(built).items():
+            self._drops[reason] += count
+
     def _record(self, pending: _Pending) -> None:
-        captured = pending.captured
-        state = self._gate().state
-        if state == "denied":
-            # Decided before anything is built: a crash without consent imports nothing.
-            if self._take(pending):
-                self.gate_dropped += 1
-            return
         from otel_telemetry.capture._snapshot import CapturedEvent
+
+        captured = pending.captured
+        decision = self._gate()
+        state = decision.state
+        # Decided before anything is built: a crash without consent imports nothing, and
+        # a usage event the level does not allow is never built, nor held for a question.
+        reason = (
+            NO_CONSENT
+            if state == "denied"
+            else USAGE_OFF
+            if isinstance(captured, CapturedEvent) and not decision.usage
+            else None
+        )
+        if reason is not None:
+            if self._take(pending):
+                self._drop(reason)
+            return
 
         from ._install_id import load_or_create
         from ._spans import record_span
 
         try:
-            built = self._build()
+            built = self._build(decision.local)
         except Exception as exc:  # the SDK cannot load here (a host variable it rejects)
             self._write_without_sdk(pending, exc)
             return
@@ -311,10 +395,15 @@ class Pipeline:
         to the outbox without the SDK, as at exit, and waits there for a run that can
         send it. One warning names the kind of error, never the host's value.
         """
-        from otel_telemetry._log import warn_once
+        from otel_telemetry._log import debug, warn_once
 
         decision = self._gate()
         if decision.state != "granted" or not self._take(pending):
+            return
+        if decision.local:
+            # Only the file exporter records in local mode, and it needs the SDK.
+            debug("otel_telemetry: local mode without the SDK: a report was not recorded")
+            self._drop(NOT_RECORDED)
             return
         warn_once(
             "pipeline-build",
@@ -338,23 +427,44 @@ class Pipeline:
         # On the flushing thread: the recorder did not take these in time.
         if self._route is not None or not self._unrecorded:
             return  # the testing seam keeps its reports in memory, never on disk
+        import time
+
+        from otel_telemetry.capture._snapshot import CapturedEvent
+
         decision = self._gate()
         if decision.state == "ask":
             return  # the recorder holds them for the question: never written unasked
+        deadline = time.monotonic() + RECORD_GRACE
+        if decision.local:
+            # Never to the outbox (it is for uploads): the recorder writes them to the
+            # local file, local work, given the time a write in progress is given.
+            self._worker.wait(RECORD_GRACE)
         with self._take_lock:
             waiting = [p.captured for p in self._unrecorded if not p.taken]
             for pending in self._unrecorded:
                 pending.taken = True
             self._unrecorded.clear()
         if decision.state != "granted":
-            self.gate_dropped += len(waiting)
+            self._drop(NO_CONSENT, len(waiting))
+            waiting = []
+        elif not decision.usage:
+            events = [c for c in waiting if isinstance(c, CapturedEvent)]
+            self._drop(USAGE_OFF, len(events))
+            waiting = [c for c in waiting if not isinstance(c, CapturedEvent)]
+        if decision.local:
+            self._drop(NOT_RECORDED, len(waiting))
         elif waiting:
             from ._spool import write_captures
 
             write_captures(waiting, self._settings, decision)
         # One the recorder took is on its way to the disk: let it get there.
         with self._recorded:
-            self._recorded.wait_for(lambda: not self._recording, RECORD_GRACE)
+            self._recorded.wait_for(
+                lambda: not self._recording, max(0.0, deadline - time.monotonic())
+            )
+
+    def _drop(self, reason: str, count: int = 1) -> None:
+        self._drops[reason] += count
 
     def _after_fork(self) -> None:
         self._take_lock = threading.Lock()
@@ -367,10 +477,10 @@ class Pipeline:
         self._built = None
 
     def _switch_route(self, exporter: Optional[SpanExporter]) -> None:
-        built, self._built = self._built, None
+        built = self._built
         self._route = exporter
         if built is not None:
-            built.provider.shutdown()
+            self._retire(built)
 
     def _send_later(self, job: Callable[[], object], on_disk: bool = False) -> None:
         # A report on disk may be dropped from a full queue: a later flush sends it.
@@ -383,8 +493,11 @@ class Pipeline:
         self._sender.submit(send, droppable=on_disk)
 
     def _drain(self) -> None:
-        if self._gate().state != "granted":
-            return  # no consent now: what waits, waits (disable() clears it)
+        decision = self._gate()
+        if decision.state != "granted" or decision.local:
+            # No consent now: what waits, waits (disable() clears it). Local mode: what
+            # waits was consented for upload under another choice; it waits for one.
+            return
         self._send_later(self._build().sending.drain)
 
     def _on_held(
@@ -401,3 +514,18 @@ class Pipeline:
             built.processor.release_held(decision, only=only)
         else:
             built.processor.discard_held()
+
+
+def _drops_of(built: Built) -> dict[str, int]:
+    """What one build's processor and outbox dropped, by reason."""
+    processor = built.processor
+    scrubbing = processor.scrubbing_failed
+    sending = built.sending
+    outbox = sending.outbox
+    checks = sending.failed_checks + (outbox.unreadable if outbox is not None else 0)
+    return {
+        NO_CONSENT: processor.dropped - scrubbing,
+        SCRUBBING_FAILED: scrubbing,
+        OUTBOX_FULL: max(0, outbox.dropped - checks) if outbox is not None else 0,
+        FAILED_CHECKS: checks,
+    }

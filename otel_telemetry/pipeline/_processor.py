@@ -65,6 +65,8 @@ class TelemetrySpanProcessor(SpanProcessor):
         self._lock = threading.Lock()
         self._recording: Optional[int] = None
         self.dropped = 0
+        """Spans dropped: without consent, and the ``scrubbing_failed`` ones."""
+        self.scrubbing_failed = 0
         renew_in_child(self._renew_lock)
         # Scrubbed once: the resource is fixed for the life of the pipeline.
         pass_ = scrubber.new_pass()
@@ -102,6 +104,11 @@ class TelemetrySpanProcessor(SpanProcessor):
     def holding(self) -> bool:
         """Reports are held while the user is asked."""
         return bool(self._held)
+
+    @property
+    def held_count(self) -> int:
+        """How many reports are held while the user is asked."""
+        return len(self._held)
 
     def release_held(
         self, decision: Optional[ConsentDecision] = None, *, only: Optional[int] = None
@@ -183,6 +190,7 @@ class TelemetrySpanProcessor(SpanProcessor):
         except Exception:
             # Fail closed: a span that could not be scrubbed is never forwarded raw.
             self.dropped += 1
+            self.scrubbing_failed += 1
             debug("otel_telemetry: scrubbing failed; report dropped", exc_info=True)
             return
         for processor in self._processors:

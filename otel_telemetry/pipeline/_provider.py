@@ -32,6 +32,7 @@ from ._outbox import Outbox
 from ._processor import TelemetrySpanProcessor
 from ._report import Record, resource_attributes, scrub_record
 from ._sending import SendingProcessor
+from ._sent import SentLog
 
 if TYPE_CHECKING:
     from otel_telemetry._settings import Settings
@@ -58,6 +59,7 @@ def build(
     defer: Optional[Callable[[Callable[[], None], bool], None]] = None,
     *,
     withdrawn_ns: Optional[Callable[[], int]] = None,
+    local: bool = False,
 ) -> Built:
     """Build the provider, the processor chain and the exporters in force.
 
@@ -69,6 +71,9 @@ def build(
         key: what the build was made from, kept with it.
         defer: runs a delivery on the sending thread (see ``SendingProcessor``).
         withdrawn_ns: when consent was last withdrawn; older waiting reports are not sent.
+        local: the user chose ``local``: the ``file`` exporter alone records each report,
+            whatever exporters are configured; no outbox (nothing is written there nor
+            drained: what waits was consented for upload, under another choice).
     """
     # Exports run on this worker thread only, and the host's instrumentation
     # (requests, urllib3, grpc) must not trace them.
@@ -79,6 +84,11 @@ def build(
     scrubber = Scrubber(settings.scrubbing)
     if route is not None:
         sending = SendingProcessor({"testing": route}, outbox=None, backoff=None)
+    elif local:
+        exporters = create_exporters(("file",), settings.exporter_context())
+        sending = SendingProcessor(
+            exporters, outbox=None, backoff=None, sent=SentLog(settings.layout().sent_dir)
+        )
     else:
         layout = settings.layout()
         exporters = create_exporters(settings.exporter_names(), settings.exporter_context())
@@ -102,6 +112,7 @@ def build(
             store_first=remote,
             # Nothing leaves this machine on the server default before the notice is out.
             notice=ServerNotice(settings).before_sending(gate),
+            sent=SentLog(layout.sent_dir),
         )
     processor = TelemetrySpanProcessor(
         [sending],

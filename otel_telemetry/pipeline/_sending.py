@@ -6,12 +6,15 @@ exporter that an endpoint asked to wait, or that was refused, is skipped; the re
 keeps waiting for it. ``drain`` sends what earlier runs (or failed attempts) left,
 each report checked and scrubbed again first: what was read from disk is not trusted.
 Every export, live or drained, passes through one place (``_deliver``), which first
-gives the server-mode notice its chance (``notice``) before a report leaves the machine.
+gives the server-mode notice its chance (``notice``) before a report leaves the machine,
+and afterwards keeps a copy of what each exporter confirmed in the record of sent
+reports (``sent``), with the id the destination knows it by.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from typing import Callable, Optional
 
 from opentelemetry.context import Context
@@ -19,12 +22,15 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_telemetry._log import debug
-from otel_telemetry.exporters import Delivery, delivers_locally
+from otel_telemetry.exporters import Delivery, delivers_locally, encode_otlp_json
+from otel_telemetry.exporters._delivery import span_delivery_id
+from otel_telemetry.exporters._file import FileSpanExporter
 
 from ._backoff import Backoff
 from ._outbox import Entry, Outbox
 from ._records import record_to_span, span_to_record
 from ._report import Record, bound_record
+from ._sent import SentLog
 
 
 class SendingProcessor(SpanProcessor):
@@ -48,6 +54,10 @@ class SendingProcessor(SpanProcessor):
             machine (not ``delivers_locally``), for live and drained reports alike: the
             server-mode notice, written before anything leaves. If it raises, nothing
             is sent to such an exporter and the report keeps waiting.
+        sent: where a copy of each report an exporter confirmed is kept, with the
+            exporter's name and the report's id there (the ``Delivery.id`` the exporter
+            gave, else ``<trace id>/<span id>``); None keeps none (the testing seam).
+            Keeping it never fails nor holds up a delivery.
     """
 
     def __init__(
@@ -59,6 +69,7 @@ class SendingProcessor(SpanProcessor):
         rescrub: Optional[Callable[[Record], Record]] = None,
         store_first: bool = True,
         notice: Optional[Callable[[], None]] = None,
+        sent: Optional[SentLog] = None,
     ) -> None:
         self.exporters = dict(exporters)
         self.outbox = outbox
@@ -67,6 +78,9 @@ class SendingProcessor(SpanProcessor):
         self._rescrub = rescrub
         self._store_first = store_first
         self._notice = notice
+        self._sent = sent
+        self.failed_checks = 0
+        """Waiting reports dropped by a drain: read back, they failed the checks or scrub."""
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         """Nothing to do before a span ends."""
@@ -108,6 +122,7 @@ class SendingProcessor(SpanProcessor):
                 # Fail closed, one report at a time: the next one is still sent.
                 debug("otel_telemetry: a waiting report failed its checks", exc_info=True)
                 self.outbox.discard(entry)
+                self.failed_checks += 1
                 continue
             self._deliver(entry, failed, span)
             delivered += not entry.pending
@@ -139,6 +154,7 @@ class SendingProcessor(SpanProcessor):
         if span is None:
             span = record_to_span(entry.record)  # what is stored is what is sent
         remaining = []
+        delivered: list[tuple[str, Optional[str]]] = []  # (exporter, id there)
         for name in entry.pending:
             exporter = self.exporters.get(name)
             # Not configured in this run, asked to wait, already failing in this drain, or
@@ -152,6 +168,7 @@ class SendingProcessor(SpanProcessor):
             ):
                 remaining.append(name)
                 continue
+            before = getattr(exporter, "last_delivery", None)
             try:
                 result = exporter.export((span,))
             except Exception:
@@ -164,9 +181,36 @@ class SendingProcessor(SpanProcessor):
                 remaining.append(name)
                 if failed is not None:
                     failed.add(name)
+            else:
+                # A delivery left from an earlier export (an exporter that sent nothing
+                # this time) does not name this report.
+                fresh = (
+                    delivery if isinstance(delivery, Delivery) and delivery is not before else None
+                )
+                if fresh is None or fresh.sent:  # not sent: it had nothing to send
+                    delivered.append((_label(name, exporter), fresh.id if fresh else None))
         entry.pending = remaining
         if self.outbox is not None and entry.path is not None:
             self.outbox.settle(entry)
+        if delivered:
+            self._record_sent(span, delivered)
+
+    def _record_sent(
+        self, span: ReadableSpan, delivered: Sequence[tuple[str, Optional[str]]]
+    ) -> None:
+        """Keep a copy of a delivered report; after the delivery, never in its way."""
+        if self._sent is None:
+            return
+        try:
+            document = encode_otlp_json((span,))
+            own_id = span_delivery_id(span)
+            now = time.time_ns()
+            for exporter, delivery_id in delivered:
+                self._sent.add(
+                    document, exporter=exporter, delivery_id=delivery_id or own_id, time_ns=now
+                )
+        except Exception:
+            debug("otel_telemetry: a sent report was not recorded", exc_info=True)
 
     def _noticed(self) -> bool:
         """The notice was given (or is not needed); False if it failed: send nothing."""
@@ -178,3 +222,12 @@ class SendingProcessor(SpanProcessor):
             debug("otel_telemetry: the server-mode notice failed; nothing sent", exc_info=True)
             return False
         return True
+
+
+def _label(name: str, exporter: SpanExporter) -> str:
+    """The name a delivery is recorded under: ``file`` when the file exporter stood in.
+
+    ``sentry`` without a DSN and ``otlp`` without an endpoint keep reports in the local
+    file instead; the record says where the report went, not what was configured.
+    """
+    return "file" if isinstance(exporter, FileSpanExporter) else name

@@ -156,7 +156,7 @@ def test_the_cli_never_blocks_on_a_fifo(host_env, config_dir):
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert "Telemetry for acme: disabled" in result.stdout
+    assert "Telemetry for acme: off" in result.stdout
     assert "Traceback" not in result.stderr
 
 

@@ -58,7 +58,7 @@ CARRIERS = ("as_int", "as_float", "in_list", "in_dict", "as_bytes", "as_object",
 
 
 def test_a_card_number_of_any_type_never_arrives(host_env, otlp_http) -> None:
-    env = otlp_env(host_env, otlp_http, ACME_TELEMETRY="1")
+    env = otlp_env(host_env, otlp_http, ACME_TELEMETRY="all")
 
     result = run_python(HOST, env, check=True)
 

@@ -47,7 +47,7 @@ def test_send_event_without_consent_writes_nothing(variables, enabled, host_env,
 
 
 def test_the_id_is_created_with_the_first_consented_event_and_kept(host_env, config_dir):
-    env = {**host_env, "ACME_TELEMETRY": "1", "ACME_TELEMETRY_EXPORTER": "file"}
+    env = {**host_env, "ACME_TELEMETRY": "all", "ACME_TELEMETRY_EXPORTER": "file"}
 
     run_python(HOST, env, check=True)
     path = Layout(config_dir).install_id_file
@@ -61,7 +61,7 @@ def test_the_id_is_created_with_the_first_consented_event_and_kept(host_env, con
 
 def test_disable_forgets_the_id(host_env, config_dir):
     env = {**host_env, "ACME_TELEMETRY_EXPORTER": "file"}
-    run_python(HOST, {**env, "ACME_TELEMETRY": "1"}, check=True)
+    run_python(HOST, {**env, "ACME_TELEMETRY": "all"}, check=True)
     assert Layout(config_dir).install_id_file.exists()
 
     subprocess.run(

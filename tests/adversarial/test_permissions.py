@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 HOST = """
 from otel_telemetry import Telemetry
 t = Telemetry(app="acme", package="__main__")
-t.enable()
+t.enable(usage=True)  # level all: the usage event is sent too
 try:
     raise ValueError("a crash of the host")
 except ValueError as exc:
@@ -90,6 +90,7 @@ def test_every_folder_is_0700_and_every_file_0600_whatever_the_umask(
         "acme/telemetry",
         "acme/telemetry/outbox",
         "acme/telemetry/reports",
+        "acme/telemetry/sent",
         "acme/telemetry/install_id",
     ):
         assert expected in modes, sorted(modes)

@@ -63,7 +63,9 @@ def saved(config_dir: Path) -> Optional[dict]:
             ["disable"], 0, "Crash reports for acme are disabled.", {"enabled": False}, id="disable"
         ),
         pytest.param(["status"], 0, "Telemetry for acme: ", None, id="status"),
-        pytest.param(["show"], 0, "No stored reports in ", None, id="show, nothing stored"),
+        pytest.param(
+            ["show"], 0, "No report is kept on this machine (in ", None, id="show, nothing stored"
+        ),
     ],
 )
 def test_the_commands(
@@ -87,7 +89,7 @@ def test_status_after_a_choice(telemetry: Telemetry) -> None:
 
     lines = runner.invoke(telemetry.cli(), ["status"]).output.splitlines()
 
-    assert lines[0] == "Telemetry for acme: enabled (decided by config)"
+    assert lines[0] == "Telemetry for acme: crash reports sent (decided by config)"
     assert "  email:     dev@example.org" in lines
     assert "  exporters: file" in lines
 
@@ -110,7 +112,7 @@ def test_show_prints_the_stored_reports(
     exporter.export([finished_span("oldest")])
     exporter.export([finished_span("newest")])
 
-    output = CliRunner().invoke(telemetry.cli(), ["show", *flag]).output
+    output = CliRunner().invoke(telemetry.cli(), ["show", "--json", *flag]).output
 
     assert [name for name in ("oldest", "newest") if f'"name": "{name}"' in output] == shown
 
@@ -121,7 +123,7 @@ def test_the_generic_command_line(clean_environment: Path) -> None:
     assert runner.invoke(main, ["--app", "acme", "enable"]).exit_code == 0
     result = runner.invoke(main, ["--app", "acme", "status"])
 
-    assert result.output.startswith("Telemetry for acme: enabled (decided by config)")
+    assert result.output.startswith("Telemetry for acme: crash reports sent (decided by config)")
     assert saved(clean_environment) == {"enabled": True}
     assert runner.invoke(main, ["status"]).exit_code == 2  # --app is required
 
@@ -165,7 +167,7 @@ def test_a_crash_report_written_by_the_file_exporter_is_shown_exactly(
 ) -> None:
     FileSpanExporter(telemetry.settings.layout().reports_dir).export([exception_span()])
 
-    output = CliRunner().invoke(telemetry.cli(), ["show"]).output
+    output = CliRunner().invoke(telemetry.cli(), ["show", "--json"]).output
 
     document = json.loads(output)
     [span] = document["resourceSpans"][0]["scopeSpans"][0]["spans"]

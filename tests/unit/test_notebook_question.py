@@ -20,7 +20,7 @@ class Answers:
 
 
 def parts(box: Any) -> tuple[Any, dict[str, Any], Any, Any]:
-    title, row, _hint, email, status = box.children
+    title, row, _hint, email, status, _toggle, _report = box.children
     buttons = {button.description: button for button in row.children}
     return title, buttons, email, status
 

@@ -21,6 +21,7 @@ from otel_telemetry.exporters import BUILTIN_EXPORTERS, ExporterContext
 from otel_telemetry.exporters._file import read_reports
 from otel_telemetry.pipeline._outbox import Outbox
 from otel_telemetry.pipeline._pipeline import Pipeline
+from otel_telemetry.pipeline._sent import SentLog
 from otel_telemetry.testing import CapturingExporter
 from tests.unit import record_of
 
@@ -46,8 +47,9 @@ def _memory_factory(context: ExporterContext) -> SpanExporter:
 
 
 class Gate:
-    def __init__(self, state: str, email: Optional[str] = None) -> None:
-        self.decision = ConsentDecision(state, "test", email)  # type: ignore[arg-type]
+    def __init__(self, state: str, email: Optional[str] = None, level: str = "crash") -> None:
+        level = "off" if state == "denied" else level
+        self.decision = ConsentDecision(state, "test", email, level=level)  # type: ignore[arg-type]
 
     def __call__(self) -> ConsentDecision:
         return self.decision
@@ -170,17 +172,18 @@ def test_held_actions_before_anything_was_built_do_nothing(settings: Settings) -
 
 
 @pytest.mark.parametrize(
-    ("state", "routed_", "has_id"),
+    ("state", "level", "routed_", "has_id"),
     [
-        pytest.param("granted", False, True, id="consented event: id created"),
-        pytest.param("granted", True, False, id="test route: no id"),
-        pytest.param("ask", False, False, id="held event: no id yet"),
+        pytest.param("granted", "all", False, True, id="consented event: id created"),
+        pytest.param("granted", "all", True, False, id="test route: no id"),
+        pytest.param("granted", "crash", False, False, id="level crash: event dropped, no id"),
+        pytest.param("ask", "crash", False, False, id="asking: event dropped, no id"),
     ],
 )
 def test_the_install_id_is_created_only_for_an_event_that_may_leave(
-    settings: Settings, state: str, routed_: bool, has_id: bool
+    settings: Settings, state: str, level: str, routed_: bool, has_id: bool
 ) -> None:
-    pipeline = Pipeline(settings, Gate(state))
+    pipeline = Pipeline(settings, Gate(state, level=level))
     if routed_:
         pipeline.route_to(CapturingExporter([]), timeout=WAIT)
 
@@ -191,7 +194,7 @@ def test_the_install_id_is_created_only_for_an_event_that_may_leave(
 
 
 def test_the_default_file_exporter_writes_without_an_outbox(settings: Settings) -> None:
-    pipeline = Pipeline(settings, Gate("granted"))
+    pipeline = Pipeline(settings, Gate("granted", level="all"))
 
     pipeline.submit(CapturedEvent("page_view", {"page": "home"}))
     pipeline.submit(_crash())
@@ -253,7 +256,7 @@ def test_a_remote_exporter_gets_each_report_through_the_outbox(
 def test_forget_stored_clears_the_outbox_and_the_install_id(settings: Settings) -> None:
     layout = settings.layout()
     _earlier_run_left(layout)
-    pipeline = Pipeline(settings, Gate("granted"))
+    pipeline = Pipeline(settings, Gate("granted", level="all"))
     pipeline.submit(CapturedEvent("page_view", {}))
     assert pipeline.flush(WAIT)
     assert layout.install_id_file.exists()
@@ -288,3 +291,192 @@ def test_flush_of_a_busy_worker_is_bounded(settings: Settings) -> None:
         release.set()
     assert pipeline.flush(WAIT) is True
     assert pipeline.flush(None) is True
+
+
+# -- levels, local mode, the record of sent reports, drops by reason --------------------------
+
+
+def _messages(documents: list) -> list[str]:
+    return [
+        attribute["value"]["stringValue"]
+        for document in documents
+        for span in document["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        for event in span.get("events", ())
+        for attribute in event["attributes"]
+        if attribute["key"] == attr.EXCEPTION_MESSAGE
+    ]
+
+
+def test_local_mode_records_in_the_file_only_and_leaves_the_outbox_alone(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    monkeypatch.setenv("ACME_TELEMETRY_EXPORTER", "memory")
+    layout = settings.layout()
+    _earlier_run_left(layout)  # consented for upload under another choice
+    [waiting] = list(layout.outbox_dir.iterdir())
+    before = waiting.read_bytes()
+    pipeline = Pipeline(settings, Gate("granted", level="local"))
+
+    pipeline.schedule_drain()
+    pipeline.submit(_crash("kept here"))
+    assert pipeline.flush(WAIT)
+
+    assert REMOTE == []  # nothing uploaded, nothing drained
+    assert _messages(read_reports(layout.reports_dir)) == ["kept here"]
+    assert list(layout.outbox_dir.iterdir()) == [waiting]
+    assert waiting.read_bytes() == before
+    [entry] = SentLog(layout.sent_dir).entries()
+    assert entry.exporter == "file"
+    assert _messages([entry.document]) == ["kept here"]
+
+
+def test_a_switch_out_of_local_mode_rebuilds_with_the_configured_exporters(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    monkeypatch.setenv("ACME_TELEMETRY_EXPORTER", "memory")
+    gate = Gate("granted", level="local")
+    pipeline = Pipeline(settings, gate)
+    pipeline.submit(_crash("local"))
+    assert pipeline.flush(WAIT)
+
+    gate.decision = ConsentDecision("granted", "test", level="crash")
+    pipeline.submit(_crash("uploaded"))
+    assert pipeline.flush(WAIT)
+
+    assert [s.events[0].attributes[attr.EXCEPTION_MESSAGE] for s in REMOTE] == ["uploaded"]
+    assert _messages(read_reports(settings.layout().reports_dir)) == ["local"]
+    assert sorted(e.exporter for e in SentLog(settings.layout().sent_dir).entries()) == [
+        "file",
+        "memory",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("state", "level", "sent"),
+    [
+        pytest.param("granted", "all", True, id="all: sent"),
+        pytest.param("granted", "local", True, id="local: recorded"),
+        pytest.param("granted", "crash", False, id="crash: dropped"),
+        pytest.param("ask", "crash", False, id="asking: dropped, never held"),
+    ],
+)
+def test_usage_events_only_at_level_all_or_local(
+    settings: Settings, state: str, level: str, sent: bool
+) -> None:
+    pipeline = Pipeline(settings, Gate(state, level=level))
+
+    pipeline.submit(CapturedEvent("page_view", {"page": "home"}))
+    assert pipeline.flush(WAIT)
+
+    names = [
+        d["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["name"]
+        for d in read_reports(settings.layout().reports_dir)
+    ]
+    assert names == (["page_view"] if sent else [])
+    assert pipeline.held() == 0
+    assert pipeline.drops()["usage events off"] == (0 if sent else 1)
+    if not sent:
+        assert pipeline._built is None  # dropped before anything was built
+
+
+def test_drops_are_counted_by_reason(settings: Settings) -> None:
+    pipeline, _, _ = routed(settings, "ask")
+    pipeline.submit(_crash("held"))
+    pipeline.submit(CapturedEvent("page_view", {}))
+    assert pipeline.flush(WAIT)
+    pipeline.discard_held()
+    assert pipeline.flush(WAIT)
+    denied = Pipeline(settings, Gate("denied"))
+    denied.submit(_crash())
+    assert denied.flush(WAIT)
+
+    drops = pipeline.drops()
+    assert drops == {
+        "no consent": 1,
+        "usage events off": 1,
+        "queue full": 0,
+        "scrubbing failed": 0,
+        "outbox full": 0,
+        "failed checks": 0,
+        "not recorded": 0,
+    }
+    assert pipeline.dropped == 2
+    assert denied.drops()["no consent"] == denied.dropped == 1
+
+
+def test_drops_outlive_the_build_that_counted_them(settings: Settings) -> None:
+    gate = Gate("ask")
+    pipeline = Pipeline(settings, gate)
+    pipeline.submit(_crash())
+    assert pipeline.flush(WAIT)
+    pipeline.discard_held()
+    assert pipeline.flush(WAIT)
+
+    gate.decision = ConsentDecision("granted", "test", level="local")  # a new build
+    pipeline.submit(_crash())
+    assert pipeline.flush(WAIT)
+
+    assert pipeline.drops()["no consent"] == 1
+
+
+def test_the_testing_seam_keeps_no_record_of_sent_reports(settings: Settings) -> None:
+    pipeline, _, spans = routed(settings, "granted")
+
+    pipeline.submit(_crash())
+    assert pipeline.flush(WAIT)
+
+    assert len(spans) == 1
+    assert not settings.layout().sent_dir.exists()
+
+
+def test_forget_stored_can_keep_the_install_id(settings: Settings) -> None:
+    layout = settings.layout()
+    _earlier_run_left(layout)
+    pipeline = Pipeline(settings, Gate("granted", level="all"))
+    pipeline.submit(CapturedEvent("page_view", {}))
+    assert pipeline.flush(WAIT)
+
+    pipeline.forget_stored(install_id=False)
+
+    assert pipeline.waiting() == 0
+    assert layout.install_id_file.exists()
+
+
+@pytest.mark.parametrize(
+    ("level", "written", "drops"),
+    [
+        pytest.param("crash", ["at exit"], {"usage events off": 1}, id="crash: to the outbox"),
+        pytest.param("local", [], {"not recorded": 2}, id="local: never to the outbox"),
+    ],
+)
+def test_what_a_flush_out_of_time_writes_itself(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    level: str,
+    written: list[str],
+    drops: dict[str, int],
+) -> None:
+    import threading
+
+    monkeypatch.setenv("ACME_TELEMETRY_EXPORTER", "memory")
+    pipeline = Pipeline(settings, Gate("granted", level=level))
+    release = threading.Event()
+    pipeline._worker.submit(lambda: release.wait(WAIT))  # the recorder never gets to them
+    try:
+        pipeline.submit(_crash("at exit"))
+        pipeline.submit(CapturedEvent("page_view", {}))
+        assert pipeline.flush(0.01) is False
+    finally:
+        release.set()
+    assert pipeline.flush(WAIT)
+
+    outbox = settings.layout().outbox_dir
+    records = (
+        [json.loads(path.read_text())["span"] for path in sorted(outbox.glob("*"))]
+        if outbox.exists()
+        else []
+    )
+    messages = [r["events"][0]["attributes"][attr.EXCEPTION_MESSAGE] for r in records]
+    assert messages == written
+    assert {k: v for k, v in pipeline.drops().items() if v} == drops
+    assert REMOTE == []

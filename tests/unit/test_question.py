@@ -39,9 +39,9 @@ class Held:
     def discard_held(self) -> None:
         self.calls.append(("discard_held",))
 
-    def preview_held(self, only: Optional[int] = None) -> str:
-        self.calls.append(("preview_held", only))
-        return "(the report)"
+    def preview_document(self, only: Optional[int] = None) -> Optional[dict[str, Any]]:
+        self.calls.append(("preview_document", only))
+        return {"resourceSpans": []}
 
     def after_queued(self, job: Any) -> None:
         # The pipeline runs it after what was queued; here, at once (nothing is queued).
@@ -246,7 +246,7 @@ ONCE = ConsentDecision("granted", "prompt", "dev@example.org")
         ),
         pytest.param(
             "v\n2\n\n",
-            [("flush",), ("preview_held", 7), ("release_held", None, None)],
+            [("flush",), ("preview_document", 7), ("release_held", None, None)],
             {"enabled": True},
             id="v then 2",
         ),

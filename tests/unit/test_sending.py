@@ -14,6 +14,7 @@ from otel_telemetry.exporters import Delivery
 from otel_telemetry.pipeline._backoff import Backoff
 from otel_telemetry.pipeline._outbox import Outbox
 from otel_telemetry.pipeline._sending import SendingProcessor
+from otel_telemetry.pipeline._sent import SentLog
 from tests.unit import exception_span, finished_span, record_of
 
 OK = SpanExportResult.SUCCESS
@@ -311,3 +312,114 @@ def test_a_notice_that_fails_sends_nothing_and_keeps_the_report(
     assert remote.exported == []  # fail closed: nothing left the machine
     assert local.exported == ["exception"]  # what stays here is not held up
     assert pending_in(outbox) == [["otlp"]]
+
+
+# -- the record of sent reports ---------------------------------------------------------------
+
+
+@pytest.fixture
+def sent(tmp_path: Path) -> SentLog:
+    return SentLog(tmp_path / "telemetry" / "sent")
+
+
+def ids_of(span: ReadableSpan) -> str:
+    context = span.get_span_context()
+    return f"{context.trace_id:032x}/{context.span_id:016x}"
+
+
+class FreshDelivery(TableExporter):
+    """Tells how each send went with a new ``Delivery``, as the real exporters do."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        result = super().export(spans)
+        if self.delivery is not None:
+            self.last_delivery = Delivery(self.delivery.ok, id=self.delivery.id)
+        return result
+
+
+def test_each_confirmed_delivery_is_recorded_with_its_exporter_and_id(
+    outbox: Outbox, backoff: Backoff, sent: SentLog
+) -> None:
+    span = exception_span(message="recorded")
+    exporters = {
+        "sentry": FreshDelivery(OK, Delivery(ok=True, id="e" * 32)),  # the event id
+        "plain": TableExporter(OK),  # says nothing: the report's own ids
+        "otlp": TableExporter(FAIL),  # not confirmed: not recorded
+    }
+    sending = SendingProcessor(exporters, outbox, backoff, sent=sent)
+
+    sending.on_end(span)
+
+    entries = sent.entries()
+    assert sorted((e.exporter, e.delivery_id) for e in entries) == [
+        ("plain", ids_of(span)),
+        ("sentry", "e" * 32),
+    ]
+    from otel_telemetry.exporters import encode_otlp_json
+
+    assert all(e.document == encode_otlp_json((span,)) for e in entries)
+    assert pending_in(outbox) == [["otlp"]]
+
+    exporters["otlp"].result = OK  # the endpoint is back: the drained report is recorded too
+    assert sending.drain() == 1
+    assert sorted(e.exporter for e in sent.entries()) == ["otlp", "plain", "sentry"]
+
+
+def test_a_delivery_left_from_an_earlier_export_does_not_name_this_report(
+    sent: SentLog,
+) -> None:
+    exporter = TableExporter(OK, Delivery(ok=True, id="from-the-first-report"))
+    sending = SendingProcessor({"sentry": exporter}, None, None, sent=sent)
+    first, second = finished_span("first"), finished_span("second")
+
+    sending.on_end(first)
+    sending.on_end(second)  # the exporter sent nothing new: its last_delivery is the same
+
+    assert [e.delivery_id for e in sent.entries()] == ["from-the-first-report", ids_of(second)]
+
+
+def test_the_file_exporter_standing_in_is_recorded_as_file(tmp_path: Path, sent: SentLog) -> None:
+    from otel_telemetry.exporters import FileSpanExporter
+
+    sending = SendingProcessor(
+        {"sentry": FileSpanExporter(tmp_path / "telemetry" / "reports")}, None, None, sent=sent
+    )
+
+    sending.on_end(exception_span())
+
+    assert [e.exporter for e in sent.entries()] == ["file"]
+
+
+def test_a_record_that_cannot_be_written_never_fails_the_delivery(
+    tmp_path: Path, outbox: Outbox, backoff: Backoff
+) -> None:
+    blocker = tmp_path / "telemetry"
+    blocker.write_text("a file where the folder should be")
+    exporter = TableExporter(OK)
+    sending = SendingProcessor({"otlp": exporter}, outbox, backoff, sent=SentLog(blocker / "sent"))
+
+    sending.on_end(exception_span())
+
+    assert exporter.exported == ["exception"]
+    assert outbox.count() == 0  # delivered, and removed from the outbox
+
+
+def test_a_waiting_report_that_fails_its_checks_is_counted(
+    outbox: Outbox, backoff: Backoff
+) -> None:
+    for name in ("bad", "good"):
+        entry = outbox.put(record_of(name), ["otlp"])
+        assert entry is not None
+        outbox.settle(entry)
+
+    def rescrub(record):
+        if record["name"] == "bad":
+            raise ValueError("not scrubbable")
+        return record
+
+    exporter = TableExporter(OK)
+    sending = SendingProcessor({"otlp": exporter}, outbox, backoff, rescrub=rescrub)
+
+    assert sending.drain() == 1
+    assert exporter.exported == ["good"]
+    assert sending.failed_checks == 1

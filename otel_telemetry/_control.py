@@ -1,0 +1,570 @@
+"""What ``show`` and ``clean`` do, shared by the CLI commands and the Python API.
+
+Reports are kept on this machine in three places, each read here without following a
+symbolic link, without waiting on a FIFO and within a bound (see :mod:`._layout`):
+
+* the sent record (``telemetry/sent/``, :class:`~.pipeline._sent.SentLog`): what an
+  exporter confirmed, with its time and delivery id;
+* the outbox (``telemetry/outbox/``): reports waiting for an exporter. Each one is read,
+  checked (``check_record``) and scrubbed again exactly as the sending worker does before
+  it sends it, so ``show`` never prints a record that could not be sent as it is;
+* the ``file`` exporter's day files (``telemetry/reports/``).
+
+One report may be in several places (sent to one exporter, still waiting for another;
+recorded by the ``file`` exporter, which the sent record notes too): it is shown once,
+headed by every place it is in. Nothing here raises on what it finds on disk: what
+cannot be read is skipped, and the good reports are still shown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from pathlib import Path
+
+    from ._layout import Layout
+    from ._settings import Settings
+    from .consent._precedence import ConsentDecision
+    from .pipeline._sent import SentEntry
+
+_MAX_SENT_LISTED = 100
+"""The most entries ``show --sent`` lists (the sent record keeps no more)."""
+_MAX_SUMMARY = 160
+"""Characters of an exception message in one line of ``show --sent``."""
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """What ``clean`` removed, by kind (``waiting``, ``stored``, ``sent``, ``install id``...)."""
+
+    removed: dict[str, int] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+    """What could not be removed, and why (never raises)."""
+
+    @property
+    def summary(self) -> str:
+        """One sentence: what was removed, and that the saved choice is kept."""
+        parts = []
+        for kind, (one, many) in _KINDS.items():
+            count = self.removed.get(kind, 0)
+            if count and one.startswith("the "):
+                parts.append(one)
+            elif count:
+                parts.append(f"{count} {one if count == 1 else many}")
+        if not parts:
+            return "Nothing to remove; your choice is kept."
+        listed = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+        return f"Removed {listed}; your choice is kept."
+
+    def __str__(self) -> str:
+        return "\n".join((self.summary, *(f"Not removed: {p}" for p in self.problems)))
+
+
+# The kinds of Cleaned.removed, in the order they are named, singular and plural.
+_KINDS = {
+    "waiting": ("waiting report", "waiting reports"),
+    "stored": ("stored report", "stored reports"),
+    "sent": ("sent record", "sent records"),
+    "install id": ("the install id", "the install id"),
+    "backoff": ("the backoff state", "the backoff state"),
+}
+
+
+def clean(settings: Settings) -> Cleaned:
+    """Delete the outbox, stored and sent reports, the install id and the backoff state.
+
+    Keeps the saved choice (``config.json``, every key) and the lock file. No symbolic
+    link is followed: a folder of ours that is one is left in place and named as a
+    problem. Never raises: what cannot be removed (a read-only folder) is a problem.
+    """
+    from ._layout import check_tree
+    from .exporters._file import read_reports
+
+    layout = settings.layout()
+    problems: list[str] = []
+    try:
+        check_tree(layout.telemetry_dir)
+    except OSError as exc:
+        problems.append(_problem(layout.telemetry_dir, exc))
+        return Cleaned({}, tuple(problems))
+    removed: dict[str, int] = {}
+    # Claimed reports too: a claim of a live process is re-sent by nobody once it is gone.
+    removed["waiting"] = _clear_folder(layout.outbox_dir, problems, _is_report_name)
+    stored_before = len(read_reports(layout.reports_dir))
+    _clear_folder(layout.reports_dir, problems, _is_report_name)
+    removed["stored"] = stored_before - len(read_reports(layout.reports_dir))
+    removed["sent"] = _clear_sent(layout, problems)
+    removed["install id"] = _remove_file(layout.install_id_file, problems)
+    removed["backoff"] = _remove_file(layout.backoff_file, problems)
+    return Cleaned({k: n for k, n in removed.items() if n}, tuple(problems))
+
+
+def stored_count(settings: Settings) -> int:
+    """Reports still kept on this machine after ``disable()``: sent or stored, each once.
+
+    A report the ``file`` exporter stored is in the sent record too: it counts once.
+    """
+    from .exporters._file import read_reports
+
+    layout = settings.layout()
+    keys: set[object] = set()
+
+    def add(document: object) -> int:
+        spans = _split(document)
+        for _, span in spans:
+            key = _key(span)
+            keys.add(key if key is not None else object())
+        return len(spans)
+
+    for entry in _sent_entries(layout):
+        if not add(entry.document):
+            keys.add(object())  # a stub: the report was too large to keep, but was sent
+    for document in read_reports(layout.reports_dir):
+        add(document)
+    return len(keys)
+
+
+def show_text(
+    settings: Settings,
+    *,
+    sent: bool = False,
+    as_json: bool = False,
+    show_all: bool = False,
+    color: bool = False,
+    prog: Optional[str] = None,
+) -> str:
+    """The text ``<app> telemetry show`` prints (and ``Telemetry.show()``).
+
+    Args:
+        settings: the host's settings (config dir, scrubbing, exporters).
+        sent: the sent record as a list, one line per report, newest last.
+        as_json: the exact OTLP/JSON (indented) instead of the readable report; with
+            ``sent``, the entries of the sent record.
+        show_all: every report kept, oldest first; otherwise the newest only.
+        color: ANSI colour in the readable report.
+        prog: how the user runs the commands (``acme telemetry``), for the advice
+            printed when nothing is kept; ``<app> telemetry`` by default.
+
+    Returns:
+        The text, without a final newline. Never raises on what is on disk.
+    """
+    from .consent._consent import Consent
+
+    decision = Consent(settings).decide()
+    prog = prog or f"{settings.app} telemetry"
+    layout = settings.layout()
+    header = _local_header(settings, decision)
+    if sent:
+        body = _sent_json(layout) if as_json else _sent_list(layout)
+    else:
+        kept = _kept(settings, decision)
+        if not kept:
+            body = _nothing_kept(layout, decision, prog)
+        elif as_json:
+            chosen = kept if show_all else kept[-1:]
+            body = "\n".join(json.dumps(k.document, indent=2, ensure_ascii=False) for k in chosen)
+        else:
+            body = _readable(kept if show_all else kept[-1:], color=color)
+    if as_json or header is None:
+        return body  # JSON stays parseable: the local-mode line goes with the text only
+    return f"{header}\n{body}"
+
+
+# -- show ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Kept:
+    """One report kept on this machine, with every place it is kept in."""
+
+    document: dict[str, Any]
+    """A one-span OTLP/JSON document."""
+    time_ns: int
+    key: Optional[tuple[str, str]]
+    """``(traceId, spanId)``: the same report in another place has the same key."""
+    places: dict[str, str] = field(default_factory=dict)
+    """Where it is, by kind (``sent:sentry``, ``waiting``, ``file``), as one line each."""
+    destinations: list[str] = field(default_factory=list)
+
+
+def _local_header(settings: Settings, decision: ConsentDecision) -> Optional[str]:
+    # The decision has the level of <APP>_TELEMETRY=local when the variable decides (and
+    # none when DO_NOT_TRACK wins over it), else of the saved or session choice.
+    if not decision.local:
+        return None
+    return (
+        f"Local mode: reports are recorded on this machine, in {settings.layout().reports_dir},"
+        " and never uploaded."
+    )
+
+
+def _nothing_kept(layout: Layout, decision: ConsentDecision, prog: str) -> str:
+    where = layout.telemetry_dir
+    if decision.state == "granted":
+        return f"No report is kept on this machine yet (in {where}); one appears after a crash."
+    return (
+        f"No report is kept on this machine (in {where}). To keep them: `{prog} enable`"
+        f" sends crash reports, `{prog} local` records them here only."
+    )
+
+
+def _kept(settings: Settings, decision: ConsentDecision) -> list[_Kept]:
+    """Every report kept, oldest first; one report in several places is one item."""
+    layout = settings.layout()
+    found: list[_Kept] = []
+    by_key: dict[tuple[str, str], _Kept] = {}
+
+    def add(
+        document: Mapping[str, Any], kind: str, place: str, destinations: Iterable[str]
+    ) -> None:
+        for single, span in _split(document):
+            key = _key(span)
+            kept = by_key.get(key) if key is not None else None
+            if kept is None:
+                kept = _Kept(single, _time_ns(span), key)
+                found.append(kept)
+                if key is not None:
+                    by_key[key] = kept
+            kept.places.setdefault(kind, place)
+            for name in destinations:
+                if name not in kept.destinations:
+                    kept.destinations.append(name)
+
+    for entry in _sent_entries(layout):
+        exporter = _plain(entry.exporter, 40)
+        kind = "file" if exporter == "file" else f"sent:{exporter}"
+        add(entry.document, kind, _sent_place(entry, layout), (exporter,))
+    for pending, document in _waiting(settings, decision):
+        names = ", ".join(_plain(n, 40) for n in pending) or "no exporter"
+        add(
+            document, "waiting", f"Waiting in the outbox ({layout.outbox_dir}) for {names}", pending
+        )
+    from .exporters._file import read_reports
+
+    for document in read_reports(layout.reports_dir):
+        if isinstance(document, dict):
+            add(document, "file", f"Stored by the file exporter in {layout.reports_dir}", ["file"])
+    return sorted(found, key=lambda k: k.time_ns)  # stable: same time, order of places
+
+
+_PLACE_ORDER = {"wait": 1, "file": 2}  # "sent:<exporter>" first (0), console among them
+
+
+def _readable(kept: list[_Kept], *, color: bool) -> str:
+    from ._view import render_report
+
+    blocks = []
+    for item in kept:
+        # What left the machine first, then what waits, then the copies kept here.
+        order = sorted(item.places.items(), key=lambda kv: _PLACE_ORDER.get(kv[0][:4], 0))
+        places = "\n".join(text for _, text in order)
+        rendered = render_report(item.document, destinations=item.destinations, color=color)
+        blocks.append(f"{places}\n\n{rendered}")
+    return "\n\n".join(blocks)
+
+
+def _sent_place(entry: SentEntry, layout: Layout) -> str:
+    exporter = _plain(entry.exporter, 40)
+    when = _utc(entry.time_ns, seconds=False)
+    delivery = _plain(entry.delivery_id, 80) if entry.delivery_id else None
+    if exporter == "file":
+        return f"Stored by the file exporter in {layout.reports_dir} at {when}"
+    if exporter == "console":
+        return f"Printed by the console exporter at {when}"
+    label = "event id" if exporter == "sentry" else "delivery id"
+    return f"Sent to {exporter} at {when}" + (f", {label} {delivery}" if delivery else "")
+
+
+def _sent_entries(layout: Layout) -> list[SentEntry]:
+    """The sent record, newest last, at most the newest 100; [] when it cannot be read."""
+    from .pipeline._sent import SentLog
+
+    try:
+        entries = SentLog(layout.sent_dir).entries()
+    except Exception:  # never raises by contract; a broken record shows as empty
+        return []
+    return entries[-_MAX_SENT_LISTED:]
+
+
+def _sent_list(layout: Layout) -> str:
+    entries = _sent_entries(layout)
+    if not entries:
+        return f"Nothing was sent from this machine (no record in {layout.sent_dir})."
+    lines = [f"Sent from this machine, newest last ({len(entries)}, kept in {layout.sent_dir}):"]
+    for entry in entries:
+        summary = "; ".join(_summary(span) for _, span in _split(entry.document))
+        if not summary:
+            omitted = entry.document.get("omitted")
+            summary = f"(report not kept: {_plain(omitted, 80)})" if omitted else "(no report)"
+        lines.append(
+            "  ".join(
+                (
+                    _utc(entry.time_ns, seconds=True),
+                    _plain(entry.exporter, 40),
+                    _plain(entry.delivery_id, 80) if entry.delivery_id else "-",
+                    summary,
+                )
+            )
+        )
+    return "\n".join(lines)
+
+
+def _sent_json(layout: Layout) -> str:
+    return json.dumps(
+        [
+            {
+                "time": _utc_iso(entry.time_ns),
+                "time_ns": entry.time_ns,
+                "exporter": entry.exporter,
+                "delivery_id": entry.delivery_id,
+                "report": entry.document,
+            }
+            for entry in _sent_entries(layout)
+        ],
+        indent=2,
+        ensure_ascii=False,
+    )
+
+
+def _waiting(
+    settings: Settings, decision: ConsentDecision
+) -> list[tuple[list[str], dict[str, Any]]]:
+    """The outbox's reports, each as the sending worker would send it now, oldest first.
+
+    Read only: nothing is claimed, renamed or deleted (``show`` is not a sender). Each
+    record is checked and scrubbed again, with the resource in force, exactly as a drain
+    does before sending; one that fails is skipped, as a drain drops it. One written
+    before consent was last withdrawn is never sent, so it is not shown either.
+    """
+    from ._layout import check_tree, is_temporary, read_bounded
+    from .consent._store import withdrawn_ns
+    from .pipeline._outbox import MAX_FILE
+    from .pipeline._report import FORMAT, bound_record, check_record
+
+    directory = settings.layout().outbox_dir
+    try:
+        check_tree(directory)
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    withdrawn = withdrawn_ns(settings.config_dir)
+    rescrub: Optional[Callable[[dict[str, Any]], dict[str, Any]]] = None
+    found: list[tuple[list[str], dict[str, Any]]] = []
+    for name in names:
+        if name.startswith(".") or is_temporary(name) or ".json" not in name:
+            continue
+        if withdrawn and _written_ns(name) < withdrawn:
+            continue
+        try:
+            stored = json.loads(read_bounded(directory / name, MAX_FILE).decode("utf-8"))
+            if not isinstance(stored, dict) or stored.get("format") != FORMAT:
+                continue
+            pending = stored.get("pending")
+            if not isinstance(pending, list) or not all(isinstance(n, str) for n in pending):
+                continue
+            record = check_record(stored.get("span"))
+            if rescrub is None:
+                rescrub = _rescrubber(settings, decision)
+            document = _document(bound_record(rescrub(record)))
+        except Exception:  # unreadable, planted, of another format, failed its checks
+            continue
+        found.append((list(pending), document))
+    return found
+
+
+def _rescrubber(
+    settings: Settings, decision: ConsentDecision
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """What the sending worker applies to a record read back from the outbox."""
+    from .pipeline._report import resource_attributes, scrub_record
+    from .scrubbing import Scrubber
+
+    scrubber = Scrubber(settings.scrubbing)
+    resource = resource_attributes(settings.app, settings.version, settings.environment())
+    clean_resource = scrubber.new_pass().attributes(resource)
+
+    def rescrub(record: dict[str, Any]) -> dict[str, Any]:
+        return scrub_record(record, scrubber, email=decision.email, resource=clean_resource)
+
+    return rescrub
+
+
+def _document(record: dict[str, Any]) -> dict[str, Any]:
+    from .exporters import encode_otlp_json
+    from .pipeline._records import record_to_span
+
+    document: dict[str, Any] = encode_otlp_json([record_to_span(record)])
+    return document
+
+
+def _written_ns(name: str) -> int:
+    try:
+        return int(name.split("-", 1)[0])
+    except ValueError:
+        return 0
+
+
+def _split(document: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each span of an OTLP/JSON document as a document of its own; junk is skipped."""
+    found: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    if not isinstance(document, dict):
+        return found
+    for resource_spans in _dicts(document.get("resourceSpans")):
+        for scope_spans in _dicts(resource_spans.get("scopeSpans")):
+            for span in _dicts(scope_spans.get("spans")):
+                single_scope = {k: v for k, v in scope_spans.items() if k != "spans"}
+                single_resource = {k: v for k, v in resource_spans.items() if k != "scopeSpans"}
+                single = {
+                    "resourceSpans": [
+                        {**single_resource, "scopeSpans": [{**single_scope, "spans": [span]}]}
+                    ]
+                }
+                found.append((single, span))
+    return found
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _key(span: Mapping[str, Any]) -> Optional[tuple[str, str]]:
+    trace_id, span_id = span.get("traceId"), span.get("spanId")
+    if isinstance(trace_id, str) and isinstance(span_id, str) and trace_id and span_id:
+        return (trace_id, span_id)
+    return None
+
+
+def _time_ns(span: Mapping[str, Any]) -> int:
+    for key in ("endTimeUnixNano", "startTimeUnixNano"):
+        try:
+            return max(0, int(span.get(key) or 0))
+        except (TypeError, ValueError):
+            continue
+    return 0
+
+
+def _summary(span: Mapping[str, Any]) -> str:
+    """``type: message`` of a crash report, the name of a usage event."""
+    for event in _dicts(span.get("events")):
+        if event.get("name") != "exception":
+            continue
+        values = _attribute_values(event.get("attributes"))
+        kind = _plain(values.get("exception.type", "exception"), 80)
+        message = values.get("exception.message")
+        return f"{kind}: {_plain(message, _MAX_SUMMARY)}" if message else kind
+    return _plain(span.get("name", "(no name)"), 80)
+
+
+def _attribute_values(items: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for item in _dicts(items):
+        value = item.get("value")
+        if isinstance(item.get("key"), str) and isinstance(value, dict) and len(value) == 1:
+            values[item["key"]] = next(iter(value.values()))
+    return values
+
+
+def _plain(value: Any, limit: int) -> str:
+    """A value from disk as one printable line: no control character, no escape sequence."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return "".join(
+        c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+        for c in text
+    )
+
+
+def _utc(time_ns: int, *, seconds: bool) -> str:
+    try:
+        moment = time.gmtime(time_ns / 1e9)
+    except (OverflowError, OSError, ValueError, TypeError):
+        return "(unknown time)"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC", moment)
+
+
+def _utc_iso(time_ns: int) -> Optional[str]:
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time_ns / 1e9))
+    except (OverflowError, OSError, ValueError, TypeError):
+        return None
+
+
+# -- clean -----------------------------------------------------------------------------------
+
+
+def _is_report_name(name: str) -> bool:
+    return not name.startswith(".")
+
+
+def _clear_folder(directory: Path, problems: list[str], counted: Callable[[str], bool]) -> int:
+    """Remove every file of a folder of ours; how many ``counted`` names were removed.
+
+    A folder that is a symbolic link is not looked into; a link in it is removed itself,
+    never its target; a folder in it is not ours and is left alone.
+    """
+    from ._layout import check_tree
+
+    try:
+        check_tree(directory)
+        with os.scandir(directory) as scan:
+            entries = list(scan)
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        problems.append(_problem(directory, exc))
+        return 0
+    removed = 0
+    failures: list[OSError] = []
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                continue  # nothing of ours: never descended into
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue  # sent and removed by another process meanwhile
+        except OSError as exc:
+            failures.append(exc)
+            continue
+        removed += counted(entry.name)
+    if failures:
+        reason = failures[0].strerror or str(failures[0])
+        problems.append(f"{len(failures)} file(s) in {directory} ({reason})")
+    return removed
+
+
+def _clear_sent(layout: Layout, problems: list[str]) -> int:
+    from .pipeline._sent import SentLog
+
+    record = SentLog(layout.sent_dir)
+    before = record.count()
+    try:
+        record.clear()  # removes what it can, then raises the first failure
+    except OSError as exc:
+        problems.append(_problem(layout.sent_dir, exc))
+    return max(0, before - record.count())
+
+
+def _remove_file(path: Path, problems: list[str]) -> int:
+    try:
+        os.unlink(path)  # a link is removed itself, never its target
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        problems.append(_problem(path, exc))
+        return 0
+    return 1
+
+
+def _problem(path: Path, exc: OSError) -> str:
+    from ._layout import UnsafePathError
+
+    if isinstance(exc, UnsafePathError):
+        return f"{exc.filename} (a symbolic link or not a folder: never followed, left in place)"
+    return f"{path} ({exc.strerror or exc})"
