@@ -1,11 +1,15 @@
 """`make demo`: crash the example host with telemetry on, then show the report it wrote.
 
+The report is shown as a person reads it (``acme telemetry show``); its exact OTLP/JSON
+(``show --json``) is what the checks at the end read.
+
 No network and no question: stdin is closed, consent comes from ``ACME_TELEMETRY=1`` and
 the report goes to the embedded default, the ``file`` exporter, in a throwaway config dir.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -39,11 +43,10 @@ def main() -> int:
         print(f"  exit {crash.returncode}; the user still sees their own error:")
         print("  " + crash.stderr.strip().splitlines()[-1])
 
-        print(
-            "\n$ acme telemetry show   # the scrubbed report, exactly as the file exporter wrote it"
-        )
+        print("\n$ acme telemetry show   # the scrubbed report, as the file exporter kept it")
         shown = _acme(["telemetry", "show"], env)
         print(shown.stdout)
+        exact = _acme(["telemetry", "show", "--json"], env)  # every byte that was kept
 
         checks = {
             "URL with credentials": URL,
@@ -52,8 +55,12 @@ def main() -> int:
             "email": EMAIL,
             "home path": str(Path.home()),
         }
-        report_written = shown.returncode == 0 and shown.stdout.lstrip().startswith("{")
-        leaks = [label for label, text in checks.items() if text in shown.stdout]
+        try:
+            report_written = exact.returncode == 0 and "resourceSpans" in json.loads(exact.stdout)
+        except ValueError:
+            report_written = False
+        kept = shown.stdout + exact.stdout
+        leaks = [label for label, text in checks.items() if text in kept]
         print("What the crash message held, and whether the report holds it:")
         for label in checks:
             print(f"  {label:<22} {'LEAKED' if label in leaks else 'removed'}")

@@ -9,7 +9,6 @@ NAME``. What ``show`` and ``clean`` do lives in ``_control``, shared with the Py
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -78,8 +77,12 @@ def _prog(app: str) -> str:
     """
     ctx = click.get_current_context()
     group = ctx.parent if ctx.parent is not None else ctx
-    if group.find_root().command is main:
-        return f"{group.find_root().info_name or 'python -m otel_telemetry'} --app {app}"
+    root = group.find_root()
+    if root.command is main:
+        policy = root.params.get("policy_version", 1)
+        # A yes saved without the host's version would not count for the host.
+        option = f" --policy-version {policy}" if policy != 1 else ""
+        return f"{root.info_name or 'python -m otel_telemetry'} --app {app}{option}"
     return group.command_path or f"{app} telemetry"
 
 
@@ -89,15 +92,40 @@ def _color() -> bool:
     return wants_color(sys.stdout)
 
 
+# What a decision's level does, as the note after a choice says it; "still" when the
+# user just said no and reports go on leaving (or being recorded).
+_EFFECTS = {
+    "off": ("nothing is sent", "nothing is sent"),
+    "crash": ("crash reports are sent", "crash reports are still sent"),
+    "all": (
+        "crash reports and usage events are sent",
+        "crash reports and usage events are still sent",
+    ),
+    "local": (
+        "reports are recorded on this machine only, never uploaded",
+        "reports are still recorded on this machine, never uploaded",
+    ),
+}
+
+
 def _overridden(telemetry: Telemetry, wanted: str) -> None:
-    """Say so when a variable decides otherwise than the choice just saved."""
+    """Say so on stderr when a variable decides otherwise than the choice just saved.
+
+    ``enable``, ``local`` and ``disable`` all say it the same way:
+    ``Note: ACME_TELEMETRY is set and decides for now (crash reports are still sent).``
+    """
+    from ._status import printable
+
     decision = telemetry.consent.decide()
-    if decision.source not in ("config", "session") and decision.level != wanted:
-        click.echo(
-            f"Note: {decision.source} is set and decides for now"
-            f" ({'off' if decision.state == 'denied' else decision.level}).",
-            err=True,
-        )
+    level = "off" if decision.state == "denied" else decision.level
+    if decision.source in ("config", "session") or level == wanted:
+        return
+    now, still = _EFFECTS.get(level, (level, level))
+    click.echo(
+        f"Note: {printable(decision.source)} is set and decides for now"
+        f" ({still if wanted == 'off' else now}).",
+        err=True,
+    )
 
 
 def _add_commands(group: click.Group, resolve: Callable[[], Telemetry]) -> None:
@@ -132,25 +160,42 @@ def _add_commands(group: click.Group, resolve: Callable[[], Telemetry]) -> None:
     @group.command()
     def disable() -> None:
         """Never send crash reports, and forget the saved email."""
-        from ._control import stored_count
+        from ._control import stored_reports
 
         telemetry = resolve()
         telemetry.disable()
         click.echo(f"Crash reports for {telemetry.app} are disabled.")
-        kept = stored_count(telemetry.settings)
+        _overridden(telemetry, "off")
+        kept, unread = stored_reports(telemetry.settings)
+        advice = f"`{_prog(telemetry.app)} clean` removes {'it' if kept + unread == 1 else 'them'}"
         if kept:
             reports = "report remains" if kept == 1 else "reports remain"
-            click.echo(
-                f"{kept} stored {reports} on this machine;"
-                f" `{_prog(telemetry.app)} clean` removes {'it' if kept == 1 else 'them'}."
-            )
+            also = ""
+            if unread:
+                also = f" (and {unread} file{'' if unread == 1 else 's'} too large to read)"
+            click.echo(f"{kept} stored {reports}{also} on this machine; {advice}.")
+        elif unread:
+            files = "file of reports remains" if unread == 1 else "files of reports remain"
+            click.echo(f"{unread} {files} on this machine, too large to read; {advice}.")
 
     @group.command()
-    @click.option("--json", "as_json", is_flag=True, help="Every field, as JSON.")
+    @click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Every field, as JSON; counts of this process only end in _in_this_process.",
+    )
     def status(as_json: bool) -> None:
-        """Say whether reports are sent, what decided it, and where they go."""
+        """Say whether reports are sent, what decided it, and where they go.
+
+        Held and dropped reports are counted in this process only: run from the command
+        line, they are 0. A report refused by a variable (<APP>_TELEMETRY=0, DO_NOT_TRACK)
+        is never captured, so it is never counted as dropped.
+        """
+        from ._control import json_text
+
         current = resolve().status()
-        click.echo(json.dumps(_fields(current), indent=2) if as_json else str(current))
+        click.echo(json_text(_fields(current)) if as_json else str(current))
 
     @group.command()
     @click.option("--all", "show_all", is_flag=True, help="Every kept report, oldest first.")
@@ -162,10 +207,10 @@ def _add_commands(group: click.Group, resolve: Callable[[], Telemetry]) -> None:
         Sent, waiting in the outbox, or stored by the file exporter: each report is
         headed by where it is. --json prints the exact OTLP/JSON instead.
         """
-        from ._control import show_text
+        from ._control import show_output
 
         telemetry = resolve()
-        text = show_text(
+        out, notes = show_output(
             telemetry.settings,
             sent=sent,
             as_json=as_json,
@@ -173,7 +218,10 @@ def _add_commands(group: click.Group, resolve: Callable[[], Telemetry]) -> None:
             color=not as_json and _color(),
             prog=_prog(telemetry.app),
         )
-        click.echo(text, color=True)  # colour only if asked above; click would strip it
+        if out:
+            click.echo(out, color=True)  # colour only if asked above; click would strip it
+        if notes:
+            click.echo(notes, err=True)  # with --json only: stdout stays JSON
 
     @group.command()
     def clean() -> None:
@@ -191,8 +239,16 @@ def _add_commands(group: click.Group, resolve: Callable[[], Telemetry]) -> None:
             raise click.exceptions.Exit(1)
 
 
+# Counts of the process that runs the command (0 from the command line), named so.
+_OF_THIS_PROCESS = ("held", "dropped", "drops")
+
+
 def _fields(status: Any) -> dict[str, Any]:
-    """Every field of a ``TelemetryStatus`` as JSON values (paths as str, tuples as lists)."""
+    """Every field of a ``TelemetryStatus`` as JSON values (paths as str, tuples as lists).
+
+    ``held``, ``dropped`` and ``drops`` are keyed ``held_in_this_process``, ... : they
+    count what the process that runs the command held or dropped, never another one's.
+    """
     import dataclasses
     from pathlib import PurePath
 
@@ -205,17 +261,30 @@ def _fields(status: Any) -> dict[str, Any]:
             return {str(k): value(v) for k, v in item.items()}
         return item
 
-    return {f.name: value(getattr(status, f.name)) for f in dataclasses.fields(status)}
+    return {
+        f"{f.name}_in_this_process" if f.name in _OF_THIS_PROCESS else f.name: value(
+            getattr(status, f.name)
+        )
+        for f in dataclasses.fields(status)
+    }
 
 
 @click.group(name="otel_telemetry")
 @click.option("--app", required=True, help="The host app name, as in ~/.<app>/config.json.")
+@click.option(
+    "--policy-version",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="The host's policy_version (Telemetry(policy_version=N)): a yes saved for an"
+    " older one no longer counts, and enable saves this one.",
+)
 @click.pass_context
-def main(ctx: click.Context, app: str) -> None:
+def main(ctx: click.Context, app: str, policy_version: int) -> None:
     """Control crash reporting of any app that embeds otel_telemetry."""
     from ._telemetry import Telemetry
 
-    ctx.obj = Telemetry(app=app)
+    ctx.obj = Telemetry(app=app, policy_version=policy_version)
 
 
 def _from_context() -> Telemetry:

@@ -1,4 +1,4 @@
-"""What ``show`` and ``clean`` do, shared by the CLI commands and the Python API.
+r"""What ``show`` and ``clean`` do, shared by the CLI commands and the Python API.
 
 Reports are kept on this machine in three places, each read here without following a
 symbolic link, without waiting on a FIFO and within a bound (see :mod:`._layout`):
@@ -10,19 +10,28 @@ symbolic link, without waiting on a FIFO and within a bound (see :mod:`._layout`
   it sends it, so ``show`` never prints a record that could not be sent as it is;
 * the ``file`` exporter's day files (``telemetry/reports/``).
 
-One report may be in several places (sent to one exporter, still waiting for another;
-recorded by the ``file`` exporter, which the sent record notes too): it is shown once,
-headed by every place it is in. Nothing here raises on what it finds on disk: what
-cannot be read is skipped, and the good reports are still shown.
+One report may be in several places (sent to one exporter, still waiting for another,
+stored by the ``file`` exporter too): it is shown once, headed by every place it is in.
+Nothing here raises on what it finds on disk: what cannot be read is skipped, and the
+good reports are still shown. A day file over the bounds of
+:func:`~.exporters._file.scan_reports` is not read; ``show``, ``disable`` and ``clean``
+say how many there are, and ``clean`` removes them.
+
+JSON output (``show --json``, ``show --sent --json``, ``status --json``) goes through
+:func:`json_text`: every control, format, line or paragraph separator character and every
+lone surrogate is written as a ``\uXXXX`` escape, so a report's text cannot drive the
+terminal, and the JSON still parses to the same value.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
+import unicodedata
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -31,6 +40,7 @@ if TYPE_CHECKING:
     from ._layout import Layout
     from ._settings import Settings
     from .consent._precedence import ConsentDecision
+    from .exporters._file import DayFile
     from .pipeline._sent import SentEntry
 
 _MAX_SENT_LISTED = 100
@@ -71,6 +81,7 @@ _KINDS = {
     "waiting": ("waiting report", "waiting reports"),
     "stored": ("stored report", "stored reports"),
     "sent": ("sent record", "sent records"),
+    "unread": ("file of reports too large to read", "files of reports too large to read"),
     "install id": ("the install id", "the install id"),
     "backoff": ("the backoff state", "the backoff state"),
 }
@@ -81,37 +92,59 @@ def clean(settings: Settings) -> Cleaned:
 
     Keeps the saved choice (``config.json``, every key) and the lock file. No symbolic
     link is followed: a folder of ours that is one is left in place and named as a
-    problem. Never raises: what cannot be removed (a read-only folder) is a problem.
+    problem. Counts only what was removed and was ours: reports of the day files read
+    (a day file too large to read is removed and counted as a file), whole entries of
+    the sent record. Never raises: what cannot be removed or read (a read-only folder,
+    anything unexpected) is a problem, and every other step still runs.
     """
-    from ._layout import check_tree
-    from .exporters._file import read_reports
-
-    layout = settings.layout()
     problems: list[str] = []
     try:
+        layout = settings.layout()
+    except Exception as exc:  # never raises, by contract
+        return Cleaned({}, (_problem(None, exc),))
+    from ._layout import check_tree
+
+    try:
         check_tree(layout.telemetry_dir)
-    except OSError as exc:
-        problems.append(_problem(layout.telemetry_dir, exc))
-        return Cleaned({}, tuple(problems))
+    except Exception as exc:
+        return Cleaned({}, (_problem(layout.telemetry_dir, exc),))
     removed: dict[str, int] = {}
-    # Claimed reports too: a claim of a live process is re-sent by nobody once it is gone.
-    removed["waiting"] = _clear_folder(layout.outbox_dir, problems, _is_report_name)
-    stored_before = len(read_reports(layout.reports_dir))
-    _clear_folder(layout.reports_dir, problems, _is_report_name)
-    removed["stored"] = stored_before - len(read_reports(layout.reports_dir))
-    removed["sent"] = _clear_sent(layout, problems)
-    removed["install id"] = _remove_file(layout.install_id_file, problems)
-    removed["backoff"] = _remove_file(layout.backoff_file, problems)
+    steps: dict[str, Callable[[], Any]] = {
+        # Claimed reports too: a claim of a live process is re-sent by nobody once it is gone.
+        "waiting": lambda: _clear_folder(layout.outbox_dir, problems, _is_report_name),
+        "stored": lambda: _clear_reports(layout, problems),
+        "sent": lambda: _clear_sent(layout, problems),
+        "install id": lambda: _remove_file(layout.install_id_file, problems),
+        "backoff": lambda: _remove_file(layout.backoff_file, problems),
+    }
+    for kind, step in steps.items():
+        try:
+            result = step()
+        except Exception as exc:
+            problems.append(_problem(None, exc))
+            continue
+        if kind == "stored":
+            removed["stored"], removed["unread"] = result
+        else:
+            removed[kind] = result
     return Cleaned({k: n for k, n in removed.items() if n}, tuple(problems))
 
 
-def stored_count(settings: Settings) -> int:
+class Stored(NamedTuple):
+    """What stays on this machine after ``disable()``."""
+
+    reports: int
+    """Reports sent or stored, each once."""
+    unread: int
+    """Day files too large to read: how many reports they hold is unknown."""
+
+
+def stored_reports(settings: Settings) -> Stored:
     """Reports still kept on this machine after ``disable()``: sent or stored, each once.
 
-    A report the ``file`` exporter stored is in the sent record too: it counts once.
+    A report sent to one exporter and stored by the ``file`` exporter counts once.
+    Never raises: what cannot be read counts as nothing.
     """
-    from .exporters._file import read_reports
-
     layout = settings.layout()
     keys: set[object] = set()
 
@@ -125,9 +158,17 @@ def stored_count(settings: Settings) -> int:
     for entry in _sent_entries(layout):
         if not add(entry.document):
             keys.add(object())  # a stub: the report was too large to keep, but was sent
-    for document in read_reports(layout.reports_dir):
-        add(document)
-    return len(keys)
+    unread = 0
+    for day in _day_files(layout):
+        unread += day.documents is None
+        for document in day.documents or ():
+            add(document)
+    return Stored(len(keys), unread)
+
+
+def stored_count(settings: Settings) -> int:
+    """How many reports :func:`stored_reports` finds (day files not read aside)."""
+    return stored_reports(settings).reports
 
 
 def show_text(
@@ -139,20 +180,46 @@ def show_text(
     color: bool = False,
     prog: Optional[str] = None,
 ) -> str:
-    """The text ``<app> telemetry show`` prints (and ``Telemetry.show()``).
+    """The text ``Telemetry.show()`` prints: :func:`show_output`'s, in one piece.
+
+    With ``as_json``, the JSON alone when there is some (so that it still parses), else
+    the sentence that says why there is none. Never raises on what is on disk.
+    """
+    out, notes = show_output(
+        settings, sent=sent, as_json=as_json, show_all=show_all, color=color, prog=prog
+    )
+    if as_json:
+        return out or notes
+    return "\n".join(part for part in (notes, out) if part)
+
+
+def show_output(
+    settings: Settings,
+    *,
+    sent: bool = False,
+    as_json: bool = False,
+    show_all: bool = False,
+    color: bool = False,
+    prog: Optional[str] = None,
+) -> tuple[str, str]:
+    """What ``<app> telemetry show`` prints on stdout and on stderr.
 
     Args:
         settings: the host's settings (config dir, scrubbing, exporters).
         sent: the sent record as a list, one line per report, newest last.
         as_json: the exact OTLP/JSON (indented) instead of the readable report; with
-            ``sent``, the entries of the sent record.
+            ``sent``, the entries of the sent record (a JSON list, ``[]`` when empty).
         show_all: every report kept, oldest first; otherwise the newest only.
         color: ANSI colour in the readable report.
         prog: how the user runs the commands (``acme telemetry``), for the advice
             printed when nothing is kept; ``<app> telemetry`` by default.
 
     Returns:
-        The text, without a final newline. Never raises on what is on disk.
+        ``(stdout, stderr)``, each without a final newline, either one possibly empty.
+        Readable output is all on stdout. With ``as_json``, stdout holds only JSON
+        (nothing when no report is kept) and every sentence (local mode, nothing kept,
+        files not read) goes to stderr, so ``show --json | jq`` never breaks. Never
+        raises on what is on disk.
     """
     from .consent._consent import Consent
 
@@ -160,20 +227,58 @@ def show_text(
     prog = prog or f"{settings.app} telemetry"
     layout = settings.layout()
     header = _local_header(settings, decision)
+    nothing, unread_note = None, None
     if sent:
         body = _sent_json(layout) if as_json else _sent_list(layout)
     else:
-        kept = _kept(settings, decision)
+        days = _day_files(layout)
+        kept = _kept(settings, decision, days)
+        unread = sum(day.documents is None for day in days)
+        if unread:
+            unread_note = _unread_note(layout, unread, prog)
         if not kept:
-            body = _nothing_kept(layout, decision, prog)
+            body, nothing = "", _nothing_kept(layout, decision, prog)
         elif as_json:
             chosen = kept if show_all else kept[-1:]
-            body = "\n".join(json.dumps(k.document, indent=2, ensure_ascii=False) for k in chosen)
+            body = "\n".join(json_text(k.document) for k in chosen)
         else:
             body = _readable(kept if show_all else kept[-1:], color=color)
-    if as_json or header is None:
-        return body  # JSON stays parseable: the local-mode line goes with the text only
-    return f"{header}\n{body}"
+    if as_json:
+        return body, _lines(header, nothing, unread_note)
+    return _lines(header, body or nothing, unread_note), ""
+
+
+def _lines(*parts: Optional[str]) -> str:
+    return "\n".join(part for part in parts if part)
+
+
+def json_text(value: Any) -> str:
+    r"""``value`` as indented JSON whose text cannot drive a terminal.
+
+    Characters of the Unicode categories Cc, Cf, Zl and Zp (C0 and C1 controls, DEL,
+    bidi and other format characters, U+2028, U+2029) and lone surrogates are written
+    as ``\uXXXX`` escapes (a pair for one beyond U+FFFF); other non-ASCII text stays
+    readable. The JSON parses to the same value as ``json.dumps`` would give.
+    """
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    # Outside strings the JSON holds only ASCII (json.dumps escapes C0 controls inside
+    # strings itself): every character matched here is inside a string.
+    return _NON_ASCII.sub(_json_escape, text)
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7e]")
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if unicodedata.category(char) not in _ESCAPED_CATEGORIES:
+        return char
+    code = ord(char)
+    if code > 0xFFFF:  # JSON escapes only 16-bit units: a surrogate pair
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
 
 
 # -- show ------------------------------------------------------------------------------------
@@ -198,14 +303,12 @@ def _local_header(settings: Settings, decision: ConsentDecision) -> Optional[str
     # none when DO_NOT_TRACK wins over it), else of the saved or session choice.
     if not decision.local:
         return None
-    return (
-        f"Local mode: reports are recorded on this machine, in {settings.layout().reports_dir},"
-        " and never uploaded."
-    )
+    reports = _path(settings.layout().reports_dir)
+    return f"Local mode: reports are recorded on this machine, in {reports}, and never uploaded."
 
 
 def _nothing_kept(layout: Layout, decision: ConsentDecision, prog: str) -> str:
-    where = layout.telemetry_dir
+    where = _path(layout.telemetry_dir)
     if decision.state == "granted":
         return f"No report is kept on this machine yet (in {where}); one appears after a crash."
     return (
@@ -214,7 +317,25 @@ def _nothing_kept(layout: Layout, decision: ConsentDecision, prog: str) -> str:
     )
 
 
-def _kept(settings: Settings, decision: ConsentDecision) -> list[_Kept]:
+def _unread_note(layout: Layout, unread: int, prog: str) -> str:
+    files = "1 file" if unread == 1 else f"{unread} files"
+    return (
+        f"Not read: {files} of reports in {_path(layout.reports_dir)}, too large to read here;"
+        f" `{prog} clean` removes {'it' if unread == 1 else 'them'}."
+    )
+
+
+def _day_files(layout: Layout) -> list[DayFile]:
+    """The ``file`` exporter's day files, read within their bounds; [] if they cannot be."""
+    from .exporters._file import scan_reports
+
+    try:
+        return scan_reports(layout.reports_dir)
+    except Exception:  # never raises by contract; scan_reports does not either
+        return []
+
+
+def _kept(settings: Settings, decision: ConsentDecision, days: list[DayFile]) -> list[_Kept]:
     """Every report kept, oldest first; one report in several places is one item."""
     layout = settings.layout()
     found: list[_Kept] = []
@@ -243,13 +364,19 @@ def _kept(settings: Settings, decision: ConsentDecision) -> list[_Kept]:
     for pending, document in _waiting(settings, decision):
         names = ", ".join(_plain(n, 40) for n in pending) or "no exporter"
         add(
-            document, "waiting", f"Waiting in the outbox ({layout.outbox_dir}) for {names}", pending
+            document,
+            "waiting",
+            f"Waiting in the outbox ({_path(layout.outbox_dir)}) for {names}",
+            pending,
         )
-    from .exporters._file import read_reports
-
-    for document in read_reports(layout.reports_dir):
-        if isinstance(document, dict):
-            add(document, "file", f"Stored by the file exporter in {layout.reports_dir}", ["file"])
+    for day in days:
+        for document in day.documents or ():
+            add(
+                document,
+                "file",
+                f"Stored by the file exporter in {_path(layout.reports_dir)}",
+                ["file"],
+            )
     return sorted(found, key=lambda k: k.time_ns)  # stable: same time, order of places
 
 
@@ -264,7 +391,10 @@ def _readable(kept: list[_Kept], *, color: bool) -> str:
         # What left the machine first, then what waits, then the copies kept here.
         order = sorted(item.places.items(), key=lambda kv: _PLACE_ORDER.get(kv[0][:4], 0))
         places = "\n".join(text for _, text in order)
-        rendered = render_report(item.document, destinations=item.destinations, color=color)
+        try:
+            rendered = render_report(item.document, destinations=item.destinations, color=color)
+        except Exception as exc:  # a document from disk never stops the others being shown
+            rendered = f"(this report cannot be shown: {_plain(type(exc).__name__, 80)})"
         blocks.append(f"{places}\n\n{rendered}")
     return "\n\n".join(blocks)
 
@@ -274,7 +404,7 @@ def _sent_place(entry: SentEntry, layout: Layout) -> str:
     when = _utc(entry.time_ns, seconds=False)
     delivery = _plain(entry.delivery_id, 80) if entry.delivery_id else None
     if exporter == "file":
-        return f"Stored by the file exporter in {layout.reports_dir} at {when}"
+        return f"Stored by the file exporter in {_path(layout.reports_dir)} at {when}"
     if exporter == "console":
         return f"Printed by the console exporter at {when}"
     label = "event id" if exporter == "sentry" else "delivery id"
@@ -295,8 +425,10 @@ def _sent_entries(layout: Layout) -> list[SentEntry]:
 def _sent_list(layout: Layout) -> str:
     entries = _sent_entries(layout)
     if not entries:
-        return f"Nothing was sent from this machine (no record in {layout.sent_dir})."
-    lines = [f"Sent from this machine, newest last ({len(entries)}, kept in {layout.sent_dir}):"]
+        return f"Nothing was sent from this machine (no record in {_path(layout.sent_dir)})."
+    lines = [
+        f"Sent from this machine, newest last ({len(entries)}, kept in {_path(layout.sent_dir)}):"
+    ]
     for entry in entries:
         summary = "; ".join(_summary(span) for _, span in _split(entry.document))
         if not summary:
@@ -316,7 +448,7 @@ def _sent_list(layout: Layout) -> str:
 
 
 def _sent_json(layout: Layout) -> str:
-    return json.dumps(
+    return json_text(
         [
             {
                 "time": _utc_iso(entry.time_ns),
@@ -326,9 +458,7 @@ def _sent_json(layout: Layout) -> str:
                 "report": entry.document,
             }
             for entry in _sent_entries(layout)
-        ],
-        indent=2,
-        ensure_ascii=False,
+        ]
     )
 
 
@@ -381,16 +511,19 @@ def _waiting(
 def _rescrubber(
     settings: Settings, decision: ConsentDecision
 ) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """What the sending worker applies to a record read back from the outbox."""
-    from .pipeline._report import resource_attributes, scrub_record
+    """The scrub a record read back from the outbox gets before it is sent.
+
+    The record's own resource is kept (scrubbed again), never replaced by this
+    process's: ``python -m otel_telemetry --app acme`` knows no version of acme, and the
+    host that wrote the record, which sends it, does.
+    """
+    from .pipeline._report import scrub_record
     from .scrubbing import Scrubber
 
     scrubber = Scrubber(settings.scrubbing)
-    resource = resource_attributes(settings.app, settings.version, settings.environment())
-    clean_resource = scrubber.new_pass().attributes(resource)
 
     def rescrub(record: dict[str, Any]) -> dict[str, Any]:
-        return scrub_record(record, scrubber, email=decision.email, resource=clean_resource)
+        return scrub_record(record, scrubber, email=decision.email)
 
     return rescrub
 
@@ -472,13 +605,19 @@ def _attribute_values(items: Any) -> dict[str, Any]:
 
 def _plain(value: Any, limit: int) -> str:
     """A value from disk as one printable line: no control character, no escape sequence."""
+    from ._status import printable
+
     text = value if isinstance(value, str) else str(value)
     if len(text) > limit:
         text = text[:limit] + "…"
-    return "".join(
-        c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
-        for c in text
-    )
+    return printable(text)
+
+
+def _path(path: Path) -> str:
+    """A folder of the config dir, named in text: it may come from a variable, escaped."""
+    from ._status import printable
+
+    return printable(str(path))
 
 
 def _utc(time_ns: int, *, seconds: bool) -> str:
@@ -504,7 +643,12 @@ def _is_report_name(name: str) -> bool:
 
 
 def _clear_folder(directory: Path, problems: list[str], counted: Callable[[str], bool]) -> int:
-    """Remove every file of a folder of ours; how many ``counted`` names were removed.
+    """Remove every file of a folder of ours; how many ``counted`` names were removed."""
+    return sum(counted(name) for name in _remove_all(directory, problems))
+
+
+def _remove_all(directory: Path, problems: list[str]) -> list[str]:
+    """Remove every file of a folder of ours; the names removed.
 
     A folder that is a symbolic link is not looked into; a link in it is removed itself,
     never its target; a folder in it is not ours and is left alone.
@@ -516,11 +660,11 @@ def _clear_folder(directory: Path, problems: list[str], counted: Callable[[str],
         with os.scandir(directory) as scan:
             entries = list(scan)
     except FileNotFoundError:
-        return 0
+        return []
     except OSError as exc:
         problems.append(_problem(directory, exc))
-        return 0
-    removed = 0
+        return []
+    removed: list[str] = []
     failures: list[OSError] = []
     for entry in entries:
         try:
@@ -532,14 +676,35 @@ def _clear_folder(directory: Path, problems: list[str], counted: Callable[[str],
         except OSError as exc:
             failures.append(exc)
             continue
-        removed += counted(entry.name)
+        removed.append(entry.name)
     if failures:
         reason = failures[0].strerror or str(failures[0])
-        problems.append(f"{len(failures)} file(s) in {directory} ({reason})")
+        problems.append(f"{len(failures)} file(s) in {_path(directory)} ({_plain(reason, 200)})")
     return removed
 
 
+def _clear_reports(layout: Layout, problems: list[str]) -> tuple[int, int]:
+    """Remove the ``file`` exporter's folder's files: ``(reports, unread day files)`` gone.
+
+    Each day file is read (within the bounds of ``scan_reports``) before it goes, so
+    only the reports of files that were removed count; a line that is not a report
+    (junk, another encoding) never does, and a good one next to it still does.
+    """
+    by_name = {day.path.name: day for day in _day_files(layout)}
+    reports = unread = 0
+    for name in _remove_all(layout.reports_dir, problems):
+        day = by_name.get(name)
+        if day is None:
+            continue  # not a day file of ours (a link, a FIFO, a temporary file)
+        if day.documents is None:
+            unread += 1
+        else:
+            reports += sum(len(_split(document)) for document in day.documents)
+    return reports, unread
+
+
 def _clear_sent(layout: Layout, problems: list[str]) -> int:
+    """Remove the sent record; how many of its whole entries went (junk never counts)."""
     from .pipeline._sent import SentLog
 
     record = SentLog(layout.sent_dir)
@@ -562,9 +727,15 @@ def _remove_file(path: Path, problems: list[str]) -> int:
     return 1
 
 
-def _problem(path: Path, exc: OSError) -> str:
+def _problem(path: Optional[Path], exc: BaseException) -> str:
     from ._layout import UnsafePathError
 
     if isinstance(exc, UnsafePathError):
-        return f"{exc.filename} (a symbolic link or not a folder: never followed, left in place)"
-    return f"{path} ({exc.strerror or exc})"
+        return (
+            f"{_plain(exc.filename, 4096)}"
+            " (a symbolic link or not a folder: never followed, left in place)"
+        )
+    if isinstance(exc, OSError) and path is not None:
+        return f"{_path(path)} ({_plain(exc.strerror or exc, 200)})"
+    where = f"{_path(path)}: " if path is not None else ""
+    return f"{where}{type(exc).__name__}: {_plain(exc, 200)}"

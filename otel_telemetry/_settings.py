@@ -220,6 +220,36 @@ class Settings:
             if name != "none" and (name != "sentry" or has_dsn)
         )
 
+    def destinations(self) -> tuple[str, ...]:
+        """Where a report goes now, in words for the user (what ``[v]`` and ``show`` say).
+
+        An exporter that stands in for another is named as it is: ``sentry`` without a
+        valid DSN and ``otlp`` without a usable endpoint keep reports in the local file;
+        an unknown exporter sends nothing. Imports the exporters' registry (the SDK):
+        for ``[v]`` and the commands, never on a capture.
+        """
+        from .exporters._registry import BUILTIN_EXPORTERS, find_factory
+        from .exporters._sentry import parse_dsn
+
+        names: list[str] = []
+        for name in self.exporter_names():
+            if name == "none":
+                continue
+            if name not in BUILTIN_EXPORTERS and find_factory(name) is None:
+                name = f"nowhere ({name} is not an exporter)"
+            elif name == "sentry" and parse_dsn(self.sentry_dsn()[0]) is None:
+                name = "file (sentry has no valid DSN)"
+            elif name == "otlp":
+                endpoint, _, problem = self.otlp_destination()
+                name = (
+                    f"otlp to {endpoint}"
+                    if endpoint and not problem
+                    else "file (otlp has no endpoint)"
+                )
+            if name not in names:
+                names.append(name)
+        return tuple(names)
+
     def sentry_dsn(self) -> tuple[Optional[str], Optional[str]]:
         """``(dsn, where it came from)``: ``<APP>_SENTRY_DSN``, else the baked-in one."""
         env = self.env

@@ -36,7 +36,10 @@ class TelemetryStatus:
     """``baked in``, the ``<APP>_SENTRY_DSN`` variable's name, or None; never the DSN."""
     dropped: int = 0
     """Reports dropped in this process: no consent, a full queue, a failed scrub, or the
-    oldest ones when the outbox was full (the sum of ``drops``)."""
+    oldest ones when the outbox was full (the sum of ``drops``). Of this process only:
+    ``<app> telemetry status``, a process of its own, always shows 0. A report refused by
+    a variable (``<APP>_TELEMETRY=0``, ``DO_NOT_TRACK``) is never captured, so it is not
+    counted either."""
     waiting: int = 0
     """Reports in the outbox, waiting for an exporter to confirm them."""
     otlp_endpoint: Optional[str] = None
@@ -54,40 +57,66 @@ class TelemetryStatus:
     the user is asked."""
     policy_version: int = 1
     """The host's version of what it collects: a yes given for an older one is asked again."""
+    outdated_policy: Optional[int] = None
+    """The ``policy_version`` of a saved yes that no longer counts (the host raised it
+    since): the user is asked again; None when there is none."""
     held: int = 0
-    """Reports held in this process while the user is asked."""
+    """Reports held in this process while the user is asked (0 in another process)."""
     sent: int = 0
     """Reports in the record of what was sent from this machine (the newest 100 at most)."""
     drops: dict[str, int] = field(default_factory=dict, hash=False)
     """``dropped`` by reason: ``no consent``, ``usage events off``, ``queue full``,
-    ``scrubbing failed``, ``outbox full``, ``failed checks``, ``not recorded``."""
+    ``scrubbing failed``, ``outbox full``, ``failed checks``."""
     reports_dir: Optional[Path] = None
     """Where the ``file`` exporter keeps reports: in ``local`` mode, every report."""
 
     def __str__(self) -> str:
-        dsn = f"DSN {self.sentry_dsn_source}" if self.sentry_dsn_source else "no DSN"
-        exporters = ", ".join(self.exporters) or "none"
+        # Every string may come from config.json, a variable or an argument: escaped, so
+        # that status never prints a terminal escape sequence.
+        exporters = ", ".join(printable(name) for name in self.exporters) or "none"
         if self._local:
             exporters = f"file (local mode; configured: {exporters})"
         lines = [
-            f"Telemetry for {self.app}: {self._state()} (decided by {self.decided_by})",
-            f"  mode:      {self.mode}",
+            f"Telemetry for {printable(self.app)}: {self._state()}"
+            f" (decided by {printable(self.decided_by)})",
+            f"  mode:      {printable(self.mode)}",
             f"  exporters: {exporters}",
-            f"  config:    {self.config_file}",
-            f"  email:     {self.email or '-'}",
-            f"  sentry:    {dsn}",
+            f"  config:    {printable(str(self.config_file))}",
+            f"  email:     {printable(self.email) if self.email else '-'}",
         ]
-        if self.otlp_endpoint:
-            lines.append(f"  otlp:      {self.otlp_endpoint} ({self.otlp_endpoint_source})")
-        elif self.otlp_problem:
-            lines.append(f"  otlp:      nothing sent, {self.otlp_problem}; kept in the local file")
-        reasons = ", ".join(f"{count} {reason}" for reason, count in self.drops.items() if count)
+        if not self._local:  # local mode uploads nothing: no destination to name
+            source = self.sentry_dsn_source
+            lines.append(f"  sentry:    {f'DSN {printable(source)}' if source else 'no DSN'}")
+            if self.otlp_endpoint:
+                lines.append(
+                    f"  otlp:      {printable(self.otlp_endpoint)}"
+                    f" ({printable(str(self.otlp_endpoint_source))})"
+                )
+            elif self.otlp_problem:
+                lines.append(
+                    f"  otlp:      nothing sent, {printable(self.otlp_problem)};"
+                    " kept in the local file"
+                )
+        reasons = ", ".join(
+            f"{count} {printable(reason)}" for reason, count in self.drops.items() if count
+        )
         dropped = f"dropped {self.dropped}" + (f" ({reasons})" if reasons else "")
         lines.append(
-            f"  reports:   held {self.held}, waiting {self.waiting}, sent {self.sent}, {dropped}"
+            f"  reports:   waiting {self.waiting}, sent {self.sent};"
+            f" in this process: held {self.held}, {dropped}"
         )
-        lines.append(f"  policy:    version {self.policy_version}")
+        lines.append(f"  policy:    version {self.policy_version}{self._outdated()}")
         return "\n".join(lines)
+
+    def _outdated(self) -> str:
+        """What happens to a saved yes given for an older policy version, if there is one."""
+        if self.outdated_policy is None:
+            return ""
+        then = {
+            "server": "the server default applies, after its notice",
+            "non-interactive": "nothing is sent until you say yes again",
+        }.get(self.mode, "you will be asked again")
+        return f" (your saved yes was for version {self.outdated_policy}: {then})"
 
     @property
     def _local(self) -> bool:
@@ -98,7 +127,7 @@ class TelemetryStatus:
         if self.enabled is None:
             return "ask at the first crash"
         if self._local:
-            where = f" in {self.reports_dir}" if self.reports_dir is not None else ""
+            where = f" in {printable(str(self.reports_dir))}" if self.reports_dir else ""
             return f"local: recorded on this machine{where}, never uploaded"
         if not self.enabled:
             return "off"
@@ -137,8 +166,29 @@ def current_status(settings: Settings, consent: Consent, pipeline: Pipeline) -> 
         otlp_problem=otlp_problem,
         level=decision.level,
         policy_version=settings.policy_version,
+        outdated_policy=decision.outdated_policy,
         held=pipeline.held(),
         sent=SentLog(layout.sent_dir).count(),
         drops=drops,
         reports_dir=layout.reports_dir,
     )
+
+
+def printable(text: str) -> str:
+    r"""``text`` as one line that cannot drive a terminal.
+
+    Every character Python does not call printable (controls, format and bidi
+    characters, line and paragraph separators, surrogates) is written as its escape
+    (``\x1b``, ``\u202e``, ``\U000e0001``); other text, non-ASCII letters included, is
+    kept as it is.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

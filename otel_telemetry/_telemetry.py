@@ -251,10 +251,9 @@ class Telemetry:
         self._withdraw_question()
         if local:
             # Nothing consented for upload waits any more: the outbox goes, as at disable().
-            self.pipeline.discard_held()
             self.pipeline.forget_stored()
-        else:
-            self.pipeline.release_held()
+        # Held for the question: recorded as the choice now says (locally, for `local`).
+        self.pipeline.release_held()
 
     def disable(self) -> None:
         """Stop sending, save that choice; forget the email, the install id and waiting reports."""

@@ -7,16 +7,18 @@ where the report goes. It uses only the standard library and the base modules, s
 app thread, the CLI and the notebook call it without loading the SDK.
 
 Everything in a document is untrusted text (it was read back from disk, or written by
-another producer): every string is cut to a bounded length and its control and format
-characters are written as escapes (``\x1b``, ``\r``, ``\u202e``), so a report can
-never move the cursor, clear the screen or reorder what the user reads. A document of
-the wrong shape is rendered as far as it can be read, with lines saying what could
-not; nothing raises.
+another producer): its control and format characters are written as escapes (``\x1b``,
+``\r``, ``\u202e``), so a report can never move the cursor, clear the screen or reorder
+what the user reads. A document of the wrong shape is rendered as far as it can be
+read, with lines saying what could not; nothing raises.
 
-Nothing that is sent is hidden: every attribute and field is shown, in plain words
-where its key is known and by its key otherwise. Only protocol fields that carry no
-information about the user or the program are left out (span kind, flags, the status
-code, an end time equal to the start time, dropped counts).
+Nothing that is sent is hidden or cut: every attribute and field is shown whole, in plain
+words where its key is known and by its key otherwise, fields of the exception chain's
+JSON included (a key this module does not know, a value of the wrong type). Only
+protocol fields that carry no information about the user or the program are left out
+(span kind, flags, the status code, an end time equal to the start time, dropped
+counts), and values beyond what a record can hold (:data:`MAX_VALUE`, :data:`MAX_ITEMS`,
+:data:`MAX_LIST`, :data:`MAX_CHAIN`: a planted file) are cut with a marker that says so.
 """
 
 from __future__ import annotations
@@ -31,14 +33,20 @@ from typing import Any, Callable, Optional
 from otel_telemetry import _attributes as attr
 from otel_telemetry._chain import ChainEntry, Frame, read_chain
 
-MAX_VALUE = 1000
-"""Characters of one value shown; the rest is replaced by a marker that counts it."""
-MAX_KEY = 100
-"""Characters of one key or name shown."""
+MAX_STRING = 32 * 1024
+"""The record's bound on one string (``pipeline._report.MAX_STRING``; a test keeps the two
+equal, and this module never imports the pipeline): what is sent is never longer."""
+MAX_VALUE = MAX_STRING + 64
+"""Characters of one value shown: a value the record cut is shown whole, with the record's
+own marker (``... [N characters cut]``). Only a longer one (a planted file, another
+producer) is cut here, with a marker that counts what is not shown."""
 MAX_ITEMS = 200
-"""Attributes, reports, frames or text lines shown at one level of a document."""
+"""Attributes, events, frames or reports shown at one level of a document (a report holds
+at most 64 attributes, 8 events and 100 frames an exception)."""
+MAX_LIST = 10_000
+"""Items of one list or map value shown (a usage event's list property)."""
 MAX_CHAIN = 50
-"""Exceptions of one chain shown."""
+"""Exceptions of one chain shown (capture keeps at most 10)."""
 HEAD_FRAMES = 10
 """Where capture cuts a long traceback: the frames it keeps from the outermost end
 (``capture._snapshot.HEAD_FRAMES``; a test keeps the two equal)."""
@@ -47,6 +55,13 @@ USER_CODE = "<user code>"
 USER_EXCEPTION = "<user exception>"
 USER_MESSAGE = "[user message]"
 _PLACEHOLDERS = (USER_CODE, USER_EXCEPTION, USER_MESSAGE)
+# A frame of the user's own code as reports send it (pipeline/_spans.py).
+_USER_FRAME = Frame(
+    filename=USER_CODE, function=USER_CODE, lineno=0, module=USER_CODE, in_app=False
+)
+# The fields of the chain's JSON the frames and headlines above show (``base`` too).
+_ENTRY_FIELDS = ("type", "module", "message", "frames", "omitted_frames", "relation", "base")
+_FRAME_FIELDS = ("filename", "function", "lineno", "module", "in_app")
 
 _LABEL_WIDTH = 16
 # Control, format (bidirectional overrides, zero-width), surrogate, line/paragraph separators.
@@ -66,6 +81,7 @@ _MECHANISMS = {
     "asgi": "a web request",
     "multiprocessing": "a child process",
 }
+_RUNTIMES = {"cpython": "CPython", "pypy": "PyPy"}
 _MODES = {
     "server": "a server",
     "interactive": "a terminal",
@@ -73,8 +89,8 @@ _MODES = {
     "non-interactive": "a script or a job, no one to ask",
 }
 _LINKS = {
-    "cause": "The above was the direct cause of:",
-    "context": "The following was raised while handling the above:",
+    "cause": "The above was the direct cause of the following",
+    "context": "The following was raised while handling the above",
 }
 # How pipeline/_spans.py writes the same links into exception.stacktrace.
 _TEXT_LINKS = {
@@ -108,30 +124,39 @@ def render_report(
     destinations: Sequence[str] = (),
     color: bool = False,
     email: Optional[str] = None,
+    email_note: Optional[str] = None,
 ) -> str:
     """Every report of an OTLP/JSON document (``encode_otlp_json``'s shape), readable.
 
     For a crash report: a header (app, version, crash or handled, how it was caught),
     the exception chain with its frames (most recent call last, the app's frames
     marked ``>``, runs of ``<user code>`` placeholders as one line), every other
-    attribute in plain words, what the scrubber removed and where it goes. For a usage
-    event: its name and properties, one per line, then the same. Never raises: what
-    cannot be read is named on lines of its own. No control character of the document
-    reaches the text (each is written as an escape) and, without ``color``, the text
-    holds no escape sequence at all.
+    attribute in plain words (Python and the OS on one line), what the scrubber removed
+    and where it goes. For a usage event: its name and properties, one per line, then
+    the same. The acme demo crashes take 20 to 40 lines. Every value is shown whole up
+    to the record's bound (:data:`MAX_VALUE`), and every field of the exception chain's
+    JSON that the frames do not show is listed under "Also attached". Never raises:
+    what cannot be read is named on lines of its own. No control character of the
+    document reaches the text (each is written as an escape) and, without ``color``,
+    the text holds no escape sequence at all.
 
     Args:
         document: ``{"resourceSpans": [...]}``, as the ``file`` exporter writes a line.
-        destinations: where it goes (exporter names, ``sentry (DSN baked in)``...).
+        destinations: where it goes (exporter names, ``sentry (DSN baked in)``...). With
+            ``sentry`` among them and no environment in the report, the environment
+            line says Sentry shows it as ``production``.
         color: ANSI bold and dim (a terminal that wants it: see :func:`wants_color`).
         email: shown when the report will carry the user's address.
+        email_note: shown instead of "not sent" when the report carries no address and
+            ``email`` is not given, where one may still be added (the question asks for
+            it after the answer).
 
     Returns:
         The lines of every report, joined by newlines, without a final newline.
     """
     style = _Style(color)
     try:
-        lines = _Document(document, tuple(destinations), email, style).render()
+        lines = _Document(document, tuple(destinations), email, email_note, style).render()
     except Exception as exc:  # a bug here must never break the prompt or CLI
         lines = [f"(this report could not be shown: {type(exc).__name__})"]
     return "\n".join(lines)
@@ -246,39 +271,41 @@ def _decode(value: object, depth: int = 0) -> object:
     array, kvlist = value.get("arrayValue"), value.get("kvlistValue")
     if isinstance(array, Mapping) and isinstance(array.get("values"), list) and depth < 8:
         items = array["values"]
-        decoded = [_decode(item, depth + 1) for item in items[:MAX_ITEMS]]
+        decoded = [_decode(item, depth + 1) for item in items[:MAX_LIST]]
         return decoded + _more(len(items))
     if isinstance(kvlist, Mapping) and isinstance(kvlist.get("values"), list) and depth < 8:
         items = kvlist["values"]
         pairs: list[tuple[str, object]] = [
-            (safe(item.get("key"), MAX_KEY), _decode(item.get("value"), depth + 1))
+            (safe(item.get("key")), _decode(item.get("value"), depth + 1))
             if isinstance(item, Mapping)
             else ("(no key)", _Unreadable(item))
-            for item in items[:MAX_ITEMS]
+            for item in items[:MAX_LIST]
         ]
         return _KeyValues(pairs + [("...", more) for more in _more(len(items))])
-    if isinstance(value.get("bytesValue"), str):
-        return f"<{len(value['bytesValue']) * 3 // 4} bytes>"
+    encoded = value.get("bytesValue")
+    if isinstance(encoded, str):  # never ours: another producer's
+        return f"<{len(encoded.rstrip('=')) * 3 // 4} bytes, base64 {safe(encoded)}>"
     if not value:
         return ""  # an empty AnyValue: OTLP's way to send nothing
     return _Unreadable(value)
 
 
 def _more(count: int) -> list[object]:
-    """A marker for the items of a list beyond :data:`MAX_ITEMS`, if any."""
-    return [f"[... {count - MAX_ITEMS} more]"] if count > MAX_ITEMS else []
+    """A marker for the items of a list beyond :data:`MAX_LIST`, if any."""
+    return [f"[... {count - MAX_LIST} more]"] if count > MAX_LIST else []
 
 
 def _show(value: object) -> str:
-    """A decoded value as one line of safe text."""
+    """A decoded value as one line of safe text; a list's items each whole, as sent."""
     if isinstance(value, str):
         return safe(value)
     if isinstance(value, bool):
         return "true" if value else "false"
+    # The items are safe text already: the line they make is not cut again.
     if isinstance(value, list):
-        return safe(", ".join(_show(item) for item in value) or "(an empty list)")
+        return ", ".join(_show(item) for item in value) or "(an empty list)"
     if isinstance(value, _KeyValues):
-        return safe(", ".join(f"{key}={_show(item)}" for key, item in value.pairs))
+        return ", ".join(f"{key}={_show(item)}" for key, item in value.pairs)
     if isinstance(value, _Unreadable):
         return f"(unreadable) {_compact(value.raw)}"
     return safe(value)
@@ -378,7 +405,7 @@ def _mapping(value: object, where: str, notes: list[str]) -> Mapping[str, Any]:
 def _extra(mapping: Mapping[str, Any], known: frozenset[str], where: str) -> list[tuple[str, str]]:
     """Fields of ``mapping`` this module does not know: shown by name, never dropped."""
     return [
-        (f"{where} {safe(key, MAX_KEY)}", _compact(value))
+        (f"{where} {safe(key)}", _compact(value))
         for key, value in list(mapping.items())[:MAX_ITEMS]
         if key not in known and value not in (None, "", [], {})
     ]
@@ -420,11 +447,13 @@ class _Document:
         document: object,
         destinations: tuple[str, ...],
         email: Optional[str],
+        email_note: Optional[str],
         style: _Style,
     ) -> None:
         self.document = document
         self.destinations = destinations
         self.email = email
+        self.email_note = email_note
         self.style = style
         self.notes: list[str] = []
 
@@ -491,14 +520,15 @@ class _Report:
             body = self._event(name, version, kind)
         for event in events:
             if event is not exception:
-                label = f"event {safe(event.get('name'), MAX_KEY)}"
+                label = f"event {safe(event.get('name'))}"
                 self.attached.append((label, _compact(event.get("attributes"))))
+                self.attached += _extra(event, frozenset({"name", "attributes"}), label)
         return body + self._attached(name, version) + self._footer(scrubbed)
 
     def _app(self) -> tuple[str, Optional[str]]:
         name = self.resource.take(attr.SERVICE_NAME, str)
         version = self.resource.take(attr.SERVICE_VERSION, str)
-        return (safe(name, MAX_KEY) if name else "the app"), (safe(version) if version else None)
+        return (safe(name) if name else "the app"), (safe(version) if version else None)
 
     def _label(self, label: str, value: str) -> str:
         if not label:
@@ -523,7 +553,7 @@ class _Report:
         what = {False: "crashed", True: "reported a handled error"}.get(handled, "sent an error")
         shown_type = type_name or (chain[-1]["type"] if chain else "(no exception type)")
         app_version = f"{app} {version}" if version else app
-        header = f"{app_version} {what}: {safe(shown_type, MAX_KEY)}"
+        header = f"{app_version} {what}: {safe(shown_type)}"
         lines = [self.style.bold(self.style.placeholders(header))]
         if mechanism is not None:
             words = _MECHANISMS.get(mechanism) if isinstance(mechanism, str) else None
@@ -545,7 +575,7 @@ class _Report:
             if chain_text is not None:
                 self.attached.append(("structured chain", f"(unreadable) {_show(chain_text)}"))
         for key, value in fields.take_where(lambda key: True):
-            self.attached.append((f"exception {safe(key, MAX_KEY)}", _show(value)))
+            self.attached.append((f"exception {safe(key)}", _show(value)))
         if event is not None:
             self.attached += _extra(
                 event, frozenset({"name", "attributes", "timeUnixNano"}), "event"
@@ -564,6 +594,8 @@ class _Report:
             self.attached.append(("your email", _show(email)))
         elif self.document.email:
             self.attached.append(("your email", safe(self.document.email)))
+        elif self.document.email_note:
+            self.attached.append(("your email", safe(self.document.email_note)))
         else:
             self.attached.append(("your email", "not sent"))
         if chain and stack is not None:
@@ -572,33 +604,40 @@ class _Report:
             else:
                 self.attached.append(("traceback text", "(differs from the above)"))
                 self.attached += [("", line) for line in _text_lines(stack)]
+        if chain:
+            self.attached += [("in the chain", f) for f in chain_fields(chain_text, chain)]
         return lines
 
     def _chain(self, chain: list[ChainEntry], chain_text: object, app: str) -> list[str]:
         bases = _bases(chain_text)
+        whole = _fits(chain_text)  # what a record can hold is shown whole
+        shown = chain if whole else chain[:MAX_CHAIN]
         lines: list[str] = []
-        legend = f"Traceback (most recent call last; > marks {app}'s own code):"
-        for index, entry in enumerate(chain[:MAX_CHAIN]):
-            if entry["frames"] or entry["omitted_frames"]:
-                lines.append(self.style.dim(legend))
-                legend = "Traceback (most recent call last):"
-                lines += self._frames(entry["frames"], entry["omitted_frames"])
-            type_name = safe(entry["type"], MAX_KEY)
+        legend = f"most recent call last; > marks {app}'s own code"
+        for index, entry in enumerate(shown):
+            has_frames = bool(entry["frames"] or entry["omitted_frames"])
+            link = _LINKS.get(chain[index - 1]["relation"]) if index else None
+            # One line for a link and the legend after it, where Python prints four.
+            if link:
+                lines.append(self.style.dim(f"{link} ({legend}):" if has_frames else f"{link}:"))
+            elif has_frames:
+                lines.append(self.style.dim(f"Traceback ({legend}):"))
+            if has_frames:
+                legend = "most recent call last"
+                lines += self._frames(entry["frames"], entry["omitted_frames"], whole)
+            type_name = safe(entry["type"])
             base = bases[index] if index < len(bases) else None
             if base:
-                type_name += f" (a {safe(base, MAX_KEY)})"
+                type_name += f" (a {safe(base)})"
             headline = self.style.bold(self.style.placeholders(type_name))
             if entry["message"]:
                 headline += ": " + self.style.placeholders(safe(entry["message"]))
             lines.append(headline)
-            link = _LINKS.get(entry["relation"])
-            if link and index + 1 < len(chain):
-                lines += ["", self.style.dim(link), ""]
-        if len(chain) > MAX_CHAIN:
-            lines.append(f"[... {len(chain) - MAX_CHAIN} more exceptions of the chain not shown]")
+        if len(shown) < len(chain):
+            lines.append(f"[... {len(chain) - len(shown)} more exceptions of the chain not shown]")
         return lines
 
-    def _frames(self, frames: list[Frame], omitted: int) -> list[str]:
+    def _frames(self, frames: list[Frame], omitted: int, whole: bool) -> list[str]:
         lines: list[str] = []
         run = 0  # consecutive placeholders not yet written
 
@@ -610,17 +649,17 @@ class _Report:
                 run = 0
 
         cut = self.style.dim(f"    ... {omitted} frames omitted (not sent) ...")
-        for index, frame in enumerate(frames[:MAX_ITEMS]):
+        shown = frames if whole else frames[:MAX_ITEMS]
+        for index, frame in enumerate(shown):
             if omitted and index == HEAD_FRAMES:
                 placeholders()
                 lines.append(cut)
-            if USER_CODE in (frame["filename"], frame["function"]):
+            if frame == _USER_FRAME:  # a placeholder and nothing else: nothing to hide
                 run += 1
                 continue
             placeholders()
             where = (
-                f"{safe(frame['filename'], MAX_KEY)}, line {frame['lineno']}, "
-                f"in {safe(frame['function'], MAX_KEY)}"
+                f"{safe(frame['filename'])}, line {frame['lineno']}, in {safe(frame['function'])}"
             )
             if frame["in_app"]:
                 lines.append(f"  {self.style.bold('> ' + where)}")
@@ -629,8 +668,8 @@ class _Report:
         placeholders()
         if omitted and len(frames) <= HEAD_FRAMES:
             lines.append(cut)
-        if len(frames) > MAX_ITEMS:
-            lines.append(f"    [... {len(frames) - MAX_ITEMS} more frames not shown]")
+        if len(shown) < len(frames):
+            lines.append(f"    [... {len(frames) - len(shown)} more frames not shown]")
         return lines
 
     def _text_traceback(
@@ -638,7 +677,7 @@ class _Report:
     ) -> list[str]:
         """Without a structured chain: the stack text as it is, line by line."""
         lines: list[str] = []
-        last = safe(type_name, MAX_KEY) + (f": {safe(message)}" if message else "")
+        last = safe(type_name) + (f": {safe(message)}" if message else "")
         if stack is None:
             lines.append(self.style.dim("(no traceback in this report)"))
         else:
@@ -665,7 +704,7 @@ class _Report:
 
     def _event(self, app: str, version: Optional[str], kind: object) -> list[str]:
         name = self.span.get("name")
-        shown = safe(name, MAX_KEY) if isinstance(name, str) and name else "(no name)"
+        shown = safe(name) if isinstance(name, str) and name else "(no name)"
         what = "usage event" if kind == attr.KIND_EVENT else "report of an unknown kind"
         app_version = f"{app} {version}" if version else app
         lines = [self.style.bold(f"{app_version} {what}: {shown}")]
@@ -676,7 +715,7 @@ class _Report:
         payload = self.attributes.take_where(lambda key: key not in ours)
         if payload:
             lines.append(self.style.dim("Properties:"))
-            lines += [self._label(safe(key, MAX_KEY), _show(value)) for key, value in payload]
+            lines += [self._label(safe(key), _show(value)) for key, value in payload]
         else:
             lines.append(self.style.dim("(no properties)"))
         self._status(set())
@@ -686,12 +725,13 @@ class _Report:
 
     def _attached(self, app: str, version: Optional[str]) -> list[str]:
         take, add = self.attributes.take, self.attached.append
-        first: list[tuple[str, str]] = []
-        if version is not None:
-            first.append((f"{app} version", version))
+        first: list[tuple[str, str]] = []  # the app's name and version are in the header
         environment = self.resource.take(attr.DEPLOYMENT_ENVIRONMENT, str)
         if environment is not None:
             first.append(("environment", safe(environment)))
+        elif any(d == "sentry" or d.startswith("sentry ") for d in self.document.destinations):
+            # Sentry files an event without one under its default: say so, not "none".
+            first.append(("environment", "none sent; Sentry shows it as production"))
         first += self._runtime()
         mode = take(attr.MODE)
         if mode is not None:
@@ -715,9 +755,9 @@ class _Report:
         first.append(("report id", self._ids()))
         first.append(("sent by", self._reporter()))
         for key, value in self.attributes.take_where(lambda key: True):
-            add((safe(key, MAX_KEY), _show(value)))
+            add((safe(key), _show(value)))
         for key, value in self.resource.take_where(lambda key: True):
-            add((f"resource {safe(key, MAX_KEY)}", _show(value)))
+            add((f"resource {safe(key)}", _show(value)))
         self.attached += _extra(self.span, _SPAN_FIELDS, "span")
         self.attached += self.found.around
         lines = ["", self.style.bold("Also attached:")]
@@ -735,16 +775,21 @@ class _Report:
         return text + " (random)"
 
     def _runtime(self) -> list[tuple[str, str]]:
-        """Python and the OS, where the resource names them (semantic conventions)."""
-        found = []
-        for label, keys in (
-            ("Python", ("process.runtime.name", "process.runtime.version")),
-            ("OS", ("os.type", "os.name", "os.version")),
-        ):
-            pieces = [self.resource.take(key, str) for key in keys]
-            if any(pieces):
-                found.append((label, safe(" ".join(p for p in pieces if p))))
-        return found
+        """Python and the OS on one line (``CPython 3.11.7 on linux``), as the resource has them.
+
+        The keys are the semantic conventions' (``pipeline/_report.resource_attributes``);
+        ``cpython`` and ``pypy`` are spelt as their projects spell them.
+        """
+        take = self.resource.take
+        name = take(attr.PROCESS_RUNTIME_NAME, str)
+        python = [_RUNTIMES.get(name, name) if name else None]
+        python.append(take(attr.PROCESS_RUNTIME_VERSION, str))
+        system = [take(key, str) for key in (attr.OS_TYPE, "os.name", "os.version")]
+        text = safe(" ".join(p for p in python if p))
+        where = safe(" ".join(p for p in system if p))
+        if text:
+            return [("Python", f"{text} on {where}" if where else text)]
+        return [("OS", where)] if where else []
 
     def _reporter(self) -> str:
         take = self.resource.take
@@ -762,11 +807,10 @@ class _Report:
         return text
 
     def _footer(self, scrubbed: object) -> list[str]:
-        goes = ", ".join(safe(d, MAX_KEY) for d in self.document.destinations)
+        goes = ", ".join(safe(d) for d in self.document.destinations)
         return [
             "",
-            self.style.bold("Removed by the scrubber:"),
-            f"  {_scrubbed(scrubbed)}",
+            f"{self.style.bold('Removed by the scrubber:')} {_scrubbed(scrubbed)}",
             self.style.bold("Goes to:"),
             f"  {goes or 'nowhere: no exporter'}",
         ]
@@ -784,29 +828,141 @@ def _scrubbed(value: object) -> str:
     counts = []
     for item in value if isinstance(value, list) else [value]:
         rule, _, count = item.rpartition(":") if isinstance(item, str) else ("", "", "")
-        counts.append(f"{count} {safe(rule, MAX_KEY)}" if rule and count.isdigit() else _show(item))
+        counts.append(f"{count} {safe(rule)}" if rule and count.isdigit() else _show(item))
     return ", ".join(counts)
 
 
 def _text_lines(text: str) -> list[str]:
-    """Stack text as safe lines, bounded in count and length."""
-    lines = text[: MAX_VALUE * MAX_ITEMS].split("\n")
-    shown = [safe(line) for line in lines[:MAX_ITEMS]]
-    if len(lines) > MAX_ITEMS or len(text) > MAX_VALUE * MAX_ITEMS:
-        shown.append("[... the rest of the text not shown]")
+    """Stack text as safe lines: whole up to :data:`MAX_VALUE` characters, as a record holds it."""
+    shown = [safe(line) for line in text[:MAX_VALUE].split("\n")]
+    if len(text) > MAX_VALUE:
+        shown.append(f"[... {len(text) - MAX_VALUE} more characters of the text not shown]")
     return shown
 
 
-def _bases(chain_text: object) -> list[Optional[str]]:
-    """The ``base`` of each chain entry: a user class's nearest base that is not theirs."""
+def _fits(text: object) -> bool:
+    """``text`` is no longer than a record holds: every piece of it is then shown."""
+    return isinstance(text, str) and len(text) <= MAX_VALUE
+
+
+def _raw_chain(chain_text: object) -> list[object]:
+    """The items of the chain's JSON as sent, before :func:`read_chain` types them."""
     try:
         raw = json.loads(chain_text) if isinstance(chain_text, str) else None
     except (ValueError, RecursionError):
         return []
-    if not isinstance(raw, list):
-        return []
-    entries = [item for item in raw if isinstance(item, dict)]  # as read_chain keeps them
+    return raw if isinstance(raw, list) else []
+
+
+def _bases(chain_text: object) -> list[Optional[str]]:
+    """The ``base`` of each chain entry: a user class's nearest base that is not theirs."""
+    entries = [item for item in _raw_chain(chain_text) if isinstance(item, dict)]
     return [e["base"] if isinstance(e.get("base"), str) else None for e in entries]
+
+
+def chain_fields(chain_text: object, chain: Sequence[ChainEntry]) -> list[str]:
+    """What the chain's JSON holds that its frames and headlines do not show, one a line.
+
+    ``read_chain`` keeps the fields it knows, typed: a key it does not know (an entry's
+    ``locals``, a frame's ``vars``), a value of the wrong type (a ``lineno`` of text), an
+    item that is not an object, a ``module`` that its type or file name does not already
+    say, or a link after the last exception would be sent unseen; each is named here.
+    """
+    raw = _raw_chain(chain_text)
+    whole = _fits(chain_text)
+    found: list[str] = []
+    total = sum(isinstance(item, dict) for item in raw)
+    number = 0
+    for position, item in enumerate(raw if whole else raw[:MAX_ITEMS], 1):
+        if not isinstance(item, dict):
+            found.append(f"item {position} of the chain: {_compact(item)}")
+            continue
+        number += 1  # read_chain keeps the objects, in order: this is chain[number - 1]
+        if not whole and number > MAX_CHAIN:
+            break  # not shown above either, and said so there
+        entry = chain[number - 1]
+        where = f"exception {number} of {total} ({safe(entry['type'])})"
+        found += _entry_fields(item, entry, where, last=number == total)
+        frames = item.get("frames")
+        if not isinstance(frames, list):
+            continue
+        index = 0
+        for count, raw_frame in enumerate(frames if whole else frames[:MAX_ITEMS], 1):
+            if not isinstance(raw_frame, dict):
+                found.append(f"{where}, frame {count}: {_compact(raw_frame)}")
+                continue
+            frame = entry["frames"][index]
+            index += 1
+            place = f"{safe(frame['filename'])}, line {frame['lineno']}"
+            found += _frame_fields(raw_frame, frame, f"{where}, frame {count} ({place})")
+    return found
+
+
+def _entry_fields(
+    item: Mapping[str, Any], entry: ChainEntry, where: str, *, last: bool
+) -> list[str]:
+    typed: Mapping[str, object] = entry
+    found = [
+        f"{where}: {_field(key)} = {_field(value)}"
+        for key, value in item.items()
+        if key not in _ENTRY_FIELDS
+        or (key == "base" and not isinstance(value, str))
+        # A list of frames is shown frame by frame (below).
+        or (key not in ("base", "frames") and not _same(value, typed[key]))
+        or (key == "frames" and not isinstance(value, list))
+    ]
+    module = item.get("module")
+    if isinstance(module, str) and not _module_in_type(module, entry["type"]):
+        found.append(f"{where}: module = {safe(module)}")
+    if last and entry["relation"]:  # a link to nothing: the frames above cannot show it
+        found.append(f"{where}: relation = {entry['relation']} (no exception follows)")
+    return found
+
+
+def _frame_fields(item: Mapping[str, Any], frame: Frame, where: str) -> list[str]:
+    typed: Mapping[str, object] = frame
+    found = [
+        f"{where}: {_field(key)} = {_field(value)}"
+        for key, value in item.items()
+        if key not in _FRAME_FIELDS or not _same(value, typed[key])
+    ]
+    module = item.get("module")
+    if (
+        isinstance(module, str)
+        and frame != _USER_FRAME
+        and module != _module_of_file(frame["filename"])
+    ):
+        found.append(f"{where}: module = {safe(module)}")
+    return found
+
+
+def _same(raw: object, typed: object) -> bool:
+    """``raw`` is what ``read_chain`` kept (``1.0`` is not ``1``, ``0`` is not ``False``)."""
+    return type(raw) is type(typed) and raw == typed
+
+
+def _field(value: object) -> str:
+    return safe(value) if isinstance(value, str) else _compact(value)
+
+
+def _module_in_type(module: str, type_name: str) -> bool:
+    """The type as shown already says the module (``exception_type_name``'s rules)."""
+    if module in ("", type_name):
+        return True
+    if module == USER_CODE:
+        return type_name == USER_EXCEPTION
+    if module in ("builtins", "__builtin__"):
+        return "." not in type_name
+    return type_name.startswith(module + ".")
+
+
+def _module_of_file(filename: str) -> str:
+    """The module a frame's relative file name says (``acme/cli.py``: ``acme.cli``)."""
+    if filename.startswith("<frozen ") and filename.endswith(">"):
+        return filename[len("<frozen ") : -1]
+    name = filename[:-3] if filename.endswith(".py") else filename
+    name = name[: -len("/__init__")] if name.endswith("/__init__") else name
+    return name.replace("/", ".")
 
 
 def stack_text(chain: Sequence[ChainEntry]) -> str:

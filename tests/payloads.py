@@ -57,6 +57,8 @@ def _normalize(value: Any, key: str = "") -> Any:
             return {"key": "telemetry.sdk.version", "value": {"stringValue": "<sdk version>"}}
         if value.get("key") == "telemetry.distro.version":
             return {"key": "telemetry.distro.version", "value": {"stringValue": "<version>"}}
+        if value.get("key") == "process.runtime.version":  # the matrix runs 3.9 to 3.13
+            return {"key": "process.runtime.version", "value": {"stringValue": "<python>"}}
         return {k: _normalize(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [_normalize(item) for item in value]
@@ -100,6 +102,9 @@ CRASH_REPORT = snapshot(
                             "value": {"stringValue": "otel_telemetry"},
                         },
                         {"key": "telemetry.distro.version", "value": {"stringValue": "<version>"}},
+                        {"key": "process.runtime.name", "value": {"stringValue": "cpython"}},
+                        {"key": "process.runtime.version", "value": {"stringValue": "<python>"}},
+                        {"key": "os.type", "value": {"stringValue": "linux"}},
                     ]
                 },
                 "scopeSpans": [

@@ -28,6 +28,7 @@ APP_THREAD = (
     "otel_telemetry.consent.*",
     "otel_telemetry.pipeline._pipeline",
     "otel_telemetry.pipeline._worker",
+    "otel_telemetry._view",  # [v] renders on the host's thread
 )
 #: What none of them may load, directly or through what they import.
 WORKER_ONLY = (

@@ -60,6 +60,45 @@ def test_show_without_reports(host_env, config_dir):
 
 
 @pytest.mark.integration
+def test_show_json_without_reports_prints_nothing_on_stdout(host_env, config_dir):
+    result = run_acme(["telemetry", "show", "--json"], host_env)
+    assert result.returncode == 0
+    assert result.stdout == ""  # `show --json | jq` never meets a sentence
+    assert result.stderr.startswith(
+        f"No report is kept on this machine (in {config_dir / 'telemetry'})."
+    )
+    sent = run_acme(["telemetry", "show", "--sent", "--json"], host_env)
+    assert (sent.returncode, json.loads(sent.stdout)) == (0, [])
+
+
+@pytest.mark.integration
+def test_generic_module_cli_knows_the_hosts_policy_version(host_env, config_dir):
+    (config_dir / "config.json").write_text('{"telemetry": {"enabled": true}}')  # given for 1
+
+    status = _module_cli(["--policy-version", "2", "status"], host_env).stdout.splitlines()
+
+    assert status[0] == "Telemetry for acme: off (decided by mode:non-interactive)"
+    assert status[-1] == (
+        "  policy:    version 2 (your saved yes was for version 1:"
+        " nothing is sent until you say yes again)"
+    )
+    assert _module_cli(["status"], host_env).stdout.splitlines()[-1] == "  policy:    version 1"
+    advice = _module_cli(["--policy-version", "2", "show"], host_env).stdout
+    assert "`python -m otel_telemetry --app acme --policy-version 2 enable`" in advice
+
+    assert _module_cli(["--policy-version", "2", "enable"], host_env).returncode == 0
+
+    assert json.loads((config_dir / "config.json").read_text()) == {
+        "telemetry": {"enabled": True, "policy_version": 2}
+    }
+    status = _module_cli(["--policy-version", "2", "status"], host_env).stdout.splitlines()
+    assert status[0] == "Telemetry for acme: crash reports sent (decided by config)"
+    assert status[-1] == "  policy:    version 2"
+    bad = _module_cli(["--policy-version", "0", "status"], host_env)
+    assert bad.returncode == 2
+
+
+@pytest.mark.integration
 def test_status_names_the_dsn_source_never_the_key(host_env):
     host_env["ACME_SENTRY_DSN"] = "https://publickey123@o0.ingest.example/42"
     status = run_acme(["telemetry", "status"], host_env).stdout

@@ -190,22 +190,23 @@ def test_local_through_the_variable_says_so_too(host_env, config_dir):
 def test_clean_removes_what_is_kept_and_keeps_the_choice(host_env, config_dir, otlp_http):
     ok(run_acme(["telemetry", "enable", "--usage"], host_env))
     telemetry = config_dir / "telemetry"
-    otlp_http.down = True  # the reports wait in the outbox
     env = otlp_env(host_env, otlp_http, ACME_TELEMETRY_EXPORTER="otlp,file")
+    run_python(EVENT_AND_ERROR, env, check=True)  # delivered: recorded as sent
+    otlp_http.down = True  # the next two wait in the outbox
     run_python(EVENT_AND_ERROR, env, check=True)
     (telemetry / "backoff.json").write_text('{"otlp": 9999999999}')
     # What clean must remove is there (else this test would prove nothing).
     assert len(os.listdir(telemetry / "outbox")) == 2
     [day_file] = (telemetry / "reports").iterdir()
-    assert day_file.read_text().count("\n") == 2
-    assert len(os.listdir(telemetry / "sent")) == 2  # what the file exporter recorded
+    assert day_file.read_text().count("\n") == 4
+    assert len(os.listdir(telemetry / "sent")) == 2
     assert (telemetry / "install_id").is_file()
     config = (config_dir / "config.json").read_bytes()
 
     cleaned = run_acme(["telemetry", "clean"], env)
 
     assert ok(cleaned) == (
-        "Removed 2 waiting reports, 2 stored reports, 2 sent records, the install id and"
+        "Removed 2 waiting reports, 4 stored reports, 2 sent records, the install id and"
         " the backoff state; your choice is kept.\n"
     )
     for folder in ("outbox", "reports", "sent"):
@@ -231,18 +232,56 @@ def test_enable_usage_is_level_all(host_env, config_dir):
 
 def test_status_json_has_every_field(host_env, config_dir):
     status = json.loads(ok(run_acme(["telemetry", "status", "--json"], host_env)))
-    assert set(status) == {f.name for f in dataclasses.fields(TelemetryStatus)}
+    of_this_process = {"held", "dropped", "drops"}
+    assert set(status) == {
+        f"{f.name}_in_this_process" if f.name in of_this_process else f.name
+        for f in dataclasses.fields(TelemetryStatus)
+    }
+    assert (status["held_in_this_process"], status["dropped_in_this_process"]) == (0, 0)
     assert status["config_file"] == str(config_dir / "config.json")
     assert status["app"] == "acme"
     assert status["enabled"] is False
     assert status["exporters"] == ["file"]
+    text = ok(run_acme(["telemetry", "status"], host_env))
+    assert "  reports:   waiting 0, sent 0; in this process: held 0, dropped 0\n" in text
+
+
+def test_status_json_escapes_what_could_drive_a_terminal(host_env, config_dir):
+    email = "a\u202eb\u2028c\x9b2J\u200bd@example.com"
+    (config_dir / "config.json").write_text(
+        json.dumps({"telemetry": {"enabled": True, "email": email}}, ensure_ascii=False)
+    )
+    shown = ok(run_acme(["telemetry", "status", "--json"], host_env))
+    assert json.loads(shown)["email"] == email
+    for char in "\u202e\u2028\x9b\u200b":
+        assert char not in shown, f"U+{ord(char):04X}"
 
 
 def test_a_variable_that_decides_otherwise_is_named(host_env):
     host_env["DO_NOT_TRACK"] = "1"
     result = run_acme(["telemetry", "enable"], host_env)
     assert ok(result) == "Crash reports for acme are enabled.\n"
-    assert result.stderr == "Note: DO_NOT_TRACK is set and decides for now (off).\n"
+    assert result.stderr == "Note: DO_NOT_TRACK is set and decides for now (nothing is sent).\n"
+
+
+@pytest.mark.parametrize(
+    ("variable", "effect"),
+    [
+        pytest.param("1", "crash reports are still sent", id="1"),
+        pytest.param("all", "crash reports and usage events are still sent", id="all"),
+        pytest.param(
+            "local", "reports are still recorded on this machine, never uploaded", id="local"
+        ),
+        pytest.param("0", None, id="0: it agrees"),
+    ],
+)
+def test_disable_names_a_variable_that_still_decides(host_env, config_dir, variable, effect):
+    host_env["ACME_TELEMETRY"] = variable
+    result = run_acme(["telemetry", "disable"], host_env)
+    assert ok(result) == "Crash reports for acme are disabled.\n"
+    note = f"Note: ACME_TELEMETRY is set and decides for now ({effect}).\n" if effect else ""
+    assert result.stderr == note
+    assert json.loads((config_dir / "config.json").read_text()) == {"telemetry": {"enabled": False}}
 
 
 @pytest.mark.parametrize("no_color", [False, True])
@@ -308,6 +347,33 @@ def test_show_skips_junk_and_never_hangs(host_env, config_dir, otlp_http, tmp_pa
     waiting = [p for p in places(shown) if p.startswith("Waiting in the outbox")]
     assert len(waiting) == 2
     assert any(p.startswith("Sent to otlp") for p in places(shown))
+
+
+def test_planted_day_files_never_break_show_disable_or_clean(host_env, config_dir):
+    from otel_telemetry.exporters._file import MAX_READ_FILE
+
+    host_env["ACME_TELEMETRY"] = "1"
+    assert run_acme(CRASH, host_env).returncode == 1
+    reports = config_dir / "telemetry" / "reports"
+    [day_file] = reports.iterdir()
+    with open(day_file, "ab") as handle:  # json.loads raises RecursionError on it
+        handle.write(b"[" * 100_000 + b"]" * 100_000 + b"\n")
+    with open(reports / "2000-01-01.jsonl", "wb") as handle:
+        handle.truncate(MAX_READ_FILE + 1)  # sparse, never read
+
+    shown = ok(run_acme(["telemetry", "show", "--all"], host_env))
+    assert "acme.crawler.CrawlError" in shown
+    assert shown.splitlines()[-1].startswith("Not read: 1 file of reports in ")
+    assert "Not read: 1 file" in run_acme(["telemetry", "show", "--json"], host_env).stderr
+    disabled = run_acme(["telemetry", "disable"], host_env)
+    assert ok(disabled).splitlines()[1] == (
+        "1 stored report remains (and 1 file too large to read) on this machine;"
+        " `acme telemetry clean` removes them."
+    )
+    assert ok(run_acme(["telemetry", "clean"], host_env)) == (
+        "Removed 1 stored report and 1 file of reports too large to read; your choice is kept.\n"
+    )
+    assert list(reports.iterdir()) == []
 
 
 @pytest.fixture

@@ -178,6 +178,11 @@ def test_the_policy_version_is_saved_when_above_one(tmp_path):
         ({"enabled": False}, "off", 1),
         ({"enabled": True, "level": "bogus"}, "crash", 1),
         ({"enabled": False, "level": "all"}, "off", 1),  # contradictory: the no wins
+        ({"enabled": "false", "level": "all"}, "off", 1),  # hand-edited: any no is a no
+        ({"enabled": "no", "level": "crash"}, "off", 1),
+        ({"enabled": 0, "level": "all"}, "off", 1),
+        ({"enabled": None, "level": "all"}, "off", 1),
+        ({"enabled": 1, "level": "all"}, "off", 1),
         ({"enabled": True, "level": "local"}, "local", 1),
         ({"enabled": True, "policy_version": 0}, "crash", 1),
         ({"enabled": True, "policy_version": True}, "crash", 1),

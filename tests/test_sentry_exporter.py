@@ -25,7 +25,8 @@ def _normalized(event):
     assert len(trace.pop("trace_id")) == 32
     assert len(trace.pop("span_id")) == 16
     assert event["tags"].pop("python") == platform.python_version()
-    assert event["tags"].pop("os") == platform.system()
+    # As the report's resource says it (os.type), which is what [v] and show showed.
+    assert event["tags"].pop("os") == platform.system().lower()
     event["sdk"] = {"name": event["sdk"]["name"]}
     for value in event["exception"]["values"]:
         for frame in value["stacktrace"]["frames"]:

@@ -50,6 +50,8 @@ if TYPE_CHECKING:
         def after_queued(self, job: Callable[[], object]) -> None: ...
 
 
+_TERMINAL_EMAIL = "none yet: you may add one after answering 1 or 2"
+_WIDGET_EMAIL = "none yet: an address typed in the box above is sent with it"
 _PROMPT_READY_TIMEOUT = 10.0
 """Seconds the terminal question waits for the report to be built and held, for ``[v]``."""
 
@@ -121,7 +123,7 @@ class Question:
             def view() -> str:
                 # Clicked on the kernel's thread, maybe before the worker held the report.
                 self._held.flush(_PROMPT_READY_TIMEOUT)
-                return self.preview(subject)
+                return self.preview(subject, email_note=_WIDGET_EMAIL)
 
             show_question(
                 settings.display_name,
@@ -142,7 +144,8 @@ class Question:
         self._held.flush(_PROMPT_READY_TIMEOUT)  # the report is built and held, for [v]
         answer = TerminalPrompt(
             self._settings.display_name,
-            lambda: self.preview(subject, color=True),  # [v]: exactly what [1] sends
+            # [v]: exactly what [1] sends
+            lambda: self.preview(subject, color=True, email_note=_TERMINAL_EMAIL),
             self._settings.prompt_timeout,
         ).ask()
         self.answer(answer.choice, answer.email)
@@ -173,12 +176,16 @@ class Question:
         else:
             self._held.discard_held()
 
-    def preview(self, subject: Optional[int], *, color: bool = False) -> str:
+    def preview(
+        self, subject: Optional[int], *, color: bool = False, email_note: Optional[str] = None
+    ) -> str:
         """The report ``subject`` as the user reads it: exactly what ``[1]`` sends.
 
         Args:
             subject: the ``seq`` of the report; None: every held report.
             color: ANSI colour where the terminal wants it (``NO_COLOR`` is honoured).
+            email_note: what the email line says while no address is given: where the
+                question lets the user add one.
         """
         document = self._held.preview_document(subject)
         if document is None:
@@ -187,8 +194,9 @@ class Question:
 
         return render_report(
             document,
-            destinations=self._settings.exporters_in_use(),
+            destinations=self._settings.destinations(),
             color=color and wants_color(sys.stderr),
+            email_note=email_note,
         )
 
     def withdraw(self) -> None:

@@ -322,8 +322,9 @@ def _choice_from(section: object) -> SavedChoice:
     if level is None:
         # Written by a version without levels, or edited by hand: `enabled` decides.
         level = None if not isinstance(enabled, bool) else "crash" if enabled else "off"
-    elif level in ("crash", "all") and enabled is False:
-        level = "off"  # contradictory: the no wins
+    elif level in ("crash", "all") and "enabled" in section and enabled is not True:
+        # A yes needs `"enabled": true`: a hand-edited false, "no", 0 or null is a no.
+        level = "off"
     return SavedChoice(
         enabled=None if level is None else level != "off",
         email=email if isinstance(email, str) and email else None,

@@ -81,7 +81,7 @@ def create_exporters(names: Sequence[str], context: ExporterContext) -> dict[str
     for name in names:
         if name == "none":
             continue
-        factory = _find_factory(name)
+        factory = find_factory(name)
         if factory is None:
             warn_once(f"exporter:{name}", f"Unknown telemetry exporter {name!r}; it is ignored.")
             continue
@@ -95,7 +95,8 @@ def create_exporters(names: Sequence[str], context: ExporterContext) -> dict[str
     return exporters
 
 
-def _find_factory(name: str) -> Optional[ExporterFactory]:
+def find_factory(name: str) -> Optional[ExporterFactory]:
+    """The factory of a built-in or entry-point exporter; None when there is none."""
     target = BUILTIN_EXPORTERS.get(name)
     if target is not None:
         module, _, attribute = target.partition(":")

@@ -120,8 +120,9 @@ def sentry_event(
         "environment": _environment(span) if environment is None else environment,
         "tags": {
             "mode": str(attributes.get(attr.MODE, "unknown")),
-            "python": platform.python_version(),
-            "os": platform.system() or "unknown",
+            # From the report, as `[v]` showed it; a report of an older version has none.
+            "python": _resource(span, attr.PROCESS_RUNTIME_VERSION) or platform.python_version(),
+            "os": _resource(span, attr.OS_TYPE) or platform.system() or "unknown",
         },
     }
     occurrences = attributes.get(attr.OCCURRENCES)
@@ -475,3 +476,8 @@ def _frame(frame: Frame) -> dict[str, Any]:
         "module": frame["module"],
         "in_app": frame["in_app"],
     }
+
+
+def _resource(span: ReadableSpan, key: str) -> Optional[str]:
+    value = span.resource.attributes.get(key) if span.resource is not None else None
+    return value if isinstance(value, str) and value else None

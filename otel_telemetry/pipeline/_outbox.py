@@ -135,6 +135,15 @@ class Outbox:
         except OSError:
             pass  # the claim stays; a later run takes it back once this process is gone
 
+    def release(self, entry: Entry) -> None:
+        """Give a claimed report back untouched: nothing of this run may deliver it."""
+        if entry.path is None:
+            return
+        try:
+            os.replace(entry.path, self._ready_path(entry.path))
+        except OSError:
+            pass  # the claim stays; a later run takes it back once this process is gone
+
     def discard(self, entry: Entry) -> None:
         """Drop a claimed report that cannot be sent (it failed its checks), and count it."""
         if entry.path is not None:

@@ -25,6 +25,7 @@ from collections import deque
 
 from otel_telemetry._fork import renew_in_child
 from otel_telemetry._layout import clear_reports, count_reports, outbox_dir
+from otel_telemetry._log import debug
 
 from ._worker import Worker, wait_time
 
@@ -32,6 +33,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Optional
 
+    from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.sdk.trace.export import SpanExporter
 
     from otel_telemetry._settings import Settings
@@ -61,9 +63,6 @@ OUTBOX_FULL = "outbox full"
 """The oldest waiting reports, dropped to keep the outbox within its bounds."""
 FAILED_CHECKS = "failed checks"
 """Read back from the outbox, a report was not one of ours, or failed its checks."""
-NOT_RECORDED = "not recorded"
-"""Level ``local``: the process ended, or the SDK could not load, before the ``file``
-exporter recorded it (the outbox is for uploads: never used in local mode)."""
 DROP_REASONS = (
     NO_CONSENT,
     USAGE_OFF,
@@ -71,7 +70,6 @@ DROP_REASONS = (
     SCRUBBING_FAILED,
     OUTBOX_FULL,
     FAILED_CHECKS,
-    NOT_RECORDED,
 )
 
 
@@ -116,7 +114,7 @@ class Pipeline:
         self._take_lock = threading.Lock()
         self._recorded = threading.Condition(self._take_lock)
         self._recording = 0  # captures taken by the recorder and not yet on disk
-        # Drops counted here (no consent, usage events off, not recorded), and those of
+        # Drops counted here (no consent, usage events off), and those of
         # builds that were replaced: their processor and outbox go with them.
         self._drops = dict.fromkeys(DROP_REASONS, 0)
         # A child forked while another thread held the lock must not wait for it.
@@ -299,8 +297,9 @@ class Pipeline:
     def _build(self, local: bool = False) -> Built:
         # Settings are read live: exporters, their destinations or a config dir changed
         # since the last build (a variable set by a test or a long-lived host), or the
-        # user's switch to or from local mode, mean a new build, once nothing is held for
-        # the question any more.
+        # user's switch to or from local mode, mean a new build; the reports it held for
+        # the question move to the new one (so a report held before `local` was chosen
+        # is recorded locally, never uploaded by the old build).
         settings = self._settings
         key = (
             settings.exporter_names(),
@@ -311,7 +310,9 @@ class Pipeline:
             local,
         )
         built = self._built
-        if built is not None and built.key != key and not built.processor.holding:
+        held: list[tuple[Optional[int], ReadableSpan]] = []
+        if built is not None and built.key != key:
+            held = built.processor.take_held()
             self._retire(built)
         if self._built is None:
             from otel_telemetry._log import host_warnings_kept
@@ -328,6 +329,8 @@ class Pipeline:
                     withdrawn_ns=self._withdrawn_ns,
                     local=local,
                 )
+        if held:
+            self._built.processor.hold(held)
         return self._built
 
     def _retire(self, built: Built) -> None:
@@ -382,6 +385,11 @@ class Pipeline:
                     mode=self._settings.mode(),
                     install_id=install_id,
                 )
+            now = self._gate()
+            if now.state == "granted" and now.local != built.processor.local:
+                # `local` chosen (or left) while it was recorded: the processor held it;
+                # recorded now through a build of the kind the choice asks for.
+                self._on_held(release=True, only=captured.seq)
         finally:
             with self._recorded:
                 self._recording -= 1
@@ -395,21 +403,16 @@ class Pipeline:
         to the outbox without the SDK, as at exit, and waits there for a run that can
         send it. One warning names the kind of error, never the host's value.
         """
-        from otel_telemetry._log import debug, warn_once
+        from otel_telemetry._log import warn_once
 
         decision = self._gate()
         if decision.state != "granted" or not self._take(pending):
-            return
-        if decision.local:
-            # Only the file exporter records in local mode, and it needs the SDK.
-            debug("otel_telemetry: local mode without the SDK: a report was not recorded")
-            self._drop(NOT_RECORDED)
             return
         warn_once(
             "pipeline-build",
             "the OpenTelemetry SDK could not be loaded in this process"
             f" ({type(error).__name__}; an OTEL_* variable it rejects?): reports are kept"
-            " in the outbox and sent by a later run",
+            " in the outbox and delivered by a later run",
         )
         from ._spool import write_captures
 
@@ -435,10 +438,6 @@ class Pipeline:
         if decision.state == "ask":
             return  # the recorder holds them for the question: never written unasked
         deadline = time.monotonic() + RECORD_GRACE
-        if decision.local:
-            # Never to the outbox (it is for uploads): the recorder writes them to the
-            # local file, local work, given the time a write in progress is given.
-            self._worker.wait(RECORD_GRACE)
         with self._take_lock:
             waiting = [p.captured for p in self._unrecorded if not p.taken]
             for pending in self._unrecorded:
@@ -451,9 +450,7 @@ class Pipeline:
             events = [c for c in waiting if isinstance(c, CapturedEvent)]
             self._drop(USAGE_OFF, len(events))
             waiting = [c for c in waiting if not isinstance(c, CapturedEvent)]
-        if decision.local:
-            self._drop(NOT_RECORDED, len(waiting))
-        elif waiting:
+        if waiting:  # in local mode, for the file exporter alone
             from ._spool import write_captures
 
             write_captures(waiting, self._settings, decision)
@@ -494,11 +491,11 @@ class Pipeline:
 
     def _drain(self) -> None:
         decision = self._gate()
-        if decision.state != "granted" or decision.local:
-            # No consent now: what waits, waits (disable() clears it). Local mode: what
-            # waits was consented for upload under another choice; it waits for one.
-            return
-        self._send_later(self._build().sending.drain)
+        if decision.state != "granted":
+            return  # no consent now: what waits, waits (disable() clears it)
+        # Local mode: the local build's drain records what waits for `file` and leaves
+        # what waits for an upload (consented under another choice) where it is.
+        self._send_later(self._build(decision.local).sending.drain)
 
     def _on_held(
         self,
@@ -511,6 +508,12 @@ class Pipeline:
         if built is None:
             return
         if release:
+            # Through the build of the choice now in force: `enable(local=True)` records
+            # what was held on this machine, never through the upload build it was held in.
+            try:
+                built = self._build(self._gate().local)
+            except Exception:  # the SDK cannot load now: the old build still can
+                debug("otel_telemetry: rebuilding before a release failed", exc_info=True)
             built.processor.release_held(decision, only=only)
         else:
             built.processor.discard_held()
@@ -525,7 +528,10 @@ def _drops_of(built: Built) -> dict[str, int]:
     checks = sending.failed_checks + (outbox.unreadable if outbox is not None else 0)
     return {
         NO_CONSENT: processor.dropped - scrubbing,
+        USAGE_OFF: sending.usage_off,
         SCRUBBING_FAILED: scrubbing,
-        OUTBOX_FULL: max(0, outbox.dropped - checks) if outbox is not None else 0,
+        OUTBOX_FULL: max(0, outbox.dropped - checks - sending.usage_off)
+        if outbox is not None
+        else 0,
         FAILED_CHECKS: checks,
     }

@@ -55,8 +55,12 @@ class TelemetrySpanProcessor(SpanProcessor):
         scrubber: Scrubber,
         resource: Resource,
         install_id: Optional[Callable[[], Optional[str]]] = None,
+        local: bool = False,
     ) -> None:
         self._processors = tuple(processors)
+        self.local = local
+        """Its processors record on this machine only (``local`` mode); a span granted
+        for the other kind of build is held, for the pipeline to move it (see on_end)."""
         self._gate = gate
         self._scrubber = scrubber
         self._install_id = install_id
@@ -91,7 +95,12 @@ class TelemetrySpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         """Gate, scrub and forward; hold while the user is asked; drop otherwise."""
         decision = self._gate()
-        if decision.state == "ask":
+        # The user may choose `local` (or leave it) between the start of a recording and
+        # its end: a span granted for the other kind of build is held, never sent through
+        # this one; the pipeline moves it to the right build and releases it there.
+        if decision.state == "ask" or (
+            decision.state == "granted" and decision.local != self.local
+        ):
             with self._lock:
                 self._held.append((self._recording, span))
             return
@@ -105,6 +114,18 @@ class TelemetrySpanProcessor(SpanProcessor):
         """Reports are held while the user is asked."""
         return bool(self._held)
 
+    def take_held(self) -> list[tuple[Optional[int], ReadableSpan]]:
+        """Hand every held span over (with its capture's ``seq``) and hold none."""
+        with self._lock:
+            held = list(self._held)
+            self._held.clear()
+        return held
+
+    def hold(self, held: Sequence[tuple[Optional[int], ReadableSpan]]) -> None:
+        """Hold spans another processor held (a rebuild while the user is asked)."""
+        with self._lock:
+            self._held.extend(held)
+
     @property
     def held_count(self) -> int:
         """How many reports are held while the user is asked."""
@@ -117,7 +138,8 @@ class TelemetrySpanProcessor(SpanProcessor):
 
         Args:
             decision: the user's answer for these spans (``[1]`` of the prompt); by
-                default the gate is asked again.
+                default the gate is asked again. The caller releases through a build of
+                the kind the decision asks for (``local`` or not).
             only: the ``seq`` of the one report to send (``[1]``: the report the question
                 was about); every other span stays held, neither sent nor dropped, until
                 a later release or discard. None: every held span.

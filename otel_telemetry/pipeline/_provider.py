@@ -51,6 +51,29 @@ class Built:
     """The settings it was built from; another key means another build."""
 
 
+class StaysLocal(Exception):
+    """The user chose ``local`` since this report was recorded: it never leaves."""
+
+
+def _before_leaving(settings: Settings, gate: Callable[[], ConsentDecision]) -> Callable[[], None]:
+    """What runs before each report leaves this machine; raising keeps it here.
+
+    The user may choose ``local`` while an upload build still records or sends (a
+    report held for the question, a delivery queued on the sending thread): asked
+    again at the last moment, such a report waits in the outbox, which ``local``
+    empties, and is never sent. Nothing leaves on the server default before the
+    notice is out.
+    """
+    notice = ServerNotice(settings).before_sending(gate)
+
+    def before_leaving() -> None:
+        if gate().local:
+            raise StaysLocal
+        notice()
+
+    return before_leaving
+
+
 def build(
     settings: Settings,
     gate: Callable[[], ConsentDecision],
@@ -72,8 +95,8 @@ def build(
         defer: runs a delivery on the sending thread (see ``SendingProcessor``).
         withdrawn_ns: when consent was last withdrawn; older waiting reports are not sent.
         local: the user chose ``local``: the ``file`` exporter alone records each report,
-            whatever exporters are configured; no outbox (nothing is written there nor
-            drained: what waits was consented for upload, under another choice).
+            whatever exporters are configured; a drain delivers only the reports that wait
+            for ``file`` (what waits for an upload was consented under another choice).
     """
     # Exports run on this worker thread only, and the host's instrumentation
     # (requests, urllib3, grpc) must not trace them.
@@ -84,14 +107,13 @@ def build(
     scrubber = Scrubber(settings.scrubbing)
     if route is not None:
         sending = SendingProcessor({"testing": route}, outbox=None, backoff=None)
-    elif local:
-        exporters = create_exporters(("file",), settings.exporter_context())
-        sending = SendingProcessor(
-            exporters, outbox=None, backoff=None, sent=SentLog(settings.layout().sent_dir)
-        )
     else:
         layout = settings.layout()
-        exporters = create_exporters(settings.exporter_names(), settings.exporter_context())
+        # Local mode: the file exporter alone, whatever is configured. Its drain delivers
+        # only what waits for `file` (written at exit, or without the SDK, in local mode);
+        # what waits for another exporter was consented for upload and keeps waiting.
+        names = ("file",) if local else settings.exporter_names()
+        exporters = create_exporters(names, settings.exporter_context())
         # Exporters that only write here (a file, the console) need no copy on disk first;
         # the outbox is still drained for them (an ending process may have left reports).
         remote = any(not delivers_locally(exporter) for exporter in exporters.values())
@@ -110,9 +132,9 @@ def build(
             defer if remote else None,
             rescrub=rescrub,
             store_first=remote,
-            # Nothing leaves this machine on the server default before the notice is out.
-            notice=ServerNotice(settings).before_sending(gate),
+            notice=_before_leaving(settings, gate),
             sent=SentLog(layout.sent_dir),
+            usage=lambda: gate().usage,
         )
     processor = TelemetrySpanProcessor(
         [sending],
@@ -120,6 +142,7 @@ def build(
         scrubber=scrubber,
         resource=resource,
         install_id=None if route is not None else lambda: load_or_create(settings.config_dir),
+        local=local and route is None,
     )
     provider = TracerProvider(**_isolated_provider_arguments(resource))
     provider.add_span_processor(processor)

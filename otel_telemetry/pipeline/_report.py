@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -56,8 +57,11 @@ def resource_attributes(
 
     Every value is a str (a value of another type would make the SDK warn on the
     user's stderr, and its repr could hold a path): a ``version`` that is not one is
-    ``unknown``. ``deployment.environment.name`` is there only when an environment is
-    configured. The resource leaves only scrubbed, like every string of a report.
+    ``unknown``. The Python that runs the host (implementation and version) and the kind
+    of system (``linux``) are there, as a crash's triage needs them (the Sentry exporter
+    sends them as tags); the machine's name, release and architecture never are.
+    ``deployment.environment.name`` is there only when an environment is configured.
+    The resource leaves only scrubbed, like every string of a report.
     """
     from opentelemetry.sdk.version import __version__ as sdk_version  # a plain module
 
@@ -69,10 +73,22 @@ def resource_attributes(
         attr.SDK_VERSION: sdk_version,
         attr.DISTRO_NAME: "otel_telemetry",
         attr.DISTRO_VERSION: __version__,
+        attr.PROCESS_RUNTIME_NAME: sys.implementation.name,
+        attr.PROCESS_RUNTIME_VERSION: "{}.{}.{}".format(*sys.version_info[:3]),
+        attr.OS_TYPE: _os_type(),
     }
     if isinstance(environment, str) and environment:
         resource[attr.DEPLOYMENT_ENVIRONMENT] = environment  # semantic conventions
     return resource
+
+
+def _os_type() -> str:
+    """The kind of system, in the semantic conventions' words (``sys.platform``, no import)."""
+    platform = sys.platform
+    for prefix, name in (("win", "windows"), ("linux", "linux"), ("freebsd", "freebsd")):
+        if platform.startswith(prefix):
+            return name
+    return platform  # darwin, openbsd, ... as the conventions spell them
 
 
 def new_record(

@@ -7,8 +7,8 @@ keeps waiting for it. ``drain`` sends what earlier runs (or failed attempts) lef
 each report checked and scrubbed again first: what was read from disk is not trusted.
 Every export, live or drained, passes through one place (``_deliver``), which first
 gives the server-mode notice its chance (``notice``) before a report leaves the machine,
-and afterwards keeps a copy of what each exporter confirmed in the record of sent
-reports (``sent``), with the id the destination knows it by.
+and afterwards keeps a copy of what left the machine in the record of sent reports
+(``sent``), with the id the destination knows it by.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from otel_telemetry import _attributes as attr
 from otel_telemetry._log import debug
 from otel_telemetry.exporters import Delivery, delivers_locally, encode_otlp_json
 from otel_telemetry.exporters._delivery import span_delivery_id
-from otel_telemetry.exporters._file import FileSpanExporter
 
 from ._backoff import Backoff
 from ._outbox import Entry, Outbox
@@ -54,10 +54,14 @@ class SendingProcessor(SpanProcessor):
             machine (not ``delivers_locally``), for live and drained reports alike: the
             server-mode notice, written before anything leaves. If it raises, nothing
             is sent to such an exporter and the report keeps waiting.
-        sent: where a copy of each report an exporter confirmed is kept, with the
-            exporter's name and the report's id there (the ``Delivery.id`` the exporter
-            gave, else ``<trace id>/<span id>``); None keeps none (the testing seam).
-            Keeping it never fails nor holds up a delivery.
+        sent: where a copy of each report that left this machine is kept (confirmed by
+            an exporter that is not ``delivers_locally``), with the exporter's name and
+            the report's id there (the ``Delivery.id`` the exporter gave, else
+            ``<trace id>/<span id>``); None keeps none (the testing seam). Keeping it
+            never fails nor holds up a delivery.
+        usage: whether usage events may leave now (the consent level is ``all``); a
+            waiting usage event a drain finds when it says False is deleted, unsent.
+            None: no check (the level was checked when the event was recorded).
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class SendingProcessor(SpanProcessor):
         store_first: bool = True,
         notice: Optional[Callable[[], None]] = None,
         sent: Optional[SentLog] = None,
+        usage: Optional[Callable[[], bool]] = None,
     ) -> None:
         self.exporters = dict(exporters)
         self.outbox = outbox
@@ -79,6 +84,9 @@ class SendingProcessor(SpanProcessor):
         self._store_first = store_first
         self._notice = notice
         self._sent = sent
+        self._usage = usage
+        self.usage_off = 0
+        """Waiting usage events dropped by a drain: the level no longer allows them."""
         self.failed_checks = 0
         """Waiting reports dropped by a drain: read back, they failed the checks or scrub."""
 
@@ -113,6 +121,16 @@ class SendingProcessor(SpanProcessor):
         delivered = 0
         failed: set[str] = set()
         for entry in self.outbox.claim():
+            if not any(name in self.exporters for name in entry.pending):
+                # For exporters not in force here (an upload, seen in local mode): given
+                # back as it was, neither read again nor rewritten.
+                self.outbox.release(entry)
+                continue
+            if self._usage is not None and _is_event(entry.record) and not self._usage():
+                # Written at level `all`; the user has since chosen crash reports only.
+                self.outbox.discard(entry)
+                self.usage_off += 1
+                continue
             try:
                 if self._rescrub is not None:
                     entry.record = self._rescrub(entry.record)
@@ -187,8 +205,10 @@ class SendingProcessor(SpanProcessor):
                 fresh = (
                     delivery if isinstance(delivery, Delivery) and delivery is not before else None
                 )
-                if fresh is None or fresh.sent:  # not sent: it had nothing to send
-                    delivered.append((_label(name, exporter), fresh.id if fresh else None))
+                # The record is of what left the machine: not a file or the console
+                # (the file exporter's folder is its own record), not what was ignored.
+                if not delivers_locally(exporter) and (fresh is None or fresh.sent):
+                    delivered.append((name, fresh.id if fresh else None))
         entry.pending = remaining
         if self.outbox is not None and entry.path is not None:
             self.outbox.settle(entry)
@@ -224,10 +244,6 @@ class SendingProcessor(SpanProcessor):
         return True
 
 
-def _label(name: str, exporter: SpanExporter) -> str:
-    """The name a delivery is recorded under: ``file`` when the file exporter stood in.
-
-    ``sentry`` without a DSN and ``otlp`` without an endpoint keep reports in the local
-    file instead; the record says where the report went, not what was configured.
-    """
-    return "file" if isinstance(exporter, FileSpanExporter) else name
+def _is_event(record: Record) -> bool:
+    attributes = record.get("attributes")
+    return isinstance(attributes, dict) and attributes.get(attr.KIND) == attr.KIND_EVENT

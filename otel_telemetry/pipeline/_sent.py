@@ -129,8 +129,13 @@ class SentLog:
         return entries
 
     def count(self) -> int:
-        """How many reports are kept (files of ours; nothing is read)."""
-        return len(self._files())
+        """How many reports are kept: the whole entries of ours :meth:`entries` returns.
+
+        A file named like an entry is not one until it is read: junk, a link, a FIFO or
+        a file too large never counts. Read within the bounds of :meth:`entries` (at
+        most :data:`MAX_ENTRIES`, from the newest files, a bounded number of bytes).
+        """
+        return len(self.entries())
 
     def clear(self) -> int:
         """Delete the record; returns how many kept reports were removed.

@@ -37,7 +37,8 @@ def write_captures(
 
     from ._install_id import load_or_create
 
-    pending = list(settings.exporters_in_use())
+    # Local mode: for the file exporter alone; a later run's drain records it there.
+    pending = ["file"] if decision.local else list(settings.exporters_in_use())
     if not pending:
         return  # exporter "none": nothing is sent, so nothing is kept
     outbox = Outbox(settings.layout().outbox_dir)

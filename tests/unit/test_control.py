@@ -5,25 +5,42 @@ from __future__ import annotations
 import json
 import os
 import time
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Status, StatusCode
 
 from otel_telemetry import Telemetry
 from otel_telemetry import _attributes as attr
-from otel_telemetry._control import Cleaned, clean, show_text, stored_count
+from otel_telemetry._control import (
+    Cleaned,
+    clean,
+    json_text,
+    show_output,
+    show_text,
+    stored_count,
+    stored_reports,
+)
 from otel_telemetry._layout import Layout
-from otel_telemetry.exporters import encode_otlp_json
-from otel_telemetry.exporters._file import FileSpanExporter
+from otel_telemetry.exporters import _file, encode_otlp_json
+from otel_telemetry.exporters._file import (
+    MAX_READ_FILE,
+    FileSpanExporter,
+    read_reports,
+    scan_reports,
+)
 from otel_telemetry.pipeline._outbox import Outbox
 from otel_telemetry.pipeline._records import span_to_record
 from otel_telemetry.pipeline._sent import SentLog
 from tests.unit import finished_span
 
 T0 = 1_763_000_000_000_000_000  # 2025-11-13 02:13:20 UTC
+UNSAFE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 
 
 @pytest.fixture
@@ -344,3 +361,272 @@ def test_cleaned_wording() -> None:
     assert str(Cleaned({}, ("/x (Permission denied)",))) == (
         "Nothing to remove; your choice is kept.\nNot removed: /x (Permission denied)"
     )
+
+
+# -- what is on disk never breaks show, disable or clean -----------------------------------------
+
+DEEP = "[" * 100_000 + "]" * 100_000  # json.loads raises RecursionError, not ValueError
+
+
+def append_line(layout: Layout, line: bytes, day: str = "2025-11-13") -> None:
+    with open(layout.reports_dir / f"{day}.jsonl", "ab") as handle:
+        handle.write(line + b"\n")
+
+
+def test_lines_that_are_not_reports_are_skipped_and_the_others_still_count(
+    telemetry: Telemetry, layout: Layout
+) -> None:
+    stored(layout, crash("before the junk", T0))
+    day = next(layout.reports_dir.iterdir()).name[: -len(".jsonl")]
+    append_line(layout, DEEP.encode(), day)
+    append_line(layout, b'{"note": "caf\xe9"}', day)  # cp1252, not UTF-8
+    nested = document(crash("nested", T0 + 5))
+    for _ in range(100):  # valid JSON, but nested deeper than any report of ours
+        nested = {"x": [nested]}
+    append_line(layout, json.dumps(nested).encode(), day)
+    stored(layout, crash("after the junk", T0 + 10))
+
+    text = show_text(telemetry.settings, show_all=True)
+
+    assert "ValueError: before the junk" in text
+    assert "ValueError: after the junk" in text
+    assert "nested" not in text
+    assert stored_count(telemetry.settings) == 2
+    cleaned = clean(telemetry.settings)  # Telemetry.clean() promises never to raise
+    assert cleaned == Cleaned({"stored": 2}, ())
+    assert os.listdir(layout.reports_dir) == []
+
+
+def test_a_day_file_with_one_undecodable_line_still_counts_its_reports(
+    telemetry: Telemetry, layout: Layout
+) -> None:
+    stored(layout, crash("real", T0))
+    [day_file] = layout.reports_dir.iterdir()
+    with open(day_file, "ab") as handle:
+        handle.write(b'{"note": "caf\xe9"}\n')
+
+    assert "ValueError: real" in show_text(telemetry.settings)
+    assert clean(telemetry.settings).removed == {"stored": 1}  # removed, and said so
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])  # raw in the JSON
+def test_a_report_holding_a_unicode_line_separator_is_one_line(
+    telemetry: Telemetry, layout: Layout, separator: str
+) -> None:
+    span = crash(f"one{separator}two", T0)
+    stored(layout, span)
+
+    assert read_reports(layout.reports_dir) == [document(span)]
+    assert "ValueError: one" in show_text(telemetry.settings)
+
+
+def test_a_step_that_fails_unexpectedly_is_a_problem_and_the_others_still_run(
+    telemetry: Telemetry, layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored(layout, crash("stored", T0))
+    sent(layout, crash("sent", T0))
+    layout.install_id_file.write_text("8a3c5f0e-1111-4222-8333-944445555666\n")
+
+    def broken(self: SentLog) -> int:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(SentLog, "clear", broken)
+
+    cleaned = clean(telemetry.settings)
+
+    assert cleaned.removed == {"stored": 1, "install id": 1}
+    assert cleaned.problems == ("RuntimeError: disk on fire",)
+
+
+# -- bounded reading of the day files ------------------------------------------------------------
+
+
+def test_a_day_file_over_the_bound_is_never_read_but_is_named_and_removed(
+    telemetry: Telemetry, layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored(layout, crash("small and new", T0))
+    huge = layout.reports_dir / "2000-01-01.jsonl"
+    with open(huge, "wb") as handle:
+        handle.truncate(MAX_READ_FILE + 1)  # sparse: costs no disk
+    opened: list[str] = []
+    real_read = _file.read_bounded
+
+    def spy(path: Any, limit: int) -> bytes:
+        opened.append(os.path.basename(path))
+        return real_read(path, limit)
+
+    monkeypatch.setattr(_file, "read_bounded", spy)
+
+    text = show_text(telemetry.settings, show_all=True, prog="acme telemetry")
+
+    assert "ValueError: small and new" in text
+    assert text.splitlines()[-1] == (
+        f"Not read: 1 file of reports in {layout.reports_dir}, too large to read here;"
+        " `acme telemetry clean` removes it."
+    )
+    assert huge.name not in opened
+    assert stored_reports(telemetry.settings) == (1, 1)
+    out, notes = show_output(telemetry.settings, as_json=True)
+    assert json.loads(out)  # the JSON alone on stdout; the note on stderr
+    assert notes.startswith("Not read: 1 file of reports")
+    assert clean(telemetry.settings).removed == {"stored": 1, "unread": 1}
+    assert os.listdir(layout.reports_dir) == []
+    assert huge.name not in opened
+
+
+def test_day_files_are_read_newest_first_within_a_total_bound(tmp_path: Path) -> None:
+    directory = tmp_path / "telemetry" / "reports"
+    directory.mkdir(parents=True)
+    line = json.dumps(document(crash("x", T0))).encode() + b"\n"
+    for day in ("2025-01-01", "2025-01-02", "2025-01-03", "2025-01-04"):
+        (directory / f"{day}.jsonl").write_bytes(line * 2)
+    (directory / "2025-01-05.jsonl").write_bytes(line * 5)  # over max_file on its own
+
+    days = scan_reports(directory, max_file=4 * len(line), max_total=5 * len(line))
+
+    assert [d.path.name[:10] for d in days] == [
+        "2025-01-01",
+        "2025-01-02",
+        "2025-01-03",
+        "2025-01-04",
+        "2025-01-05",
+    ]
+    # The newest too large: skipped at no cost; then two fit; the older ones do not.
+    assert [None if d.documents is None else len(d.documents) for d in days] == [
+        None,
+        None,
+        2,
+        2,
+        None,
+    ]
+
+
+# -- JSON output -----------------------------------------------------------------------------------
+
+UNSAFE = [
+    "\x1b",
+    "\x7f",
+    "\x85",
+    "\x9b",
+    "\x9d",
+    "\xad",
+    "\u061c",
+    "\u200b",
+    "\u200e",
+    "\u202e",
+    "\u2066",
+    "\u2028",
+    "\u2029",
+    "\ufeff",
+    "\U000e0001",
+    "\ud800",
+]
+
+
+def test_json_escapes_what_could_drive_a_terminal_and_keeps_the_rest_readable() -> None:
+    value = {"message": "A" + "B".join(UNSAFE) + "Z café 日本 😀", "n": [1, None, True]}
+
+    text = json_text(value)
+
+    assert json.loads(text) == value
+    for char in UNSAFE:
+        assert char not in text, f"U+{ord(char):04X}"
+    assert "\\u202e" in text
+    assert "\\udb40\\udc01" in text  # beyond U+FFFF: a surrogate pair
+    assert "café 日本 😀" in text
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(alphabet=st.characters()),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.text(alphabet=st.characters(), max_size=5), inner, max_size=3)
+        ),
+        max_leaves=8,
+    )
+)
+def test_json_text_parses_to_the_same_value_and_holds_no_unsafe_character(value: Any) -> None:
+    text = json_text(value)
+    assert json.loads(text) == value
+    unsafe = [c for c in text if c != "\n" and unicodedata.category(c) in UNSAFE_CATEGORIES]
+    assert unsafe == []
+
+
+def test_show_json_and_sent_json_print_no_control_or_format_character(
+    telemetry: Telemetry, layout: Layout
+) -> None:
+    span = crash("A" + "B".join(UNSAFE[:-1]) + "Z", T0)
+    stored(layout, span)
+    sent(layout, span, exporter="otlp", delivery_id="t/s")
+
+    for as_sent in (False, True):
+        text = show_text(telemetry.settings, as_json=True, sent=as_sent)
+        for char in UNSAFE[:-1]:
+            assert char not in text, (as_sent, f"U+{ord(char):04X}")
+        parsed = json.loads(text)
+        assert (parsed[0]["report"] if as_sent else parsed) == document(span)
+
+
+# -- a waiting report, as the host that wrote it sends it ----------------------------------------
+
+
+def test_a_waiting_report_keeps_its_own_resource_scrubbed_again(
+    telemetry: Telemetry, layout: Layout
+) -> None:
+    record = span_to_record(crash("waiting", T0))
+    record["resource"] = {
+        "service.name": "acme",
+        "service.version": "7.7.7",
+        "owner": "mail alice.smith@example.com",
+    }
+    assert Outbox(layout.outbox_dir).put(record, ["otlp"], claimed=False)
+    generic = Telemetry(app="acme", config_dir=layout.config_dir)  # knows no version of acme
+
+    shown = json.loads(show_text(generic.settings, as_json=True))
+
+    resource = {
+        a["key"]: a["value"]["stringValue"]
+        for a in shown["resourceSpans"][0]["resource"]["attributes"]
+    }
+    assert resource["service.version"] == "7.7.7"
+    assert "alice.smith@example.com" not in resource["owner"]
+    assert "[email]" in resource["owner"]
+    assert "acme 7.7.7" in show_text(generic.settings)
+
+
+# -- show --json with nothing kept ---------------------------------------------------------------
+
+
+def test_show_json_with_nothing_kept_prints_nothing_on_stdout(
+    telemetry: Telemetry, layout: Layout
+) -> None:
+    out, notes = show_output(telemetry.settings, as_json=True, prog="acme telemetry")
+    assert out == ""
+    assert notes.startswith(f"No report is kept on this machine (in {layout.telemetry_dir})")
+    # The sent record is a list: empty, it is still JSON.
+    assert show_output(telemetry.settings, as_json=True, sent=True) == ("[]", "")
+    # Readable output, and the Python API, keep the sentence where it was.
+    assert show_text(telemetry.settings, as_json=True) == notes
+
+
+def test_local_mode_notes_go_to_stderr_with_json(telemetry: Telemetry, layout: Layout) -> None:
+    stored(layout, crash("kept here", T0))
+    save_choice(layout, enabled=False, level="local")
+    out, notes = show_output(telemetry.settings, as_json=True)
+    assert json.loads(out)
+    assert notes.startswith("Local mode: reports are recorded on this machine")
+
+
+# -- the sent record: only entries of ours count -------------------------------------------------
+
+
+def test_clean_counts_only_the_sent_entries_of_ours(telemetry: Telemetry, layout: Layout) -> None:
+    for i in range(2):
+        sent(layout, crash(f"sent {i}", T0 + i))
+    for i in range(30):  # junk named like entries
+        (layout.sent_dir / f"{i:020d}-junk-{i:08x}.json").write_text("{}")
+    (layout.sent_dir / f"{T0 + 99:020d}-otlp-0000abcd.json").write_text(DEEP)
+
+    assert clean(telemetry.settings).removed == {"sent": 2}
+    assert os.listdir(layout.sent_dir) == []

@@ -325,9 +325,7 @@ def test_local_mode_records_in_the_file_only_and_leaves_the_outbox_alone(
     assert _messages(read_reports(layout.reports_dir)) == ["kept here"]
     assert list(layout.outbox_dir.iterdir()) == [waiting]
     assert waiting.read_bytes() == before
-    [entry] = SentLog(layout.sent_dir).entries()
-    assert entry.exporter == "file"
-    assert _messages([entry.document]) == ["kept here"]
+    assert SentLog(layout.sent_dir).entries() == []  # nothing left the machine
 
 
 def test_a_switch_out_of_local_mode_rebuilds_with_the_configured_exporters(
@@ -345,10 +343,8 @@ def test_a_switch_out_of_local_mode_rebuilds_with_the_configured_exporters(
 
     assert [s.events[0].attributes[attr.EXCEPTION_MESSAGE] for s in REMOTE] == ["uploaded"]
     assert _messages(read_reports(settings.layout().reports_dir)) == ["local"]
-    assert sorted(e.exporter for e in SentLog(settings.layout().sent_dir).entries()) == [
-        "file",
-        "memory",
-    ]
+    # The record of what left: the upload only (the file is its own record).
+    assert [e.exporter for e in SentLog(settings.layout().sent_dir).entries()] == ["memory"]
 
 
 @pytest.mark.parametrize(
@@ -398,7 +394,6 @@ def test_drops_are_counted_by_reason(settings: Settings) -> None:
         "scrubbing failed": 0,
         "outbox full": 0,
         "failed checks": 0,
-        "not recorded": 0,
     }
     assert pipeline.dropped == 2
     assert denied.drops()["no consent"] == denied.dropped == 1
@@ -445,15 +440,22 @@ def test_forget_stored_can_keep_the_install_id(settings: Settings) -> None:
 @pytest.mark.parametrize(
     ("level", "written", "drops"),
     [
-        pytest.param("crash", ["at exit"], {"usage events off": 1}, id="crash: to the outbox"),
-        pytest.param("local", [], {"not recorded": 2}, id="local: never to the outbox"),
+        pytest.param(
+            "crash", [("at exit", ["memory"])], {"usage events off": 1}, id="crash: to upload"
+        ),
+        pytest.param(
+            "local",
+            [("at exit", ["file"]), ("page_view", ["file"])],
+            {},
+            id="local: for the file exporter alone",
+        ),
     ],
 )
 def test_what_a_flush_out_of_time_writes_itself(
     monkeypatch: pytest.MonkeyPatch,
     settings: Settings,
     level: str,
-    written: list[str],
+    written: list[tuple[str, list[str]]],
     drops: dict[str, int],
 ) -> None:
     import threading
@@ -471,12 +473,158 @@ def test_what_a_flush_out_of_time_writes_itself(
     assert pipeline.flush(WAIT)
 
     outbox = settings.layout().outbox_dir
-    records = (
-        [json.loads(path.read_text())["span"] for path in sorted(outbox.glob("*"))]
+    documents = (
+        [json.loads(path.read_text()) for path in sorted(outbox.glob("*"))]
         if outbox.exists()
         else []
     )
-    messages = [r["events"][0]["attributes"][attr.EXCEPTION_MESSAGE] for r in records]
-    assert messages == written
+    found = [
+        (
+            d["span"]["events"][0]["attributes"][attr.EXCEPTION_MESSAGE]
+            if d["span"]["events"]
+            else d["span"]["name"],
+            d["pending"],
+        )
+        for d in documents
+    ]
+    assert found == written
     assert {k: v for k, v in pipeline.drops().items() if v} == drops
     assert REMOTE == []
+
+
+# -- a switch to local mode while reports are held or on their way (red team 17) ----------
+
+
+def test_a_report_held_when_local_is_chosen_is_recorded_here_never_uploaded(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    monkeypatch.setenv("ACME_TELEMETRY_EXPORTER", "memory")
+    gate = Gate("ask")
+    pipeline = Pipeline(settings, gate)
+    pipeline.submit(_crash("held for the question"))
+    assert pipeline.flush(WAIT)
+    assert pipeline.held() == 1
+
+    gate.decision = ConsentDecision("granted", "session", level="local")  # enable(local=True)
+    pipeline.release_held()
+    assert pipeline.flush(WAIT)
+
+    assert REMOTE == []
+    assert _messages(read_reports(settings.layout().reports_dir)) == ["held for the question"]
+    assert pipeline.held() == 0
+    assert pipeline.waiting() == 0
+
+
+def test_a_crash_after_local_was_chosen_elsewhere_is_not_uploaded_while_one_is_held(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    monkeypatch.setenv("ACME_TELEMETRY_EXPORTER", "memory")
+    gate = Gate("ask")
+    pipeline = Pipeline(settings, gate)
+    pipeline.submit(_crash("held"))
+    assert pipeline.flush(WAIT)
+
+    # `acme telemetry local` in another terminal: the saved choice changes under us.
+    gate.decision = ConsentDecision("granted", "config", level="local")
+    pipeline.submit(_crash("after local"))
+    assert pipeline.flush(WAIT)
+
+    assert REMOTE == []
+    assert _messages(read_reports(settings.layout().reports_dir)) == ["after local"]
+    assert pipeline.held() == 1  # still waiting for this process's answer
+    assert "held" in pipeline.preview_held()
+
+
+def test_a_delivery_queued_before_local_was_chosen_stays_on_the_machine(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    import threading
+
+    monkeypatch.setenv("ACME_TELEMETRY_EXPORTER", "memory")
+    gate = Gate("granted")
+    pipeline = Pipeline(settings, gate)
+    release = threading.Event()
+    pipeline._sender.submit(lambda: release.wait(WAIT))  # the sending thread is busy
+    try:
+        pipeline.submit(_crash("queued"))
+        assert pipeline._worker.wait(WAIT)  # recorded: on disk, its send queued
+        gate.decision = ConsentDecision("granted", "config", level="local")
+    finally:
+        release.set()
+    assert pipeline.flush(WAIT)
+
+    assert REMOTE == []
+    assert pipeline.waiting() == 1  # in the outbox, which `local` empties; never sent
+
+
+def test_in_local_mode_a_report_written_without_the_sdk_is_recorded_by_a_later_run(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    from otel_telemetry.pipeline._spool import write_captures
+
+    monkeypatch.setenv("ACME_TELEMETRY_EXPORTER", "memory")  # configured: an upload
+
+    local = ConsentDecision("granted", "ACME_TELEMETRY", level="local")
+    write_captures([_crash("written at exit")], settings, local)
+    [document] = [json.loads(p.read_text()) for p in settings.layout().outbox_dir.iterdir()]
+    assert document["pending"] == ["file"]  # for the local record alone, never an upload
+
+    later = Pipeline(settings, Gate("granted", level="local"))
+    later.schedule_drain()
+    assert later.flush(WAIT)
+
+    assert _messages(read_reports(settings.layout().reports_dir)) == ["written at exit"]
+    assert later.waiting() == 0
+    assert REMOTE == []
+
+
+def test_local_chosen_while_a_report_is_recorded_keeps_it_here(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    monkeypatch.setenv("ACME_TELEMETRY_EXPORTER", "memory")
+
+    class Switching(Gate):
+        """Granted for an upload when recording starts; `local` from its end on."""
+
+        calls = 0
+
+        def __call__(self) -> ConsentDecision:
+            self.calls += 1
+            if self.calls > 1:
+                return ConsentDecision("granted", "session", level="local")
+            return self.decision
+
+    pipeline = Pipeline(settings, Switching("granted"))
+    pipeline.submit(_crash("recorded as local was chosen"))
+    assert pipeline.flush(WAIT)
+
+    assert REMOTE == []
+    assert pipeline.waiting() == 0
+    assert _messages(read_reports(settings.layout().reports_dir)) == [
+        "recorded as local was chosen"
+    ]
+
+
+def test_usage_events_waiting_are_deleted_once_the_level_no_longer_allows_them(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    monkeypatch.setenv("ACME_TELEMETRY_EXPORTER", "memory")
+    from otel_telemetry.pipeline._records import span_to_record
+    from tests.unit import exception_span, finished_span
+
+    outbox = Outbox(settings.layout().outbox_dir)
+    event = span_to_record(finished_span("page_view", {attr.KIND: attr.KIND_EVENT}))
+    crash = span_to_record(exception_span(message="a crash"))
+    for record in (event, crash):
+        entry = outbox.put(record, ["memory"])
+        assert entry is not None
+        outbox.settle(entry)
+
+    pipeline = Pipeline(settings, Gate("granted", level="crash"))  # lowered from `all`
+    pipeline.schedule_drain()
+    assert pipeline.flush(WAIT)
+
+    assert [s.events[0].attributes[attr.EXCEPTION_MESSAGE] for s in REMOTE] == ["a crash"]
+    assert pipeline.waiting() == 0
+    assert pipeline.drops()["usage events off"] == 1
+    assert pipeline.drops()["outbox full"] == 0

@@ -378,16 +378,23 @@ def test_a_delivery_left_from_an_earlier_export_does_not_name_this_report(
     assert [e.delivery_id for e in sent.entries()] == ["from-the-first-report", ids_of(second)]
 
 
-def test_the_file_exporter_standing_in_is_recorded_as_file(tmp_path: Path, sent: SentLog) -> None:
+def test_what_stays_on_the_machine_is_not_recorded_as_sent(tmp_path: Path, sent: SentLog) -> None:
     from otel_telemetry.exporters import FileSpanExporter
+    from otel_telemetry.exporters._console import JsonConsoleSpanExporter
 
+    reports = tmp_path / "telemetry" / "reports"
     sending = SendingProcessor(
-        {"sentry": FileSpanExporter(tmp_path / "telemetry" / "reports")}, None, None, sent=sent
+        # The file exporter standing in for sentry without a DSN, and the console.
+        {"sentry": FileSpanExporter(reports), "console": JsonConsoleSpanExporter()},
+        None,
+        None,
+        sent=sent,
     )
 
     sending.on_end(exception_span())
 
-    assert [e.exporter for e in sent.entries()] == ["file"]
+    assert len(list(reports.iterdir())) == 1  # written: the file is its own record
+    assert sent.entries() == []
 
 
 def test_a_record_that_cannot_be_written_never_fails_the_delivery(

@@ -257,3 +257,22 @@ def test_names_of_exporters_cannot_leave_the_folder(log: SentLog) -> None:
     assert entry.delivery_id is not None
     assert len(entry.delivery_id) == 256
     assert os.listdir(log.directory.parent) == ["sent"]
+
+
+def test_count_is_of_whole_entries_of_ours_never_of_junk_named_like_one(
+    log: SentLog, tmp_path: Path
+) -> None:
+    log.add(document("ours"), exporter="otlp", delivery_id=None, time_ns=T0)
+    directory = log.directory
+    outside = tmp_path / "outside.json"
+    outside.write_text(
+        json.dumps({"time_ns": T0 + 9, "exporter": "otlp", "delivery_id": None, "report": {}})
+    )
+    (directory / f"{T0 + 9:020d}-sentry-aaaaaaaa.json").symlink_to(outside)
+    os.mkfifo(directory / f"{T0 + 8:020d}-sentry-bbbbbbbb.json")
+    (directory / f"{T0 + 7:020d}-otlp-cccccccc.json").write_bytes(b"[" * 50_000 + b"]" * 50_000)
+    (directory / f"{T0 + 6:020d}-otlp-dddddddd.json").write_bytes(b"x" * (MAX_ENTRY_BYTES + 1))
+    for index in range(300):
+        (directory / f"{index:020d}-junk-{index:08x}.json").write_text("{}")
+
+    assert log.count() == 1 == len(log.entries())

@@ -218,3 +218,30 @@ def test_exporter_context(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     assert context.packages == ("acme", "acme_ext")
     assert context.environ["ACME_SENTRY_DSN"] == ENV_DSN
     assert context.reports_dir == tmp_path / "telemetry" / "reports"
+
+
+DSN = "https://0123456789abcdef0123456789abcdef@o0.ingest.sentry.io/7"
+
+
+@pytest.mark.parametrize(
+    ("variables", "destinations"),
+    [
+        ({"ACME_SENTRY_DSN": DSN}, ("sentry",)),
+        ({"ACME_TELEMETRY_EXPORTER": "sentry"}, ("file (sentry has no valid DSN)",)),
+        ({"ACME_SENTRY_DSN": "garbage"}, ("file (sentry has no valid DSN)",)),
+        ({"ACME_TELEMETRY_EXPORTER": "otlp"}, ("file (otlp has no endpoint)",)),
+        (
+            {"ACME_TELEMETRY_EXPORTER": "otlp", "ACME_OTLP_ENDPOINT": "http://127.0.0.1:4318"},
+            ("otlp to http://127.0.0.1:4318",),
+        ),
+        ({"ACME_TELEMETRY_EXPORTER": "none"}, ()),
+        ({"ACME_TELEMETRY_EXPORTER": "bogus,file"}, ("nowhere (bogus is not an exporter)", "file")),
+        ({"ACME_TELEMETRY_DEBUG": "1"}, ("console",)),
+    ],
+)
+def test_destinations_name_where_a_report_really_goes(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], destinations: tuple[str, ...]
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert settings().destinations() == destinations

@@ -68,11 +68,69 @@ def test_local_mode_names_the_one_exporter_that_records(
     clean: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ACME_TELEMETRY", "local")
-    monkeypatch.setenv("ACME_TELEMETRY_EXPORTER", "otlp")
+    monkeypatch.setenv("ACME_TELEMETRY_EXPORTER", "otlp,sentry")
+    monkeypatch.setenv("ACME_OTLP_ENDPOINT", "https://collector.acme.example")
 
-    text = str(Telemetry(app="acme").status())
+    status = Telemetry(app="acme", sentry_dsn="https://key@o0.ingest.example/1").status()
+    lines = str(status).splitlines()
 
-    assert "  exporters: file (local mode; configured: otlp)" in text.splitlines()
+    assert "  exporters: file (local mode; configured: otlp, sentry)" in lines
+    # Nothing is uploaded: no destination is named, as if it were.
+    assert [line for line in lines if line.startswith(("  otlp:", "  sentry:"))] == []
+    assert status.otlp_endpoint == "https://collector.acme.example"  # the field still says it
+
+
+@pytest.mark.parametrize(
+    ("mode", "then"),
+    [
+        pytest.param("interactive", "you will be asked again", id="interactive"),
+        pytest.param("notebook", "you will be asked again", id="notebook"),
+        pytest.param(
+            "non-interactive", "nothing is sent until you say yes again", id="non-interactive"
+        ),
+        pytest.param("server", "the server default applies, after its notice", id="server"),
+    ],
+)
+def test_a_saved_yes_for_an_older_policy_says_so(
+    clean: Path, monkeypatch: pytest.MonkeyPatch, mode: str, then: str
+) -> None:
+    monkeypatch.setenv("ACME_TELEMETRY_MODE", mode)
+    clean.mkdir()
+    (clean / "config.json").write_text('{"telemetry": {"enabled": true}}')
+
+    status = Telemetry(app="acme", policy_version=2).status()
+
+    assert status.outdated_policy == 1
+    assert (
+        f"  policy:    version 2 (your saved yes was for version 1: {then})"
+        in str(status).splitlines()
+    )
+    current = Telemetry(app="acme", policy_version=1).status()
+    assert current.outdated_policy is None
+    assert "  policy:    version 1" in str(current).splitlines()
+
+
+def test_every_string_from_outside_is_escaped() -> None:
+    evil = "a\x1b]0;PWNED\x07\x1b[2J\x9b2J\u202e\u2028z"
+    status = _status(
+        app=f"acme{evil}",
+        decided_by=f"ACME_TELEMETRY{evil}",
+        exporters=(f"otlp{evil}",),
+        config_file=Path(f"/home/{evil}/config.json"),
+        email=f"{evil}@example.com",
+        sentry_dsn_source=f"ACME_SENTRY_DSN{evil}",
+        otlp_endpoint=f"https://{evil}",
+        otlp_endpoint_source=f"ACME_OTLP_ENDPOINT{evil}",
+        drops={f"no consent{evil}": 1},
+        dropped=1,
+    )
+    text = str(status)
+    for char in ("\x1b", "\x07", "\x9b", "\u202e", "\u2028"):
+        assert char not in text, repr(char)
+    assert len(text.splitlines()) == 9
+    assert "  email:     a\\x1b]0;PWNED\\x07\\x1b[2J\\x9b2J\\u202e\\u2028z@example.com" in text
+    local = str(_status(enabled=False, level="local", reports_dir=Path(f"/r/{evil}")))
+    assert "\x1b" not in local
 
 
 def test_the_counts_of_reports(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,7 +148,7 @@ def test_the_counts_of_reports(clean: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert status.drops["usage events off"] == 1
     assert sum(status.drops.values()) == status.dropped
     assert (
-        "  reports:   held 0, waiting 0, sent 3, dropped 1 (1 usage events off)"
+        "  reports:   waiting 0, sent 3; in this process: held 0, dropped 1 (1 usage events off)"
         in str(status).splitlines()
     )
 
@@ -114,12 +172,12 @@ def _status(**fields: object) -> TelemetryStatus:
     [
         pytest.param(
             {"held": 1, "waiting": 2, "sent": 5},
-            "held 1, waiting 2, sent 5, dropped 0",
+            "waiting 2, sent 5; in this process: held 1, dropped 0",
             id="nothing dropped",
         ),
         pytest.param(
             {"dropped": 3, "drops": {"no consent": 1, "queue full": 0, "outbox full": 2}},
-            "held 0, waiting 0, sent 0, dropped 3 (1 no consent, 2 outbox full)",
+            "waiting 0, sent 0; in this process: held 0, dropped 3 (1 no consent, 2 outbox full)",
             id="reasons that count, in order",
         ),
     ],

@@ -30,7 +30,10 @@ ACME_MARKDOWN = json.loads(
  {"key": "telemetry.sdk.name", "value": {"stringValue": "opentelemetry"}},
  {"key": "telemetry.sdk.version", "value": {"stringValue": "1.45.2"}},
  {"key": "telemetry.distro.name", "value": {"stringValue": "otel_telemetry"}},
- {"key": "telemetry.distro.version", "value": {"stringValue": "0.1.0"}}]},
+ {"key": "telemetry.distro.version", "value": {"stringValue": "0.1.0"}},
+ {"key": "process.runtime.name", "value": {"stringValue": "cpython"}},
+ {"key": "process.runtime.version", "value": {"stringValue": "3.11.7"}},
+ {"key": "os.type", "value": {"stringValue": "linux"}}]},
  "scopeSpans": [{"scope": {"name": "otel_telemetry", "version": "0.1.0"},
  "spans": [{"traceId": "26197f75a2836bc16b47cd14016c5eb6", "spanId": "3031c10c903ec68d",
  "name": "exception", "kind": 1,
@@ -84,7 +87,7 @@ def crash(chain: list[dict[str, Any]], **attributes: Any) -> dict[str, Any]:
 
 
 def frame(filename: str, function: str, lineno: int, in_app: bool) -> dict[str, Any]:
-    module = filename[:-3].replace("/", ".")
+    module = filename[:-3].replace("/", ".").removesuffix(".__init__")  # as Python names it
     return dict(filename=filename, function=function, lineno=lineno, module=module, in_app=in_app)
 
 
@@ -106,7 +109,114 @@ def entry(
     )
 
 
-# -- the acme demo crash, whole ---------------------------------------------------------
+def set_attribute(document: dict[str, Any], key: str, value: dict[str, Any]) -> None:
+    [item] = [a for a in the_span(document)["attributes"] if a["key"] == key]
+    item["value"] = value
+
+
+def acme_crawl() -> dict[str, Any]:
+    """The other acme demo crash (``acme crawl https://example.com/a``), as the ``file``
+    exporter wrote it on CPython 3.11: a CrawlError caused by a ConnectionRefusedError."""
+    crawler = "acme/crawler.py"
+    document = crash(
+        [
+            entry(
+                "ConnectionRefusedError",
+                "connection to [url] refused",
+                [
+                    frame(crawler, "_fetch", 44, True),
+                    frame(crawler, "_decode", 36, True),
+                    frame("json/__init__.py", "loads", 359, False),
+                    frame("json/decoder.py", "JSONDecoder.decode", 337, False),
+                    frame("json/decoder.py", "JSONDecoder.raw_decode", 353, False),
+                    frame(crawler, "_decode.<locals>.check", 33, True),
+                ],
+                "cause",
+            ),
+            entry(
+                "acme.crawler.CrawlError",
+                "could not fetch [url] on behalf of [email]; partial page kept in [path]",
+                [
+                    USER,
+                    frame("click/core.py", "Command.__call__", 1653, False),
+                    frame("click/core.py", "Command.main", 1560, False),
+                    frame("click/core.py", "Group.invoke", 2054, False),
+                    frame("click/core.py", "Command.invoke", 1414, False),
+                    frame("click/core.py", "Context.invoke", 911, False),
+                    frame("acme/cli.py", "crawl", 32, True),
+                    frame(crawler, "run", 62, True),
+                    frame("asyncio/runners.py", "run", 190, False),
+                    frame("asyncio/runners.py", "Runner.run", 118, False),
+                    frame("asyncio/base_events.py", "BaseEventLoop.run_until_complete", 653, False),
+                    frame(crawler, "arun", 56, True),
+                    frame(crawler, "_fetch", 48, True),
+                ],
+            ),
+        ],
+        **{
+            "otel_telemetry.scrubbed": {
+                "arrayValue": {
+                    "values": [
+                        {"stringValue": f"{rule}:{count}"}
+                        for rule, count in (("email", 4), ("path", 4), ("url", 6))
+                    ]
+                }
+            }
+        },
+    )
+    set_attribute(document, "otel_telemetry.mechanism", {"stringValue": "excepthook"})
+    return document
+
+
+# -- the acme demo crashes, whole ---------------------------------------------------------
+
+
+def test_the_acme_crawl_crash_reads_in_at_most_40_lines():
+    text = render_report(acme_crawl(), destinations=("file",))
+
+    assert len(text.splitlines()) <= 40
+    assert text == snapshot("""\
+acme 1.4.0 crashed: acme.crawler.CrawlError
+  caught by        excepthook (an uncaught exception)
+
+Traceback (most recent call last; > marks acme's own code):
+  > acme/crawler.py, line 44, in _fetch
+  > acme/crawler.py, line 36, in _decode
+    json/__init__.py, line 359, in loads
+    json/decoder.py, line 337, in JSONDecoder.decode
+    json/decoder.py, line 353, in JSONDecoder.raw_decode
+  > acme/crawler.py, line 33, in _decode.<locals>.check
+ConnectionRefusedError: connection to [url] refused
+The above was the direct cause of the following (most recent call last):
+    <user code>
+    click/core.py, line 1653, in Command.__call__
+    click/core.py, line 1560, in Command.main
+    click/core.py, line 2054, in Group.invoke
+    click/core.py, line 1414, in Command.invoke
+    click/core.py, line 911, in Context.invoke
+  > acme/cli.py, line 32, in crawl
+  > acme/crawler.py, line 62, in run
+    asyncio/runners.py, line 190, in run
+    asyncio/runners.py, line 118, in Runner.run
+    asyncio/base_events.py, line 653, in BaseEventLoop.run_until_complete
+  > acme/crawler.py, line 56, in arun
+  > acme/crawler.py, line 48, in _fetch
+acme.crawler.CrawlError: could not fetch [url] on behalf of [email]; partial page kept in [path]
+
+Also attached:
+  Python           CPython 3.11.7 on linux
+  mode             non-interactive (a script or a job, no one to ask)
+  time             2026-11-23 02:04:54 UTC
+  report id        26197f75a2836bc16b47cd14016c5eb6 / 3031c10c903ec68d (random)
+  sent by          otel_telemetry 0.1.0, on opentelemetry 1.45.2 (python)
+  your email       not sent
+  traceback text   the same as above, as Python prints it
+Nothing else is in this report.
+
+Removed by the scrubber: 4 email, 4 path, 6 url
+Goes to:
+  file\
+""")
 
 
 def test_the_acme_crash_reads_in_20_to_40_lines():
@@ -122,7 +232,7 @@ Traceback (most recent call last; > marks acme's own code):
 AttributeError: 'NoneType' object has no attribute 'raw'
 
 Also attached:
-  acme version     1.4.0
+  Python           CPython 3.11.7 on linux
   mode             non-interactive (a script or a job, no one to ask)
   time             2026-11-23 02:04:54 UTC
   report id        26197f75a2836bc16b47cd14016c5eb6 / 3031c10c903ec68d (random)
@@ -131,8 +241,7 @@ Also attached:
   traceback text   the same as above, as Python prints it
 Nothing else is in this report.
 
-Removed by the scrubber:
-  nothing
+Removed by the scrubber: nothing
 Goes to:
   otlp\
 """)
@@ -181,16 +290,10 @@ acme 1.4.0 crashed: acme.CacheError
 Traceback (most recent call last; > marks acme's own code):
   > acme/cache.py, line 12, in load
 KeyError: 'raw_markdown'
-
-The following was raised while handling the above:
-
-Traceback (most recent call last):
+The following was raised while handling the above (most recent call last):
     shutil.py, line 200, in copyfileobj
 OSError: [Errno 28] No space left on device
-
-The above was the direct cause of:
-
-Traceback (most recent call last):
+The above was the direct cause of the following (most recent call last):
   > acme/cache.py, line 40, in save
 acme.CacheError: could not save [path]\
 """)
@@ -265,20 +368,17 @@ def test_every_known_key_is_named_in_plain_words():
         },
     )
     resource = document["resourceSpans"][0]["resource"]["attributes"]
-    resource += [
-        {"key": "deployment.environment.name", "value": {"stringValue": "staging"}},
-        {"key": "process.runtime.name", "value": {"stringValue": "CPython"}},
-        {"key": "process.runtime.version", "value": {"stringValue": "3.12.1"}},
-        {"key": "os.type", "value": {"stringValue": "linux"}},
-    ]
+    resource.append({"key": "deployment.environment.name", "value": {"stringValue": "staging"}})
+    for item in resource:
+        runtime = {"process.runtime.name": "pypy", "process.runtime.version": "3.10.14"}
+        if item["key"] in runtime:
+            item["value"] = {"stringValue": runtime[item["key"]]}
 
     text = render_report(document, destinations=("sentry (DSN baked in)", "file"))
 
     assert text.split("Also attached:\n")[1] == snapshot("""\
-  acme version     1.4.0
   environment      staging
-  Python           CPython 3.12.1
-  OS               linux
+  Python           PyPy 3.10.14 on linux
   mode             non-interactive (a script or a job, no one to ask)
   request          GET /pages/{site}/markdown
   occurrences      12 (the same error, sent once)
@@ -289,8 +389,7 @@ def test_every_known_key_is_named_in_plain_words():
   traceback text   the same as above, as Python prints it
 Nothing else is in this report.
 
-Removed by the scrubber:
-  6 url, 4 email
+Removed by the scrubber: 6 url, 4 email
 Goes to:
   sentry (DSN baked in), file\
 """)
@@ -305,6 +404,12 @@ def test_unknown_and_repeated_keys_are_shown_too():
         {"key": "otel_telemetry.mode", "value": {"stringValue": "server"}}
     )
     the_span(document)["links"] = [{"traceId": "ab"}]
+    the_span(document)["attributes"].append(
+        {"key": "blob", "value": {"bytesValue": "aGVsbG8gd29ybGQ="}}
+    )
+    the_span(document)["events"].append(
+        {"name": "retry", "timeUnixNano": "1795399494986185016", "attributes": [], "n": 2}
+    )
 
     text = render_report(document)
 
@@ -312,11 +417,259 @@ def test_unknown_and_repeated_keys_are_shown_too():
     assert "mode             non-interactive" in text
     assert "otel_telemetry.mode server" in text  # the second one, by its key
     assert 'span links       [{"traceId": "ab"}]' in text
+    assert "blob             <11 bytes, base64 aGVsbG8gd29ybGQ=>" in text
+    assert 'event retry timeUnixNano "1795399494986185016"' in text
+    assert "event retry n    2" in text
 
 
 def test_the_email_given_with_the_answer_is_shown():
     assert "your email       not sent" in render_report(ACME_MARKDOWN)
     assert "your email       me@example.com" in render_report(ACME_MARKDOWN, email="me@example.com")
+
+
+NOTE = "none yet: you may add one after answering 1 or 2"
+
+
+def test_an_email_note_stands_in_for_not_sent_where_an_address_may_still_come():
+    lines = render_report(ACME_MARKDOWN, email_note=NOTE).splitlines()
+
+    assert [line for line in lines if "your email" in line] == [f"  your email       {NOTE}"]
+    assert "not sent" not in "\n".join(lines)
+
+
+def test_an_address_the_report_carries_or_is_given_wins_over_the_note():
+    given = render_report(ACME_MARKDOWN, email="me@example.com", email_note=NOTE)
+    carried = render_report(
+        crash(
+            [entry("ValueError", "bad", [])], **{"user.email": {"stringValue": "you@example.org"}}
+        ),
+        email_note=NOTE,
+    )
+
+    assert "your email       me@example.com" in given
+    assert "your email       you@example.org" in carried
+    assert NOTE not in given + carried
+
+
+# -- Python, the OS and the environment ------------------------------------------------------
+
+
+def resource_of(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return document["resourceSpans"][0]["resource"]["attributes"]
+
+
+def attached(text: str) -> list[str]:
+    return text.split("Also attached:\n")[1].split("\nNothing else")[0].splitlines()
+
+
+def test_python_and_the_os_are_one_line_and_each_alone_is_shown_too():
+    only_os = copy.deepcopy(ACME_MARKDOWN)
+    resource_of(only_os)[:] = [a for a in resource_of(only_os) if a["key"] == "os.type"]
+    only_python = copy.deepcopy(ACME_MARKDOWN)
+    resource_of(only_python)[:] = [a for a in resource_of(only_python) if a["key"] != "os.type"]
+    other = copy.deepcopy(ACME_MARKDOWN)
+    resource_of(other)[-3]["value"] = {"stringValue": "graalpy"}
+
+    assert "  Python           CPython 3.11.7 on linux" in attached(render_report(ACME_MARKDOWN))
+    assert "  OS               linux" in attached(render_report(only_os))
+    assert "  Python           CPython 3.11.7" in attached(render_report(only_python))
+    assert "  Python           graalpy 3.11.7 on linux" in attached(render_report(other))
+
+
+@pytest.mark.parametrize(
+    ("destinations", "expected"),
+    [
+        (("sentry",), ["  environment      none sent; Sentry shows it as production"]),
+        (
+            ("sentry (DSN baked in)", "file"),
+            ["  environment      none sent; Sentry shows it as production"],
+        ),
+        (("otlp", "file"), []),
+        (("file (sentry has no valid DSN)",), []),  # Sentry never sees it
+        ((), []),
+    ],
+)
+def test_sentry_without_an_environment_is_said_to_show_production(destinations, expected):
+    lines = attached(render_report(ACME_MARKDOWN, destinations=destinations))
+
+    assert [line for line in lines if "environment" in line] == expected
+
+
+def test_an_environment_the_report_carries_is_shown_as_it_is():
+    document = copy.deepcopy(ACME_MARKDOWN)
+    resource_of(document).append(
+        {"key": "deployment.environment.name", "value": {"stringValue": "staging"}}
+    )
+    lines = attached(render_report(document, destinations=("sentry",)))
+
+    assert [line for line in lines if "environment" in line] == ["  environment      staging"]
+
+
+# -- every field of the chain's JSON ------------------------------------------------------
+
+
+def chain_lines(text: str) -> list[str]:
+    return [line for line in attached(text) if line.startswith("  in the chain")]
+
+
+def test_fields_of_the_chain_the_frames_do_not_show_are_shown():
+    """An older version or another producer wrote more into the chain: it is sent, so shown."""
+    chain = [
+        entry(
+            "KeyError",
+            "'raw'",
+            [
+                frame("acme/a.py", "f", 1, True),
+                "a frame that is text",
+                frame("json/x.py", "g", 2, False),
+            ],
+            "cause",
+        ),
+        7,
+        entry("acme.CrawlError", "could not", [frame("acme/b.py", "h", 3, True), dict(USER)]),
+    ]
+    chain[0]["locals"] = {"retries": "3", "customer_tier": "gold-plan-7731"}
+    chain[0]["frames"][0]["lineno"] = "1"  # text: read_chain reads 0
+    chain[0]["frames"][2]["module"] = "jsonish.x"  # not what its file says
+    chain[0]["frames"][2]["in_app"] = "yes"
+    chain[2]["module"] = "other"  # not what its type says
+    chain[2]["frames"][0]["vars"] = {"loop_index": "41"}
+    chain[2]["frames"][1]["function"] = "handle_patient_record"  # a named placeholder
+    chain[2]["relation"] = "context"  # and no exception after it
+    document = crash([c for c in chain if isinstance(c, dict)])
+    event_attribute(document, "otel_telemetry.exception.chain")["stringValue"] = json.dumps(chain)
+
+    text = render_report(document)
+
+    assert chain_lines(text) == snapshot(
+        [
+            '  in the chain     exception 1 of 2 (KeyError): locals = {"retries": "3", "customer_tier": "gold-plan-7731"}',
+            "  in the chain     exception 1 of 2 (KeyError), frame 1 (acme/a.py, line 0): lineno = 1",
+            '  in the chain     exception 1 of 2 (KeyError), frame 2: "a frame that is text"',
+            "  in the chain     exception 1 of 2 (KeyError), frame 3 (json/x.py, line 2): in_app = yes",
+            "  in the chain     exception 1 of 2 (KeyError), frame 3 (json/x.py, line 2): module = jsonish.x",
+            "  in the chain     item 2 of the chain: 7",
+            "  in the chain     exception 2 of 2 (acme.CrawlError): module = other",
+            "  in the chain     exception 2 of 2 (acme.CrawlError): relation = context (no exception follows)",
+            '  in the chain     exception 2 of 2 (acme.CrawlError), frame 1 (acme/b.py, line 3): vars = {"loop_index": "41"}',
+        ]
+    )
+    assert "    <user code>, line 0, in handle_patient_record" in text
+    assert "could not be read" not in text.lower()
+
+
+def test_the_real_acme_chains_need_no_such_line():
+    assert chain_lines(render_report(acme_crawl())) == []
+    assert chain_lines(render_report(ACME_MARKDOWN)) == []
+
+
+_KNOWN = {"type", "module", "message", "frames", "omitted_frames", "relation", "base"}
+_KNOWN_FRAME = {"filename", "function", "lineno", "module", "in_app"}
+
+
+@given(
+    st.data(),
+    st.text(min_size=1, max_size=12),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda children: (
+            st.lists(children, max_size=3)
+            | st.dictionaries(st.text(max_size=5), children, max_size=3)
+        ),
+        max_leaves=6,
+    ),
+)
+def test_any_field_added_to_an_entry_or_a_frame_is_shown(data, key, value):
+    chain = copy.deepcopy(
+        json.loads(event_attribute(acme_crawl(), "otel_telemetry.exception.chain")["stringValue"])
+    )
+    target = data.draw(
+        st.sampled_from(
+            [("entry", i, None) for i in range(2)] + [("frame", 1, j) for j in range(13)]
+        )
+    )
+    kind, index, frame_index = target
+    holder = chain[index] if kind == "entry" else chain[index]["frames"][frame_index]
+    known = _KNOWN if kind == "entry" else _KNOWN_FRAME
+    if key in known:
+        key += "_"
+    holder[key] = value
+    document = acme_crawl()
+    event_attribute(document, "otel_telemetry.exception.chain")["stringValue"] = json.dumps(chain)
+
+    lines = chain_lines(render_report(document))
+
+    shown = _view.safe(value) if isinstance(value, str) else _view._compact(value)
+    assert len(lines) == 1
+    assert lines[0].endswith(f"{_view.safe(key)} = {shown}")
+
+
+# -- nothing that is sent is hidden or cut ---------------------------------------------------
+
+
+def test_the_bound_of_a_value_is_the_records():
+    from otel_telemetry.pipeline import _report
+
+    assert _view.MAX_STRING == _report.MAX_STRING
+    assert _view.MAX_VALUE > _report.MAX_STRING
+
+
+def test_a_message_of_3000_characters_is_shown_whole():
+    message = " ".join(f"row{i:04d}=ok" for i in range(300))[:3000]
+    text = render_report(
+        crash([entry("acme.HostError", message, [frame("acme/a.py", "f", 1, True)])])
+    )
+
+    assert len(message) == 3000
+    assert f"acme.HostError: {message}\n" in text
+    assert "more characters" not in text
+
+
+def test_a_value_the_record_cut_is_shown_whole_with_the_records_marker():
+    from otel_telemetry.pipeline._report import MAX_STRING, bound_record
+
+    long = "".join(f"{i:07d} " for i in range(MAX_STRING // 4))  # 2.5 times the bound
+    record = {"name": "exception", "attributes": {"note": long}, "events": [], "status": {}}
+    cut = bound_record(record)["attributes"]["note"]
+    assert cut != long  # cut by the record
+    assert cut.startswith(long[:MAX_STRING])
+    document = crash([entry("ValueError", "bad", [])], **{"note": {"stringValue": cut}})
+
+    text = render_report(document)
+
+    assert f"  note             {cut}\n" in text  # whole, the record's marker included
+    assert "more characters]" not in text  # and no cut of ours
+
+
+def test_a_long_stack_text_without_a_chain_is_shown_whole():
+    document = copy.deepcopy(ACME_MARKDOWN)
+    attributes = the_span(document)["events"][0]["attributes"]
+    attributes[:] = [a for a in attributes if a["key"] != "otel_telemetry.exception.chain"]
+    stack = "Traceback (most recent call last):\n" + "\n".join(
+        f'  File "lib/m{i}.py", line {i}, in f' for i in range(600)
+    )
+    event_attribute(document, "exception.stacktrace")["stringValue"] = stack
+
+    text = render_report(document)
+
+    assert stack in text
+    assert "not shown" not in text
+
+
+def test_a_long_list_within_what_a_record_holds_is_shown_whole():
+    values = [{"stringValue": f"item{i}"} for i in range(1000)]
+    long = [{"stringValue": "y" * 20_000}] * 3  # every item within the bound, not their sum
+    document = crash(
+        [entry("ValueError", "bad", [])],
+        many={"arrayValue": {"values": values}},
+        long={"arrayValue": {"values": long}},
+    )
+
+    text = render_report(document)
+
+    assert ", ".join(f"item{i}" for i in range(1000)) in text
+    assert ", ".join(["y" * 20_000] * 3) in text
+    assert "[... " not in text  # no marker of a cut of ours
 
 
 def test_no_destination_is_said():
@@ -352,7 +705,7 @@ Properties:
   formats          md, html
 
 Also attached:
-  acme version     1.4.0
+  Python           CPython 3.11.7 on linux
   mode             interactive (a terminal)
   install id       5b0c8a2e-1f7d-4c1e-9a51-3f0e3c7d2b11 (random, made on this machine)
   time             2026-11-23 02:04:54 UTC
@@ -360,8 +713,7 @@ Also attached:
   sent by          otel_telemetry 0.1.0, on opentelemetry 1.45.2 (python)
 Nothing else is in this report.
 
-Removed by the scrubber:
-  nothing
+Removed by the scrubber: nothing
 Goes to:
   otlp\
 """)
@@ -406,11 +758,12 @@ def test_control_characters_and_escape_sequences_never_reach_the_terminal(color)
     assert [escape for escape in shown if escape not in text] == []  # shown, as escapes
 
 
-def test_a_huge_value_is_cut_with_a_marker():
+def test_a_huge_value_beyond_what_a_record_holds_is_cut_with_a_marker():
     text = render_report(hostile_everywhere())
 
-    assert "x" * 1000 + " [... 19999000 more characters]" in text
-    assert len(text) < 50_000
+    left_out = 20_000_000 - _view.MAX_VALUE
+    assert "x" * _view.MAX_VALUE + f" [... {left_out} more characters]" in text
+    assert len(text) < 2 * _view.MAX_VALUE + 10_000
 
 
 NOT_DOCUMENTS = [None, [], "text", 5, {}, {"resourceSpans": 5}, {"resourceSpans": [5, None]}]
@@ -463,8 +816,8 @@ def test_a_broken_piece_leaves_the_rest_readable(name):
     assert "acme" in text
 
 
-def test_long_lists_in_a_value_say_how_much_is_not_shown():
-    many = {"arrayValue": {"values": [{"intValue": "7"}] * 250}}
+def test_absurdly_long_lists_in_a_value_say_how_much_is_not_shown():
+    many = {"arrayValue": {"values": [{"intValue": "7"}] * (_view.MAX_LIST + 50)}}
     text = render_report(crash([entry("ValueError", "bad", [])], **{"many": many}))
 
     assert "many             7, 7, 7" in text
@@ -618,6 +971,16 @@ def test_the_cut_of_long_tracebacks_is_where_capture_makes_it():
     assert _view.HEAD_FRAMES == HEAD_FRAMES
 
 
+def test_the_placeholders_are_the_ones_span_building_writes():
+    from otel_telemetry.pipeline import _spans
+
+    assert (_view.USER_CODE, _view.USER_EXCEPTION, _view.USER_MESSAGE) == (
+        _spans.USER_CODE,
+        _spans.USER_EXCEPTION,
+        _spans.USER_MESSAGE,
+    )
+
+
 def test_it_imports_only_the_standard_library_and_base_modules():
     tree = ast.parse(Path(_view.__file__).read_text(encoding="utf-8"))
     imported = {
@@ -672,5 +1035,5 @@ def test_the_stack_text_of_a_real_report_is_recognised_as_the_frames_shown():
 
     assert "traceback text   the same as above, as Python prints it" in text
     assert "frames omitted (not sent)" in text
-    assert "The above was the direct cause of:" in text
+    assert "The above was the direct cause of the following (most recent call last):" in text
     assert "Could not be read" not in text
