@@ -207,8 +207,9 @@ def show_output(
     Args:
         settings: the host's settings (config dir, scrubbing, exporters).
         sent: the sent record as a list, one line per report, newest last.
-        as_json: the exact OTLP/JSON (indented) instead of the readable report; with
-            ``sent``, the entries of the sent record (a JSON list, ``[]`` when empty).
+        as_json: the exact OTLP/JSON (indented) instead of the readable report (with
+            ``show_all``, a JSON list of the documents); with ``sent``, the entries of
+            the sent record (a JSON list, ``[]`` when empty).
         show_all: every report kept, oldest first; otherwise the newest only.
         color: ANSI colour in the readable report.
         prog: how the user runs the commands (``acme telemetry``), for the advice
@@ -239,8 +240,8 @@ def show_output(
         if not kept:
             body, nothing = "", _nothing_kept(layout, decision, prog)
         elif as_json:
-            chosen = kept if show_all else kept[-1:]
-            body = "\n".join(json_text(k.document) for k in chosen)
+            # One JSON value: the newest document, or with --all the list of them.
+            body = json_text([k.document for k in kept] if show_all else kept[-1].document)
         else:
             body = _readable(kept if show_all else kept[-1:], color=color)
     if as_json:

@@ -250,8 +250,9 @@ class Telemetry:
         self.consent.choose(True, validated_email(email), save=always, level=level)
         self._withdraw_question()
         if local:
-            # Nothing consented for upload waits any more: the outbox goes, as at disable().
-            self.pipeline.forget_stored()
+            # Nothing consented for upload waits any more (as at disable()); what waits
+            # for the file exporter in local mode stays, and so does the install id.
+            self.pipeline.forget_stored(install_id=False, uploads_only=True)
         # Held for the question: recorded as the choice now says (locally, for `local`).
         self.pipeline.release_held()
 

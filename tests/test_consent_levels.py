@@ -188,7 +188,12 @@ def test_the_policy_version_is_saved_when_above_one(tmp_path):
         ({"enabled": True, "policy_version": True}, "crash", 1),
         ({"enabled": True, "policy_version": "2"}, "crash", 1),
         ({"enabled": True, "policy_version": 7}, "crash", 7),
-        ({"level": "all"}, "all", 1),
+        ({"level": "all"}, None, 1),  # a yes needs "enabled": true
+        ({"level": "crash"}, None, 1),
+        ({"level": "local"}, "local", 1),  # uploads nothing: a level alone is enough
+        ({"level": "off"}, "off", 1),
+        ({"enabled": True, "level": " All "}, "all", 1),  # edited by hand
+        ({"enabled": False, "level": "Local"}, "local", 1),
         ({}, None, 1),
     ],
 )
@@ -276,3 +281,35 @@ def test_enable_usage_and_local_through_the_public_api(tmp_path):
     )
     with pytest.raises(ValueError, match="not both"):
         telemetry.enable(usage=True, local=True)
+
+
+def test_a_yes_from_an_older_release_keeps_the_newer_version_already_saved(tmp_path):
+    _consent(tmp_path, policy_version=2).choose(True)
+    _consent(tmp_path, policy_version=1).choose(True, level="all")  # the generic CLI, say
+    assert json.loads((tmp_path / "config.json").read_text()) == {
+        "telemetry": {"enabled": True, "level": "all", "policy_version": 2}
+    }
+    assert _consent(tmp_path, policy_version=2).decide().source == "config"  # not asked again
+
+
+def test_local_keeps_what_waits_for_the_file_exporter_and_drops_what_waits_to_upload(tmp_path):
+    from otel_telemetry.pipeline._outbox import Outbox
+    from tests.unit import record_of
+
+    outbox = Outbox(tmp_path / "telemetry" / "outbox")
+    for pending in (["file"], ["sentry"], ["file", "otlp"]):
+        entry = outbox.put(record_of(), pending)
+        outbox.settle(entry)
+    telemetry = Telemetry("acme", config_dir=tmp_path)
+    telemetry.settings.env = AppEnvironment("acme", {})
+
+    telemetry.enable(local=True)
+    telemetry.enable(local=True)  # again: what waits for the file exporter still stays
+
+    [kept] = [json.loads(p.read_text()) for p in outbox.directory.iterdir()]
+    assert kept["pending"] == ["file"]
+    from otel_telemetry.consent._store import withdrawn_ns
+
+    assert withdrawn_ns(tmp_path) > 0  # consent to upload was withdrawn...
+    drained = Outbox(outbox.directory, withdrawn_ns=lambda: withdrawn_ns(tmp_path))
+    assert [entry.pending for entry in drained.claim()] == [["file"]]  # ...not to record here

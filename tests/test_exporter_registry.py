@@ -112,3 +112,13 @@ if sys.argv[-1] == "enable":
     assert sent.stdout.split() == ["None", "False"]
     assert len(list((config_dir / "telemetry" / "reports").iterdir())) == 1
     assert not (config_dir / "config.json").exists()  # always=False saves nothing
+
+
+def test_a_stand_in_file_exporter_is_not_built_twice(tmp_path):
+    from otel_telemetry.exporters import ExporterContext, FileSpanExporter, create_exporters
+
+    context = ExporterContext(app="acme", version="1", config_dir=tmp_path)
+    exporters = create_exporters(("sentry", "file"), context)  # no DSN
+
+    # Each report stored once: the stand-ins write where `file` does, so they are one.
+    assert [type(e) for e in exporters.values()] == [FileSpanExporter]

@@ -31,6 +31,10 @@ from typing import TYPE_CHECKING, Optional
 if TYPE_CHECKING:
     from ._types import ConsentState, Level, Mode
 
+ANSWERED = "prompt:answered"
+"""The source of a denial because the question was answered in this process without a
+lasting yes: later reports are not sent; the one ``[1]`` released still is."""
+
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]{1,63}(?:\.[^@\s.]{1,63}){0,8}\.[A-Za-z]{2,24}")
 
 
@@ -136,9 +140,7 @@ def decide(inputs: ConsentInputs) -> ConsentDecision:
         )
     if inputs.mode in ("interactive", "notebook"):
         if inputs.answered:
-            return ConsentDecision(
-                "denied", "prompt:answered", level="off", outdated_policy=outdated
-            )
+            return ConsentDecision("denied", ANSWERED, level="off", outdated_policy=outdated)
         return ConsentDecision("ask", f"mode:{inputs.mode}", outdated_policy=outdated)
     return ConsentDecision("denied", f"mode:{inputs.mode}", level="off", outdated_policy=outdated)
 

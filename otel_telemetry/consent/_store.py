@@ -139,7 +139,8 @@ class ConfigStore:
             enabled: yes or no.
             email: the user's address, for a yes.
             level: what is collected; by default ``crash`` for a yes, ``off`` for a no.
-            policy_version: the host's version of what is collected, now.
+            policy_version: the host's version of what is collected, now; a yes keeps a
+                newer version the file already holds.
 
         Raises:
             OSError: the folder cannot be written (read-only or missing home), or the
@@ -157,6 +158,11 @@ class ConfigStore:
                 # Only reports on disk now can outlive the withdrawal (disable() deletes
                 # them next, and may fail to): with none, the file stays as it was.
                 withdrawn = max(withdrawn, time.time_ns())
+            if uploads:
+                # A yes already given for a newer policy (the host's own commands, when
+                # this save comes from an older release or the generic command line) is
+                # not made to look older: that would only ask the user again.
+                policy_version = max(policy_version, _choice_from(previous).policy_version)
             section: dict[str, Any] = {"enabled": uploads}
             if level in ("all", "local"):
                 section["level"] = level  # "enabled" alone says crash and off
@@ -317,14 +323,17 @@ def _choice_from(section: object) -> SavedChoice:
     enabled = section.get("enabled")
     email = section.get("email")
     written = section.get("level")
+    if isinstance(written, str):
+        written = written.strip().lower()  # edited by hand: "Local", " all"
     version = section.get("policy_version")
     level: Optional[Level] = next((known for known in LEVELS if known == written), None)
     if level is None:
         # Written by a version without levels, or edited by hand: `enabled` decides.
         level = None if not isinstance(enabled, bool) else "crash" if enabled else "off"
-    elif level in ("crash", "all") and "enabled" in section and enabled is not True:
-        # A yes needs `"enabled": true`: a hand-edited false, "no", 0 or null is a no.
-        level = "off"
+    elif level in ("crash", "all") and enabled is not True:
+        # A yes needs `"enabled": true`: a hand-edited false, "no", 0 or null is a no,
+        # and a level alone is no choice at all.
+        level = "off" if "enabled" in section else None
     return SavedChoice(
         enabled=None if level is None else level != "off",
         email=email if isinstance(email, str) and email else None,

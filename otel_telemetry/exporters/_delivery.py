@@ -44,6 +44,11 @@ def span_delivery_id(span: ReadableSpan) -> Optional[str]:
     return f"{context.trace_id:032x}/{context.span_id:016x}"
 
 
+LOCAL_EXPORTERS = frozenset({"file", "console"})
+"""The built-in exporters that only write on this machine (``delivers_locally``), by name:
+for a report on disk, whose exporters are known by name only. (Here, not in the registry,
+so that the outbox reads it without importing the SDK: the exit path uses it.)"""
+
 MAX_WAIT = 86_400.0
 """The longest wait an endpoint can impose (a day): a proxy answering 429 with a huge or
 infinite ``Retry-After`` must not switch reporting off for good."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -90,9 +90,21 @@ def create_exporters(names: Sequence[str], context: ExporterContext) -> dict[str
         except Exception as exc:
             warn_once(f"exporter:{name}", f"Telemetry exporter {name!r} is not available: {exc}")
             continue
-        if exporter is not None:
+        if exporter is not None and not _writes_like_one_of(exporter, exporters.values()):
             exporters[name] = exporter
     return exporters
+
+
+def _writes_like_one_of(exporter: SpanExporter, others: Iterable[SpanExporter]) -> bool:
+    """The same local writer as one already built: it would store each report twice.
+
+    ``sentry,file`` without a DSN: the ``sentry`` exporter stands in with the file one.
+    """
+    directory = getattr(exporter, "directory", None)
+    return directory is not None and any(
+        type(other) is type(exporter) and getattr(other, "directory", None) == directory
+        for other in others
+    )
 
 
 def find_factory(name: str) -> Optional[ExporterFactory]:

@@ -31,11 +31,13 @@ from typing import Callable, Optional
 
 from otel_telemetry._layout import (
     atomic_write,
+    check_tree,
     count_reports,
     ensure_dir,
     is_temporary,
 )
 from otel_telemetry._log import warn_once
+from otel_telemetry.exporters._delivery import LOCAL_EXPORTERS
 
 from ._report import FORMAT, Record, check_record
 
@@ -165,7 +167,7 @@ class Outbox:
             if name.startswith(".") or is_temporary(name):
                 continue
             path = self.directory / name
-            if withdrawn and _written_ns(name) < withdrawn:
+            if withdrawn and _written_ns(name) < withdrawn and self._for_upload(path):
                 with suppress(OSError):
                     path.unlink()  # written before consent was withdrawn: never sent
                 continue
@@ -182,6 +184,48 @@ class Outbox:
             entry = self._read(claimed)
             if entry is not None:
                 yield entry
+
+    def forget_uploads(self) -> int:
+        """Delete the reports waiting for an upload; keep those for local exporters alone.
+
+        For a switch to ``local``: what waits to be uploaded was consented under another
+        choice and goes; a report written for the ``file`` exporter in local mode (at
+        exit, or without the SDK) stays, for a later run to record. Returns how many
+        were deleted.
+        """
+        try:
+            check_tree(self.directory)  # a linked folder: nothing deleted through it
+            names = sorted(os.listdir(self.directory))
+        except OSError:
+            return 0
+        deleted = 0
+        for name in names:
+            path = self.directory / name
+            if name.startswith(".") or is_temporary(name) or not self._for_upload(path):
+                continue
+            with suppress(OSError):
+                path.unlink()
+                deleted += 1
+        return deleted
+
+    def _for_upload(self, path: Path) -> bool:
+        """The report at ``path`` waits for an exporter that sends off this machine.
+
+        A file that cannot be read as one of ours counts as one: it is never kept on
+        the strength of what it claims.
+        """
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE:
+                    return True
+                pending = json.loads(handle.read(MAX_FILE).decode("utf-8")).get("pending")
+        except (OSError, ValueError, RecursionError, AttributeError):
+            return True
+        if not isinstance(pending, list) or not pending:
+            return True
+        return not all(name in LOCAL_EXPORTERS for name in pending)
 
     def _write(self, path: Path, record: Record, pending: Sequence[str]) -> None:
         document = {"format": FORMAT, "pending": list(pending), "span": record}

@@ -204,17 +204,27 @@ class Pipeline:
         """Reports in the outbox of the config dir in force (cheap: no SDK, no pathlib)."""
         return count_reports(outbox_dir(self._settings.config_dir_path()))
 
-    def forget_stored(self, install_id: bool = True) -> None:
+    def forget_stored(self, install_id: bool = True, *, uploads_only: bool = False) -> None:
         """Delete the reports waiting on disk, and the install id (consent was withdrawn).
 
         Args:
             install_id: delete the install id too; False keeps it (``local`` was chosen:
                 what waits for upload goes, the user's id stays theirs).
+            uploads_only: delete only what waits for an upload (``local`` was chosen);
+                reports written for the ``file`` exporter in local mode stay.
         """
         from ._install_id import forget
 
         self._withdrawals += 1
-        clear_reports(outbox_dir(self._settings.config_dir_path()))
+        directory = outbox_dir(self._settings.config_dir_path())
+        if uploads_only:
+            from pathlib import Path
+
+            from ._outbox import Outbox
+
+            Outbox(Path(directory)).forget_uploads()
+        else:
+            clear_reports(directory)
         if install_id:
             forget(self._settings.config_dir)
 
@@ -386,9 +396,9 @@ class Pipeline:
                     install_id=install_id,
                 )
             now = self._gate()
-            if now.state == "granted" and now.local != built.processor.local:
-                # `local` chosen (or left) while it was recorded: the processor held it;
-                # recorded now through a build of the kind the choice asks for.
+            if now.state == "granted" and now.local and not built.processor.local:
+                # `local` chosen while it was recorded: the processor held it; recorded
+                # now through a local build.
                 self._on_held(release=True, only=captured.seq)
         finally:
             with self._recorded:
@@ -527,8 +537,8 @@ def _drops_of(built: Built) -> dict[str, int]:
     outbox = sending.outbox
     checks = sending.failed_checks + (outbox.unreadable if outbox is not None else 0)
     return {
-        NO_CONSENT: processor.dropped - scrubbing,
-        USAGE_OFF: sending.usage_off,
+        NO_CONSENT: processor.dropped - scrubbing - processor.usage_off,
+        USAGE_OFF: sending.usage_off + processor.usage_off,
         SCRUBBING_FAILED: scrubbing,
         OUTBOX_FULL: max(0, outbox.dropped - checks - sending.usage_off)
         if outbox is not None

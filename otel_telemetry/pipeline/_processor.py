@@ -71,6 +71,8 @@ class TelemetrySpanProcessor(SpanProcessor):
         self.dropped = 0
         """Spans dropped: without consent, and the ``scrubbing_failed`` ones."""
         self.scrubbing_failed = 0
+        self.usage_off = 0
+        """Usage events dropped because the level no longer allows them (also in dropped)."""
         renew_in_child(self._renew_lock)
         # Scrubbed once: the resource is fixed for the life of the pipeline.
         pass_ = scrubber.new_pass()
@@ -95,11 +97,12 @@ class TelemetrySpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         """Gate, scrub and forward; hold while the user is asked; drop otherwise."""
         decision = self._gate()
-        # The user may choose `local` (or leave it) between the start of a recording and
-        # its end: a span granted for the other kind of build is held, never sent through
-        # this one; the pipeline moves it to the right build and releases it there.
+        # The user may choose `local` between the start of a recording and its end: a
+        # span granted for local mode is held, never sent through this build; the pipeline
+        # moves it to a local build and releases it there. (The other way round, a report
+        # recorded in local mode stays local: `enable()` is for reports from now on.)
         if decision.state == "ask" or (
-            decision.state == "granted" and decision.local != self.local
+            decision.state == "granted" and decision.local and not self.local
         ):
             with self._lock:
                 self._held.append((self._recording, span))
@@ -207,6 +210,12 @@ class TelemetrySpanProcessor(SpanProcessor):
         self._lock = threading.Lock()
 
     def _forward(self, span: ReadableSpan, decision: ConsentDecision) -> None:
+        attributes = span.attributes or {}
+        if attributes.get(attr.KIND) == attr.KIND_EVENT and not (self.local or decision.usage):
+            # The level was lowered while it was recorded or held: usage events are off.
+            self.dropped += 1
+            self.usage_off += 1
+            return
         try:
             clean = self._scrub(span, decision, sending=True)
         except Exception:

@@ -23,6 +23,7 @@ from opentelemetry.trace import Tracer
 
 from otel_telemetry._version import __version__
 from otel_telemetry.consent._notice import ServerNotice
+from otel_telemetry.consent._precedence import ANSWERED
 from otel_telemetry.exporters import create_exporters, delivers_locally
 from otel_telemetry.scrubbing import Scrubber
 
@@ -52,22 +53,26 @@ class Built:
 
 
 class StaysLocal(Exception):
-    """The user chose ``local`` since this report was recorded: it never leaves."""
+    """The user chose ``local``, or withdrew consent, since this report was recorded."""
 
 
 def _before_leaving(settings: Settings, gate: Callable[[], ConsentDecision]) -> Callable[[], None]:
     """What runs before each report leaves this machine; raising keeps it here.
 
-    The user may choose ``local`` while an upload build still records or sends (a
-    report held for the question, a delivery queued on the sending thread): asked
-    again at the last moment, such a report waits in the outbox, which ``local``
-    empties, and is never sent. Nothing leaves on the server default before the
-    notice is out.
+    The user may choose ``local``, or withdraw consent (``disable`` in another
+    terminal, ``<APP>_TELEMETRY=0`` set in the process), while a delivery is queued on
+    the sending thread: asked again at the last moment, such a report waits in the
+    outbox (which ``disable`` and ``local`` empty) and is not sent. The answer "send
+    this error only" is the one denial that lets its report go: the gate says no to
+    later reports after it (``prompt:answered``), not to this one. Nothing leaves on
+    the server default before the notice is out.
     """
     notice = ServerNotice(settings).before_sending(gate)
 
     def before_leaving() -> None:
-        if gate().local:
+        decision = gate()
+        withdrawn = decision.state == "denied" and decision.source != ANSWERED
+        if decision.local or withdrawn:
             raise StaysLocal
         notice()
 

@@ -63,8 +63,7 @@ def resource_attributes(
     ``deployment.environment.name`` is there only when an environment is configured.
     The resource leaves only scrubbed, like every string of a report.
     """
-    from opentelemetry.sdk.version import __version__ as sdk_version  # a plain module
-
+    sdk_version = _sdk_version()
     resource = {
         attr.SERVICE_NAME: app,
         attr.SERVICE_VERSION: version if isinstance(version, str) and version else "unknown",
@@ -80,6 +79,26 @@ def resource_attributes(
     if isinstance(environment, str) and environment:
         resource[attr.DEPLOYMENT_ENVIRONMENT] = environment  # semantic conventions
     return resource
+
+
+def _sdk_version() -> str:
+    """The OpenTelemetry SDK's version, without importing the SDK if it is not imported.
+
+    At exit the spool builds a record on the exiting thread while the worker may still be
+    importing the SDK (a cold disk): importing ``opentelemetry.sdk.version`` then would
+    wait for that import's lock, past the exit's budget. The installed distribution's
+    metadata says the same without the lock.
+    """
+    module = sys.modules.get("opentelemetry.sdk.version")
+    version = getattr(module, "__version__", None)
+    if isinstance(version, str):
+        return version
+    try:
+        from importlib.metadata import version as distribution_version
+
+        return distribution_version("opentelemetry-sdk")
+    except Exception:  # not installed as a distribution (vendored): say so, never fail
+        return "unknown"
 
 
 def _os_type() -> str:

@@ -171,6 +171,13 @@ class SendingProcessor(SpanProcessor):
     ) -> None:
         if span is None:
             span = record_to_span(entry.record)  # what is stored is what is sent
+        if self._usage is not None and _is_event(entry.record) and not self._usage():
+            # Lowered to crash reports while it waited to be sent: it never leaves.
+            entry.pending = []
+            self.usage_off += 1
+            if self.outbox is not None and entry.path is not None:
+                self.outbox.settle(entry)
+            return
         remaining = []
         delivered: list[tuple[str, Optional[str]]] = []  # (exporter, id there)
         for name in entry.pending:

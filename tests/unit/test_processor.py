@@ -291,13 +291,34 @@ def test_preview_with_a_scrubber_that_raises_shows_nothing() -> None:
 def test_the_user_email_is_attached_to_crash_reports_only(
     kind: Optional[str], email: Optional[str], attached: bool
 ) -> None:
-    processor, exporter, _ = make(ConsentDecision("granted", "config", email))
+    # Level all: usage events may leave (at crash they are dropped: next test).
+    processor, exporter, _ = make(ConsentDecision("granted", "config", email, level="all"))
     attributes = {} if kind is None else {attr.KIND: kind}
 
     processor.on_end(finished_span("report", attributes=attributes))
 
     [sent] = exporter.get_finished_spans()
     assert sent.attributes.get(attr.USER_EMAIL) == ("dev@example.org" if attached else None)
+
+
+@pytest.mark.parametrize(
+    ("level", "local_build", "forwarded"),
+    [
+        pytest.param("crash", False, False, id="crash: dropped"),
+        pytest.param("all", False, True, id="all: forwarded"),
+        pytest.param("crash", True, True, id="recorded in local mode, then crash: kept here"),
+    ],
+)
+def test_a_usage_event_leaves_only_at_level_all(
+    level: str, local_build: bool, forwarded: bool
+) -> None:
+    processor, exporter, _ = make(ConsentDecision("granted", "config", level=level))  # type: ignore[arg-type]
+    processor.local = local_build
+
+    processor.on_end(finished_span("page_view", attributes={attr.KIND: attr.KIND_EVENT}))
+
+    assert len(exporter.get_finished_spans()) == forwarded
+    assert processor.usage_off == (not forwarded)
 
 
 def test_the_resource_is_the_processors_own_scrubbed() -> None:
