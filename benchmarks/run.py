@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import capture_cost  # sibling scripts, not a package
 import decorator_cost
+import event_cost
 import exit_delay
 import exit_write
 import import_cost
@@ -133,6 +134,20 @@ def measure() -> tuple[list[Section], list[Goal], list[str]]:
     sections.append(section)
     added = section.median(decorator_cost.DECORATED) - section.median(decorator_cost.BARE)
     goals.append(Goal("capture_errors adds at most 0.3 µs", f"{added / 1000:.2f} µs", added <= 300))
+
+    events = event_cost.measure(ROUNDS)
+    section = Section("a usage event, the host's thread", "µs", events, event_cost.OURS_TYPED)
+    sections.append(section)
+    worst = max(
+        section.median(event_cost.OURS_TYPED), section.median(event_cost.OURS_NAMED)
+    ) / section.median(event_cost.POSTHOG)
+    goals.append(
+        Goal(
+            f"send_event at most {event_cost.GOAL}x posthog.Posthog.capture",
+            f"{worst:.2f}x",
+            worst <= event_cost.GOAL,
+        )
+    )
 
     throughput, size = scrub_throughput.measure(ROUNDS)
     section = Section(
@@ -304,7 +319,7 @@ def main() -> int:
         "```",
         "",
         "The scripts beside this file each measure one thing and say how: import_cost.py,"
-        " capture_cost.py, decorator_cost.py, scrub_throughput.py, exit_delay.py,"
+        " capture_cost.py, decorator_cost.py, event_cost.py, scrub_throughput.py, exit_delay.py,"
         " storm_memory.py.",
         "",
     ]

@@ -13,6 +13,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._status import TelemetryStatus
     from .capture._decorator import ErrorCapture
+    from .capture._events import TelemetryEvent
     from .scrubbing import ScrubbingOptions, ScrubMatch
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "ScrubMatch",
     "ScrubbingOptions",
     "Telemetry",
+    "TelemetryEvent",
     "TelemetryStatus",
     "__version__",
 ]
@@ -31,6 +33,7 @@ __getattr__ = lazy_exports(
         "ErrorCapture": ".capture._decorator",
         "ScrubbingOptions": ".scrubbing",
         "ScrubMatch": ".scrubbing",
+        "TelemetryEvent": ".capture._events",
         "TelemetryStatus": "._status",
     },
 )

@@ -9,6 +9,7 @@ parsing stack text. Both sides use these types.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, List, Literal, Optional, TypedDict
 
 Relation = Literal["cause", "context", ""]
@@ -90,3 +91,38 @@ def _text(value: object) -> str:
 
 def _number(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def chain_of(event_attributes: Mapping[str, Any]) -> Chain:
+    """The chain of an exception event, read from its chain attribute.
+
+    A span from elsewhere has only the semantic-convention attributes: one entry of them.
+    """
+    chain = read_chain(event_attributes.get("otel_telemetry.exception.chain"))
+    if chain is not None:
+        return chain
+    return [
+        ChainEntry(
+            type=str(event_attributes.get("exception.type", "Exception")),
+            module="",
+            message=str(event_attributes.get("exception.message", "")),
+            frames=[],
+            omitted_frames=0,
+            relation="",
+        )
+    ]
+
+
+def exception_module(entry: ChainEntry) -> Optional[str]:
+    """The module of the exception's class; None for built-ins, as Python prints them."""
+    module = entry["module"]
+    return None if not module or module in ("builtins", "__builtin__") else module
+
+
+def short_type(entry: ChainEntry) -> str:
+    """The class name without its module (``CrawlError`` of ``acme.crawler.CrawlError``)."""
+    full = entry["type"]
+    module = exception_module(entry)
+    if module and full.startswith(f"{module}."):
+        return full[len(module) + 1 :]
+    return full

@@ -51,6 +51,9 @@ DEFAULT_PROMPT_TIMEOUT = 30.0
 DEFAULT_STORM_LIMIT = 5
 DEFAULT_STORM_WINDOW = 60.0
 OTLP_ARGUMENT = "argument otlp_endpoint"
+DEFAULT_POSTHOG_HOST = "https://us.i.posthog.com"
+"""PostHog's US cloud, where the ``posthog`` exporter sends when no host is given."""
+BAKED_IN = "baked in"
 
 
 class Settings:
@@ -67,8 +70,10 @@ class Settings:
     out), ``display_name``, ``environment``, the ``otlp_*`` arguments, ``should_report``
     (not callable: every report is kept), ``capture_logging`` (not a bool: True),
     ``privacy_url`` (not an http(s) URL: left out of the server notice),
-    ``policy_version`` (not an int >= 1: 1) and ``server_level`` (not ``crash`` or
-    ``all``: ``crash``).
+    ``policy_version`` (not an int >= 1: 1), ``server_level`` (not ``crash`` or
+    ``all``: ``crash``), ``posthog_key``, ``posthog_host`` (not an http(s) URL: the
+    ``posthog`` exporter sends nothing) and ``opt_out_env`` (not a variable name or a
+    list of them: ignored; a bad name in the list is left out).
 
     Args:
         app: names ``~/.<app>`` and the ``<APP>_*`` variables.
@@ -95,6 +100,10 @@ class Settings:
         policy_version: the host's version of what it collects; a saved yes given for
             an older one is asked again.
         server_level: what server mode collects by default, ``crash`` or ``all``.
+        posthog_key: the ``posthog`` exporter's project key, unless ``<APP>_POSTHOG_KEY``.
+        posthog_host: its host, unless ``<APP>_POSTHOG_HOST``; PostHog's US cloud by default.
+        opt_out_env: the host's own opt-out variables: any of them set to ``0``, ``false``,
+            ``no`` or ``off`` turns everything off, as ``<APP>_TELEMETRY=0`` does.
 
     Raises:
         ValueError: ``app`` is not a non-empty str usable as a file and variable name.
@@ -125,6 +134,9 @@ class Settings:
         privacy_url: Optional[str] = None,
         policy_version: int = 1,
         server_level: str = "crash",
+        posthog_key: Optional[str] = None,
+        posthog_host: Optional[str] = None,
+        opt_out_env: Union[str, Iterable[str], None] = None,
     ) -> None:
         self.app = check_app(app)
         self.packages = _packages(app, packages)
@@ -141,7 +153,8 @@ class Settings:
         self.privacy_url = _url("privacy_url", privacy_url)
         self.policy_version = _count("policy_version", policy_version, 1)
         self.server_level: Level = _server_level(server_level)
-        self.env = AppEnvironment(app)  # reads os.environ live
+        self.opt_out_env = _variables("opt_out_env", opt_out_env)
+        self.env = AppEnvironment(app, opt_out=self.opt_out_env)  # reads os.environ live
         self.mode_override: Optional[str] = None
         self._sentry_dsn = _text("sentry_dsn", sentry_dsn)
         self._exporters = _names("exporters", exporters)
@@ -156,6 +169,18 @@ class Settings:
         )
         self._otlp_headers = _headers(otlp_headers)
         self._otlp_protocol = _protocol("otlp_protocol", otlp_protocol, argument=True)
+        self._posthog_key = _text("posthog_key", posthog_key)
+        self._posthog_host = _text("posthog_host", posthog_host)
+        if self._posthog_host is not None and not is_http_url(self._posthog_host):
+            # Fail closed, as otlp_endpoint: never the default cloud instead of the host's.
+            _warn(
+                "posthog_host",
+                "must be an http:// or https:// URL with a host (and a port from 1 to 65535)",
+                "the 'posthog' exporter sends nothing and the 'file' exporter keeps the reports",
+            )
+            self._posthog_host_invalid = True
+        else:
+            self._posthog_host_invalid = False
 
     def config_dir_path(self) -> str:
         """``<APP>_CONFIG_DIR``, else the ``config_dir`` argument, else ``~/.<app>``.
@@ -212,12 +237,20 @@ class Settings:
         return DEFAULT_EXPORTERS_WITH_DSN if self.sentry_dsn()[0] else DEFAULT_EXPORTERS
 
     def exporters_in_use(self) -> tuple[str, ...]:
-        """``exporter_names()`` that export: not ``none``, nor ``sentry`` without a DSN."""
+        """``exporter_names()`` that export.
+
+        Not ``none``, nor ``sentry`` without a DSN, nor ``posthog`` without a key and a
+        usable host (both stand in with the file).
+        """
         has_dsn = bool(self.sentry_dsn()[0])
+        names = self.exporter_names()
+        has_posthog = "posthog" in names and self._posthog_usable()
         return tuple(
             name
-            for name in self.exporter_names()
-            if name != "none" and (name != "sentry" or has_dsn)
+            for name in names
+            if name != "none"
+            and (name != "sentry" or has_dsn)
+            and (name != "posthog" or has_posthog)
         )
 
     def destinations(self) -> tuple[str, ...]:
@@ -246,6 +279,8 @@ class Settings:
                     if endpoint and not problem
                     else "file (otlp has no endpoint)"
                 )
+            elif name == "posthog":
+                name = self._posthog_destination()
             if name not in names:
                 names.append(name)
         return tuple(names)
@@ -256,8 +291,75 @@ class Settings:
         if env.sentry_dsn is not None:
             return env.sentry_dsn, env.name("SENTRY_DSN")
         if self._sentry_dsn:
-            return self._sentry_dsn, "baked in"
+            return self._sentry_dsn, BAKED_IN
         return None, None
+
+    def posthog(self) -> tuple[Optional[str], Optional[str], Optional[str]]:
+        """``(key, where it came from, host)`` of the ``posthog`` exporter, read live.
+
+        The key: ``<APP>_POSTHOG_KEY``, else the ``posthog_key`` argument (``baked in``),
+        else None. The host: ``<APP>_POSTHOG_HOST``, else the ``posthog_host`` argument,
+        else PostHog's US cloud (``https://us.i.posthog.com``). Each variable wins over
+        its argument on its own. Neither is ever written to disk.
+
+        Fails closed: a host that is given but is not an http(s) URL (the variable, or
+        the argument) gives None, never the default cloud in its place; the variable's
+        is warned about once (the argument's when ``Telemetry`` was created). With no
+        key or no host, the exporter sends nothing and the file keeps the reports.
+        """
+        env = self.env
+        key, key_name = env.posthog("KEY")
+        source: Optional[str] = key_name
+        if key is None:
+            key, source = (self._posthog_key, BAKED_IN) if self._posthog_key else (None, None)
+        host, host_name = env.posthog("HOST")
+        if host is not None:
+            if not is_http_url(host):
+                # Never the value: a URL may hold user info.
+                warn_once(
+                    f"variable:{host_name}",
+                    f"Ignoring {host_name}: it is not an http:// or https:// URL with a host;"
+                    " the 'posthog' exporter sends nothing and the 'file' exporter keeps"
+                    " the reports.",
+                )
+                host = None
+        elif self._posthog_host_invalid:
+            host = None
+        else:
+            host = self._posthog_host or DEFAULT_POSTHOG_HOST
+        return key, source, host
+
+    def posthog_destination(self) -> tuple[Optional[str], Optional[str]]:
+        """``(where the key came from, scheme://host[:port])`` of the ``posthog`` exporter.
+
+        Never the key, nor a path, user info or query of the host; None for what is not
+        set or not usable.
+        """
+        _, source, host = self.posthog()
+        return source, None if host is None else _origin(host)
+
+    def _posthog_usable(self) -> bool:
+        key, _, host = self.posthog()
+        return bool(key) and host is not None
+
+    def _posthog_destination(self) -> str:
+        key, _, host = self.posthog()
+        if host is None:
+            return "file (posthog has no valid host)"
+        if not key:
+            return "file (posthog has no key)"
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            release = version("posthog")
+        except (PackageNotFoundError, ValueError):
+            return "file (the posthog package is not installed)"
+        from .exporters._posthog import MINIMUM_SDK
+
+        numbers = tuple(int(part) for part in release.split(".")[:2] if part.isdigit())
+        if numbers < MINIMUM_SDK:
+            return f"file (posthog {release} is older than {'.'.join(map(str, MINIMUM_SDK))})"
+        return f"posthog to {_origin(host)}"
 
     def environment(self) -> Optional[str]:
         """``<APP>_ENVIRONMENT``, else the ``environment`` argument, else None (no attribute)."""
@@ -328,21 +430,20 @@ class Settings:
         No secret: no user info, path, query or header. With a ``problem`` (see
         :meth:`otlp_route`) there is no destination: ``(None, source, problem)``.
         """
-        from urllib.parse import urlsplit
-
         route = self.otlp_route()
         url = route.traces_endpoint or route.endpoint
         if route.problem is not None or not url:
             return None, route.source, route.problem or "no endpoint is set"
-        parts = urlsplit(url)  # checked by is_http_url: parses, with a valid port
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{parts.hostname}{port}", route.source, None
+        return _origin(url), route.source, None
 
     def exporter_context(self) -> ExporterContext:
         """What exporter factories may know about the host."""
         from .exporters import ExporterContext
 
         dsn, dsn_source = self.sentry_dsn()
+        posthog_key, posthog_key_source, posthog_host = self.posthog()
+        if posthog_host is None:
+            posthog_key = posthog_key_source = None  # no host to send to: nothing is sent
         return ExporterContext(
             app=self.app,
             version=self.version,
@@ -353,7 +454,19 @@ class Settings:
             packages=self.packages,
             otlp=self.otlp_route(),
             environment=self.environment(),
+            posthog_key=posthog_key,
+            posthog_key_source=posthog_key_source,
+            posthog_host=posthog_host,
         )
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL ``is_http_url`` accepted: no user info, path or query."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)  # checked by is_http_url: parses, with a valid port
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
 
 
 # -- the arguments, checked once ------------------------------------------------------------
@@ -470,6 +583,31 @@ def _packages(app: str, value: object) -> tuple[str, ...]:
         )
         return (app,)
     return packages
+
+
+def _variables(name: str, value: object) -> tuple[str, ...]:
+    """``opt_out_env``: variable names, a str for one; anything else is ignored with a warning."""
+    if value is None:
+        return ()
+    names = _strings(value)
+    if names is None:
+        _warn(
+            name, f"must be a variable name or a list of them, got {_kind(value)}", "it is ignored"
+        )
+        return ()
+    kept = tuple(dict.fromkeys(n.strip() for n in names if _variable_name(n.strip())))
+    if len(kept) != len({n.strip() for n in names}):
+        _warn(
+            name,
+            "holds a name that cannot be a variable's (empty, or with '=', a space or a"
+            " control character)",
+            "that name is left out",
+        )
+    return kept
+
+
+def _variable_name(name: str) -> bool:
+    return bool(name) and all(c.isprintable() and not c.isspace() and c != "=" for c in name)
 
 
 def _names(name: str, value: object) -> Optional[tuple[str, ...]]:

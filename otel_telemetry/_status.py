@@ -69,6 +69,12 @@ class TelemetryStatus:
     ``scrubbing failed``, ``outbox full``, ``failed checks``."""
     reports_dir: Optional[Path] = None
     """Where the ``file`` exporter keeps reports: in ``local`` mode, every report."""
+    posthog_key_source: Optional[str] = None
+    """With the ``posthog`` exporter in force: where its key came from (``baked in`` or
+    ``<APP>_POSTHOG_KEY``), None when there is none; never the key."""
+    posthog_host: Optional[str] = None
+    """With the ``posthog`` exporter in force: where it sends, ``scheme://host[:port]``
+    only; None otherwise, or when the host given is not a usable URL."""
 
     def __str__(self) -> str:
         # Every string may come from config.json, a variable or an argument: escaped, so
@@ -97,6 +103,8 @@ class TelemetryStatus:
                     f"  otlp:      nothing sent, {printable(self.otlp_problem)};"
                     " kept in the local file"
                 )
+            if "posthog" in self.exporters:
+                lines.append(f"  posthog:   {self._posthog()}")
         reasons = ", ".join(
             f"{count} {printable(reason)}" for reason, count in self.drops.items() if count
         )
@@ -107,6 +115,16 @@ class TelemetryStatus:
         )
         lines.append(f"  policy:    version {self.policy_version}{self._outdated()}")
         return "\n".join(lines)
+
+    def _posthog(self) -> str:
+        """Where the ``posthog`` exporter sends and where its key came from, never the key."""
+        if self.posthog_host is None:
+            return "nothing sent, the host given is not an http(s) URL; kept in the local file"
+        if self.posthog_key_source is None:
+            return "nothing sent, no key is set; kept in the local file"
+        source = printable(self.posthog_key_source)
+        key = "key baked in" if source == "baked in" else f"key from {source}"
+        return f"{key}, host {printable(self.posthog_host)}"
 
     def _outdated(self) -> str:
         """What happens to a saved yes given for an older policy version, if there is one."""
@@ -146,6 +164,9 @@ def current_status(settings: Settings, consent: Consent, pipeline: Pipeline) -> 
     otlp, otlp_source, otlp_problem = (
         settings.otlp_destination() if "otlp" in exporters else (None, None, None)
     )
+    posthog_source, posthog_host = (
+        settings.posthog_destination() if "posthog" in exporters else (None, None)
+    )
     drops = pipeline.drops()
     enabled = (
         None if decision.state == "ask" else decision.state == "granted" and not decision.local
@@ -171,6 +192,8 @@ def current_status(settings: Settings, consent: Consent, pipeline: Pipeline) -> 
         sent=SentLog(layout.sent_dir).count(),
         drops=drops,
         reports_dir=layout.reports_dir,
+        posthog_key_source=posthog_source,
+        posthog_host=posthog_host,
     )
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ._control import Cleaned
     from ._status import TelemetryStatus
     from .capture._decorator import ErrorCapture
+    from .capture._events import PropertyValue, TelemetryEvent
     from .capture._logging import LogCapture
     from .consent._question import Question
     from .consent._types import Level, Mode
@@ -97,6 +98,17 @@ class Telemetry:
             their next crash; server mode shows its notice again); a saved no stays no.
         server_level: what server mode sends by default: ``crash`` (crash reports, the
             default) or ``all`` (crash reports and usage events), named in the notice.
+        posthog_key: the project key of the ``posthog`` exporter (the ``posthog``
+            extra); ``<APP>_POSTHOG_KEY`` replaces it. Never written to disk; ``status``
+            names where it came from, never the key.
+        posthog_host: where the ``posthog`` exporter sends, such as
+            ``https://eu.i.posthog.com``; ``<APP>_POSTHOG_HOST`` replaces it; PostHog's US
+            cloud (``https://us.i.posthog.com``) by default. One that is not an http(s)
+            URL sends nothing (the local file keeps the reports), never the default.
+        opt_out_env: the host's own opt-out variables, such as ``["ANONYMIZED_TELEMETRY"]``
+            for a host that documented one before: any of them set to ``0``, ``false``,
+            ``no`` or ``off`` (any case) turns everything off, as ``<APP>_TELEMETRY=0``
+            does, and ``status`` names it; other values leave the decision to the rest.
 
     Raises:
         ValueError: ``app`` is not a non-empty str usable as a file and variable name.
@@ -127,6 +139,9 @@ class Telemetry:
         privacy_url: Optional[str] = None,
         policy_version: int = 1,
         server_level: str = "crash",
+        posthog_key: Optional[str] = None,
+        posthog_host: Optional[str] = None,
+        opt_out_env: Union[str, Iterable[str], None] = None,
     ) -> None:
         # Every argument checked (see Settings): ValueError for `app`, warnings otherwise.
         self.settings = Settings(
@@ -137,6 +152,7 @@ class Telemetry:
             ignore=ignore, storm_limit=storm_limit, storm_window=storm_window,
             should_report=should_report, capture_logging=capture_logging,
             privacy_url=privacy_url, policy_version=policy_version, server_level=server_level,
+            posthog_key=posthog_key, posthog_host=posthog_host, opt_out_env=opt_out_env,
         )  # fmt: skip
         self.app = app
         # The parts, for integrations (reporter: hooks, decorator, ASGI, cells) and for
@@ -327,8 +343,38 @@ class Telemetry:
             except Exception:  # RecursionError near the limit: the host goes on
                 pass
 
-    def send_event(self, name: str, payload: Optional[Mapping[str, Any]] = None) -> None:
-        """Send a usage event, with the anonymous install id, under the same consent."""
+    if TYPE_CHECKING:
+
+        @overload
+        def send_event(self, event: TelemetryEvent, /) -> None: ...
+
+        @overload
+        def send_event(
+            self, name: str, payload: Optional[Mapping[str, PropertyValue]] = None
+        ) -> None: ...
+
+    def send_event(
+        self,
+        name: Union[str, TelemetryEvent],
+        payload: Optional[Mapping[str, PropertyValue]] = None,
+    ) -> None:
+        """Send a usage event, with the anonymous install id, at consent level ``all``.
+
+        ``send_event(CrawlFinished(pages=3, browser="chromium", success=True))`` sends a
+        :class:`TelemetryEvent` (its class's ``name``, its fields as properties);
+        ``send_event("crawl_finished", {"pages": 3})`` sends a name and a dict. Recorded
+        only when the user chose usage events too (level ``all``, or ``local``); sent
+        to every exporter but ``sentry``, scrubbed like every report.
+
+        The limits, checked now on the caller's thread: names of 1 to 64 characters of
+        ``a-z``, ``0-9``, ``_`` and ``.``, starting with a letter (not ``otel_telemetry.*``
+        nor ``user.email``); at most 32 properties; each value a ``bool``, an ``int``
+        (64-bit), a finite ``float``, a ``str`` of at most 64 characters, None (the
+        property is then left out), or a list or tuple of at most 64 items of one of
+        those types (not None). Exact types only: a subclass (an enum member) is not
+        read. An event that breaks a limit is not sent at all, and one warning names the
+        event, the property and the problem, never the value. Never raises.
+        """
         self.reporter.report_event(name, payload)
 
     def flush(self, timeout: Optional[float] = None) -> bool:

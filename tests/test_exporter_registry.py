@@ -63,7 +63,7 @@ def test_usage_events_carry_an_install_id_kept_apart_and_forgotten(host_env, con
     code = """
 from otel_telemetry import Telemetry
 t = Telemetry(app="acme", package="__main__")
-t.send_event("crawl_finished", {"pages": 3, "seed": "https://secret.example/x", "tags": {"by": "a@b.io"}})
+t.send_event("crawl_finished", {"pages": 3, "seed": "https://secret.example/x", "tags": ["by a@b.io"]})
 print(t.flush(30))
 """
     assert run_python(code, host_env, check=True).stdout.strip() == "True"
@@ -75,7 +75,7 @@ print(t.flush(30))
         "otel_telemetry.kind": {"stringValue": "event"},
         "pages": {"intValue": "3"},
         "seed": {"stringValue": "[url]"},
-        "tags": {"stringValue": '{"by":"[email]"}'},
+        "tags": {"arrayValue": {"values": [{"stringValue": "by [email]"}]}},
         "otel_telemetry.install_id": {"stringValue": install_id},
         "otel_telemetry.mode": {"stringValue": "non-interactive"},
         "otel_telemetry.scrubbed": {

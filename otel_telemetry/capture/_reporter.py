@@ -88,6 +88,7 @@ class Reporter:
         self.watch_asyncio = watch_asyncio
         self._counted = counted
         self._tentative = Tentative(self._admit_and_submit, later)
+        self._event_parts: Optional[tuple[Callable[..., Any], Callable[..., Captured]]] = None
 
     def report(
         self,
@@ -206,14 +207,30 @@ class Reporter:
             )
             return False
 
-    def report_event(self, name: str, payload: Optional[Mapping[str, Any]]) -> None:
-        """Queue a usage event; never raises, never blocks."""
+    def report_event(self, event: object, payload: object = None) -> None:
+        """Queue a usage event within the limits of ``_events``; never raises, never blocks.
+
+        Off by a variable: nothing is read. Otherwise the event is checked here, on the
+        host's thread: one that breaks a limit is refused whole, with one warning, and
+        nothing is queued. Whether the consent level lets it be recorded (``all``,
+        ``local``) is decided on the worker.
+
+        Args:
+            event: a ``TelemetryEvent``, or an event name (a str).
+            payload: with a name, a dict of properties (or None).
+        """
         try:
             if self._denied():
                 return
-            from ._snapshot import CapturedEvent
+            parts = self._event_parts
+            if parts is None:  # imported at the first event: an import costs every call
+                from ._events import checked_event
+                from ._snapshot import CapturedEvent
 
-            self._submit(CapturedEvent(name=str(name), payload=dict(payload or {})))
+                parts = self._event_parts = (checked_event, CapturedEvent)
+            checked = parts[0](self._app, event, payload)
+            if checked is not None:
+                self._submit(parts[1](name=checked[0], payload=checked[1]))
         except Exception:
             debug("otel_telemetry: send_event failed", exc_info=True)
 

@@ -104,12 +104,18 @@ class CapturedException:
 
 @dataclass(frozen=True)
 class CapturedEvent:
-    """A usage event of ``send_event``."""
+    """A usage event of ``send_event``, checked on the host's thread (``_events``)."""
 
     name: str
+    """The event's name (the span's name), a valid name of ``_events``."""
     payload: Mapping[str, Any]
+    """Its properties, copied at the call: ``None``, ``bool``, ``int``, ``float``, short
+    ``str`` values and tuples of one of them (``_events.Properties``). The span is built
+    from anything (a value of another type becomes JSON text), but ``send_event`` queues
+    nothing else."""
     time_ns: int = field(default_factory=time.time_ns)
     seq: int = field(default_factory=lambda: next(_SEQ))
+    """This capture's number in the process."""
 
 
 Captured = Union[CapturedException, CapturedEvent]

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from otel_telemetry._log import warn_once
 
-from ._environment import globally_disabled
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
@@ -60,11 +58,15 @@ class Consent:
         return self._store
 
     def environment_denies(self) -> bool:
-        """The app thread's early out: variables only, no file, no terminal check."""
+        """The app thread's early out: variables only, no file, no terminal check.
+
+        ``DO_NOT_TRACK``, ``OTEL_SDK_DISABLED``, the host's ``opt_out_env`` variables
+        set false-ish, or ``<APP>_TELEMETRY=0``.
+        """
         if self._forced:
             return False
         env = self._settings.env
-        return globally_disabled(env.environ) is not None or env.telemetry_switch is False
+        return env.disabled_by is not None or env.telemetry_switch is False
 
     def decide(self) -> ConsentDecision:
         """The decision for a report made now."""
@@ -76,7 +78,7 @@ class Consent:
         return decide(
             ConsentInputs(
                 mode=self._settings.mode(),
-                disabled_by=globally_disabled(env.environ),
+                disabled_by=env.disabled_by,  # the host's opt_out_env variables too
                 level=env.telemetry_level,
                 switch_name=env.name("TELEMETRY"),
                 session=self._session,

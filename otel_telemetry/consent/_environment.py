@@ -12,7 +12,7 @@ from otel_telemetry._log import warn_once
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
     from typing import Optional
 
     from ._types import Level
@@ -70,12 +70,31 @@ def parse_level(name: str, value: Optional[str]) -> Optional[Level]:
     return level
 
 
-def globally_disabled(environ: Mapping[str, str]) -> Optional[str]:
-    """Return the name of the variable that switches every telemetry off, if any."""
+def globally_disabled(environ: Mapping[str, str], opt_out: Iterable[str] = ()) -> Optional[str]:
+    """Return the name of the variable that switches every telemetry off, if any.
+
+    ``DO_NOT_TRACK`` true-ish (``1``, ``true``, ``yes``), ``OTEL_SDK_DISABLED=true``, or
+    one of the host's ``opt_out`` variables (``Telemetry(opt_out_env=...)``, such as
+    ``ANONYMIZED_TELEMETRY``) set to ``0``, ``false``, ``no`` or ``off`` (any case,
+    stripped). An ``opt_out`` variable set to another word than those and the "on" ones
+    is warned about once and ignored.
+    """
     if environ.get("DO_NOT_TRACK", "").strip().lower() in {"1", "true", "yes"}:
         return "DO_NOT_TRACK"
     if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return "OTEL_SDK_DISABLED"
+    for name in opt_out:
+        value = environ.get(name)
+        if value is not None and value.strip():
+            word = value.strip().lower()
+            if word in _FALSE:
+                return name
+            if word not in _TRUE:
+                # Never the value: the host's variable may hold anything (a token).
+                warn_once(
+                    f"{name}={value}",
+                    f"Ignoring the value of {name}: only 0/false/no/off turn telemetry off.",
+                )
     return None
 
 
@@ -161,11 +180,27 @@ def split_names(raw: str) -> tuple[str, ...]:
 class AppEnvironment:
     """The ``<APP>_*`` variables of one host app, read from the live environment."""
 
-    __slots__ = ("environ", "prefix")
+    __slots__ = ("environ", "opt_out", "prefix")
 
-    def __init__(self, app: str, environ: Optional[Mapping[str, str]] = None) -> None:
+    def __init__(
+        self,
+        app: str,
+        environ: Optional[Mapping[str, str]] = None,
+        opt_out: tuple[str, ...] = (),
+    ) -> None:
         self.prefix = env_prefix(app)
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.opt_out = opt_out
+        """The host's own opt-out variables (``Telemetry(opt_out_env=...)``)."""
+
+    @property
+    def disabled_by(self) -> Optional[str]:
+        """The variable that switches every telemetry off (rule 1 of the precedence), if any.
+
+        ``DO_NOT_TRACK``, ``OTEL_SDK_DISABLED``, or one of the host's ``opt_out``
+        variables set false-ish (see :func:`globally_disabled`).
+        """
+        return globally_disabled(self.environ, self.opt_out)
 
     def name(self, suffix: str) -> str:
         """The full variable name: ``name("TELEMETRY")`` is ``ACME_TELEMETRY``."""
@@ -249,6 +284,14 @@ class AppEnvironment:
             host's own ``OTEL_EXPORTER_OTLP_*`` variables are never read.
         """
         name = f"OTLP_{suffix}"
+        return self.get(name), self.name(name)
+
+    def posthog(self, suffix: str) -> tuple[Optional[str], str]:
+        """``<APP>_POSTHOG_<suffix>`` (``KEY``, ``HOST``): the stripped value and the name.
+
+        Read live, never stored: the value is None when unset or blank.
+        """
+        name = f"POSTHOG_{suffix}"
         return self.get(name), self.name(name)
 
     @property

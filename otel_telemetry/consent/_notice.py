@@ -26,8 +26,6 @@ import threading
 
 from otel_telemetry._fork import renew_in_child
 
-from ._environment import globally_disabled
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Optional
@@ -173,7 +171,7 @@ class ServerNotice:
         # Rules 1 and 2 of the precedence, read without the decision's imports (config.json
         # and its JSON): a server that sets its variables pays nothing at start.
         env = self._settings.env
-        return env.telemetry_switch is not None or globally_disabled(env.environ) is not None
+        return env.telemetry_switch is not None or env.disabled_by is not None
 
     def _sends_off_machine(self) -> bool:
         # otlp, sentry with a DSN, a third party's exporter

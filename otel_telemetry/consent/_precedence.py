@@ -2,7 +2,8 @@
 
 First match wins:
 
-1. ``DO_NOT_TRACK`` or ``OTEL_SDK_DISABLED`` → denied.
+1. ``DO_NOT_TRACK``, ``OTEL_SDK_DISABLED``, or one of the host's ``opt_out_env``
+   variables set false-ish (``ANONYMIZED_TELEMETRY=false``) → denied.
 2. ``<APP>_TELEMETRY``: ``0`` off, ``1``/``crash``, ``all`` or ``local``.
 3. The choice made in this process (``enable(always=False)``, or a save that failed).
 4. The choice saved in ``config.json``; a yes saved for an older ``policy_version``

@@ -44,6 +44,16 @@ class ExporterContext:
     """The deployment environment in force (``<APP>_ENVIRONMENT`` or the argument), if any.
     Exporters that send it read it from the report's scrubbed resource
     (``deployment.environment.name``), not from here."""
+    posthog_key: Optional[str] = None
+    """The ``posthog`` exporter's project key in force (``<APP>_POSTHOG_KEY`` or the
+    baked-in one); None when there is none, or no usable host: then nothing is sent."""
+    posthog_key_source: Optional[str] = None
+    """Where the key came from (``baked in`` or the variable's name), for messages;
+    never the key."""
+    posthog_host: Optional[str] = None
+    """The PostHog host to send to (``<APP>_POSTHOG_HOST``, the argument, else
+    ``https://us.i.posthog.com``); None when the one given is not a usable URL (fail
+    closed: never another host in its place)."""
 
     @property
     def reports_dir(self) -> Path:
@@ -72,6 +82,7 @@ BUILTIN_EXPORTERS: Mapping[str, str] = {
     "file": "otel_telemetry.exporters._file:create_file_exporter",
     "console": "otel_telemetry.exporters._console:create_console_exporter",
     "sentry": "otel_telemetry.exporters._sentry:create_sentry_exporter",
+    "posthog": "otel_telemetry.exporters._posthog:create_posthog_exporter",
 }
 
 

@@ -25,7 +25,12 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from otel_telemetry import _attributes as attr
-from otel_telemetry._chain import Chain, ChainEntry, Frame, read_chain
+from otel_telemetry._chain import (
+    Frame,
+    chain_of,
+    exception_module,
+    short_type,
+)
 from otel_telemetry._log import warn_once
 
 from ._delivery import MAX_WAIT, Delivery
@@ -84,7 +89,7 @@ def sentry_event(
     if exception is None:
         return None
     event_attributes: Mapping[str, Any] = exception.attributes or {}
-    chain = _chain(event_attributes)
+    chain = chain_of(event_attributes)
     mechanism = str(attributes.get(attr.MECHANISM, "otel_telemetry"))
     handled = bool(attributes.get(attr.HANDLED, False))
     values = []
@@ -103,9 +108,9 @@ def sentry_event(
             )
         values.append(
             {
-                "type": _short_type(entry),
+                "type": short_type(entry),
                 "value": entry["message"],
-                "module": _module(entry),
+                "module": exception_module(entry),
                 "mechanism": mechanism_data,
                 "stacktrace": {"frames": [_frame(f) for f in entry["frames"]]},
             }
@@ -435,37 +440,6 @@ def _allow_listed(event: Any, hint: Any) -> Any:
     for key in [k for k in event if k not in EVENT_KEYS]:
         del event[key]
     return event
-
-
-def _chain(event_attributes: Mapping[str, Any]) -> Chain:
-    chain = read_chain(event_attributes.get(attr.EXCEPTION_CHAIN))
-    if chain is not None:
-        return chain
-    # A span from elsewhere: the semantic-convention attributes are all there is.
-    return [
-        ChainEntry(
-            type=str(event_attributes.get(attr.EXCEPTION_TYPE, "Exception")),
-            module="",
-            message=str(event_attributes.get(attr.EXCEPTION_MESSAGE, "")),
-            frames=[],
-            omitted_frames=0,
-            relation="",
-        )
-    ]
-
-
-def _module(entry: ChainEntry) -> Optional[str]:
-    # Sentry, like Python's traceback, leaves the module of built-in exceptions out.
-    module = entry["module"]
-    return None if not module or module in ("builtins", "__builtin__") else module
-
-
-def _short_type(entry: ChainEntry) -> str:
-    full = entry["type"]
-    module = _module(entry)
-    if module and full.startswith(f"{module}."):
-        return full[len(module) + 1 :]
-    return full
 
 
 def _frame(frame: Frame) -> dict[str, Any]:

@@ -316,6 +316,7 @@ class Pipeline:
             settings.config_dir_path(),
             settings.sentry_dsn()[0],
             settings.otlp_route(),
+            settings.posthog(),
             settings.environment(),
             local,
         )

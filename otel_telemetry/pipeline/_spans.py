@@ -210,16 +210,38 @@ def _link_messages(
 def event_attributes(captured: CapturedEvent) -> dict[str, AttributeValue]:
     """Span attributes of a usage event: its payload, values made OTel-valid.
 
+    What ``send_event`` queues arrives as it is: ``bool``, ``int``, ``float`` and ``str``
+    values, and tuples of one of them (an OTel array, empty ones included). A None
+    value is left out (OTel has no null attribute: a property that is None is absent).
+    Anything else (queued another way) becomes JSON text, which the scrubber parses.
     A payload key of ours (``otel_telemetry.*``, ``user.email``) is left out: a payload
     can neither pass for a crash report, nor carry an email, nor write the audit.
     """
     attributes: dict[str, AttributeValue] = {attr.KIND: attr.KIND_EVENT}
     for key, value in captured.payload.items():
         key = str(key)
-        if key.startswith(attr.NAMESPACE) or key == attr.USER_EMAIL:
+        if key.startswith(attr.NAMESPACE) or key == attr.USER_EMAIL or value is None:
             continue
-        attributes[key] = _attribute_value(value)
+        kind = type(value)
+        if (kind is tuple or kind is list) and _is_array(value):
+            attributes[key] = tuple(value)
+        else:
+            attributes[key] = _attribute_value(value)
     return attributes
+
+
+def _is_array(items: Sequence[Any]) -> bool:
+    """Items an OTel array holds as they are: all of one type of ``_ARRAY_ITEMS``."""
+    first = type(items[0]) if items else str
+    return (
+        first in _ARRAY_ITEMS
+        and all(type(item) is first for item in items)
+        and (first is not int or all(_INT64.count(item) for item in items))
+    )
+
+
+# The item types of an OTel array (one type per array).
+_ARRAY_ITEMS = (str, bool, int, float)
 
 
 def relative_filename(filename: str, roots: Sequence[str]) -> str:

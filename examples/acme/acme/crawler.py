@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .telemetry import telemetry
+from .telemetry import BROWSERS, CrawlFinished, CrawlStarted, duration_bucket, telemetry
 
 
 class CrawlError(RuntimeError):
@@ -154,3 +154,39 @@ def _title(html: str) -> str:
 
 def _markdown(html: str) -> Markdown:
     return Markdown(re.sub(r"<[^>]+>", "", html).strip())
+
+
+def crawl_pages(
+    urls: list[str], browser: str = "chromium", fetch: Callable[[str], str] = fetch_offline
+) -> list[CrawlResult]:
+    """Crawl every page with ``crawl_page``; never raises.
+
+    Sends the usage events ``crawl_started`` and ``crawl_finished`` (counts and enums
+    only), which leave the machine only when the user chose usage events too.
+
+    Args:
+        urls: the pages.
+        browser: the browser kind, one of ``BROWSERS``.
+        fetch: the transport (``fetch_offline`` by default).
+
+    Raises:
+        ValueError: ``browser`` is not one of ``BROWSERS``.
+    """
+    if browser not in BROWSERS:
+        raise ValueError(f"unknown browser kind; expected one of {', '.join(BROWSERS)}")
+    import time  # here, not at the top: the line numbers of the crashes above stay put
+
+    telemetry.send_event(CrawlStarted(pages=len(urls), browser=browser))
+    started = time.monotonic()
+    results = [crawl_page(url, fetch) for url in urls]
+    succeeded = sum(result.success for result in results)
+    telemetry.send_event(
+        CrawlFinished(
+            pages=len(urls),
+            succeeded=succeeded,
+            browser=browser,
+            success=succeeded == len(urls),
+            duration=duration_bucket(time.monotonic() - started),
+        )
+    )
+    return results

@@ -2,8 +2,10 @@
 
 import errno
 import sys
+from dataclasses import dataclass
+from typing import ClassVar
 
-from otel_telemetry import Telemetry
+from otel_telemetry import Telemetry, TelemetryEvent
 
 from . import __version__
 
@@ -47,3 +49,39 @@ telemetry = Telemetry(
 
 # acme.telemetry.enable(email="you@example.com", always=True) / acme.telemetry.disable()
 enable, disable = telemetry.enable, telemetry.disable
+
+
+# Usage events: sent only when the user chose them too (`acme telemetry enable --usage`,
+# ACME_TELEMETRY=all). Counts and enums only: never a URL, a page's text or a file name.
+@dataclass(frozen=True)
+class CrawlStarted(TelemetryEvent):
+    """A crawl of several pages began."""
+
+    name: ClassVar[str] = "crawl_started"
+    pages: int  # how many pages were asked for
+    browser: str  # one of BROWSERS
+
+
+@dataclass(frozen=True)
+class CrawlFinished(TelemetryEvent):
+    """A crawl of several pages ended (whether or not its pages could be fetched)."""
+
+    name: ClassVar[str] = "crawl_finished"
+    pages: int
+    succeeded: int  # pages fetched and converted
+    browser: str
+    success: bool  # every page succeeded
+    duration: str  # one of DURATIONS: a bucket, never the exact time
+
+
+BROWSERS = ("chromium", "firefox", "webkit")
+DURATIONS = ("under_1s", "1s_to_10s", "10s_to_60s", "over_60s")
+
+
+def duration_bucket(seconds: float) -> str:
+    """The bucket of DURATIONS that ``seconds`` falls in."""
+    if seconds < 1:
+        return "under_1s"
+    if seconds < 10:
+        return "1s_to_10s"
+    return "10s_to_60s" if seconds < 60 else "over_60s"
