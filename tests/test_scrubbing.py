@@ -195,7 +195,7 @@ ADVERSARIAL = {
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("name", ADVERSARIAL)
 def test_adversarial_inputs_scrub_in_linear_time(name):
-    """10x the input takes about 10x the time (CPU time, best of 3), never 100x."""
+    """5x the input takes about 5x the time (CPU time, best of 5), never 25x."""
     assert not growth(FULL, ADVERSARIAL[name], ScrubPass.text)
 
 
