@@ -201,8 +201,11 @@ def safe(value: object, limit: int = MAX_VALUE) -> str:
 
 def _escape(char: str) -> str:
     named = _NAMED_ESCAPES.get(char)
-    if named is not None:
-        return named
+    return named if named is not None else code_escape(char)
+
+
+def code_escape(char: str) -> str:
+    r"""The escape of ``char`` by its code point, as Python writes it: ``\x1b``, ``\u202e``."""
     code = ord(char)
     if code < 0x100:
         return f"\\x{code:02x}"
