@@ -14,7 +14,7 @@ export PATH := $(BIN):$(PATH)
 # The Spotlight sidecar, a real Sentry receiver for the tests, pinned by its lockfile.
 SPOTLIGHT := tests/receivers/spotlight
 
-.PHONY: venv receivers demo test test-fast coverage test-matrix lint typecheck collector-check bench clean
+.PHONY: venv receivers demo test test-fast coverage test-matrix lint typecheck collector collector-test collector-check bench clean
 
 $(VENV)/.installed: pyproject.toml examples/acme/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,11 +46,15 @@ typecheck: venv
 
 # The whole suite on $(PYTHON) comes last, after the matrix's one line per version; a
 # failing matrix fails `make test` once the suite has run too.
+# With go on PATH the collector is built first (cached) and the suite includes its tests.
 test: lint typecheck receivers
 	@command -v chromium >/dev/null || echo "Chromium is not installed: the browser test will not run (apt-get install chromium)."
-	@matrix=0; $(PYTHON) .ci/test_matrix.py $(TEST_MATRIX) || matrix=$$?; \
+	@collector=""; \
+	if command -v go >/dev/null; then collector=$$($(PYTHON) .ci/build_collector.py) || exit $$?; \
+	else echo "go is not on PATH: the collector tests (tests/collector) will not run (https://go.dev/dl/)."; fi; \
+	matrix=0; $(PYTHON) .ci/test_matrix.py $(TEST_MATRIX) || matrix=$$?; \
 	echo "Whole suite on $$($(BIN)/python -c 'import platform; print(platform.python_version())'):"; \
-	$(BIN)/pytest || exit $$?; \
+	OTEL_TELEMETRY_COLLECTOR="$$collector" $(BIN)/pytest || exit $$?; \
 	if [ $$matrix -ne 0 ]; then echo "The matrix failed on Python $(TEST_MATRIX): see .venv-matrix/summary.txt"; exit $$matrix; fi
 
 # In-process tests only: no subprocess, no receiver (well under 15 s).
@@ -65,6 +69,17 @@ coverage: venv
 test-matrix:
 	$(PYTHON) .ci/test_matrix.py $(MATRIX)
 
+# The OpenTelemetry Collector of collector-config/builder-config.yaml, built with the
+# builder of its release into .cache/collector/ (reused); prints the binary's path.
+collector:
+	@$(PYTHON) .ci/build_collector.py
+
+# The end-to-end tests of gateway.yaml and agent.yaml on that collector.
+collector-test: venv
+	@collector=$$($(PYTHON) .ci/build_collector.py) || exit $$?; \
+	OTEL_TELEMETRY_COLLECTOR="$$collector" $(BIN)/pytest tests/collector
+
+# The static checks of collector-config/ (Compose and Kubernetes cannot run here).
 collector-check: venv
 	$(BIN)/pytest tests/test_collector_config.py
 
@@ -72,4 +87,4 @@ bench: venv
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_VENV) .venv-matrix $(SPOTLIGHT)/node_modules .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) $(DEMO_VENV) .venv-matrix $(SPOTLIGHT)/node_modules .pytest_cache .mypy_cache .ruff_cache .coverage .cache/collector

@@ -94,6 +94,35 @@ def pytest_configure(config: pytest.Config) -> None:
     sys.addaudithook(_GUARD)
 
 
+_NO_COLLECTOR = (
+    "the collector tests (tests/collector) did not run: OTEL_TELEMETRY_COLLECTOR is not set "
+    "(`make collector-test` builds the collector and runs them; `make test` does when go is "
+    "on PATH)"
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the tests of a real collector when no binary is given: deselected and
+    said so in one line, never counted as skipped or passed."""
+    if os.environ.get("OTEL_TELEMETRY_COLLECTOR"):
+        return
+    kept = [item for item in items if item.get_closest_marker("collector") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(
+            items=[item for item in items if item.get_closest_marker("collector")]
+        )
+        items[:] = kept
+        config.stash[_COLLECTOR_LEFT_OUT] = True
+
+
+_COLLECTOR_LEFT_OUT = pytest.StashKey[bool]()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if terminalreporter.config.stash.get(_COLLECTOR_LEFT_OUT, False):
+        terminalreporter.write_line(_NO_COLLECTOR)
+
+
 @pytest.fixture(autouse=True)
 def _integration_marker_enforced(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail a test that starts a process or a receiver without the ``integration`` mark."""

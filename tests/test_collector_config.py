@@ -1,18 +1,31 @@
 """collector-config/: every config parses, names real components, and scrubs with RE2.
 
-The component list is otelcol-contrib's (release line 0.136), kept in tests/data and
-checked against the copy in ../shared when one is beside the repository.
+These are the static checks, for what cannot run here (Compose, Kubernetes); the configs
+run on the real collector in tests/collector. The component list is otelcol-contrib's
+(release line 0.136), kept in tests/data and checked against the copy in ../shared when
+one is beside the repository; ``RENAMED`` maps the names the configs use since 0.161 to
+the names of that list. gateway.yaml's scrubbing is applied here with RE2 (google-re2)
+the way the collector applies it: it must remove the samples of every rule of the
+library's table, keep what the library keeps, and give on the privacy corpus what
+tests/collector/test_scrubbing.py asks of the real collector.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
+from functools import cache, cached_property
 from pathlib import Path
+from typing import Any
 
 import pytest
 import re2
 import yaml
 
+from otel_telemetry.scrubbing._rules import RULE_TABLE
+from tests.collector.otelcol import script
+from tests.collector.test_scrubbing import ENTRIES, USER_EMAIL, check_arrived, library_scrubber
 from tests.pii_samples import BENIGN_TRACEBACK, PII_SAMPLES, SENSITIVE_PART, embedded
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,9 +43,15 @@ ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}")
 OTTL_CALL = re.compile(r"^(?P<function>[a-z_]+)\((?P<args>.*)\)(?: where (?P<where>.*))?$")
 
 
+# The collector renamed these exporters (the old names still load, with a deprecation
+# warning); the configs use the new names of the release they pin.
+RENAMED = {("exporter", "otlp_grpc"): "otlp", ("exporter", "otlp_http"): "otlphttp"}
+
+
 def _components() -> set[tuple[str, str]]:
     lines = COMPONENTS.read_text().splitlines()
-    return {tuple(line.split()) for line in lines if line.strip() and not line.startswith("#")}
+    known = {tuple(line.split()) for line in lines if line.strip() and not line.startswith("#")}
+    return known | {key for key, old in RENAMED.items() if (key[0], old) in known}
 
 
 def _load(name: str) -> dict:
@@ -95,107 +114,277 @@ def test_every_environment_variable_is_documented():
     assert referenced <= documented, referenced - documented
 
 
-def _ottl_strings(args: str) -> list[str]:
-    """The string literals of an OTTL argument list, unescaped."""
-    return [re.sub(r"\\(.)", r"\1", raw) for raw in re.findall(r'"((?:[^"\\]|\\.)*)"', args)]
+# --- gateway.yaml's scrubbing, applied here with RE2 the way the collector applies it ---
+
+OTTL_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+OTTL_TARGET = re.compile(r'[a-z.]+(?:\["[^"]*"\])?')
+GO_GROUP = re.compile(r"\$(\d+)|\$\$")
+PRIVATE = re.compile("[\ue000-\ue0ff]")
+VALUE_TARGETS = (
+    'spanevent.attributes["exception.message"]',
+    'spanevent.attributes["exception.stacktrace"]',
+)
+TEXT_PLACES = (
+    ("resource", "resource.attributes"),
+    ("span", "span.attributes"),
+    ("span", "span.status.message"),
+    ("span", "span.name"),
+    ("spanevent", "spanevent.attributes"),
+)
 
 
-def _statements() -> list[tuple[str, str, list[str], str | None]]:
+def _regex(pattern: str) -> re2._Regexp:
+    options = re2.Options()
+    options.max_mem = 64 << 20  # large patterns keep RE2's fast engine (no fallback)
+    return re2.compile(pattern, options)
+
+
+@dataclass
+class Statement:
+    """One OTTL statement of transform/scrub: its context, function, target and strings."""
+
+    context: str
+    text: str
+    function: str
+    target: str
+    strings: list[str]  # the string literals after the target, unquoted
+    where: str | None
+
+    @property
+    def pattern(self) -> str | None:
+        if self.function == "replace_all_patterns":
+            return self.strings[1]
+        if self.function in ("replace_pattern", "delete_matching_keys"):
+            return self.strings[0]
+        return None
+
+    @property
+    def replacement(self) -> str | None:
+        if self.function == "replace_all_patterns":
+            return self.strings[2]
+        return self.strings[1] if self.function == "replace_pattern" else None
+
+    @cached_property
+    def compiled(self) -> re2._Regexp:
+        assert self.pattern is not None
+        return _regex(self.pattern)
+
+    @cached_property
+    def _template(self) -> list[str | int]:
+        """The replacement as Go's ``Regexp.Expand`` reads it: text and group numbers."""
+        assert self.replacement is not None
+        pieces: list[str | int] = []
+        last = 0
+        for group in GO_GROUP.finditer(self.replacement):
+            pieces.append(self.replacement[last : group.start()])
+            pieces.append("$" if group.group(0) == "$$" else int(group.group(1)))
+            last = group.end()
+        pieces.append(self.replacement[last:])
+        return pieces
+
+    def substitute(self, text: str) -> str:
+        """``text`` after the statement, as Go's ``Regexp.ReplaceAllString`` makes it."""
+        if not self.compiled.search(text):
+            return text
+        pieces = self._template
+
+        def expand(match: Any) -> str:
+            return "".join(p if isinstance(p, str) else match.group(p) or "" for p in pieces)
+
+        return str(self.compiled.sub(expand, text))
+
+
+def _unquote(raw: str) -> str:
+    # OTTL unquotes its strings as Go does; those of gateway.yaml use only \\, \" and \uXXXX,
+    # which JSON reads the same way (and any other escape fails here).
+    return str(json.loads(f'"{raw}"'))
+
+
+@cache
+def _statements() -> tuple[Statement, ...]:
     processor = _load("gateway.yaml")["processors"]["transform/scrub"]
     parsed = []
-    for statement in processor["trace_statements"]:
-        match = OTTL_CALL.match(statement)
-        assert match, statement
-        target = match.group("args").split(",", 1)[0].strip()
-        parsed.append(
-            (
-                match.group("function"),
-                target,
-                _ottl_strings(match.group("args")),
-                match.group("where"),
+    for group in processor["trace_statements"]:
+        for text in group["statements"]:
+            match = OTTL_CALL.match(text)
+            assert match, text
+            args = match.group("args")
+            target = OTTL_TARGET.match(args)
+            assert target, text
+            strings = [_unquote(s) for s in OTTL_STRING.findall(args[target.end() :])]
+            parsed.append(
+                Statement(
+                    group["context"],
+                    text,
+                    match.group("function"),
+                    target.group(0),
+                    strings,
+                    match.group("where"),
+                )
             )
-        )
-    return parsed
+    return tuple(parsed)
+
+
+def _one_step(statement: Statement) -> bool:
+    """A rule's whole work in one statement: no private-use marks in or out, not a removal."""
+    return bool(
+        statement.replacement
+        and not PRIVATE.search(statement.replacement)
+        and "x{E0" not in (statement.pattern or "")
+    )
 
 
 def _regexes() -> list[str]:
-    from_statements = [
-        strings[1] if function == "replace_all_patterns" else strings[0]
-        for function, _, strings, _ in _statements()
-        if function in {"replace_all_patterns", "replace_pattern", "delete_matching_keys"}
-    ]
+    from_statements = [s.pattern for s in _statements() if s.pattern is not None]
     blocked = _load("gateway.yaml")["processors"]["redaction"]["blocked_values"]
     return from_statements + blocked
 
 
 @pytest.mark.parametrize("pattern", sorted(set(_regexes())))
 def test_every_regex_compiles_under_re2(pattern):
-    re2.compile(pattern)  # raises on lookarounds, backreferences and other non-RE2 syntax
+    _regex(pattern)  # raises on lookarounds, backreferences and other non-RE2 syntax
+
+
+def test_every_statement_is_in_its_own_context():
+    # A statement of the span group that named spanevent paths would run once per event
+    # (the collector infers the context of a group from its paths): none does.
+    for statement in _statements():
+        paths = re.findall(
+            r"\b(resource|span|spanevent)\.(?:attributes|cache|status|name)", statement.text
+        )
+        assert set(paths) == {statement.context}, statement.text
+
+
+def test_replacements_name_groups_the_collector_leaves_alone():
+    for statement in _statements():
+        if statement.replacement is None:
+            continue
+        # ${1} would be read by the collector as a variable; $1x by Go as the group "1x".
+        assert "${" not in statement.replacement, statement.text
+        assert not re.search(r"\$\d+[A-Za-z_]", statement.replacement), statement.text
+        groups = [int(g) for g in re.findall(r"\$(\d+)", statement.replacement)]
+        assert max(groups, default=0) <= statement.compiled.groups, statement.text
+
+
+def test_every_text_rule_runs_in_every_place_in_the_same_order():
+    steps = {
+        place: [
+            (s.pattern, s.replacement)
+            for s in _statements()
+            if (s.context, s.target) == place and s.function != "delete_matching_keys"
+        ]
+        for place in TEXT_PLACES
+    }
+    attributes = steps[("span", "span.attributes")]
+    assert len(attributes) > 40
+    for place, found in steps.items():
+        # (the status message gets the value rule after them)
+        assert found[: len(attributes)] == attributes, place
+
+
+def test_the_value_rule_runs_on_messages_stack_text_and_the_status_message():
+    def steps(target: str) -> list[tuple[str | None, str | None]]:
+        return [(s.pattern, s.replacement) for s in _statements() if s.target == target]
+
+    message, stack = (steps(target) for target in VALUE_TARGETS)
+    assert message == steps("span.status.message")[-len(message) :]
+    assert len(stack) == len(message) >= 4
+    for (stack_pattern, _), (message_pattern, _) in zip(stack, message):
+        # the same step, or the same with indented lines (frames, source) skipped
+        assert stack_pattern == message_pattern or "(?m:^[ \\t]" in (stack_pattern or "")
 
 
 def test_redaction_and_transform_use_the_same_value_patterns():
-    replacing = {
-        strings[1]
-        for function, _, strings, _ in _statements()
-        if function == "replace_all_patterns"
+    one_step = {
+        s.pattern for s in _statements() if s.function == "replace_all_patterns" and _one_step(s)
     }
     blocked = set(_load("gateway.yaml")["processors"]["redaction"]["blocked_values"])
-    assert blocked == replacing
+    assert blocked == one_step
 
 
-def _process(span: dict) -> dict:
-    """Apply the gateway's transform statements, then its redaction, as the collector does."""
-    cache = {}
-    for function, target, strings, where in _statements():
-        context, _, field = target.partition(".")
-        if function == "set":
-            if target.startswith("span.cache"):
-                cache["user.email"] = span["attributes"].get("user.email")
-            elif where and cache.get("user.email") is not None:
-                span["attributes"]["user.email"] = cache["user.email"]
-            continue
+def _process(span: dict[str, Any]) -> dict[str, Any]:
+    """Apply the gateway's transform statements, then its redaction, as the collector does.
+
+    ``span`` has ``name``, ``status``, ``attributes``, ``events`` (each with
+    ``attributes``) and ``resource`` (with ``attributes``).
+    """
+    cache: dict[str, Any] = {}
+    for statement in _statements():
         holders = {
+            "resource": [span["resource"]],
             "span": [span],
             "spanevent": span["events"],
-            "resource": [span["resource"]],
-        }[context]
+        }[statement.context]
         for holder in holders:
-            if function == "delete_matching_keys":
-                pattern = re2.compile(strings[0])
-                for key in [k for k in holder["attributes"] if pattern.fullmatch(k)]:
+            if statement.function == "set":  # the typed address, kept and written back
+                if statement.target.startswith("span.cache"):
+                    cache["user.email"] = span["attributes"].get("user.email")
+                elif cache.get("user.email") is not None:
+                    span["attributes"]["user.email"] = cache["user.email"]
+            elif statement.function == "delete_matching_keys":
+                for key in [k for k in holder["attributes"] if statement.compiled.search(k)]:
                     del holder["attributes"][key]
-            elif function == "replace_all_patterns":
-                pattern = re2.compile(strings[1])
-                holder["attributes"] = {
-                    k: pattern.sub(strings[2], v) if isinstance(v, str) else v
-                    for k, v in holder["attributes"].items()
-                }
-            elif function == "replace_pattern":
-                key = field.removeprefix("status.")
-                span[key] = re2.compile(strings[0]).sub(strings[1], span[key])
-    redaction = _load("gateway.yaml")["processors"]["redaction"]
-    for pattern in map(re2.compile, redaction["blocked_values"]):
-        span["attributes"] = {
-            k: v
-            if k in redaction["ignored_keys"] or not isinstance(v, str)
-            else pattern.sub("****", v)
-            for k, v in span["attributes"].items()
-        }
+            elif statement.function == "replace_all_patterns":
+                for key, value in holder["attributes"].items():
+                    if isinstance(value, str):
+                        holder["attributes"][key] = statement.substitute(value)
+            elif statement.function == "replace_pattern":
+                field = statement.target.rsplit(".", 1)[-1]
+                if field in ("message", "name"):
+                    key = "status" if field == "message" else "name"
+                    holder[key] = statement.substitute(holder[key])
+                else:
+                    key = statement.target.split('"')[1]
+                    if isinstance(holder["attributes"].get(key), str):
+                        holder["attributes"][key] = statement.substitute(holder["attributes"][key])
+            else:
+                raise AssertionError(f"not emulated here: {statement.text}")
+    ignored, blocked = _redaction()
+    for pattern in blocked:
+        for holder in (span["resource"], span, *span["events"]):
+            holder["attributes"] = {
+                k: v if k in ignored or not isinstance(v, str) else pattern.sub("****", v)
+                for k, v in holder["attributes"].items()
+            }
     return span
 
 
-def _span(text: str) -> dict:
+@cache
+def _redaction() -> tuple[frozenset[str], tuple[re2._Regexp, ...]]:
+    """The redaction processor's ignored keys and blocked values."""
+    redaction = _load("gateway.yaml")["processors"]["redaction"]
+    return frozenset(redaction["ignored_keys"]), tuple(map(_regex, redaction["blocked_values"]))
+
+
+def _span(text: str, stacktrace: str | None = None) -> dict[str, Any]:
     return {
-        "name": "exception",
-        "message": text,
+        "name": text,
+        "status": text,
         "attributes": {
             "otel_telemetry.mechanism": "excepthook",
             "detail": text,
             "user.email": "me@example.com",
         },
-        "events": [{"attributes": {"exception.message": text, "exception.stacktrace": text}}],
-        "resource": {"attributes": {"service.name": "acme"}},
+        "events": [
+            {
+                "attributes": {
+                    "exception.message": text,
+                    "exception.stacktrace": text if stacktrace is None else stacktrace,
+                }
+            }
+        ],
+        "resource": {"attributes": {"service.name": "acme", "note": text}},
     }
+
+
+def _strings(span: dict[str, Any]) -> list[str]:
+    return [
+        span["name"],
+        span["status"],
+        *span["attributes"].values(),
+        *span["resource"]["attributes"].values(),
+        *span["events"][0]["attributes"].values(),
+    ]
 
 
 @pytest.mark.parametrize(("rule", "sample"), PII_SAMPLES)
@@ -203,29 +392,107 @@ def test_the_gateway_removes_every_pii_sample(rule, sample):
     sensitive = SENSITIVE_PART.get(sample, sample)
     for text in embedded(sample):
         span = _process(_span(text))
-        strings = [
-            span["message"],
-            *span["attributes"].values(),
-            *span["events"][0]["attributes"].values(),
-        ]
-        for value in strings:
+        for value in _strings(span):
             assert sensitive not in str(value), (rule, text, value)
-    assert span["attributes"]["user.email"] == "me@example.com"  # the typed address stays
+        assert span["attributes"]["user.email"] == "me@example.com"  # the typed address stays
 
 
 def test_the_gateway_leaves_a_benign_traceback_intact():
     span = _process(_span(BENIGN_TRACEBACK))
     assert span["events"][0]["attributes"]["exception.stacktrace"] == BENIGN_TRACEBACK
-    assert span["message"] == BENIGN_TRACEBACK
+    # Everywhere but where the value rule runs on it as a message (the library's does too:
+    # 'File "acme/crawler.py"' in a message quotes a file name).
+    assert span["name"] == span["attributes"]["detail"] == BENIGN_TRACEBACK
+    assert span["resource"]["attributes"]["note"] == BENIGN_TRACEBACK
 
 
 def test_key_named_secrets_are_removed_whole():
     span = _span("fine")
-    span["attributes"].update({"db.password": "x", "API_KEY": "y", "author": "kept"})
+    span["attributes"].update(
+        {"db.password": "x", "API_KEY": "y", "author": "kept", "max_tokens": 5, "tokens": 3}
+    )
     processed = _process(span)["attributes"]
     assert "db.password" not in processed
     assert "API_KEY" not in processed
     assert processed["author"] == "kept"
+    assert processed["tokens"] == 3  # counts tokens: no secret
+
+
+# What the library's own rules catch that the gateway cannot: values of the sending
+# machine, which no gateway knows. Each rule's samples are in its row of the rule table.
+MACHINE_SAMPLES = {
+    ("path", "/var/lib/builder/.cache/x"),  # this user's home (SAMPLE_IDENTITY's)
+    ("path", "/var/lib/builder"),
+    *(("user", sample) for sample in ("alicebuilder", "ALICEBUILDER", "Alicebuilder")),
+    *(("host", sample) for sample in ("build-host-42", "BUILD-HOST-42")),
+}
+# What the library's checksums keep and the gateway's patterns, without them, remove.
+UNCHECKED_NON_SAMPLES = {
+    ("iban", "GB00 WEST 1234 5698 7654 32"),  # mod 97 fails
+    ("card", "4111 1111 1111 1112"),  # Luhn fails
+    ("card", "4111111111111112.0"),
+}
+
+
+@pytest.mark.parametrize(
+    ("rule", "sample"),
+    [(rule.name, sample) for rule in RULE_TABLE for sample in rule.samples],
+)
+def test_the_gateway_removes_the_samples_of_every_library_rule(rule, sample):
+    span = _process(_span(f"failed for {sample} after 3 retries"))
+    left = [value for value in _strings(span) if sample in value]
+    if (rule, sample) in MACHINE_SAMPLES:
+        assert left, "the gateway removes it now: take it off MACHINE_SAMPLES"
+    else:
+        assert left == []
+
+
+def _kept_by_the_library(text: str) -> bool:
+    scrub = library_scrubber().new_pass()
+    return scrub.message(scrub.text(text)) == text
+
+
+@pytest.mark.parametrize(
+    ("rule", "text"),
+    [
+        (rule.name, text)
+        for rule in RULE_TABLE
+        for text in rule.non_samples
+        if _kept_by_the_library(text)  # (a rule's non-sample may be another's sample)
+    ],
+)
+def test_the_gateway_keeps_what_the_library_keeps(rule, text):
+    span = _process(_span(text))
+    changed = [value for value in _strings(span) if value not in (text, "excepthook", "acme")]
+    changed = [v for v in changed if v != "me@example.com"]
+    if (rule, text) in UNCHECKED_NON_SAMPLES:
+        assert changed, "the gateway keeps it now: take it off UNCHECKED_NON_SAMPLES"
+    else:
+        assert changed == []
+
+
+def test_the_gateway_removes_the_privacy_corpus_as_on_the_real_collector():
+    # The check of tests/collector/test_scrubbing.py, on this emulation: with the same
+    # CANNOT list, so the emulation and the collector agree.
+    arrived = {}
+    for entry in ENTRIES:
+        span = _span(entry.text, entry.stacktrace)
+        span["attributes"]["user.email"] = USER_EMAIL
+        span = _process(span)
+        event = span["events"][0]["attributes"]
+        arrived[entry.index] = {
+            "message": event["exception.message"],
+            "stacktrace": event["exception.stacktrace"],
+            "status": span["status"],
+            "span attribute": span["attributes"]["detail"],
+            "resource attribute": span["resource"]["attributes"]["note"],
+            "name": span["name"],
+            "user.email": span["attributes"]["user.email"],
+        }
+    tally, problems, leaking = check_arrived(arrived, library_scrubber())
+    assert problems == []
+    assert [key for key, places in leaking.items() if not places] == []
+    assert tally.gateway + tally.cannot == tally.library > 800
 
 
 def test_the_example_server_points_at_the_gateway_receiver():
@@ -264,3 +531,38 @@ def test_kubernetes_manifests_match_the_gateway_config():
     assert container["readinessProbe"]["httpGet"]["port"] == "health"
     assert deployment["spec"]["replicas"] >= 2
     assert container["image"] == _load("docker-compose.yaml")["services"]["otel-gateway"]["image"]
+
+
+def _scrub_generator() -> Any:
+    """collector-config/scrub/generate.py, imported by its path (no subprocess)."""
+    return script(CONFIG / "scrub" / "generate.py")
+
+
+def test_gateway_yaml_is_what_the_generator_writes(capsys):
+    # transform/scrub, redaction and the header's regex paragraph are generated from
+    # collector-config/scrub/rules.py: a hand edit, or a rule changed without running the
+    # generator, fails here.
+    status = _scrub_generator().main(["--check"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert out.endswith("gateway.yaml: up to date\n")
+
+
+def test_the_generator_check_names_a_one_character_edit_and_writing_undoes_it(tmp_path, capsys):
+    shipped = (CONFIG / "gateway.yaml").read_bytes()
+    lines = shipped.decode("utf-8").split("\n")
+    [index] = [i for i, line in enumerate(lines) if "span.name" in line and '"[ssn]"' in line]
+    lines[index] = lines[index].replace('"[ssn]"', '"[ssm]"')
+    edited = "\n".join(lines).encode("utf-8")
+    copy = tmp_path / "gateway.yaml"
+    copy.write_bytes(edited)
+    generator = _scrub_generator()
+
+    assert generator.main(["--check", "--config", str(copy)]) == 1
+    out = capsys.readouterr().out
+    assert f"line {index + 1}, column" in out
+    assert "[ssm]" in out
+    assert copy.read_bytes() == edited  # --check writes nothing
+
+    assert generator.main(["--config", str(copy)]) == 0
+    assert copy.read_bytes() == shipped

@@ -1,0 +1,287 @@
+"""Promise: no report is lost between a host and the backend, whatever the agent suffers.
+
+Issue 19, test 4. Real host processes (the library, its ``otlp`` exporter) send to
+``agent.yaml`` as shipped (its file_storage sending queue in ``tmp_path``), which forwards
+to ``gateway.yaml`` as shipped, which exports to the project's OTLP receiver (``backend``).
+
+Timeline: reports flow end to end; the gateway is stopped (SIGTERM) for 20 s while hosts
+keep sending; during that outage the agent is killed (SIGKILL) right after it acknowledged
+a host's reports, a host sends while it is down (its reports wait in the library's outbox),
+and the agent is restarted on the same queue directory; the gateway comes back and a last
+host process sends what waits in the outbox. Every report arrives at the backend at least
+once; copies are counted and printed (at-least-once delivery: the backend folds them by
+span id).
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from otel_telemetry._layout import Layout
+from tests.collector.conftest import gateway_env
+from tests.collector.otelcol import Collector
+from tests.conftest import run_python
+from tests.receivers.otlp import OtlpHttpReceiver
+
+pytestmark = [pytest.mark.collector, pytest.mark.integration]
+
+OUTAGE = 20.0  # seconds the gateway is down (the issue's figure)
+REPORTS = 2  # per host process, from two crash sites (the storm guard lets both through)
+PAUSE = 0.5  # between two host processes: a steady trickle, a few dozen reports in all
+DELIVERY = 60.0  # bound on the last report's way through agent and gateway once both are up
+
+# A host of the example package: REPORTS handled crashes of acme's own code (one crash site
+# each, so the storm guard lets all through), each message naming this process's tag, then a
+# flush. Arguments: tag, REPORTS, and "hold": print "acked" after the flush and wait for
+# stdin to close, so the test acts while the process still runs.
+HOST = """
+import sys, types
+import acme
+from acme.telemetry import telemetry
+
+tag, reports = sys.argv[1], int(sys.argv[2])
+site = types.ModuleType("acme.sites")
+source = "".join(
+    f"def crash{i}(tag):\\n    raise ValueError(f'durability {{tag}} {i}')\\n"
+    for i in range(reports)
+)
+exec(compile(source, "acme/sites.py", "exec"), site.__dict__)
+for i in range(reports):
+    try:
+        getattr(site, f"crash{i}")(tag)
+    except ValueError as exc:
+        telemetry.capture_exception(exc)
+telemetry.flush(15)
+if sys.argv[3:] == ["hold"]:
+    print("acked", flush=True)
+    sys.stdin.read()
+"""
+
+FINAL_FLUSH = "from acme.telemetry import telemetry; assert telemetry.flush(60)"
+
+
+class Hosts:
+    """Host processes sharing one config dir, and the reports they were asked to send."""
+
+    def __init__(self, env: dict[str, str], config_dir: Path) -> None:
+        self.env = env
+        self.outbox = Layout(config_dir).outbox_dir
+        self.tags: list[str] = []
+
+    def _tag(self) -> str:
+        tag = f"h{len(self.tags):03d}"
+        self.tags.append(tag)
+        return tag
+
+    def run(self) -> str:
+        """One host process, to its end; returns its tag."""
+        tag = self._tag()
+        run_python(HOST, self.env, tag, str(REPORTS), check=True)
+        return tag
+
+    def start_held(self) -> tuple[str, subprocess.Popen[str]]:
+        """A host process that sends, then waits (after printing "acked") for its stdin."""
+        tag = self._tag()
+        process = subprocess.Popen(
+            [sys.executable, "-c", HOST, tag, str(REPORTS), "hold"],
+            env=self.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 60)
+        line = process.stdout.readline() if ready else ""
+        if line.strip() != "acked":
+            process.kill()
+            _, stderr = process.communicate(timeout=10)
+            raise AssertionError(f"the held host did not flush: {line!r}\n{stderr}")
+        return tag, process
+
+    def expected(self) -> set[str]:
+        return {f"durability {tag} {i}" for tag in self.tags for i in range(REPORTS)}
+
+    def waiting(self) -> list[str]:
+        """The messages of the reports waiting in the outbox (sorted)."""
+        if not self.outbox.exists():
+            return []
+        messages: list[str] = []
+        for path in self.outbox.iterdir():
+            if path.name.startswith("."):
+                continue
+            try:
+                record = json.loads(path.read_text("utf-8"))
+            except (OSError, ValueError):
+                continue  # claimed (renamed) or removed meanwhile
+            messages.extend(
+                str(event["attributes"]["exception.message"]) for event in record["span"]["events"]
+            )
+        return sorted(messages)
+
+
+def _messages(receiver: OtlpHttpReceiver) -> Counter[str]:
+    """Each report's message, as many times as a copy of it arrived."""
+    with receiver.cond:
+        requests = list(receiver.requests)
+    counts: Counter[str] = Counter()
+    for received in requests:
+        for span in received.spans():
+            for event in span.get("events", []):
+                for item in event.get("attributes", []):
+                    if item["key"] == "exception.message":
+                        counts[str(item["value"]["stringValue"])] += 1
+    return counts
+
+
+def _wait_for(receiver: OtlpHttpReceiver, expected: set[str], timeout: float) -> Counter[str]:
+    """The messages received, once every one of ``expected`` is among them (or at timeout)."""
+    with receiver.cond:  # a Condition's lock is re-entrant: _messages takes it again
+        receiver.cond.wait_for(lambda: expected <= set(_messages(receiver)), timeout)
+    return _messages(receiver)
+
+
+def _queue_size(agent: Collector) -> float:
+    """What the agent's sending queue holds (requests), from its own metrics."""
+    return agent.metrics().get("otelcol_exporter_queue_size", 0.0)
+
+
+def _explain(missing: set[str], agent: Collector, gateway: Collector, hosts: Hosts) -> str:
+    return (
+        f"{len(missing)} report(s) never arrived: {sorted(missing)}\n"
+        f"still in the outbox: {hosts.waiting()}\n"
+        f"--- agent log\n{_short(agent.log_tail(12))}\n"
+        f"--- gateway log\n{_short(gateway.log_tail(6))}"
+    )
+
+
+def _short(log: str) -> str:
+    """A JSON log's lines as their message and error only (the rest is the same each line)."""
+    lines = []
+    for line in log.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            lines.append(line)
+            continue
+        lines.append(" ".join(str(entry[key]) for key in ("ts", "msg", "error") if key in entry))
+    return "\n".join(lines)
+
+
+@pytest.mark.timeout(240)  # a 20 s outage and bounded waits; 30-50 s when it passes
+def test_every_report_survives_a_gateway_outage_and_an_agent_killed_mid_flight(
+    tmp_path: Path,
+    host_env: dict[str, str],
+    config_dir: Path,
+    backend: OtlpHttpReceiver,
+    sentry_otlp: OtlpHttpReceiver,
+) -> None:
+    started = time.monotonic()
+    gateway = Collector("gateway.yaml", tmp_path, gateway_env(backend, sentry_otlp))
+    queue_dir = tmp_path / "agent-queue"
+    agent = Collector(
+        "agent.yaml",
+        tmp_path,
+        {
+            "OTEL_GATEWAY_ENDPOINT": gateway.grpc_endpoint,
+            "OTEL_GATEWAY_INSECURE": "true",
+            "OTEL_AGENT_QUEUE_DIR": str(queue_dir),
+        },
+    )
+    hosts = Hosts(
+        {
+            **host_env,
+            "ACME_TELEMETRY": "1",
+            "ACME_TELEMETRY_EXPORTER": "otlp",
+            "ACME_OTLP_ENDPOINT": agent.http_endpoint,
+        },
+        config_dir,
+    )
+    held: Optional[subprocess.Popen[str]] = None
+    try:
+        gateway.start()
+        agent.start()
+
+        # 1. Reports flow end to end.
+        hosts.run()
+        hosts.run()
+        flowing = _wait_for(backend, hosts.expected(), 30)
+        assert hosts.expected() <= set(flowing), _explain(
+            hosts.expected() - set(flowing), agent, gateway, hosts
+        )
+
+        # 2. The gateway goes away (as an orchestrator stops it); hosts keep sending, and
+        #    the agent acknowledges every report (none waits in the outbox).
+        gateway.stop()
+        outage = time.monotonic()
+        while time.monotonic() - outage < 5:
+            hosts.run()
+            time.sleep(PAUSE)
+        assert hosts.waiting() == []
+
+        # 3. The agent dies (SIGKILL) within milliseconds of acknowledging a host's
+        #    reports: what it answered for must already be on disk. A `batch` processor
+        #    in front of the exporter would hold them in memory (up to its timeout): this
+        #    step is what catches it.
+        acknowledged = _queue_size(agent)
+        tag, held = hosts.start_held()
+        assert hosts.waiting() == [], "the agent did not acknowledge the held host's reports"
+        agent.kill()
+        assert held.stdin is not None
+        held.stdin.close()
+        assert held.wait(30) == 0
+        held = None
+        killed = tag
+
+        # 4. While the agent is down, a host's reports wait in the library's outbox.
+        tag = hosts.run()
+        assert hosts.waiting() == [f"durability {tag} {i}" for i in range(REPORTS)]
+
+        # 5. The agent comes back on the same queue directory, the gateway still away:
+        #    what it held before its death is in its queue again, and hosts keep sending.
+        agent.start()
+        restored = _queue_size(agent)
+        assert restored > acknowledged, (
+            "the restarted agent's queue lacks what it acknowledged just before its death "
+            f"({restored:.0f} requests, {acknowledged:.0f} before the held host)\n"
+            + _short(agent.log_tail(12))
+        )
+        while time.monotonic() - outage < OUTAGE:
+            hosts.run()
+            time.sleep(PAUSE)
+
+        # 6. The gateway returns; hosts go on, and a last process sends what waits on disk.
+        gateway.start()
+        hosts.run()
+        run_python(FINAL_FLUSH, hosts.env, check=True)
+        assert hosts.waiting() == []
+
+        expected = hosts.expected()
+        received = _wait_for(backend, expected, DELIVERY)
+        missing = expected - set(received)
+        assert not missing, _explain(missing, agent, gateway, hosts) + (
+            f"\n(acknowledged just before the SIGKILL: {killed})"
+        )
+        assert set(received) == expected  # nothing else arrived either
+        duplicates = sum(received.values()) - len(received)
+        print(
+            f"\ndurability: {len(expected)} reports from {len(hosts.tags)} host processes, "
+            f"{duplicates} duplicate(s) "
+            f"({sorted(m for m, n in received.items() if n > 1)}), "
+            f"{time.monotonic() - started:.1f} s"
+        )
+    finally:
+        if held is not None:
+            held.kill()
+            held.wait(10)
+        agent.close()
+        gateway.close()
