@@ -5,8 +5,9 @@
 The builder (``go.opentelemetry.io/collector/cmd/builder``) is installed at the manifest's
 own release (``dist.version``), so one line pins the builder and every component. The
 builder and the binary live in ``.cache/collector/`` (git ignores it; ``COLLECTOR_CACHE``
-moves it); a binary is keyed on the manifest's bytes, so an unchanged manifest costs
-nothing and an edited one builds again. Go's module and build caches are Go's own
+moves it); a binary is keyed on the manifest's bytes, the Go release and ``GOFLAGS``, so
+an unchanged setup costs nothing and an edited manifest builds again. Builds into one
+cache take turns (a lock file), and what a killed build left is removed by the next. Go's module and build caches are Go's own
 (``go env GOMODCACHE GOCACHE``), reused by every run and every clone on the machine.
 
 Progress goes to stderr, with the time each step took. The exit status is 2 without
@@ -15,6 +16,7 @@ Progress goes to stderr, with the time each step took. The exit status is 2 with
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -64,16 +66,31 @@ def main() -> int:
         return 1
     version, name = version_match.group(1), name_match.group(1)
     cache = _cache()
-    key = hashlib.sha256(manifest.encode()).hexdigest()[:12]
-    out = cache / f"{name}-{version}-{key}"
-    binary = out / name
-    if binary.is_file() and os.access(binary, os.X_OK):
-        print(binary)
-        return 0
-
     env = dict(os.environ)
     # A Go older than the collector's needs fetches the toolchain it asks for (Go 1.21+).
     env.setdefault("GOTOOLCHAIN", "auto")
+    go_version = subprocess.run(
+        [go, "env", "GOVERSION"], env=env, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    setup = "\0".join((manifest, go_version, env.get("GOFLAGS", "")))
+    key = hashlib.sha256(setup.encode()).hexdigest()[:12]
+    out = cache / f"{name}-{version}-{key}"
+    binary = out / name
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        cache.mkdir(parents=True, exist_ok=True)
+        with (cache / ".build.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another build into this cache ends first
+            if not (binary.is_file() and os.access(binary, os.X_OK)):
+                for left in cache.glob(".building-*"):  # what a killed build left
+                    shutil.rmtree(left, ignore_errors=True)
+                _build(go, env, cache, version, name, manifest, out)
+    print(binary)
+    return 0
+
+
+def _build(
+    go: str, env: dict[str, str], cache: Path, version: str, name: str, manifest: str, out: Path
+) -> None:
     builder = cache / f"builder-v{version}" / "builder"
     if not builder.is_file():
         _run(
@@ -84,8 +101,7 @@ def main() -> int:
     # The builder writes its sources and the binary under output_path: a fresh folder,
     # moved into place only once the binary is there, so a failed or killed build
     # never leaves something that looks built.
-    cache.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=cache))
+    work = Path(tempfile.mkdtemp(prefix=".building-", dir=cache))
     try:
         built = OUTPUT_PATH.sub(f"  output_path: {work / 'dist'}", manifest)
         (work / "builder-config.yaml").write_text(built, encoding="utf-8")
@@ -99,8 +115,6 @@ def main() -> int:
         (work / "dist").rename(out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(binary)
-    return 0
 
 
 if __name__ == "__main__":

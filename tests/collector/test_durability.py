@@ -25,10 +25,15 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+import requests
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.resource.v1 import resource_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
 
 from otel_telemetry._layout import Layout
 from tests.collector.conftest import gateway_env
-from tests.collector.otelcol import Collector
+from tests.collector.otelcol import Collector, env_example
 from tests.conftest import run_python
 from tests.receivers.otlp import OtlpHttpReceiver
 
@@ -283,5 +288,118 @@ def test_every_report_survives_a_gateway_outage_and_an_agent_killed_mid_flight(
         if held is not None:
             held.kill()
             held.wait(10)
+        agent.close()
+        gateway.close()
+
+
+def _large_report(number: int, size: int) -> bytes:
+    """An OTLP/HTTP request of one crash report whose stack text is ``size`` bytes (a deep
+    traceback), numbered by its span's ``acme.number``."""
+    frames = ["Traceback (most recent call last):\n"]
+    line = 0
+    while sum(map(len, frames)) < size:
+        line += 1
+        frames.append(
+            f'  File "/opt/venv/lib/python3.11/site-packages/acme/m{line % 97}.py",'
+            f" line {line}, in step_{line}\n    result = step_{line + 1}(state)\n"
+        )
+    frames.append("ValueError: the crawl stopped")
+    attribute = common_pb2.KeyValue
+    span = trace_pb2.Span(
+        trace_id=(number + 1).to_bytes(16, "big"),
+        span_id=(number + 1).to_bytes(8, "big"),
+        name="exception",
+        start_time_unix_nano=1,
+        end_time_unix_nano=2,
+        attributes=[attribute(key="acme.number", value=common_pb2.AnyValue(int_value=number))],
+        events=[
+            trace_pb2.Span.Event(
+                time_unix_nano=1,
+                name="exception",
+                attributes=[
+                    attribute(
+                        key="exception.type", value=common_pb2.AnyValue(string_value="ValueError")
+                    ),
+                    attribute(
+                        key="exception.stacktrace",
+                        value=common_pb2.AnyValue(string_value="".join(frames)),
+                    ),
+                ],
+            )
+        ],
+    )
+    request = trace_service_pb2.ExportTraceServiceRequest(
+        resource_spans=[
+            trace_pb2.ResourceSpans(
+                resource=resource_pb2.Resource(
+                    attributes=[
+                        attribute(
+                            key="service.name", value=common_pb2.AnyValue(string_value="acme")
+                        )
+                    ]
+                ),
+                scope_spans=[trace_pb2.ScopeSpans(spans=[span])],
+            )
+        ]
+    )
+    return request.SerializeToString()
+
+
+def _numbers(receiver: OtlpHttpReceiver) -> Counter[int]:
+    return Counter(
+        int(span["attributes"][0]["value"]["intValue"])
+        for received in list(receiver.requests)
+        for span in received.spans()
+    )
+
+
+LARGE_REPORTS = 260
+LARGE_SIZE = 17_000  # bytes of stack text: 256 of them weigh over 4 MiB
+
+
+@pytest.mark.timeout(120)  # 260 requests, then a backlog of 4.4 MB through the gateway
+def test_a_backlog_of_large_reports_reaches_the_gateway_in_batches_it_accepts(
+    tmp_path: Path, backend: OtlpHttpReceiver, sentry_otlp: OtlpHttpReceiver
+):
+    # The gateway's gRPC receiver refuses a request over 4 MiB as a permanent error, which
+    # the agent's exporter drops: its batches must stay under that, whatever the reports
+    # weigh. Reports pile up in the agent's queue while no gateway runs, then go out.
+    gateway = Collector("gateway.yaml", tmp_path, gateway_env(backend, sentry_otlp))
+    agent = Collector(
+        "agent.yaml",
+        tmp_path,
+        {
+            **env_example(),
+            "OTEL_GATEWAY_ENDPOINT": gateway.grpc_endpoint,
+            "OTEL_GATEWAY_INSECURE": "true",
+            "OTEL_AGENT_QUEUE_DIR": str(tmp_path / "queue"),
+        },
+    )
+    session = requests.Session()
+    session.trust_env = False
+    try:
+        agent.start()
+        for number in range(LARGE_REPORTS):
+            reply = session.post(
+                f"{agent.http_endpoint}/v1/traces",
+                data=_large_report(number, LARGE_SIZE),
+                headers={"Content-Type": "application/x-protobuf"},
+                timeout=30,
+            )
+            assert reply.status_code == 200, reply.text  # acknowledged: on the agent's disk
+        gateway.start()
+        deadline = time.monotonic() + 60
+        while len(_numbers(backend)) < LARGE_REPORTS and time.monotonic() < deadline:
+            time.sleep(0.2)
+        arrived = _numbers(backend)
+        assert set(arrived) == set(range(LARGE_REPORTS)), (
+            f"{LARGE_REPORTS - len(arrived)} acknowledged reports lost\n{agent.log_tail()}"
+        )
+        assert max(len(received.body) for received in backend.requests) > 4 * 2**20 // 2
+        # Nothing dropped (the gRPC client's warnings while no gateway ran are expected).
+        assert [line for line in agent.problems() if '"level":"warn"' not in line] == []
+        assert "Dropping data" not in agent.log.read_text()
+    finally:
+        session.close()
         agent.close()
         gateway.close()
