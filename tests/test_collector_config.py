@@ -117,7 +117,7 @@ def test_every_environment_variable_is_documented():
 # --- gateway.yaml's scrubbing, applied here with RE2 the way the collector applies it ---
 
 OTTL_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
-OTTL_TARGET = re.compile(r'[a-z.]+(?:\["[^"]*"\])?')
+OTTL_TARGET = re.compile(r'[a-z._]+(?:\["[^"]*"\])?')
 GO_GROUP = re.compile(r"\$(\d+)|\$\$")
 PRIVATE = re.compile("[\ue000-\ue0ff]")
 VALUE_TARGETS = (
@@ -149,6 +149,11 @@ class Statement:
     target: str
     strings: list[str]  # the string literals after the target, unquoted
     where: str | None
+
+    @property
+    def on_keys(self) -> bool:
+        """A ``replace_all_patterns`` in its ``"key"`` mode: it rewrites keys, not values."""
+        return self.function == "replace_all_patterns" and self.strings[0] == "key"
 
     @property
     def pattern(self) -> str | None:
@@ -250,7 +255,9 @@ def test_every_statement_is_in_its_own_context():
     # (the collector infers the context of a group from its paths): none does.
     for statement in _statements():
         paths = re.findall(
-            r"\b(resource|span|spanevent)\.(?:attributes|cache|status|name)", statement.text
+            r"\b(resource|scope|span|spanevent)\."
+            r"(?:attributes|cache|status|name|version|trace_state|links|schema_url)",
+            statement.text,
         )
         assert set(paths) == {statement.context}, statement.text
 
@@ -271,7 +278,9 @@ def test_every_text_rule_runs_in_every_place_in_the_same_order():
         place: [
             (s.pattern, s.replacement)
             for s in _statements()
-            if (s.context, s.target) == place and s.function != "delete_matching_keys"
+            if (s.context, s.target) == place
+            and s.function != "delete_matching_keys"
+            and not s.on_keys
         ]
         for place in TEXT_PLACES
     }
@@ -299,7 +308,8 @@ def test_redaction_and_transform_use_the_same_value_patterns():
         s.pattern for s in _statements() if s.function == "replace_all_patterns" and _one_step(s)
     }
     blocked = set(_load("gateway.yaml")["processors"]["redaction"]["blocked_values"])
-    assert blocked == one_step
+    # and the net's own: secret pairs in what the transform cannot reach (lists, maps)
+    assert blocked == one_step | set(_scrub_generator().rules.NET_ONLY)
 
 
 def _process(span: dict[str, Any]) -> dict[str, Any]:
@@ -312,27 +322,47 @@ def _process(span: dict[str, Any]) -> dict[str, Any]:
     for statement in _statements():
         holders = {
             "resource": [span["resource"]],
+            "scope": [span["scope"]] if "scope" in span else [],
             "span": [span],
             "spanevent": span["events"],
         }[statement.context]
         for holder in holders:
             if statement.function == "set":  # the typed address, kept and written back
                 if statement.target.startswith("span.cache"):
-                    cache["user.email"] = span["attributes"].get("user.email")
-                elif cache.get("user.email") is not None:
-                    span["attributes"]["user.email"] = cache["user.email"]
+                    # kept only when it is one address and nothing else: the where
+                    # clause's IsMatch, whose regex is the statement's last string
+                    assert " where IsMatch(" in statement.text, statement.text
+                    typed = _regex(statement.strings[-1])
+                    address = span["attributes"].get("user.email")
+                    if isinstance(address, str) and typed.search(address):
+                        cache["user.email"] = address
+                elif statement.target == 'span.attributes["user.email"]':
+                    if cache.get("user.email") is not None:
+                        span["attributes"]["user.email"] = cache["user.email"]
+                else:  # a field the library never fills, cleared (where it is given here)
+                    field = statement.target.split(".", 1)[1]
+                    if field in holder and not (
+                        field == "schema_url"
+                        and _regex(statement.strings[-1]).search(holder[field])
+                    ):
+                        holder[field] = None if field == "links" else ""
             elif statement.function == "delete_matching_keys":
                 for key in [k for k in holder["attributes"] if statement.compiled.search(k)]:
                     del holder["attributes"][key]
+            elif statement.on_keys:
+                holder["attributes"] = {
+                    statement.substitute(k): v for k, v in holder["attributes"].items()
+                }
             elif statement.function == "replace_all_patterns":
                 for key, value in holder["attributes"].items():
                     if isinstance(value, str):
                         holder["attributes"][key] = statement.substitute(value)
             elif statement.function == "replace_pattern":
                 field = statement.target.rsplit(".", 1)[-1]
-                if field in ("message", "name"):
-                    key = "status" if field == "message" else "name"
-                    holder[key] = statement.substitute(holder[key])
+                if field in ("message", "name", "version"):
+                    key = "status" if field == "message" else field
+                    if isinstance(holder.get(key), str):
+                        holder[key] = statement.substitute(holder[key])
                 else:
                     key = statement.target.split('"')[1]
                     if isinstance(holder["attributes"].get(key), str):
@@ -340,12 +370,19 @@ def _process(span: dict[str, Any]) -> dict[str, Any]:
             else:
                 raise AssertionError(f"not emulated here: {statement.text}")
     ignored, blocked = _redaction()
-    for pattern in blocked:
-        for holder in (span["resource"], span, *span["events"]):
-            holder["attributes"] = {
-                k: v if k in ignored or not isinstance(v, str) else pattern.sub("****", v)
-                for k, v in holder["attributes"].items()
-            }
+    scope = [span["scope"]] if "scope" in span else []
+    for holder in (span["resource"], *scope, span, *span["events"]):
+        for key, value in holder["attributes"].items():
+            if key in ignored:
+                continue
+            # redact_all_types: every value is read as a string (arrays and maps as JSON);
+            # one a pattern matches becomes the masked string, the others keep their type
+            text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+            masked = text
+            for pattern in blocked:
+                masked = pattern.sub("****", masked)
+            if masked != text:
+                holder["attributes"][key] = masked
     return span
 
 
@@ -416,6 +453,103 @@ def test_key_named_secrets_are_removed_whole():
     assert "API_KEY" not in processed
     assert processed["author"] == "kept"
     assert processed["tokens"] == 3  # counts tokens: no secret
+
+
+def test_user_email_is_kept_only_when_it_is_one_address():
+    for typed in ("me@example.com", "grace.o'hara@example.co.uk", "jürgen@例え.jp"):
+        span = _span("fine")
+        span["attributes"]["user.email"] = typed
+        assert _process(span)["attributes"]["user.email"] == typed
+    for spoofed in (
+        "a@b.org password=Hunter2x /home/alice/y",
+        "a@b.org, c@d.org",
+        " a@b.org",
+        "a@b.org\n",
+        "mail a@b.org",
+    ):
+        span = _span("fine")
+        span["attributes"]["user.email"] = spoofed
+        processed = _process(span)["attributes"]["user.email"]
+        assert processed != spoofed
+        for part in ("a@b.org", "Hunter2x", "/home/alice", "c@d.org"):
+            assert part not in processed, (spoofed, processed)
+
+
+@pytest.mark.parametrize(
+    ("text", "marker"),
+    [
+        ("card 4111 1111 1111 1111 declined", "[card]"),
+        ("card 4111111111111111 declined", "[card]"),
+        ("ssn 078-05-1120 on file", "[ssn]"),
+        ("peer 10.20.30.40 refused", "[ip]"),
+    ],
+)
+@pytest.mark.parametrize("zero", [0xFF10, 0x0660, 0x0966])  # fullwidth, Arabic-Indic, Devanagari
+def test_digits_of_any_script_are_digits(text, marker, zero):
+    # Python's \d (the library's) reads every script's digits; RE2's only 0-9.
+    spelled = text.translate(str.maketrans("0123456789", "".join(chr(zero + i) for i in range(10))))
+    scrub = library_scrubber().new_pass()
+    assert marker in scrub.text(spelled)
+    span = _process(_span(spelled))
+    event = span["events"][0]["attributes"]
+    places = [span["name"], span["status"], span["attributes"]["detail"]]
+    places += [span["resource"]["attributes"]["note"], *event.values()]
+    for value in places:
+        assert marker in value, value
+
+
+def test_scope_fields_event_names_and_email_keys_are_scrubbed():
+    span = _span("fine")
+    span["scope"] = {
+        "name": "scope of grace@example.org",
+        "version": "1.0 password=Hunter2x",
+        "attributes": {"acme.owner": "grace@example.org", "db.password": "x"},
+    }
+    span["events"][0]["name"] = "exception at grace@example.org"
+    span["attributes"]["grace@example.org"] = "a value under an email key"
+    processed = _process(span)
+    assert processed["scope"] == {
+        "name": "scope of [email]",
+        "version": "1.0 password=[redacted]",
+        "attributes": {"acme.owner": "[email]"},
+    }
+    assert processed["events"][0]["name"] == "exception at [email]"
+    assert "grace@example.org" not in processed["attributes"]
+    assert processed["attributes"]["[email]"] == "a value under an email key"
+
+
+def test_links_trace_state_and_foreign_schema_urls_are_cleared():
+    span = _span("fine")
+    span["trace_state"] = "vendor=grace@example.org"
+    span["links"] = [{"attributes": {"acme.link": "grace@example.org"}}]
+    span["resource"]["schema_url"] = "https://x/grace@example.org"
+    span["scope"] = {"name": "s", "version": "1", "attributes": {}}
+    span["scope"]["schema_url"] = "https://opentelemetry.io/schemas/1.26.0"
+    processed = _process(span)
+    assert processed["trace_state"] == ""
+    assert processed["links"] is None
+    assert processed["resource"]["schema_url"] == ""
+    assert processed["scope"]["schema_url"] == "https://opentelemetry.io/schemas/1.26.0"
+
+
+def test_lists_and_maps_holding_a_match_are_masked_by_the_second_net():
+    span = _span("fine")
+    span["attributes"].update(
+        {
+            "acme.list": ["mail grace@example.org", "fine"],
+            "acme.numbers": [1, 2],
+            "acme.n": 7,
+            "acme.pairs": ["connect password=Hunter2x failed"],
+            "acme.map": {"db": {"password": "Hunter2x"}},
+        }
+    )
+    processed = _process(span)["attributes"]
+    assert "grace@example.org" not in processed["acme.list"]
+    assert "****" in processed["acme.list"]
+    assert processed["acme.numbers"] == [1, 2]  # no match: the value keeps its type
+    assert "Hunter2x" not in processed["acme.pairs"]
+    assert "Hunter2x" not in processed["acme.map"]
+    assert processed["acme.n"] == 7
 
 
 # What the library's own rules catch that the gateway cannot: values of the sending

@@ -20,12 +20,17 @@ is written: the exit status is 0 when the file is exactly what this would write,
 otherwise, with the first differing line named on stdout. Exit status 2: a part is
 missing or found twice (nothing written).
 
-In ``transform/scrub`` each context (resource, span, spanevent) runs every rule of
-``rules.TEXT_RULES`` on each string it holds, in order, and the span and span event
-contexts then run the value rule on exception messages, stack text and the status
-message; secret-named attributes are deleted first, and the ``user.email`` the user typed
-is set aside and put back. ``redaction`` blocks the regexes of the one-step rules. The
-real collector must still accept the result: ``tests/collector`` validates and runs it.
+In ``transform/scrub`` each context (resource, scope, span, spanevent) runs every rule of
+``rules.TEXT_RULES`` on each string it holds (attribute values, the scope's name and
+version, the span's and event's names, the status message), in order, and the span and
+span event contexts then run the value rule on exception messages, stack text and the
+status message. Before the rules: fields the library never fills and no rule reaches are
+cleared (links, the trace state, a schema URL other than OpenTelemetry's), secret-named
+attributes are deleted, an email written as a key becomes ``[email]``, and a
+``user.email`` that is one address and nothing else (``rules.USER_EMAIL``) is set aside
+and put back after them. ``redaction`` blocks the regexes of the one-step rules and
+``rules.NET_ONLY``, on values of every type (lists and maps read as JSON). The real
+collector must still accept the result: ``tests/collector`` validates and runs it.
 
 Python's standard library only: runs with any ``python3`` (3.9 or later), no venv.
 """
@@ -82,7 +87,15 @@ TEXT_TARGETS = {
         "replace_pattern(span.status.message, {re}, {s})",
         "replace_pattern(span.name, {re}, {s})",
     ],
-    "spanevent": ['replace_all_patterns(spanevent.attributes, "value", {re}, {s})'],
+    "scope": [
+        'replace_all_patterns(scope.attributes, "value", {re}, {s})',
+        "replace_pattern(scope.name, {re}, {s})",
+        "replace_pattern(scope.version, {re}, {s})",
+    ],
+    "spanevent": [
+        'replace_all_patterns(spanevent.attributes, "value", {re}, {s})',
+        "replace_pattern(spanevent.name, {re}, {s})",
+    ],
 }
 # Where the value rule runs, and whether the text is stack text (its indented lines, the
 # frames and source, are skipped).
@@ -93,18 +106,36 @@ VALUE_TARGETS = {
         ('replace_pattern(spanevent.attributes["exception.stacktrace"], {re}, {s})', True),
     ],
 }
-CONTEXTS = ("resource", "span", "spanevent")
+CONTEXTS = ("resource", "scope", "span", "spanevent")
+# The library's schema URL, if it ever sends one; any other is dropped.
+SCHEMA_URL = r"^https://opentelemetry\.io/schemas/[0-9]+\.[0-9]+\.[0-9]+$"
+# Fields no text rule can reach, cleared: the library sends none of them (no links, no
+# trace state, no schema URL but OpenTelemetry's), and no OTTL context reaches a link's
+# attributes or trace state to scrub them.
+CLEARED = {
+    "resource": [
+        'set(resource.schema_url, "") where not IsMatch(resource.schema_url, {url})',
+    ],
+    "scope": [
+        'set(scope.schema_url, "") where not IsMatch(scope.schema_url, {url})',
+    ],
+    "span": ['set(span.trace_state, "")', "set(span.links, nil)"],
+    "spanevent": [],
+}
 
 TRANSFORM_COMMENT = [
-    "  # Typed markers first, on every string a span carries: the resource, span and event",
-    "  # attributes, the status message and the span name; the value rule on exception",
-    "  # messages, stack text and the status message. One group per context, so each",
-    "  # statement runs once per resource, span or event.",
+    "  # Typed markers first, on every string a span carries: the resource, scope, span and",
+    "  # event attributes (an email in a key too), the scope's name and version, the status",
+    "  # message, the span and event names; the value rule on exception messages, stack",
+    "  # text and the status message. One group per context, so each statement runs once",
+    "  # per resource, scope, span or event.",
 ]
 REDACTION_COMMENT = [
     "  # A second net over every attribute (resource, scope, span, event): a match of a",
-    "  # one-step rule still there is masked with ****. The transform leaves none, so",
-    "  # normally this changes nothing.",
+    "  # one-step rule still there is masked with ****. The transform leaves none in",
+    "  # strings, so there this changes nothing; it also reads arrays and maps (as JSON)",
+    "  # and numbers (redact_all_types), which OTTL's replace functions skip: such a value",
+    "  # holding a match becomes the masked string.",
 ]
 
 
@@ -147,12 +178,32 @@ def yaml_item(statement: str, indent: str = STATEMENT_INDENT) -> str:
 def statements(context: str) -> list[str]:
     """The statements of one context group, with ``#`` comment lines among them."""
     text_rules: list[tuple[str, str, list[tuple[str, str]]]] = rules.TEXT_RULES
+    [(email_regex, email_template)] = next(
+        steps for name, _, steps in text_rules if name == "email"
+    )
     out: list[str] = []
     if context == "span":
-        out.append("# The one email that may leave is the address the user typed when opting in.")
-        out.append('set(span.cache["user.email"], span.attributes["user.email"])')
+        out.append(
+            "# The one email that may leave is the address the user typed when opting in:"
+            " kept only when it is one address and nothing else."
+        )
+        out.append(
+            'set(span.cache["user.email"], span.attributes["user.email"])'
+            f' where IsMatch(span.attributes["user.email"], {ottl(rules.USER_EMAIL)})'
+        )
+    if CLEARED[context]:
+        out.append(
+            "# Cleared: fields the library never fills and no rule reaches (links, trace"
+            " state, a schema URL other than OpenTelemetry's)."
+        )
+        out += [statement.format(url=ottl(SCHEMA_URL)) for statement in CLEARED[context]]
     out.append("# Attributes whose key names a secret are removed whole.")
     out.append(f"delete_matching_keys({context}.attributes, {ottl(rules.SECRET_KEYS)})")
+    out.append("# An email written as an attribute's key becomes [email] there too.")
+    out.append(
+        f'replace_all_patterns({context}.attributes, "key", {ottl(email_regex)},'
+        f" {replacement(email_template)})"
+    )
     for name, doc, steps in text_rules:
         out.append(f"# {name}: {doc}")
         for regex, template in steps:
@@ -218,11 +269,12 @@ def redaction_section() -> list[str]:
         *REDACTION_COMMENT,
         "  redaction:",
         "    allow_all_keys: true",
+        "    redact_all_types: true",
         "    ignored_keys: [user.email]",
         "    summary: silent",
         "    blocked_values:",
     ]
-    lines += [yaml_item(regex, BLOCKED_INDENT) for regex in one_step_patterns()]
+    lines += [yaml_item(regex, BLOCKED_INDENT) for regex in one_step_patterns() + rules.NET_ONLY]
     return lines
 
 

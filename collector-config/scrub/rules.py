@@ -411,11 +411,17 @@ def ipv6() -> list[Step]:
     ]
 
 
+# The end of a number: what follows is no word character and no digit of any script,
+# taken and written back. (RE2's \b is ASCII's: after a fullwidth digit and before a
+# space it finds no boundary, where Python's finds one.)
+DIGITS_END = r"([^\w\d]|$)"
+
+
 def ipv4() -> list[Step]:
     part = r"\d{1,3}"
     small = r"(?:\d{1,2}|0\d\d)"  # a part of less than three digits (zero-padded: 001)
     return [
-        (rf"(^|[^\w.])((?:{part}\.){{3}}{part})\b", f"${{1}}{T0}${{2}}{T1}"),
+        (rf"(^|[^\w.])((?:{part}\.){{3}}{part}){DIGITS_END}", f"${{1}}{T0}${{2}}{T1}${{3}}"),
         unmark(
             inside(NOT_S + "*", after=r"\.\d"),
             # a part over 255; four single digits (a version); the loopback; 0.0.0.0
@@ -479,15 +485,21 @@ def iban() -> list[Step]:
     ]
 
 
+# A card's issuer digit: 2 to 6, or any digit of another script (fullwidth U+FF14,
+# Arabic-Indic U+0664: the library reads them as digits, and RE2's classes cannot say
+# "4 in any script").
+ISSUER = r"(?:[2-6]|[^\P{Nd}0-9])"
+
+
 def card() -> list[Step]:
     grouped = "|".join(
-        rf"[2-6]\d{{3}}{s}\d{{4}}{s}\d{{4}}{s}\d{{4}}" for s in (" ", r"\x{a0}", r"\.", "-")
+        rf"{ISSUER}\d{{3}}{s}\d{{4}}{s}\d{{4}}{s}\d{{4}}" for s in (" ", r"\x{a0}", r"\.", "-")
     )
     return [
         # not after a digit, nor after a digit and a dash or a dot, nor inside a UUID
         # (after a hex digit and a dash)
         (
-            rf"(^|[^\d.-]|(?:^|[^\dA-Fa-f])-|(?:^|\D)\.)((?:{grouped})|[2-6](?:[ \x{{a0}}-]?\d){{12,18}}(?:\.0\b)?)",
+            rf"(^|[^\d.-]|(?:^|[^\dA-Fa-f])-|(?:^|\D)\.)((?:{grouped})|{ISSUER}(?:[ \x{{a0}}-]?\d){{12,18}}(?:\.0\b)?)",
             f"${{1}}{T0}${{2}}{T1}",
         ),
         # a longer number, an expiry (-12/27 stays, -123 does not), a UUID's next group
@@ -501,8 +513,9 @@ def ssn() -> list[Step]:
         # dashes or spaces, the same both times; not after a digit or a dash, and the
         # spaced form not after a digit and a space
         (
-            r"(^|[^\d-])(\d{3}-\d{2}-\d{4})\b|(^|[^\d -]|(?:^|\D) )(\d{3} \d{2} \d{4})\b",
-            f"${{1}}{T0}${{2}}{T1}${{3}}{T0}${{4}}{T1}",
+            rf"(^|[^\d-])(\d{{3}}-\d{{2}}-\d{{4}}){DIGITS_END}"
+            rf"|(^|[^\d -]|(?:^|\D) )(\d{{3}} \d{{2}} \d{{4}}){DIGITS_END}",
+            f"${{1}}{T0}${{2}}{T1}${{3}}${{4}}{T0}${{5}}{T1}${{6}}",
         ),
         CLEANUP,
         unmark(
@@ -522,7 +535,7 @@ INVISIBLE = (
     r"\x{fe00}-\x{fe0f}\x{feff}\x{e0000}-\x{e007f}\x{e0100}-\x{e01ef}\x{E000}-\x{E005}]"
 )
 
-TEXT_RULES: list[Rule] = [
+_TEXT_RULES: list[Rule] = [
     (
         "invisible",
         "Invisible characters that would split a word a rule looks for (pass\\u200bword),"
@@ -652,6 +665,53 @@ TEXT_RULES: list[Rule] = [
     ("card", "Card numbers by issuer digit and length (no Luhn check).", card()),
     ("ssn", "US social security numbers (never-issued numbers excluded).", ssn()),
 ]
+
+
+def unicode_digits(regex: str) -> str:
+    r"""``regex`` with ``\d`` read as Python reads it in a str pattern: a digit of any script.
+
+    RE2's ``\d`` is ``[0-9]``; the library's is Unicode's ``Nd`` (fullwidth U+FF14,
+    Arabic-Indic U+0664), so ``\d`` becomes ``\p{Nd}`` and ``\D`` ``\P{Nd}``, in classes
+    too. Every other escape is kept as written (``\\d`` is a backslash and a ``d``).
+    """
+    out = []
+    index = 0
+    while index < len(regex):
+        char = regex[index]
+        if char == "\\" and index + 1 < len(regex):
+            pair = regex[index : index + 2]
+            out.append({"\\d": r"\p{Nd}", "\\D": r"\P{Nd}"}.get(pair, pair))
+            index += 2
+            continue
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+TEXT_RULES: list[Rule] = [
+    (name, doc, [(unicode_digits(regex), template) for regex, template in steps])
+    for name, doc, steps in _TEXT_RULES
+]
+r"""The text rules, in the library's order, digits of any script where they say ``\d``."""
+
+# The redaction processor's one-step stand-in for secret_pair, for what the transform
+# cannot reach (lists and maps, read as JSON): a key ending in a secret word, a separator,
+# and a whole value that is not a marker ("password=[redacted]" stays; not after a "/" or
+# "\\": /etc/passwd: is a path). The whole pair is masked. Coarser than the rule (setting
+# words only by the key's end, no quoted prose, no glued keys such as PGPASSWORD).
+NET_SECRET_PAIR = (
+    r"(?i)(?:^|[^a-z0-9/\\])(?:[a-z0-9]*[_.-])?"
+    r"(?:password|passwd|pwd|secret|token|api[_.-]?key|apikey|access[_.-]?key"
+    r"|private[_.-]?key|credentials?|cookie|session[_.-]?id|auth)"
+    r"""\\?["']?[ \t]{0,4}[:=][ \t]{0,4}\\?["']?[^\s"'\\\[\]{},;=:]{2,}(?:$|[\s"'\\,;}\]])"""
+)
+NET_ONLY = [NET_SECRET_PAIR]
+"""Regexes the redaction processor blocks besides the one-step rules'."""
+
+# One email address and nothing else: the only value of ``user.email`` kept whole (the
+# address the user typed when opting in). Anything more (a second address, a password, a
+# path) is scrubbed like any other value.
+USER_EMAIL = rf"^{LOCAL}+(?:'{WORD}{LOCAL}*)*@(?:[\pL\pM\pN_-]+\.)+\pL[\pL\pM\pN-]*[\pL\pM\pN]$"
 
 
 # --- the value rule (exception messages, stack text, status message) -------------------

@@ -61,7 +61,7 @@ gateway's batch timeout is 5 s)."""
 RETRY_PAUSE = 0.2
 """Seconds a sender waits before sending again an export its exporter gave up on."""
 
-LOW_FACTOR = 3
+LOW_FACTOR = 2.5
 """The low memory_limiter's soft limit, in times the Go heap the idle gateway keeps alive
 (measured first: it grows with every regex of gateway.yaml, and so does the garbage each
 report leaves)."""
@@ -70,7 +70,7 @@ LOW_SPIKE_MIB = 4
 
 def low_soft_limit_mib(live_mib: int) -> int:
     """The soft limit of ``low_memory_limiter(live_mib)``."""
-    return max(LOW_FACTOR * live_mib, live_mib + 4)
+    return max(round(LOW_FACTOR * live_mib), live_mib + 4)
 
 
 def low_memory_limiter(live_mib: int) -> dict[str, Any]:

@@ -16,6 +16,12 @@ removes every sensitive part, the gateway must too, except for the entries of
 ``CANNOT``, each with the reason RE2 and OTTL cannot do it; an entry of ``CANNOT`` that the
 gateway starts removing fails the test as well, so the list stays exact. What the library
 leaves unchanged (the corpus' technical messages, tracebacks) arrives unchanged.
+
+A second request carries what the corpus cannot: personal data in the other fields of a
+span (secret-named keys, an email as a key, lists, the scope, an event's name, links, the
+trace state, schema URLs), a ``user.email`` holding more than an address, and spellings
+only one part of gateway.yaml removes (the fullwidth at sign, digits of other scripts), so
+that removing any of those parts fails a test here.
 """
 
 from __future__ import annotations
@@ -33,7 +39,16 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+    set_span_in_context,
+)
 
 from otel_telemetry.scrubbing import Scrubber
 from tests.collector.otelcol import Collector
@@ -353,3 +368,128 @@ def test_tracebacks_arrive_byte_identical(
         # As stack text, an attribute, a resource attribute and a span name: unchanged.
         for place in ("stacktrace", "span attribute", "resource attribute", "name"):
             assert got[place] == text, place
+
+
+# --- what the corpus does not reach: each case fails when one piece of gateway.yaml goes --
+
+# The library's scrubber keeps a user.email only when it is the one address typed when
+# opting in; a value holding more is scrubbed like any other.
+SPOOFED_EMAIL = "grace.spoof@example.org password=Hunter2Spoof /home/alice/notes.txt"
+FULLWIDTH_AT = "mail alice\uff20example.org failed"  # only the email rule's U+FF20 sees it
+# Digits of other scripts: Python's \d reads them, RE2's does not (the rules say \p{Nd}).
+FULLWIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + i) for i in range(10)))
+ARABIC_INDIC = str.maketrans("0123456789", "".join(chr(0x0660 + i) for i in range(10)))
+UNICODE_DIGITS = {
+    "acme.card_fullwidth": "card 4111 1111 1111 1111 declined".translate(FULLWIDTH),
+    "acme.card_arabic": "card 4111111111111111 declined".translate(ARABIC_INDIC),
+    "acme.id_fullwidth": "ssn 078-05-1120 on file".translate(FULLWIDTH),
+    "acme.ip_fullwidth": "peer 10.20.30.40 refused".translate(FULLWIDTH),
+}
+MARKED = {
+    "acme.card_fullwidth": "card [card] declined",
+    "acme.card_arabic": "card [card] declined",
+    "acme.id_fullwidth": "ssn [ssn] on file",
+    "acme.ip_fullwidth": "peer [ip] refused",
+}
+
+
+def _fields_span() -> list[ReadableSpan]:
+    """One span with personal data where the corpus puts none: a secret-named attribute,
+    an email written with the fullwidth at sign (U+FF20), digits of other scripts, a user.email holding
+    more than an address, a list attribute (only the redaction processor reads lists),
+    the scope's name, version and attributes, an event's name and an email as a key."""
+    recorder = InMemorySpanExporter()
+    provider = TracerProvider(
+        resource=Resource({"service.name": "acme"}, "https://x.example/grace.schema@example.org")
+    )
+    provider.add_span_processor(SimpleSpanProcessor(recorder))
+    tracer = provider.get_tracer(
+        "scope of grace.scope@example.org",
+        "1.0 password=Hunter2Version",
+        "https://opentelemetry.io/schemas/1.26.0",  # kept: OpenTelemetry's own
+        attributes={"acme.scope": "owner grace.scopeattr@example.org", "db.password": "s3"},
+    )
+    # a parent carrying a trace state, and a link with attributes: both cleared
+    parent = SpanContext(
+        0x1F,
+        0x2F,
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        trace_state=TraceState([("vendor", "grace.tracestate")]),
+    )
+    link = Link(SpanContext(0x3F, 0x4F, is_remote=True), {"acme.link": "grace.link@example.org"})
+    span = tracer.start_span(
+        "exception",
+        context=set_span_in_context(NonRecordingSpan(parent)),
+        links=[link],
+        attributes={
+            "db.password": "Hunter2Deleted",
+            "acme.fullwidth_at": FULLWIDTH_AT,
+            **UNICODE_DIGITS,
+            "acme.list": ["mail grace.list@example.org failed", "fine"],
+            "acme.pairs": ["connect password=Hunter2List failed"],
+            "acme.numbers": [1, 2, 3],
+            "grace.key@example.org": "value under an email key",
+            "user.email": SPOOFED_EMAIL,
+        },
+    )
+    span.add_event("exception at grace.event@example.org", {"exception.type": "acme.E"})
+    span.end()
+    provider.shutdown()
+    return list(recorder.get_finished_spans())
+
+
+def _values(attributes: Sequence[Any]) -> dict[str, Any]:
+    """OTLP key-values as a dict: strings as str, lists as lists of their values."""
+    out: dict[str, Any] = {}
+    for attribute in attributes:
+        kind = attribute.value.WhichOneof("value")
+        if kind == "array_value":
+            out[attribute.key] = [
+                getattr(v, v.WhichOneof("value")) for v in attribute.value.array_value.values
+            ]
+        else:
+            out[attribute.key] = getattr(attribute.value, kind)
+    return out
+
+
+@pytest.mark.timeout(60)
+def test_what_the_corpus_does_not_reach_is_scrubbed_too(
+    gateway: Collector, backend: OtlpHttpReceiver
+) -> None:
+    _send(gateway, _fields_span())
+    backend.wait_for_spans(1, timeout=30)
+    [received] = backend.wait_for(1, timeout=1)
+    [resource_spans] = received.request.resource_spans
+    [scope_spans] = resource_spans.scope_spans
+    [arrived] = scope_spans.spans
+    attributes = _values(arrived.attributes)
+    # delete_matching_keys: a key naming a secret goes whole, in the span and the scope
+    assert "db.password" not in attributes
+    scope = scope_spans.scope
+    assert "db.password" not in _values(scope.attributes)
+    # the email rule's U+FF20, by the transform (not masked by the second net)
+    assert attributes["acme.fullwidth_at"] == "mail [email] failed"
+    # digits of any script
+    assert {key: attributes[key] for key in UNICODE_DIGITS} == MARKED
+    # user.email holding more than one address: scrubbed like any value
+    assert attributes["user.email"] == "[email] password=[redacted] [path]"
+    # a list holding an email: only the redaction processor reads lists (as JSON)
+    assert "grace.list" not in str(attributes["acme.list"])
+    assert "****" in attributes["acme.list"]
+    assert "Hunter2List" not in str(attributes["acme.pairs"])  # the net's secret pair
+    assert attributes["acme.numbers"] == [1, 2, 3]  # a list without a match keeps its type
+    # an email as a key, the scope's name, version and attributes, the event's name
+    assert "grace.key@example.org" not in attributes
+    assert attributes["[email]"] == "value under an email key"
+    assert scope.name == "scope of [email]"
+    assert scope.version == "1.0 password=[redacted]"
+    assert _values(scope.attributes)["acme.scope"] == "owner [email]"
+    [event] = arrived.events
+    assert event.name == "exception at [email]"
+    # what no rule reaches is cleared: links, the trace state, a foreign schema URL
+    assert list(arrived.links) == []
+    assert arrived.trace_state == ""
+    assert resource_spans.schema_url == ""
+    assert scope_spans.schema_url == "https://opentelemetry.io/schemas/1.26.0"
+    assert gateway.problems() == []
