@@ -279,7 +279,7 @@ def test_every_text_rule_runs_in_every_place_in_the_same_order():
             (s.pattern, s.replacement)
             for s in _statements()
             if (s.context, s.target) == place
-            and s.function != "delete_matching_keys"
+            and s.function not in ("delete_matching_keys", "delete_key")
             and not s.on_keys
         ]
         for place in TEXT_PLACES
@@ -346,6 +346,13 @@ def _process(span: dict[str, Any]) -> dict[str, Any]:
                         and _regex(statement.strings[-1]).search(holder[field])
                     ):
                         holder[field] = None if field == "links" else ""
+            elif statement.function == "delete_key":
+                # only a user.email that is not a string: the where clause's IsString
+                assert statement.strings[0] == "user.email", statement.text
+                assert " and not IsString(" in statement.text, statement.text
+                value = holder["attributes"].get("user.email")
+                if value is not None and not isinstance(value, str):
+                    del holder["attributes"]["user.email"]
             elif statement.function == "delete_matching_keys":
                 for key in [k for k in holder["attributes"] if statement.compiled.search(k)]:
                     del holder["attributes"][key]
@@ -473,6 +480,20 @@ def test_user_email_is_kept_only_when_it_is_one_address():
         assert processed != spoofed
         for part in ("a@b.org", "Hunter2x", "/home/alice", "c@d.org"):
             assert part not in processed, (spoofed, processed)
+
+
+def test_a_user_email_that_is_not_a_string_is_deleted_and_elsewhere_scrubbed():
+    span = _span("fine")
+    span["attributes"]["user.email"] = ["bob@corp.example", "password=hunter2"]
+    span["events"][0]["attributes"]["user.email"] = {"a": "dave@corp.example"}
+    span["resource"]["attributes"]["user.email"] = "erin@corp.example"
+    span["scope"] = {"name": "s", "version": "1", "attributes": {"user.email": 7}}
+    processed = _process(span)
+    assert "user.email" not in processed["attributes"]
+    assert "user.email" not in processed["events"][0]["attributes"]
+    assert processed["scope"]["attributes"] == {}
+    # a string outside the span is no opt-in address: scrubbed like any value
+    assert processed["resource"]["attributes"]["user.email"] == "[email]"
 
 
 @pytest.mark.parametrize(

@@ -24,13 +24,17 @@ In ``transform/scrub`` each context (resource, scope, span, spanevent) runs ever
 ``rules.TEXT_RULES`` on each string it holds (attribute values, the scope's name and
 version, the span's and event's names, the status message), in order, and the span and
 span event contexts then run the value rule on exception messages, stack text and the
-status message. Before the rules: fields the library never fills and no rule reaches are
-cleared (links, the trace state, a schema URL other than OpenTelemetry's), secret-named
-attributes are deleted, an email written as a key becomes ``[email]``, and a
-``user.email`` that is one address and nothing else (``rules.USER_EMAIL``) is set aside
-and put back after them. ``redaction`` blocks the regexes of the one-step rules and
-``rules.NET_ONLY``, on values of every type (lists and maps read as JSON). The real
-collector must still accept the result: ``tests/collector`` validates and runs it.
+status message. Before the rules: a ``user.email`` attribute that is not a string (a
+list, a map, a number) is deleted, in every context; fields the library never fills and
+no rule reaches are cleared (links, the trace state, a schema URL other than
+OpenTelemetry's), secret-named attributes are deleted, an email written as a key becomes
+``[email]``, and the span's ``user.email`` when it is one address and nothing else
+(``rules.USER_EMAIL``) is set aside and put back after them. A ``user.email`` of the
+resource, scope or an event is no opt-in address: the rules scrub it like any value.
+A resource's entity references are not reached: OTTL (0.161) has no path to them.
+``redaction`` blocks the regexes of the one-step rules and ``rules.NET_ONLY``, on values
+of every type (lists and maps read as JSON). The real collector must still accept the
+result: ``tests/collector`` validates and runs it.
 
 Python's standard library only: runs with any ``python3`` (3.9 or later), no venv.
 """
@@ -182,6 +186,18 @@ def statements(context: str) -> list[str]:
         steps for name, _, steps in text_rules if name == "email"
     )
     out: list[str] = []
+    # First, before anything reads it and before the redaction net, which exempts the
+    # key: the opt-in address is one string, and OTTL's replace functions skip lists,
+    # maps and numbers, so a user.email of any other type would pass whole.
+    out.append(
+        "# A user.email that is not a string (a list, a map, a number) is deleted:"
+        " the opt-in address is one string, and no rule reaches inside the others."
+    )
+    out.append(
+        f'delete_key({context}.attributes, "user.email")'
+        f' where {context}.attributes["user.email"] != nil'
+        f' and not IsString({context}.attributes["user.email"])'
+    )
     if context == "span":
         out.append(
             "# The one email that may leave is the address the user typed when opting in:"

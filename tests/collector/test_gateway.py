@@ -109,7 +109,7 @@ def test_a_host_report_crosses_the_gateway_intact(
     sent = _crash_through(gateway, host_env, protocol)
 
     for receiver in (backend, sentry_otlp):
-        [received] = receiver.wait_for(1, timeout=30)  # the gateway batches for up to 5 s
+        [received] = receiver.wait_for(1, timeout=30)  # the gateway batches for up to 2 s
         arrived = hex_ids(MessageToDict(received.request, use_integers_for_enums=True))
         # Everything the host sent arrives as it was: resource, scope, the span, its
         # attributes and the exception event with its stack trace.

@@ -57,7 +57,7 @@ SEND_DEADLINE = 75.0
 """Seconds every sender has for all its reports, retries included, before the test fails."""
 ARRIVAL_DEADLINE = 30.0
 """Seconds the last reports have to reach the receivers once every sender is done (the
-gateway's batch timeout is 5 s)."""
+gateway's exporters send a batch at least every 2 s)."""
 RETRY_PAUSE = 0.2
 """Seconds a sender waits before sending again an export its exporter gave up on."""
 

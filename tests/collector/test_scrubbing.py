@@ -397,17 +397,26 @@ def _fields_span() -> list[ReadableSpan]:
     """One span with personal data where the corpus puts none: a secret-named attribute,
     an email written with the fullwidth at sign (U+FF20), digits of other scripts, a user.email holding
     more than an address, a list attribute (only the redaction processor reads lists),
-    the scope's name, version and attributes, an event's name and an email as a key."""
+    the scope's name, version and attributes, an event's name and an email as a key; and
+    a second span whose user.email is a list (its event's a number, the resource's a
+    list, the scope's a list, the first event's one address: none the opt-in address)."""
     recorder = InMemorySpanExporter()
     provider = TracerProvider(
-        resource=Resource({"service.name": "acme"}, "https://x.example/grace.schema@example.org")
+        resource=Resource(
+            {"service.name": "acme", "user.email": ["grace.res@example.org", "pwd=Hunter2Res"]},
+            "https://x.example/grace.schema@example.org",
+        )
     )
     provider.add_span_processor(SimpleSpanProcessor(recorder))
     tracer = provider.get_tracer(
         "scope of grace.scope@example.org",
         "1.0 password=Hunter2Version",
         "https://opentelemetry.io/schemas/1.26.0",  # kept: OpenTelemetry's own
-        attributes={"acme.scope": "owner grace.scopeattr@example.org", "db.password": "s3"},
+        attributes={
+            "acme.scope": "owner grace.scopeattr@example.org",
+            "db.password": "s3",
+            "user.email": ["grace.scopemail@example.org"],
+        },
     )
     # a parent carrying a trace state, and a link with attributes: both cleared
     parent = SpanContext(
@@ -433,8 +442,16 @@ def _fields_span() -> list[ReadableSpan]:
             "user.email": SPOOFED_EMAIL,
         },
     )
-    span.add_event("exception at grace.event@example.org", {"exception.type": "acme.E"})
+    span.add_event(
+        "exception at grace.event@example.org",
+        {"exception.type": "acme.E", "user.email": "grace.eventmail@example.org"},
+    )
     span.end()
+    listed = tracer.start_span(
+        "listed", attributes={"user.email": ["grace.listed@example.org", "/home/alice/x"]}
+    )
+    listed.add_event("exception", {"exception.type": "acme.E", "user.email": 4155550100})
+    listed.end()
     provider.shutdown()
     return list(recorder.get_finished_spans())
 
@@ -458,11 +475,11 @@ def test_what_the_corpus_does_not_reach_is_scrubbed_too(
     gateway: Collector, backend: OtlpHttpReceiver
 ) -> None:
     _send(gateway, _fields_span())
-    backend.wait_for_spans(1, timeout=30)
+    backend.wait_for_spans(2, timeout=30)
     [received] = backend.wait_for(1, timeout=1)
     [resource_spans] = received.request.resource_spans
     [scope_spans] = resource_spans.scope_spans
-    [arrived] = scope_spans.spans
+    [arrived, listed] = sorted(scope_spans.spans, key=lambda span: span.name != "exception")
     attributes = _values(arrived.attributes)
     # delete_matching_keys: a key naming a secret goes whole, in the span and the scope
     assert "db.password" not in attributes
@@ -492,4 +509,12 @@ def test_what_the_corpus_does_not_reach_is_scrubbed_too(
     assert arrived.trace_state == ""
     assert resource_spans.schema_url == ""
     assert scope_spans.schema_url == "https://opentelemetry.io/schemas/1.26.0"
+    # a user.email that is not a string goes whole, in every context (the net exempts the
+    # key); one outside the span is no opt-in address: scrubbed like any value
+    assert listed.name == "listed"
+    assert _values(listed.attributes) == {}
+    assert [_values(e.attributes) for e in listed.events] == [{"exception.type": "acme.E"}]
+    assert _values(resource_spans.resource.attributes) == {"service.name": "acme"}
+    assert _values(scope.attributes) == {"acme.scope": "owner [email]"}
+    assert _values(event.attributes) == {"exception.type": "acme.E", "user.email": "[email]"}
     assert gateway.problems() == []
