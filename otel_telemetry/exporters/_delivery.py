@@ -44,6 +44,21 @@ def span_delivery_id(span: ReadableSpan) -> Optional[str]:
     return f"{context.trace_id:032x}/{context.span_id:016x}"
 
 
+def report_key(span: ReadableSpan) -> str:
+    """The text a destination's id for a report is derived from.
+
+    The Sentry event id and the PostHog event uuid: ``<trace id>:<span id>`` in hex, the
+    same on every resend (the outbox keeps the ids); for a span without valid ids (from
+    elsewhere), its name, times and attributes.
+    """
+    context = span.context
+    if context is not None and context.is_valid:
+        return f"{context.trace_id:032x}:{context.span_id:016x}"
+    return repr(
+        (span.name, span.start_time, span.end_time, sorted((span.attributes or {}).items()))
+    )
+
+
 LOCAL_EXPORTERS = frozenset({"file", "console"})
 """The built-in exporters that only write on this machine (``delivers_locally``), by name:
 for a report on disk, whose exporters are known by name only. (Here, not in the registry,

@@ -44,7 +44,6 @@ from typing import Any, Optional
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import format_span_id, format_trace_id
 
 from otel_telemetry import _attributes as attr
 from otel_telemetry._chain import (
@@ -57,7 +56,7 @@ from otel_telemetry._chain import (
 from otel_telemetry._log import debug, warn_once
 from otel_telemetry._version import __version__
 
-from ._delivery import Delivery
+from ._delivery import Delivery, report_key
 from ._file import FileSpanExporter
 from ._http import delivery_of_post
 from ._otlp import unreachable_warning
@@ -210,14 +209,7 @@ def event_uuid(span: ReadableSpan) -> str:
     stores with it; for a span without them (from elsewhere), of its name, times and
     attributes.
     """
-    context = span.context
-    if context is not None and context.is_valid:
-        key = f"{format_trace_id(context.trace_id)}:{format_span_id(context.span_id)}"
-    else:
-        key = repr(
-            (span.name, span.start_time, span.end_time, sorted((span.attributes or {}).items()))
-        )
-    return str(uuid.uuid5(_UUID_NAMESPACE, key))
+    return str(uuid.uuid5(_UUID_NAMESPACE, report_key(span)))
 
 
 class SdkTooOld(ImportError):

@@ -33,7 +33,7 @@ from otel_telemetry._chain import (
 )
 from otel_telemetry._log import warn_once
 
-from ._delivery import MAX_WAIT, Delivery
+from ._delivery import MAX_WAIT, Delivery, report_key
 from ._file import FileSpanExporter
 from ._http import delivery_of_post
 from ._otlp import unreachable_warning
@@ -213,14 +213,7 @@ def event_id(span: ReadableSpan) -> str:
     From the trace and span ids, which the outbox stores with the report; for a span
     without them (from elsewhere), from its name, times and attributes.
     """
-    context = span.context
-    if context is not None and context.is_valid:
-        key = f"{format_trace_id(context.trace_id)}:{format_span_id(context.span_id)}"
-    else:
-        key = repr(
-            (span.name, span.start_time, span.end_time, sorted((span.attributes or {}).items()))
-        )
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(report_key(span).encode("utf-8")).hexdigest()[:32]
 
 
 class SentrySpanExporter(SpanExporter):
