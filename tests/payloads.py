@@ -9,6 +9,8 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 from inline_snapshot import snapshot
 
+from otel_telemetry._chain import Chain
+
 _HEX = re.compile(r"^[0-9a-f]+$")
 
 # What a real crash of the example host may contain, and must never be sent.
@@ -23,6 +25,51 @@ SECRETS = (
     "/home/",
     ".cache/acme",
 )
+
+
+# A report's exception chain (``otel_telemetry.exception.chain``), root cause first:
+# a KeyError, the cause of an acme CrawlError raised below a frame of user code.
+CRAWL_CHAIN: Chain = [
+    {
+        "type": "KeyError",
+        "module": "builtins",
+        "message": "'site'",
+        "frames": [
+            {
+                "filename": "acme/config.py",
+                "function": "lookup",
+                "lineno": 12,
+                "module": "acme.config",
+                "in_app": True,
+            }
+        ],
+        "omitted_frames": 0,
+        "relation": "cause",
+    },
+    {
+        "type": "acme.errors.CrawlError",
+        "module": "acme.errors",
+        "message": "no config for [url]",
+        "frames": [
+            {
+                "filename": "<user code>",
+                "function": "<user code>",
+                "lineno": 0,
+                "module": "<user code>",
+                "in_app": False,
+            },
+            {
+                "filename": "acme/crawler.py",
+                "function": "Crawler.run",
+                "lineno": 40,
+                "module": "acme.crawler",
+                "in_app": True,
+            },
+        ],
+        "omitted_frames": 0,
+        "relation": "",
+    },
+]
 
 
 def normalized(message: Any) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from otel_telemetry.exporters._posthog import (
     event_uuid,
 )
 from tests.conftest import run_python
+from tests.payloads import CRAWL_CHAIN
 from tests.processes import exit_delay
 from tests.receivers.posthog import PosthogReceiver
 
@@ -88,40 +89,8 @@ def usage_span() -> ReadableSpan:
     )
 
 
-CHAIN = [
-    {
-        "type": "KeyError",
-        "module": "builtins",
-        "message": "'site'",
-        "frames": [
-            {
-                "filename": "acme/config.py",
-                "function": "lookup",
-                "lineno": 12,
-                "module": "acme.config",
-                "in_app": True,
-            }
-        ],
-        "omitted_frames": 0,
-        "relation": "cause",
-    },
-    {
-        "type": "acme.errors.CrawlError",
-        "module": "acme.errors",
-        "message": "no config for [url]",
-        "frames": [
-            {
-                "filename": "acme/crawler.py",
-                "function": "Crawler.run",
-                "lineno": 40,
-                "module": "acme.crawler",
-                "in_app": True,
-            }
-        ],
-        "omitted_frames": 0,
-        "relation": "",
-    },
-]
+# The chain of tests.payloads without its frame of user code.
+CHAIN = [CRAWL_CHAIN[0], {**CRAWL_CHAIN[1], "frames": CRAWL_CHAIN[1]["frames"][1:]}]
 
 
 def crash_span() -> ReadableSpan:

@@ -34,6 +34,7 @@ from otel_telemetry.exporters._posthog import (
     posthog_event,
 )
 from otel_telemetry.exporters._registry import BUILTIN_EXPORTERS, find_factory
+from tests.payloads import CRAWL_CHAIN as CHAIN
 
 CONTEXT = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, is_remote=False)
 INSTALL_ID = "0b5f3e0c-4a51-4d6b-9a57-3d0c8f6b2a11"
@@ -60,49 +61,6 @@ FROM_RESOURCE = {
     "process.runtime.version": "3.11.7",
     "os.type": "linux",
 }
-
-# Root cause first, as the report carries it: a KeyError, the cause of a CrawlError.
-CHAIN: Chain = [
-    {
-        "type": "KeyError",
-        "module": "builtins",
-        "message": "'site'",
-        "frames": [
-            {
-                "filename": "acme/config.py",
-                "function": "lookup",
-                "lineno": 12,
-                "module": "acme.config",
-                "in_app": True,
-            }
-        ],
-        "omitted_frames": 0,
-        "relation": "cause",
-    },
-    {
-        "type": "acme.errors.CrawlError",
-        "module": "acme.errors",
-        "message": "no config for [url]",
-        "frames": [
-            {
-                "filename": "<user code>",
-                "function": "<user code>",
-                "lineno": 0,
-                "module": "<user code>",
-                "in_app": False,
-            },
-            {
-                "filename": "acme/crawler.py",
-                "function": "Crawler.run",
-                "lineno": 40,
-                "module": "acme.crawler",
-                "in_app": True,
-            },
-        ],
-        "omitted_frames": 0,
-        "relation": "",
-    },
-]
 
 
 def crash(

@@ -17,7 +17,6 @@ from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext
 
 from otel_telemetry import _attributes as attr
 from otel_telemetry import _log
-from otel_telemetry._chain import Chain
 from otel_telemetry.exporters import Delivery, ExporterContext, FileSpanExporter
 from otel_telemetry.exporters._delivery import delivery_from_status, retry_after_seconds
 from otel_telemetry.exporters._sentry import (
@@ -29,50 +28,9 @@ from otel_telemetry.exporters._sentry import (
     create_sentry_exporter,
     sentry_event,
 )
+from tests.payloads import CRAWL_CHAIN as CHAIN
 
 CONTEXT = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, is_remote=False)
-
-CHAIN: Chain = [
-    {
-        "type": "KeyError",
-        "module": "builtins",
-        "message": "'site'",
-        "frames": [
-            {
-                "filename": "acme/config.py",
-                "function": "lookup",
-                "lineno": 12,
-                "module": "acme.config",
-                "in_app": True,
-            }
-        ],
-        "omitted_frames": 0,
-        "relation": "cause",
-    },
-    {
-        "type": "acme.errors.CrawlError",
-        "module": "acme.errors",
-        "message": "no config for [url]",
-        "frames": [
-            {
-                "filename": "<user code>",
-                "function": "<user code>",
-                "lineno": 0,
-                "module": "<user code>",
-                "in_app": False,
-            },
-            {
-                "filename": "acme/crawler.py",
-                "function": "Crawler.run",
-                "lineno": 40,
-                "module": "acme.crawler",
-                "in_app": True,
-            },
-        ],
-        "omitted_frames": 0,
-        "relation": "",
-    },
-]
 
 
 def report(
