@@ -161,6 +161,13 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     return (yield from _fail_on_violations())
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 # A host module (package "__main__") that captures one handled exception and flushes.
 CAPTURE_ONE = """
 import sys

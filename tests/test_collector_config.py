@@ -24,7 +24,7 @@ import re2
 import yaml
 
 from otel_telemetry.scrubbing._rules import RULE_TABLE
-from tests.collector.otelcol import script
+from tests.collector.otelcol import env_example, script
 from tests.collector.test_scrubbing import ENTRIES, USER_EMAIL, check_arrived, library_scrubber
 from tests.pii_samples import BENIGN_TRACEBACK, PII_SAMPLES, SENSITIVE_PART, embedded
 
@@ -100,11 +100,7 @@ def test_components_exist_are_defined_and_pipelines_use_only_those(name):
 
 
 def test_every_environment_variable_is_documented():
-    documented = {
-        line.split("=", 1)[0]
-        for line in (CONFIG / ".env.example").read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    }
+    documented = set(env_example())
     referenced = {
         match.group(1)
         for path in CONFIG.rglob("*.yaml")

@@ -9,11 +9,9 @@ own problems are one WARNING per run on the ``otel_telemetry`` logger.
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
-from tests.conftest import run_python
+from tests.conftest import free_port, run_python
 from tests.processes import wait_until
 from tests.receivers.recording import RecordingEndpoint
 
@@ -43,12 +41,6 @@ def _log_lines(text: str) -> list[tuple[str, str, str]]:
         for line in text.splitlines()
         if line.startswith("LOG|")
     ]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_a_debug_logging_host_sees_no_line_of_our_sends(host_env):
@@ -93,7 +85,7 @@ def test_offline_each_run_prints_at_most_one_line(host_env):
     host_env.update(
         ACME_TELEMETRY="1",
         ACME_TELEMETRY_EXPORTER="otlp",
-        ACME_OTLP_ENDPOINT=f"http://127.0.0.1:{_free_port()}",
+        ACME_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}",
     )
     for _ in range(3):  # three runs, three reports waiting in the outbox
         run_python(HOST, host_env, "WARNING", "stderr", check=True)

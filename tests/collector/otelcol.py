@@ -16,13 +16,14 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Optional
+
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CONFIG = ROOT / "collector-config"
@@ -59,13 +60,6 @@ def env_example() -> dict[str, str]:
             key, _, value = line.partition("=")
             variables[key.strip()] = value.strip()
     return variables
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _yaml(value: Any) -> str:
