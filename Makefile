@@ -83,7 +83,9 @@ collector-test: venv
 collector-check: venv
 	$(BIN)/pytest tests/test_collector_config.py
 
+# About ten minutes on two cores; the ASGI load needs wrk.
 bench: venv
+	@command -v wrk >/dev/null || { echo "wrk is not installed: make bench loads the ASGI servers with it (apt-get install wrk)." >&2; exit 2; }
 	$(BIN)/python benchmarks/run.py
 
 clean:

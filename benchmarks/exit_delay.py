@@ -10,30 +10,39 @@ Rounds interleave the contenders, each in a fresh process with a fresh config di
 
 Two endpoints, the same for all three (each addressed the way its documentation says):
 
-- healthy: a loopback HTTP server that reads each request and answers 200 at once (an
-  empty ``ExportTraceServiceResponse`` to OTLP, ``{}`` to Sentry envelopes); what the
+- healthy: a loopback HTTP server (``_receiver.py``) that reads each request, notes when
+  each crash report arrived and answers 200 at once (an empty
+  ``ExportTraceServiceResponse`` to OTLP, ``{}`` to Sentry envelopes); what the
   process waits for is its own work at exit: imports, building and sending the report.
   Every process must deliver its report (counted per contender): a delay bought by
-  dropping the report would not count.
+  dropping the report would not count. Ours hands the report to a detached sender that
+  delivers it after the process ended, so a report counts as delivered when it reached
+  the endpoint within :data:`DELIVERY_LIMIT` (2 s) of the crash, whoever sent it; the
+  peers send before they exit, so theirs are there by the process's end. The time from
+  the crash to the report's arrival is kept too (:func:`measure_delivery`).
 - blackholed: a socket that accepts connections and never answers; what the process waits
   for is its exit budget or its exporter's timeout.
 """
 
 from __future__ import annotations
 
-import gzip
-import os
 import sys
 import tempfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
 from pathlib import Path
-from typing import Any
+from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _receiver import Receiver, contender_env  # a sibling module, not a package
+
+from otel_telemetry.pipeline._handoff import running_senders
 from tests.processes import exit_delay
 from tests.receivers.faulty import FaultyEndpoint
+
+DELIVERY_LIMIT = 2.0
+"""Seconds after the crash by which a report must be at the healthy endpoint."""
 
 OURS = "otel_telemetry (otlp, 1 s budget)"
 OTEL = "OTel SDK BatchSpanProcessor + OTLPSpanExporter"
@@ -79,83 +88,48 @@ except ValueError as exc:
 }
 
 
-class HealthyEndpoint:
-    """``127.0.0.1:<port>``: answers every POST with 200 at once and keeps what came."""
+def _delay(
+    name: str, env: dict[str, str], endpoint: Optional[Receiver] = None
+) -> tuple[float, Optional[float]]:
+    """One crashing process of ``name``, with a config directory of its own.
 
-    def __init__(self) -> None:
-        self.received: list[tuple[str, str, bytes]] = []  # path, encoding, body
-        self._lock = lock = threading.Lock()
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with lock:  # before answering: once the process has ended, it is counted
-                    endpoint.received.append(
-                        (self.path, self.headers.get("Content-Encoding", ""), raw)
-                    )
-                # An empty ExportTraceServiceResponse is zero bytes of protobuf.
-                body = b"{}" if self.path.endswith("/envelope/") else b""
-                kind = "application/json" if body else "application/x-protobuf"
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def reports(self) -> int:
-        """Requests that carried a crash report (the raised ``ValueError``)."""
-        with self._lock:
-            received = list(self.received)
-        return sum(
-            b"ValueError" in (gzip.decompress(body) if encoding == "gzip" else body)
-            for _, encoding, body in received
-        )
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-def _env(port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "BENCH_", "SENTRY_"))}
-    env.update(
-        BENCH_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",  # ours (app "bench")
-        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",  # the OTel peer's
-        BENCH_DSN=f"http://0123456789abcdef0123456789abcdef@127.0.0.1:{port}/1",
-        BENCH_TELEMETRY="1",
-    )
-    return env
-
-
-def _delay(name: str, env: dict[str, str]) -> float:
-    """One crashing process of ``name``, with a config directory of its own."""
+    Returns:
+        The exit delay, and the seconds from the crash to its report's arrival at
+        ``endpoint`` (None: not within :data:`DELIVERY_LIMIT`, or no endpoint given).
+        The config directory is kept until the detached sender it started has ended.
+    """
     with tempfile.TemporaryDirectory() as config:
-        delay, _ = exit_delay(
+        before = endpoint.reports() if endpoint is not None else 0
+        delay, result = exit_delay(
             [sys.executable, "-c", _SCRIPTS[name]], {**env, "BENCH_CONFIG_DIR": config}
         )
-    return delay
+        crashed = _crash_time(result.stderr)
+        arrival = None
+        if endpoint is not None:
+            limit = crashed + DELIVERY_LIMIT
+            arrived = endpoint.wait_for(before + 1, max(0.0, limit - time.monotonic()))
+            if arrived is not None and arrived <= limit:
+                arrival = arrived - crashed
+        deadline = time.monotonic() + 60
+        while running_senders(config) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return delay, arrival
+
+
+def _crash_time(stderr: str) -> float:
+    marker = next(line for line in stderr.splitlines() if line.startswith("@@ "))
+    return float(marker[3:])
 
 
 def measure(rounds: int) -> dict[str, list[float]]:
     """Seconds of exit delay per round for each contender (interleaved), endpoint blackholed."""
     endpoint = FaultyEndpoint()  # its blackhole accepts connections and never answers
-    env = _env(endpoint.hole_port)
+    env = contender_env(endpoint.hole_port, BENCH_TELEMETRY="1")
     results: dict[str, list[float]] = {name: [] for name in _SCRIPTS}
     try:
         for _ in range(rounds):
             for name in _SCRIPTS:
-                results[name].append(_delay(name, env))
+                results[name].append(_delay(name, env)[0])
     finally:
         endpoint.close()
     return results
@@ -164,28 +138,40 @@ def measure(rounds: int) -> dict[str, list[float]]:
 def measure_healthy(rounds: int) -> tuple[dict[str, list[float]], dict[str, int]]:
     """Endpoint healthy: seconds of exit delay per round, and reports delivered, per contender.
 
-    A round's report counts as delivered when a request of that process carried the
-    crash (read before it was answered, so by the process's end); ``rounds`` delivered
-    means none was lost.
+    A round's report counts as delivered when it reached the endpoint within
+    :data:`DELIVERY_LIMIT` of the crash; ``rounds`` delivered means none was lost.
     """
-    endpoint = HealthyEndpoint()
-    env = _env(endpoint.port)
+    delays, arrivals = measure_delivery(rounds)
+    delivered = {name: sum(a is not None for a in values) for name, values in arrivals.items()}
+    return delays, delivered
+
+
+def measure_delivery(
+    rounds: int,
+) -> tuple[dict[str, list[float]], dict[str, list[Optional[float]]]]:
+    """Endpoint healthy: exit delays, and seconds from each crash to its report's arrival.
+
+    An arrival is None when the report was not at the endpoint within
+    :data:`DELIVERY_LIMIT` of the crash.
+    """
+    endpoint = Receiver()  # answers 200 at once; notes each report's arrival
+    env = contender_env(endpoint.port, BENCH_TELEMETRY="1")
     results: dict[str, list[float]] = {name: [] for name in _SCRIPTS}
-    delivered = dict.fromkeys(_SCRIPTS, 0)
+    arrivals: dict[str, list[Optional[float]]] = {name: [] for name in _SCRIPTS}
     try:
         for _ in range(rounds):
             for name in _SCRIPTS:
-                before = endpoint.reports()
-                results[name].append(_delay(name, env))
-                delivered[name] += min(1, endpoint.reports() - before)
+                delay, arrival = _delay(name, env, endpoint)
+                results[name].append(delay)
+                arrivals[name].append(arrival)
     finally:
         endpoint.close()
-    return results, delivered
+    return results, arrivals
 
 
 if __name__ == "__main__":
-    healthy, delivered = measure_healthy(1)
+    healthy, arrivals = measure_delivery(1)
     for name, values in healthy.items():
-        print(f"healthy: {name}: {values} s, {delivered[name]} delivered")
+        print(f"healthy: {name}: {values} s, crash to receiver {arrivals[name]} s")
     for name, values in measure(1).items():
         print(f"blackholed: {name}: {values} s")

@@ -44,6 +44,10 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _config import config_dir  # a sibling module, not a package
+
 OURS = "otel_telemetry"
 OTEL = "OTel SDK record_exception + BatchSpanProcessor"
 IDENTICAL = 100_000
@@ -141,7 +145,7 @@ def _run(
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     arguments = [str(value) for value in (crashes, sites, WARMUP, PACE)]
-    with tempfile.TemporaryDirectory() as config:
+    with config_dir() as config:
         out = subprocess.run(
             [sys.executable, "-c", "import sys\n" + script + _LOOP, kind, *arguments],
             env={**env, "BENCH_TELEMETRY": "1", "BENCH_CONFIG_DIR": config},

@@ -110,6 +110,9 @@ def clean(settings: Settings) -> Cleaned:
         return Cleaned({}, (_problem(layout.telemetry_dir, exc),))
     removed: dict[str, int] = {}
     steps: dict[str, Callable[[], Any]] = {
+        # Captures a crashing process wrote at exit, not yet scrubbed by its sender: first,
+        # so that a sender converting now finds nothing more to put in the outbox.
+        "spooled": lambda: _clear_folder(layout.spool_dir, problems, _is_report_name),
         # Claimed reports too: a claim of a live process is re-sent by nobody once it is gone.
         "waiting": lambda: _clear_folder(layout.outbox_dir, problems, _is_report_name),
         "stored": lambda: _clear_reports(layout, problems),
@@ -125,6 +128,8 @@ def clean(settings: Settings) -> Cleaned:
             continue
         if kind == "stored":
             removed["stored"], removed["unread"] = result
+        elif kind in ("spooled", "waiting"):
+            removed["waiting"] = removed.get("waiting", 0) + result  # waiting to be sent
         else:
             removed[kind] = result
     return Cleaned({k: n for k, n in removed.items() if n}, tuple(problems))
@@ -370,6 +375,14 @@ def _kept(settings: Settings, decision: ConsentDecision, days: list[DayFile]) ->
             f"Waiting in the outbox ({_path(layout.outbox_dir)}) for {names}",
             pending,
         )
+    for pending, document in _spooled(settings):
+        names = ", ".join(_plain(n, 40) for n in pending) or "no exporter"
+        add(
+            document,
+            "waiting",
+            f"Written at exit ({_path(layout.spool_dir)}), to be sent to {names}",
+            pending,
+        )
     for day in days:
         for document in day.documents or ():
             add(
@@ -471,42 +484,47 @@ def _waiting(
     Read only: nothing is claimed, renamed or deleted (``show`` is not a sender). Each
     record is checked and scrubbed again, with the resource in force, exactly as a drain
     does before sending; one that fails is skipped, as a drain drops it. One written
-    before consent was last withdrawn is never sent, so it is not shown either.
+    before consent was last withdrawn is never sent, so it is not shown either. A batch
+    file (format 2) shows each of its reports.
     """
-    from ._layout import check_tree, is_temporary, read_bounded
+    from ._layout import written_ns
     from .consent._store import withdrawn_ns
-    from .pipeline._outbox import MAX_FILE
-    from .pipeline._report import FORMAT, bound_record, check_record
+    from .pipeline._outbox import peek
+    from .pipeline._report import bound_record, check_record
 
-    directory = settings.layout().outbox_dir
-    try:
-        check_tree(directory)
-        names = sorted(os.listdir(directory))
-    except OSError:
-        return []
     withdrawn = withdrawn_ns(settings.config_dir)
     rescrub: Optional[Callable[[dict[str, Any]], dict[str, Any]]] = None
     found: list[tuple[list[str], dict[str, Any]]] = []
-    for name in names:
-        if name.startswith(".") or is_temporary(name) or ".json" not in name:
+    for name, pending, span in peek(settings.layout().outbox_dir):
+        if withdrawn and written_ns(name) < withdrawn:
             continue
-        if withdrawn and _written_ns(name) < withdrawn:
+        if not isinstance(pending, list) or not all(isinstance(n, str) for n in pending):
             continue
         try:
-            stored = json.loads(read_bounded(directory / name, MAX_FILE).decode("utf-8"))
-            if not isinstance(stored, dict) or stored.get("format") != FORMAT:
-                continue
-            pending = stored.get("pending")
-            if not isinstance(pending, list) or not all(isinstance(n, str) for n in pending):
-                continue
-            record = check_record(stored.get("span"))
+            record = check_record(span)
             if rescrub is None:
                 rescrub = _rescrubber(settings, decision)
             document = _document(bound_record(rescrub(record)))
-        except Exception:  # unreadable, planted, of another format, failed its checks
+        except Exception:  # planted, or failed its checks
             continue
         found.append((list(pending), document))
     return found
+
+
+def _spooled(settings: Settings) -> list[tuple[list[str], dict[str, Any]]]:
+    """The captures a crashing process wrote at exit, as they will be sent: scrubbed.
+
+    Read only (``show`` converts nothing); what was written before consent was last
+    withdrawn is deleted unsent by the sender, so it is not shown either.
+    """
+    from .consent._store import withdrawn_ns
+    from .pipeline._handoff import spooled_records
+
+    try:
+        records = spooled_records(settings, withdrawn_ns(settings.config_dir))
+        return [(pending, _document(record)) for pending, record in records]
+    except Exception:  # never raises by contract: what cannot be read is not shown
+        return []
 
 
 def _rescrubber(
@@ -535,13 +553,6 @@ def _document(record: dict[str, Any]) -> dict[str, Any]:
 
     document: dict[str, Any] = encode_otlp_json([record_to_span(record)])
     return document
-
-
-def _written_ns(name: str) -> int:
-    try:
-        return int(name.split("-", 1)[0])
-    except ValueError:
-        return 0
 
 
 def _split(document: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -639,11 +650,14 @@ def _utc_iso(time_ns: int) -> Optional[str]:
 # -- clean -----------------------------------------------------------------------------------
 
 
-def _is_report_name(name: str) -> bool:
-    return not name.startswith(".")
+def _is_report_name(name: str) -> int:
+    """How many reports the file ``name`` of the outbox or the spool held (0: not ours)."""
+    from ._layout import reports_in
+
+    return 0 if name.startswith(".") else reports_in(name)
 
 
-def _clear_folder(directory: Path, problems: list[str], counted: Callable[[str], bool]) -> int:
+def _clear_folder(directory: Path, problems: list[str], counted: Callable[[str], int]) -> int:
     """Remove every file of a folder of ours; how many ``counted`` names were removed."""
     return sum(counted(name) for name in _remove_all(directory, problems))
 

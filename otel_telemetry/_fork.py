@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import weakref
 
 TYPE_CHECKING = False
@@ -71,18 +72,89 @@ def _forget_unfinished_imports() -> None:
 # before a fork, release it after. Registered from our worker while the host's thread
 # is between the two halves of a fork, the release runs alone, and the host's stderr
 # gets "Exception ignored ... cannot release un-acquired lock". The worker's imports
-# (the OTel SDK) import ``logging``; a host that has not imported it gets it imported
-# on its own thread, once, before our first thread starts. No other module the worker
-# imports registers a pair (a test lists them).
+# (the OTel SDK) import ``logging``. Importing it on the host's thread would cost the
+# host's first capture ~8 ms; instead our worker imports it holding ``_pair_guard``,
+# which a fork takes first (``_before_fork``): a fork begun before the import waits
+# for it to end, so the pair is never registered between the two halves of a fork.
+# The wait is bounded (FORK_WAIT): if the pair was registered just before the fork
+# began, ``logging``'s own ``before`` holds its lock, which the rest of its import may
+# need; the fork then goes on after FORK_WAIT, its pair whole (and the child forgets
+# the unfinished import, above). No other module the worker imports registers a pair
+# (a test lists them).
+
+FORK_WAIT = 0.5
+"""Seconds a fork waits at most for our worker's import of ``logging`` to end."""
+
+_pair_guard = threading.Lock()
+_guard_taken = False
 
 
 def import_fork_pairs() -> None:
-    """Import on this thread the modules whose import registers an at-fork pair."""
-    if "logging" not in sys.modules:
-        import logging  # noqa: F401
+    """Import the modules whose import registers an at-fork pair; safe on any thread.
+
+    On a thread of ours while the host may fork: no fork happens while the import
+    registers its pair (see above). Imports nothing when they are loaded already.
+    """
+    if "logging" in sys.modules:
+        return
+    with _pair_guard:
+        try:
+            import logging  # noqa: F401
+        except Exception:
+            # A host's import hook that fails (or a blocked `logging`): the import is
+            # made again where it is needed, and reported there; this thread lives on.
+            pass
+
+
+def _before_fork() -> None:
+    global _guard_taken
+    if _pair_guard.acquire(blocking=False):
+        _guard_taken = True
+        return
+    # Our worker is importing `logging`: wait for the import to end.
+    _guard_taken = _pair_guard.acquire(timeout=FORK_WAIT)
+    if _guard_taken:
+        _balance_logging_pair()
+
+
+def _balance_logging_pair() -> None:
+    """Acquire for ``logging`` what its own ``before`` would have, if it did not run.
+
+    The import we waited for may have registered its pair after this fork chose its
+    ``before`` callbacks (they are chosen when the fork begins) but before it chooses
+    its ``after_in_parent`` ones: that release would then run alone. Its lock is
+    acquired here, as its ``before`` does; the child renews it (its ``after_in_child``).
+    """
+    logging = sys.modules.get("logging")
+    spec = getattr(logging, "__spec__", None)
+    if logging is None or getattr(spec, "_initializing", False):
+        return  # not imported, or its import failed: no pair was registered
+    lock = getattr(logging, "_lock", None)
+    is_owned = getattr(lock, "_is_owned", None)
+    if lock is not None and is_owned is not None and not is_owned():
+        lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    global _guard_taken
+    if _guard_taken:
+        _guard_taken = False
+        _pair_guard.release()
+
+
+def _after_fork_in_child() -> None:
+    # The thread that held it is not in the child: a new lock, free.
+    global _pair_guard, _guard_taken
+    _pair_guard = threading.Lock()
+    _guard_taken = False
 
 
 if hasattr(os, "register_at_fork"):
     # The imports first: a renewal may import (a new lock, a worker's thread).
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
     os.register_at_fork(after_in_child=_forget_unfinished_imports)
     os.register_at_fork(after_in_child=_renew_all)

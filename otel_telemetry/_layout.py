@@ -7,6 +7,11 @@
         .config.json.lock         serialises read-modify-write across processes
         telemetry/
             outbox/               scrubbed reports waiting for delivery
+            spool/                captures of a consented crash, written at exit, not yet
+                                  scrubbed: the detached sender scrubs them into the outbox
+            senders/              one file per detached sender started (its pid), removed
+                                  when it ends
+            sender.lock           held by the one detached sender of this config dir
             reports/              the ``file`` exporter's OTLP/JSON lines
             sent/                 a copy of each delivered report (newest 100, 1 MB)
             backoff.json          per exporter, when it may send again
@@ -54,6 +59,9 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 _TELEMETRY = "telemetry"
 _OUTBOX = "outbox"
+_SPOOL = "spool"
+_SENDERS = "senders"
+_SENDER_LOCK = "sender.lock"
 
 # Absent on Windows: there the lstat checks below are the guard.
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -129,22 +137,73 @@ class Layout:
     def install_id_file(self) -> Path:
         return self.telemetry_dir / "install_id"
 
+    @property
+    def spool_dir(self) -> Path:
+        """Captures written at exit, unscrubbed, for the detached sender (``pipeline/_handoff.py``)."""
+        return self.telemetry_dir / _SPOOL
+
+    @property
+    def senders_dir(self) -> Path:
+        """One file per detached sender started, named by its pid."""
+        return self.telemetry_dir / _SENDERS
+
+    @property
+    def sender_lock(self) -> Path:
+        """Locked (``flock``) by the one detached sender that drains this config dir."""
+        return self.telemetry_dir / _SENDER_LOCK
+
 
 def outbox_dir(config_dir: str) -> str:
     """The outbox folder of a config dir, as a string (for the app thread)."""
     return os.path.join(config_dir, _TELEMETRY, _OUTBOX)
 
 
+def spool_dir(config_dir: str) -> str:
+    """The spool folder of a config dir, as a string (for the exiting thread)."""
+    return os.path.join(config_dir, _TELEMETRY, _SPOOL)
+
+
+def senders_dir(config_dir: str) -> str:
+    """The folder of detached senders' pid files of a config dir, as a string."""
+    return os.path.join(config_dir, _TELEMETRY, _SENDERS)
+
+
 def count_reports(directory: str) -> int:
     """How many reports a folder of reports holds (temporary and hidden files aside).
 
-    A folder of ours that is a symbolic link holds none: it is not looked into.
+    A batch file of the outbox or a spool file (``<ns>-<12 hex>-<count>.json``, claimed
+    or not) holds ``count`` reports, read from its name (:func:`reports_in`); every other
+    file holds one. A folder of ours that is a symbolic link holds none: it is not
+    looked into.
     """
     try:
         check_tree(directory)
         with os.scandir(directory) as entries:
-            return sum(1 for entry in entries if not entry.name.startswith("."))
+            return sum(reports_in(entry.name) for entry in entries if entry.name[:1] != ".")
     except OSError:
+        return 0
+
+
+def reports_in(name: str) -> int:
+    """How many reports the file ``name`` of the outbox or the spool holds, from its name.
+
+    ``<ns>-<12 hex>-<count>.json`` (claimed or not) holds ``count``; any other name one.
+    """
+    parts = name.split(".json", 1)[0].split("-")
+    if len(parts) == 3 and len(parts[1]) == 12 and parts[2].isdigit():
+        return max(1, int(parts[2]))
+    return 1
+
+
+def written_ns(name: str) -> int:
+    """When the file ``name`` of an outbox or spool (``<ns>-...``) was written, in ns.
+
+    0 for a name that does not start with a number: older than any time it is compared
+    with.
+    """
+    try:
+        return int(name.split("-", 1)[0])
+    except ValueError:
         return 0
 
 
@@ -219,7 +278,7 @@ def _below(path: StrPath, trusted: Optional[StrPath]) -> list[str]:
     return folders
 
 
-def ensure_dir(path: Path, *, trusted: Optional[StrPath] = None) -> None:
+def ensure_dir(path: StrPath, *, trusted: Optional[StrPath] = None) -> None:
     """Create ``path`` and its missing parents, each ``0700`` whatever the umask.
 
     Existing folders at or above ``trusted`` are left as they are, links included (the

@@ -182,6 +182,33 @@ class Settings:
         else:
             self._posthog_host_invalid = False
 
+    def handoff_arguments(self) -> dict[str, object]:
+        """The arguments as the host passed them, as plain values, for the detached sender.
+
+        ``Settings(**arguments)`` in the sender rebuilds these settings; variables are
+        read there live, as here (the sender inherits the environment). Imports nothing,
+        so the exiting thread pays no import for it. Holds the DSN and the OTLP headers:
+        passed in the sender's environment, never written to disk or its command line.
+        """
+        return {
+            "app": self.app,
+            "packages": list(self.packages),
+            "version": self.version,
+            "sentry_dsn": self._sentry_dsn,
+            "exporters": None if self._exporters is None else list(self._exporters),
+            "display_name": self.display_name,
+            "environment": self._environment,
+            # A value refused here is passed as one refused there: the route fails closed.
+            "otlp_endpoint": "invalid" if self._otlp_endpoint_invalid else self._otlp_endpoint,
+            "otlp_headers": dict(self._otlp_headers),
+            "otlp_protocol": self._otlp_protocol,
+            "posthog_key": self._posthog_key,
+            "posthog_host": "invalid" if self._posthog_host_invalid else self._posthog_host,
+            "policy_version": self.policy_version,
+            "server_level": self.server_level,
+            "opt_out_env": list(self.opt_out_env),
+        }
+
     def config_dir_path(self) -> str:
         """``<APP>_CONFIG_DIR``, else the ``config_dir`` argument, else ``~/.<app>``.
 

@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     F = TypeVar("F", bound=Callable[..., Any])
 
 
+_LONG_RUNNING = ("server", "notebook")
+"""Modes whose process outlives many reports: their pipeline is built at ``install()``."""
+
+
 class Telemetry:
     """Opt-in crash reporting for one host library.
 
@@ -163,12 +167,13 @@ class Telemetry:
             self.consent.decide,
             withdrawn_ns=self._withdrawn_ns,
         )
-        self._question: Optional[Question] = None  # at the first report (enum is slow to import)
+        self._question: Optional[Question] = None  # made by install(), or when first used
         self._log_capture: Optional[LogCapture] = None
         self._lifecycle = Lifecycle(
             self._report_crash,
             before_exit=self._before_exit,
             flush=self.pipeline.flush_at_exit,
+            ending=self.pipeline.program_ending,
             budget=lambda: self.settings.flush_timeout,
             # Off (the environment or the saved choice): no SIGTERM handler, nothing of
             # ours to flush; the host's signal handling stays as it was.
@@ -185,6 +190,8 @@ class Telemetry:
             storm_limits=self.settings.storm_limits,
             denied=self.consent.environment_denies,
             granted=lambda: self.consent.decide().state == "granted",
+            # Decided on the host's thread without an import (Consent.prepare at install).
+            refused=lambda: self.consent.decide().state == "denied",
             should_report=self.settings.should_report,
             submit=self.pipeline.submit,
             noted=lambda mechanism, seq: self.question.note(mechanism, seq),
@@ -236,9 +243,23 @@ class Telemetry:
 
                 self._log_capture = LogCapture(self._report_logged, self.settings.packages)
             self._log_capture.install()
+        if not self.consent.environment_denies():
+            # What a capture needs is imported now (about 1.5 ms): the first crash on the
+            # host's thread then imports nothing (no wait for the import lock the worker
+            # may hold while it imports the SDK), like the next ones. Off by a variable,
+            # a capture reads nothing and imports nothing.
+            self.reporter.prepare()
+            self.consent.prepare()
+            _ = self.question
         if self.pipeline.waiting():
             # Reports an earlier run could not send: sent by the worker, in the background.
             self.pipeline.schedule_drain()
+        if self.settings.mode() in _LONG_RUNNING and not self.consent.environment_denies():
+            # A server or a notebook with consent already on (the server default, a saved
+            # yes, <APP>_TELEMETRY=1; decided on the worker) imports the SDK and builds
+            # the pipeline now, on the worker, so that its first crash waits for no import.
+            # Never in a command line: it may never crash, and its exit must stay cheap.
+            self.pipeline.warm()
 
     def enable(
         self,

@@ -10,7 +10,13 @@ Usage::
 It reports exceptions escaping request handling, then re-raises them unchanged, so the
 server's own error response and logging are as before. A report carries the HTTP method
 and the route template (``/crawl/{site}``) at most: no URL, query string, header,
-cookie, body or client address is ever read into it.
+cookie, body or client address is ever read into it. Nothing of a request that ends
+normally is kept past its end (``capture/_request.py``): what outlives it, in the
+copies of its context a server keeps for a while, is an emptied view of a few bytes,
+not the request's dicts. The exception of a request that crashed is kept in memory
+(never on disk, never sent beyond its report) until the next report, so that another
+hook that meets it again does not report it twice; its traceback holds the request's
+frames until then.
 
 When the server stops, the app's lifespan ends (``lifespan.shutdown``): before the app's
 ``lifespan.shutdown.complete`` (or ``.failed``) reaches the server, what is counted and
@@ -30,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, MutableMapping
 from otel_telemetry._log import debug
 
 from .capture._lifecycle import exit_begins
-from .capture._request import current_scope, request_attributes
+from .capture._request import RequestScope, current_scope, request_attributes
 
 if TYPE_CHECKING:
     from ._telemetry import Telemetry
@@ -66,7 +72,10 @@ class TelemetryMiddleware:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        token = current_scope.set(scope)
+        # A view, not the scope: what copies the context (a timer, a task) keeps only it,
+        # and ending it lets the request's dicts go with the request.
+        request = RequestScope(scope)
+        token = current_scope.set(request)
         try:
             await self.app(scope, receive, send)
         except BaseException as exc:
@@ -78,6 +87,7 @@ class TelemetryMiddleware:
                 pass
             raise
         finally:
+            request.end()
             current_scope.reset(token)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:

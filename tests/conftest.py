@@ -12,6 +12,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from otel_telemetry.consent._mode import CI_VARIABLES
+from tests.receivers.faulty import FaultyEndpoint
 from tests.receivers.otlp import OtlpGrpcReceiver, OtlpHttpReceiver
 from tests.receivers.spotlight import SpotlightSidecar
 
@@ -139,6 +140,25 @@ def _integration_marker_enforced(request: pytest.FixtureRequest) -> Iterator[Non
         pytest.fail("\n".join(missed), pytrace=False)
 
 
+@pytest.fixture(autouse=True)
+def _no_sender_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that made a temporary folder, wait for the detached senders started there.
+
+    Hosts that crash hand their reports to a sender that outlives them (see
+    :func:`wait_for_senders`); tests that run hosts through pexpect or ``Popen`` do not
+    pass through :func:`run`, so each test ends only once no sender of its config dirs
+    still runs.
+    """
+    # Asked for now, while it exists: it is torn down before this fixture's end.
+    root = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if root is None:
+        return
+    dirs = [str(senders.parent.parent) for senders in root.glob("**/telemetry/senders")]
+    if dirs:
+        wait_for_senders({f"DIR{i}_CONFIG_DIR": d for i, d in enumerate(dirs)})
+
+
 def _fail_on_violations() -> Iterator[None]:
     try:
         result = yield
@@ -185,6 +205,16 @@ delivered = t.flush(30)
 def otlp_http() -> Iterator[OtlpHttpReceiver]:
     with OtlpHttpReceiver() as receiver:
         yield receiver
+
+
+@pytest.fixture
+def faulty() -> Iterator[FaultyEndpoint]:
+    """A :class:`FaultyEndpoint` (``ok`` mode, its blackhole and refused ports), closed after."""
+    endpoint = FaultyEndpoint()
+    try:
+        yield endpoint
+    finally:
+        endpoint.close()
 
 
 @pytest.fixture
@@ -249,6 +279,18 @@ def otlp_env(
     }
 
 
+def blackhole_env(env: dict[str, str], endpoint: FaultyEndpoint, **more: str) -> dict[str, str]:
+    """``env`` for a host, consent on, whose ``otlp`` exporter sends into ``endpoint``'s
+    blackhole (connections accepted, never answered)."""
+    return {
+        **env,
+        "ACME_TELEMETRY": "1",
+        "ACME_TELEMETRY_EXPORTER": "otlp",
+        "ACME_OTLP_ENDPOINT": f"http://127.0.0.1:{endpoint.hole_port}",
+        **more,
+    }
+
+
 @pytest.fixture
 def otlp_host_env(host_env: dict[str, str], otlp_http: OtlpHttpReceiver) -> dict[str, str]:
     """``host_env`` sending reports to the ``otlp_http`` receiver (consent left as it is)."""
@@ -267,7 +309,7 @@ def run(
 
     ``umask`` is the child's (the default leaves ours).
     """
-    return subprocess.run(
+    result = subprocess.run(
         argv,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -276,6 +318,38 @@ def run(
         timeout=120,
         umask=umask,
     )
+    wait_for_senders(env)
+    return result
+
+
+def host_config_dirs(env: dict[str, str]) -> list[str]:
+    """The config dirs a host run with ``env`` may use: ``<APP>_CONFIG_DIR``, ``~/.<app>``."""
+    dirs = [value for name, value in env.items() if name.endswith("_CONFIG_DIR") and value]
+    home = env.get("HOME")
+    if home and os.path.isdir(home):
+        dirs += [entry.path for entry in os.scandir(home) if entry.name.startswith(".")]
+    return dirs
+
+
+def wait_for_senders(env: dict[str, str], timeout: float = 60.0) -> None:
+    """Wait until the detached senders that hosts run with ``env`` started have ended.
+
+    A crashing host hands its reports to a detached sender that outlives it
+    (``pipeline/_handoff.py``): what it delivers arrives after the host's exit. Every
+    test that runs a host waits here, so no process is left behind and what a test
+    reads at a receiver or on disk is complete. The sender is bounded in time
+    (``_detached.LIMIT``); one still running after ``timeout`` fails the test.
+    """
+    import time
+
+    from otel_telemetry.pipeline._handoff import senders_of
+
+    dirs = host_config_dirs(env)
+    deadline = time.monotonic() + timeout
+    while senders_of(dirs):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"detached senders still running after {timeout:.0f} s")
+        time.sleep(0.02)
 
 
 def run_python(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import subprocess
+import sys
 import time
-from typing import Callable, TypeVar
+from pathlib import Path
+from typing import Callable, Optional, TypeVar, Union
 
 T = TypeVar("T")
 
@@ -64,3 +67,61 @@ def wait_until(condition: Callable[[], T], what: str, timeout: float = 60.0) -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout:.0f} s")
         time.sleep(0.05)
+
+
+def http_request(
+    port: int,
+    method: str,
+    path: str,
+    body: Union[str, bytes, None] = None,
+    headers: Optional[dict[str, str]] = None,
+) -> tuple[int, bytes]:
+    """One request to ``127.0.0.1:<port>`` on a connection of its own: status and body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def wait_until_healthy(port: int, process: subprocess.Popen[str]) -> None:
+    """Wait until the server ``process`` answers ``GET /health`` on ``port`` with 200.
+
+    A server that ended meanwhile fails the wait at once, with its stderr (a pipe).
+    """
+
+    def healthy() -> bool:
+        try:
+            return http_request(port, "GET", "/health")[0] == 200
+        except OSError:
+            if process.poll() is not None:
+                raise AssertionError(process.stderr and process.stderr.read()) from None
+            return False
+
+    wait_until(healthy, "the server answering /health")
+
+
+def serve(
+    argv: list[str], env: dict[str, str], cwd: Optional[Path] = None
+) -> tuple[subprocess.Popen[str], int]:
+    """Start a server (``argv`` after the interpreter, the port appended); wait for it.
+
+    Its stderr is a pipe (read it with ``communicate``); a server that ends before it
+    answers ``GET /health`` fails the wait with that stderr.
+    """
+    from tests.conftest import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, *argv, str(port)],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_until_healthy(port, process)
+    return process, port

@@ -9,12 +9,14 @@ those are the worker's. The rules read the source (module-level imports, outside
 from __future__ import annotations
 
 import ast
+import json
 from functools import cache
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_python
+from tests.conftest import otlp_env, run_python
+from tests.payloads import attributes
 
 PACKAGE = Path(__file__).resolve().parent.parent / "otel_telemetry"
 
@@ -48,6 +50,7 @@ BASE += (
     "otel_telemetry._fork",
     "otel_telemetry._lazy",
     "otel_telemetry._log",
+    "otel_telemetry._value",  # value semantics of slots classes; imports nothing
     "otel_telemetry._version",
     "otel_telemetry._view",  # a report as a person reads it: pure, on base modules only
 )
@@ -70,6 +73,9 @@ PRIVATE_ACCESS = {
     ("consent/_question.py", "asyncio.events._get_running_loop"),  # the only non-raising probe
     # The import locks a forked child inherits from threads it does not have.
     ("_fork.py", "bootstrap._module_locks"),
+    # The detached sender ends at its time limit without waiting for a thread still
+    # blocked on the network, nor for what the exporters registered with atexit.
+    ("_detached.py", "os._exit"),
 }
 
 
@@ -271,3 +277,88 @@ def test_the_rules_see_real_imports():
     assert "otel_telemetry.pipeline._outbox" in _loaded_by("otel_telemetry.pipeline._provider")
     assert "opentelemetry.sdk.trace" in _loaded_by("otel_telemetry.pipeline._provider")
     assert "otel_telemetry.capture._hooks" in _loaded_by("otel_telemetry")
+
+
+# The first capture of a process, on the host's thread: which modules it imports. A
+# finder first on sys.meta_path sees every import that is not already loaded, with the
+# thread that asked for it: none, whatever the consent, whether or not the host
+# imported `logging` (our worker imports it, guarded against a fork: test_signals.py).
+_FIRST_CAPTURE = """
+import json, os, sys, threading, time
+if sys.argv[2] == "logging":
+    import logging
+from otel_telemetry import Telemetry
+t = Telemetry(app="acme", package="__main__")
+t.install(**({"mode": sys.argv[1]} if sys.argv[1] != "default" else {}))
+while sys.argv[1] == "server" and "opentelemetry" not in sys.modules:
+    time.sleep(0.001)  # capture while the worker imports the SDK (pipeline.warm())
+imported = []
+class Tracer:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if threading.current_thread() is threading.main_thread():
+            spec = getattr(sys.modules.get("logging"), "__spec__", None)
+            imported.append([name, bool(getattr(spec, "_initializing", False))])
+        return None
+def crash():
+    raise ValueError("the first crash")
+try:
+    crash()
+except ValueError as exc:
+    error = exc
+had_logging = "logging" in sys.modules
+provider = sys.modules.get("otel_telemetry.pipeline._provider")
+building = provider is None or getattr(provider.__spec__, "_initializing", False)
+stderr, sys.stderr = sys.stderr, open(os.devnull, "w")
+sys.meta_path.insert(0, Tracer)
+sys.excepthook(ValueError, error, error.__traceback__)
+sys.meta_path.remove(Tracer)
+sys.stderr = stderr
+t.flush(10)
+print(json.dumps({
+    "imported": imported, "held": t.pipeline.held(), "had_logging": had_logging,
+    "building": building,
+}))
+os._exit(0)  # the question (ask) is not the point here
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("logging", ["logging", "no logging"])
+@pytest.mark.parametrize(
+    ("mode", "env", "saved", "sent"),
+    [
+        pytest.param("default", {"ACME_TELEMETRY": "0"}, None, 0, id="variable no"),
+        pytest.param("default", {"ACME_TELEMETRY": "1"}, None, 1, id="variable yes"),
+        pytest.param("default", {}, False, 0, id="saved no"),
+        pytest.param("default", {}, True, 1, id="saved yes"),
+        pytest.param("non-interactive", {}, None, 0, id="pipes: denied"),
+        pytest.param("interactive", {}, None, 0, id="terminal: ask (held)"),
+        pytest.param("server", {}, None, 1, id="server, warm"),
+    ],
+)
+def test_the_first_capture_imports_nothing_on_the_host_thread(
+    host_env, config_dir, otlp_http, mode, env, saved, sent, logging
+):
+    if saved is not None:
+        (config_dir / "config.json").write_text(json.dumps({"telemetry": {"enabled": saved}}))
+    host = otlp_env(host_env, otlp_http, **env)
+
+    result = run_python(_FIRST_CAPTURE, host, mode, logging, check=True)
+
+    found = json.loads(result.stdout)
+    # Nothing, `logging` included: a host that has not imported it gets it imported by
+    # our worker (under the guard a fork takes first, see _fork.py), not on its thread.
+    assert found["imported"] == [], found
+    if mode == "server":
+        # Captured while the worker imported the SDK (install() warms the pipeline): the
+        # host's thread imported nothing, so it never waited for that import's locks.
+        assert found["building"] is True
+    # The capture happened (the check of the check): sent, held for the question, or
+    # refused by the decision.
+    assert found["held"] == (1 if mode == "interactive" else 0)
+    if sent:
+        [span] = otlp_http.wait_for_spans(1)
+        assert attributes(span["events"][0]["attributes"])["exception.type"] == "ValueError"
+    else:
+        assert otlp_http.requests == []

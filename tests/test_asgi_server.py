@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import signal
-import socket
 import subprocess
 import sys
 import urllib.parse
 
 import pytest
 
-from tests.conftest import otlp_env
+from tests.conftest import free_port, otlp_env
 from tests.payloads import attributes
-from tests.processes import wait_until
+from tests.processes import http_request, serve, wait_until_healthy
 
 pytestmark = pytest.mark.integration
 
@@ -36,28 +34,10 @@ SECRETS = (
 )
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_healthy(port: int, process: subprocess.Popen[str]) -> None:
-    def healthy() -> bool:
-        try:
-            return _request(port, "GET", "/health")[0] == 200
-        except OSError:
-            if process.poll() is not None:
-                raise AssertionError(process.stderr and process.stderr.read()) from None
-            return False
-
-    wait_until(healthy, "uvicorn answering /health")
-
-
 @pytest.fixture
 def server(host_env, otlp_http):
     def start(**env):
-        port = _free_port()
+        port = free_port()
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -84,7 +64,7 @@ def server(host_env, otlp_http):
             process.send_signal(signal.SIGINT)
             process.wait(timeout=30)
 
-        _wait_until_healthy(port, process)
+        wait_until_healthy(port, process)
         return port, stop
 
     started: list[subprocess.Popen] = []
@@ -93,16 +73,6 @@ def server(host_env, otlp_http):
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=30)
-
-
-def _request(port, method, path, body=None, headers=None):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
 
 
 def _failing_requests(port):
@@ -114,9 +84,9 @@ def _failing_requests(port):
         "Content-Type": "application/json",
     }
     query = urllib.parse.urlencode({"url": SECRET_URL})
-    status_get, _ = _request(port, "GET", f"/crawl/private-site?{query}", headers=headers)
+    status_get, _ = http_request(port, "GET", f"/crawl/private-site?{query}", headers=headers)
     body = json.dumps({"url": SECRET_URL, "contact": "body-only-secret@example.com"})
-    status_post, _ = _request(port, "POST", "/crawl", body=body, headers=headers)
+    status_post, _ = http_request(port, "POST", "/crawl", body=body, headers=headers)
     return status_get, status_post
 
 
@@ -164,20 +134,11 @@ finally:
 
 
 def test_lifespan_shutdown_flushes_the_reports_and_the_storm_count(host_env, otlp_http):
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-c", _SERVE_THEN_EXIT_HARD, str(port)],
-        env=otlp_env(host_env, otlp_http),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process, port = serve(["-c", _SERVE_THEN_EXIT_HARD], otlp_env(host_env, otlp_http))
     try:
-        _wait_until_healthy(port, process)
         # 8 identical crashes: 5 reports, and 3 counted (sent only by a flush at the end).
         for _ in range(8):
-            assert _request(port, "GET", "/pages/never-crawled/markdown")[0] == 500
+            assert http_request(port, "GET", "/pages/never-crawled/markdown")[0] == 500
 
         # SIGINT: uvicorn's own handler stops it (ours is for SIGTERM); lifespan shutdown.
         process.send_signal(signal.SIGINT)

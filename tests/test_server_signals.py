@@ -9,6 +9,7 @@ and the next run sends it, once.
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -16,14 +17,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
 
 import pytest
 
 from otel_telemetry._layout import Layout
-from tests.conftest import otlp_env, run_python
+from tests.conftest import free_port, otlp_env, run_python
 from tests.payloads import attributes
-from tests.processes import wait_until
+from tests.processes import serve, wait_until
 from tests.receivers.otlp import OtlpHttpReceiver
 
 pytestmark = pytest.mark.integration
@@ -46,12 +46,6 @@ UVICORN_RUN = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def request(port: int, path: str) -> int:
     import http.client
 
@@ -63,33 +57,6 @@ def request(port: int, path: str) -> int:
         return response.status
     finally:
         connection.close()
-
-
-def serve(
-    argv: list[str], env: dict[str, str], cwd: Optional[Path] = None
-) -> tuple[subprocess.Popen[str], int]:
-    """Start a server (``argv`` after the interpreter, the port appended); wait for it."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, *argv, str(port)],
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-    def healthy() -> bool:
-        try:
-            return request(port, "/health") == 200
-        except OSError:
-            if process.poll() is not None:
-                raise AssertionError(process.communicate()[1]) from None
-            return False
-
-    wait_until(healthy, "the server answering /health")
-    return process, port
 
 
 def stop(process: subprocess.Popen[str], signum: int) -> tuple[int, str]:
@@ -210,7 +177,10 @@ assert t.flush(60)
 
 
 def outbox_reports(config_dir: Path) -> list[str]:
-    """The reports waiting in the outbox (claimed or not), as text."""
+    """The reports waiting in the outbox (claimed or not), one text each.
+
+    A file holds one report, or a batch of them (``"reports"``: recorded together).
+    """
     outbox = Layout(config_dir).outbox_dir
     if not outbox.exists():
         return []
@@ -219,9 +189,11 @@ def outbox_reports(config_dir: Path) -> list[str]:
         if path.name.startswith(".") or ".json" not in path.name:
             continue
         try:
-            texts.append(path.read_text("utf-8"))
+            document = json.loads(path.read_text("utf-8"))
         except FileNotFoundError:  # renamed by a claim meanwhile: read it next time
             return []
+        reports = document.get("reports", [document])
+        texts += [json.dumps(report) for report in reports]
     return texts
 
 

@@ -87,11 +87,19 @@ class CrashHooks:
     Args:
         report: takes an exception that ended unhandled, and its mechanism.
         settle: runs when the main thread's uncaught exception is about to end the process.
+        ending: runs just before that exception is reported (the process is ending: its
+            report may wait for the exit rather than start the recorder now).
     """
 
-    def __init__(self, report: Reporter, settle: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        report: Reporter,
+        settle: Callable[[], None],
+        ending: Callable[[], None] = lambda: None,
+    ) -> None:
         self._report = report
         self._settle = settle
+        self._ending = ending
         self._slots = (
             _Slot(sys, "excepthook", self._sys_hook, sys.__excepthook__),
             _Slot(threading, "excepthook", self._threading_hook, _THREADING_DEFAULT),
@@ -154,15 +162,21 @@ class CrashHooks:
             self._slots[0].call_previous(exc_type, exc, tb)
             return
         self.last_uncaught = id(exc)
-        self._safely(exc, "excepthook")
-        self._slots[0].call_previous(exc_type, exc, tb)
         # In a REPL the hook runs for every error and the session goes on: never wait there.
-        if (
+        ending = (
             self.installed
             and not hasattr(sys, "ps1")
             and not sys.flags.interactive
             and _program_is_ending()
-        ):
+        )
+        if ending:
+            try:
+                self._ending()
+            except Exception:
+                pass
+        self._safely(exc, "excepthook")
+        self._slots[0].call_previous(exc_type, exc, tb)
+        if ending:
             try:
                 self._settle()
             except Exception:

@@ -38,6 +38,8 @@ class Lifecycle:
         flush: flushes within the seconds it is given.
         budget: the seconds the whole exit may wait (read when the exit begins).
         server: True when the host runs as a server (SIGTERM ends it).
+        ending: told that the main thread's uncaught exception is ending the process,
+            just before it is reported.
     """
 
     def __init__(
@@ -48,13 +50,14 @@ class Lifecycle:
         flush: Callable[[float], object],
         budget: Callable[[], float],
         server: Callable[[], bool] = lambda: False,
+        ending: Callable[[], None] = lambda: None,
     ) -> None:
         self._report_crash = report_crash
         self._before_exit = before_exit
         self._flush = flush
         self._budget = budget
         self._server = server
-        self.hooks = CrashHooks(report_crash, settle=self.settle)
+        self.hooks = CrashHooks(report_crash, settle=self.settle, ending=ending)
         self._cell_hook: Optional[CellHook] = None
         self._atexit_registered = False
         self._children: Optional[Watch] = None

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 # is not among them: a failing exit may stand for a crash (``_exits``), and it never
 # dies by a signal.
 _NOT_CRASHES = (KeyboardInterrupt, GeneratorExit)
+_REQUEST_MODULE = "otel_telemetry.capture._request"
 _EXIT_MECHANISM = "exit"
 _MAX_GROUPED = 11  # the group and the first 10 exceptions it holds
 
@@ -57,6 +58,10 @@ class Reporter:
             crash just counted closes (see ``StormGuard``).
         later: runs a job once ``time.monotonic()`` reaches a time (the pipeline's
             worker): reports the caller may still handle wait there (``_tentative``).
+        refused: True when the decision now is no (a saved no, a command line that
+            cannot ask): nothing is captured, queued or counted, and the pipeline's
+            worker is not started. Asked, after the cheaper checks, until a report was
+            queued; from then on the worker's gate alone decides.
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class Reporter:
         watch_asyncio: Callable[[], None],
         counted: Optional[Callable[[float], None]] = None,
         later: Optional[Callable[[float, Callable[[], object]], None]] = None,
+        refused: Optional[Callable[[], bool]] = None,
     ) -> None:
         self._app = app
         self._packages = packages
@@ -82,6 +88,8 @@ class Reporter:
         self._storm: Optional[StormGuard] = None
         self._denied = denied
         self._granted = granted
+        self._refused = refused
+        self._submitted = False  # a report was queued: the worker runs, and decides
         self._should_report = should_report
         self._submit = submit
         self._noted = noted
@@ -126,8 +134,8 @@ class Reporter:
                 if it ends unhandled later, a hook reports it then and asks.
         """
         try:
-            if isinstance(exc, _NOT_CRASHES):
-                return
+            if isinstance(exc, _NOT_CRASHES) or self._denied():
+                return  # off by a variable: nothing read, nothing imported
             from ._exits import crash_behind_exit, is_exit
 
             if is_exit(exc):
@@ -156,17 +164,21 @@ class Reporter:
             claimed = self._tentative.claim(exc) if ask and not handled else None
             if claimed is not None:
                 exc = claimed  # itself, or the task's exception an ExceptionGroup holds
-            if (claimed is None and _SEEN.reported(exc, self._app)) or self._denied():
+            if claimed is None and _SEEN.reported(exc, self._app):
                 return
             if not ask and not self._granted():
                 return  # maybe handled by the caller: nothing kept, nothing asked
+            if ask and not self._submitted and self._refused is not None and self._refused():
+                # The answer is no: the worker would only drop it, so it is not started.
+                # Once a report went, the worker decides alone (a decision costs ~20 µs).
+                return
             if claimed is None and not self._accepted(exc):
                 _SEEN.add(exc, self._app)  # decided: later mechanisms do not ask the filter again
                 return
             if attributes is None:
-                from ._request import request_attributes
-
-                attributes = request_attributes()
+                # The request context exists only once the ASGI middleware imported it.
+                request = sys.modules.get(_REQUEST_MODULE)
+                attributes = request.request_attributes() if request is not None else {}
             captured = capture_exception(exc, mechanism, handled, attributes, self._packages)
             if not passes_through(captured, self._packages):
                 return
@@ -181,10 +193,22 @@ class Reporter:
         except Exception:
             debug("otel_telemetry: capture failed", exc_info=True)
 
+    def prepare(self) -> None:
+        """Import now what the first report needs, so that it imports nothing.
+
+        Called by ``install()``: a capture on the host's thread then only reads
+        ``sys.modules``, never waits for the import lock (which the worker may hold
+        while it imports the OpenTelemetry SDK), and its first run costs no more than
+        the next ones. These modules import nothing but the standard library's
+        ``sys``, ``os``, ``time``, ``itertools``, ``threading`` and ``collections``.
+        """
+        from . import _exits, _snapshot, _storm  # noqa: F401
+
     def _admit_and_submit(self, captured: CapturedException) -> Optional[CapturedException]:
         admitted = self._storm_guard().admit(captured)
         if admitted is not None:  # else a storm of the same crash: counted, sent with the count
             self._submit(admitted)
+            self._submitted = True
         return admitted
 
     def release_waiting(self) -> None:

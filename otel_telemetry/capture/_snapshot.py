@@ -28,12 +28,8 @@ import itertools
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Optional, Union
 
-from otel_telemetry._chain import Relation
+from otel_telemetry._value import Frozen
 
 from ._builtins import (
     ARGS,
@@ -44,6 +40,16 @@ from ._builtins import (
     TYPE_MODULE,
     TYPE_QUALNAME,
 )
+
+# The first capture of a process imports nothing (no dataclasses, typing, re, json):
+# these names are for the type checker only, and the classes below are plain slots.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from types import TracebackType
+    from typing import Any, Optional, Union
+
+    from otel_telemetry._chain import Relation
 
 RawFrame = tuple[str, int, str, str]
 """``(co_filename, lineno, function, module)`` of one traceback entry."""
@@ -73,52 +79,131 @@ _PLAIN = (str, int, float, bool, type(None))
 _SEQ = itertools.count(1)
 
 
-@dataclass(frozen=True)
-class RawException:
-    """One exception of a chain, as taken on the app thread."""
+# One call per attribute: cheaper on the host's thread than ``Frozen._set``'s keywords.
+_SET = object.__setattr__
 
+
+class RawException(Frozen):
+    """One exception of a chain, as taken on the app thread.
+
+    Attributes:
+        module: the module of its class (``USER_CODE`` for a class of the user's code).
+        qualname: its class's qualified name.
+        message: its message, bounded and sendable.
+        frames: the frames of its traceback, outermost first.
+        omitted_frames: frames left out of the middle of a traceback too long.
+        relation: how this exception leads to the next one of the chain: ``cause``
+            (``raise ... from``), ``context`` (raised while handling it), or empty for
+            the exception raised last.
+    """
+
+    __slots__ = ("frames", "message", "module", "omitted_frames", "qualname", "relation")
     module: str
     qualname: str
     message: str
     frames: tuple[RawFrame, ...]
-    omitted_frames: int = 0
-    relation: Relation = ""
-    """How this exception leads to the next one of the chain: ``cause`` (``raise ... from``),
-    ``context`` (raised while handling it), or empty for the exception raised last."""
+    omitted_frames: int
+    relation: Relation
+
+    def __init__(
+        self,
+        module: str,
+        qualname: str,
+        message: str,
+        frames: tuple[RawFrame, ...],
+        omitted_frames: int = 0,
+        relation: Relation = "",
+    ) -> None:
+        _SET(self, "module", module)
+        _SET(self, "qualname", qualname)
+        _SET(self, "message", message)
+        _SET(self, "frames", frames)
+        _SET(self, "omitted_frames", omitted_frames)
+        _SET(self, "relation", relation)
 
 
-@dataclass(frozen=True)
-class CapturedException:
-    """An exception report: the chain from root cause to the exception raised."""
+class CapturedException(Frozen):
+    """An exception report: the chain from root cause to the exception raised.
 
+    Attributes:
+        exceptions: the chain, root cause first.
+        mechanism: where it was caught: ``excepthook``, ``threading.excepthook``,
+            ``capture_errors``, ...
+        handled: the host handled it, or may still.
+        time_ns: when it was captured (``time.time_ns()`` by default).
+        attributes: extra span attributes: the ASGI middleware's route, a storm's
+            occurrence count.
+        seq: this capture's number in the process: which report a question is about
+            (the next number by default).
+    """
+
+    __slots__ = ("attributes", "exceptions", "handled", "mechanism", "seq", "time_ns")
     exceptions: tuple[RawException, ...]
     mechanism: str
-    """Where it was caught: ``excepthook``, ``threading.excepthook``, ``capture_errors``, ..."""
     handled: bool
-    time_ns: int = field(default_factory=time.time_ns)
-    attributes: Mapping[str, Any] = field(default_factory=dict)
-    """Extra span attributes: the ASGI middleware's route, a storm's occurrence count."""
-    seq: int = field(default_factory=lambda: next(_SEQ))
-    """This capture's number in the process: which report a question is about."""
+    time_ns: int
+    attributes: Mapping[str, Any]
+    seq: int
+
+    def __init__(
+        self,
+        exceptions: tuple[RawException, ...],
+        mechanism: str,
+        handled: bool,
+        time_ns: Optional[int] = None,
+        attributes: Optional[Mapping[str, Any]] = None,
+        seq: Optional[int] = None,
+    ) -> None:
+        _SET(self, "exceptions", exceptions)
+        _SET(self, "mechanism", mechanism)
+        _SET(self, "handled", handled)
+        _SET(self, "time_ns", time.time_ns() if time_ns is None else time_ns)
+        _SET(self, "attributes", {} if attributes is None else attributes)
+        _SET(self, "seq", next(_SEQ) if seq is None else seq)
+
+    def replaced(self, *, attributes: Mapping[str, Any], time_ns: int) -> CapturedException:
+        """The same report (its ``seq`` too) with other attributes and time."""
+        return CapturedException(
+            self.exceptions, self.mechanism, self.handled, time_ns, attributes, self.seq
+        )
 
 
-@dataclass(frozen=True)
-class CapturedEvent:
-    """A usage event of ``send_event``, checked on the host's thread (``_events``)."""
+class CapturedEvent(Frozen):
+    """A usage event of ``send_event``, checked on the host's thread (``_events``).
 
+    Attributes:
+        name: the event's name (the span's name), a valid name of ``_events``.
+        payload: its properties, copied at the call: ``None``, ``bool``, ``int``,
+            ``float``, short ``str`` values and tuples of one of them
+            (``_events.Properties``). The span is built from anything (a value of
+            another type becomes JSON text), but ``send_event`` queues nothing else.
+        time_ns: when it was sent (``time.time_ns()`` by default).
+        seq: this capture's number in the process (the next number by default).
+    """
+
+    __slots__ = ("name", "payload", "seq", "time_ns")
     name: str
-    """The event's name (the span's name), a valid name of ``_events``."""
     payload: Mapping[str, Any]
-    """Its properties, copied at the call: ``None``, ``bool``, ``int``, ``float``, short
-    ``str`` values and tuples of one of them (``_events.Properties``). The span is built
-    from anything (a value of another type becomes JSON text), but ``send_event`` queues
-    nothing else."""
-    time_ns: int = field(default_factory=time.time_ns)
-    seq: int = field(default_factory=lambda: next(_SEQ))
-    """This capture's number in the process."""
+    time_ns: int
+    seq: int
+
+    def __init__(
+        self,
+        name: str,
+        payload: Mapping[str, Any],
+        time_ns: Optional[int] = None,
+        seq: Optional[int] = None,
+    ) -> None:
+        _SET(self, "name", name)
+        _SET(self, "payload", payload)
+        _SET(self, "time_ns", time.time_ns() if time_ns is None else time_ns)
+        _SET(self, "seq", next(_SEQ) if seq is None else seq)
 
 
-Captured = Union[CapturedException, CapturedEvent]
+if TYPE_CHECKING:
+    Captured = Union[CapturedException, CapturedEvent]
+else:  # no typing at run time; a tuple still serves isinstance
+    Captured = (CapturedException, CapturedEvent)
 
 
 def is_crash(exc: BaseException) -> bool:

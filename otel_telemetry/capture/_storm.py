@@ -18,17 +18,18 @@ out per ``window`` (10 x ``limit`` by default), and at most that many counted on
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Callable, Optional
 
 from otel_telemetry._attributes import OCCURRENCES
 from otel_telemetry._fork import renew_in_child
 from otel_telemetry._log import debug
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable, Optional
+
     from ._snapshot import CapturedException
 
 Fingerprint = tuple[object, ...]
@@ -212,7 +213,7 @@ class StormGuard:
 
 def _with_occurrences(captured: CapturedException, count: int, time_ns: int) -> CapturedException:
     attributes = {**captured.attributes, OCCURRENCES: count}
-    return dataclasses.replace(captured, attributes=attributes, time_ns=time_ns)
+    return captured.replaced(attributes=attributes, time_ns=time_ns)
 
 
 def fingerprint(captured: CapturedException) -> Fingerprint:

@@ -52,10 +52,21 @@ class Consent:
         """The ``config.json`` of the config dir in force."""
         from ._store import ConfigStore
 
-        config_dir = self._settings.config_dir
+        config_dir = self._settings.config_dir_path()  # a string: no pathlib to read it
         if self._store is None or self._store.config_dir != config_dir:
             self._store = ConfigStore(config_dir)
         return self._store
+
+    def prepare(self) -> None:
+        """Import now what deciding needs (called by ``install()``).
+
+        A decision on the host's thread (the question's, at its first crash) then
+        imports nothing: these modules import only the standard library's ``os``,
+        ``time``, ``codecs`` and the C ``_json``.
+        """
+        import _json  # noqa: F401
+
+        from . import _precedence, _store  # noqa: F401
 
     def environment_denies(self) -> bool:
         """The app thread's early out: variables only, no file, no terminal check.

@@ -58,12 +58,12 @@ def detect_mode(environ: Mapping[str, str], stdin: Optional[TextIO] = None) -> M
     """
     if in_notebook():
         return "notebook"
+    stdin = stdin if stdin is not None else sys.stdin
+    if not (_is_tty(stdin) and _is_tty(sys.stderr)):
+        return "non-interactive"  # the usual answer, before the costly variable lookups
     if any(environ.get(name) for name in CI_VARIABLES):
         return "non-interactive"
-    stdin = stdin if stdin is not None else sys.stdin
-    if _is_tty(stdin) and _is_tty(sys.stderr) and in_foreground(stdin):
-        return "interactive"
-    return "non-interactive"
+    return "interactive" if in_foreground(stdin) else "non-interactive"
 
 
 def in_foreground(stream: Optional[TextIO]) -> bool:

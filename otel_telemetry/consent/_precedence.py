@@ -25,36 +25,58 @@ effect at once.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from ._types import Value
 
+# Decided on the host's thread at its first crash (the question): nothing here imports
+# ``re``, ``dataclasses`` or ``typing`` at run time.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from re import Pattern
+    from typing import Optional
+
     from ._types import ConsentState, Level, Mode
 
 ANSWERED = "prompt:answered"
 """The source of a denial because the question was answered in this process without a
 lasting yes: later reports are not sent; the one ``[1]`` released still is."""
 
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]{1,63}(?:\.[^@\s.]{1,63}){0,8}\.[A-Za-z]{2,24}")
+_EMAIL = r"[^@\s]{1,64}@[^@\s.]{1,63}(?:\.[^@\s.]{1,63}){0,8}\.[A-Za-z]{2,24}"
+_compiled: list[Pattern[str]] = []  # compiled at the first address checked
 
 
-@dataclass(frozen=True)
-class ConsentDecision:
-    """The outcome of the gate for one report."""
+class ConsentDecision(Value):
+    """The outcome of the gate for one report.
 
+    Attributes:
+        state: ``granted`` sends, ``denied`` drops, ``ask`` waits for the user (question
+            pending).
+        source: what decided it, for ``status()``: a variable name, ``config``,
+            ``session``, ``prompt:answered`` or ``mode:<mode>``.
+        email: the address the user typed, sent only as the report's user email.
+        level: what is collected: ``off`` when denied; ``crash``, ``all`` or ``local``
+            when granted; ``crash`` while asking (what the question is about).
+        outdated_policy: the ``policy_version`` of a saved yes that no longer counts
+            (the host raised it).
+    """
+
+    __slots__ = ("email", "level", "outdated_policy", "source", "state")
     state: ConsentState
-    """``granted`` sends, ``denied`` drops, ``ask`` waits for the user (question pending)."""
     source: str
-    """What decided it, for ``status()``: a variable name, ``config``, ``session``,
-    ``prompt:answered`` or ``mode:<mode>``."""
-    email: Optional[str] = None
-    """The address the user typed, sent only as the report's user email."""
-    level: Level = "crash"
-    """What is collected: ``off`` when denied; ``crash``, ``all`` or ``local`` when
-    granted; ``crash`` while asking (what the question is about)."""
-    outdated_policy: Optional[int] = None
-    """The ``policy_version`` of a saved yes that no longer counts (the host raised it)."""
+    email: Optional[str]
+    level: Level
+    outdated_policy: Optional[int]
+
+    def __init__(
+        self,
+        state: ConsentState,
+        source: str,
+        email: Optional[str] = None,
+        level: Level = "crash",
+        outdated_policy: Optional[int] = None,
+    ) -> None:
+        self._set(
+            state=state, source=source, email=email, level=level, outdated_policy=outdated_policy
+        )
 
     @property
     def local(self) -> bool:
@@ -67,51 +89,124 @@ class ConsentDecision:
         return self.state == "granted" and self.level in ("all", "local")
 
 
-@dataclass(frozen=True)
-class SessionChoice:
-    """A choice that lives for this process only: ``enable(always=False)``, or a save that failed."""
+class SessionChoice(Value):
+    """A choice that lives for this process only: ``enable(always=False)``, or a save that failed.
 
+    Attributes:
+        enabled: yes or no.
+        email: the address typed with a yes.
+        level: ``crash``, ``all`` or ``local`` for a yes (None: ``crash``); ignored for a no.
+    """
+
+    __slots__ = ("email", "enabled", "level")
     enabled: bool
-    email: Optional[str] = None
-    level: Optional[Level] = None
-    """``crash``, ``all`` or ``local`` for a yes (None: ``crash``); ignored for a no."""
+    email: Optional[str]
+    level: Optional[Level]
+
+    def __init__(
+        self, enabled: bool, email: Optional[str] = None, level: Optional[Level] = None
+    ) -> None:
+        self._set(enabled=enabled, email=email, level=level)
 
 
-@dataclass(frozen=True)
-class SavedChoice:
-    """What the user chose, as stored in ``config.json``."""
+class SavedChoice(Value):
+    """What the user chose, as stored in ``config.json``.
 
-    enabled: Optional[bool] = None
-    """True once the user said yes (``crash`` or ``all``) or ``local``; False for a no;
-    None when never asked or answered."""
-    email: Optional[str] = None
-    """The address the user typed to be contacted, if any."""
-    level: Optional[Level] = None
-    """``off``, ``crash``, ``all`` or ``local``; None when never decided."""
-    policy_version: int = 1
-    """The host's ``policy_version`` the choice was given for (1 in files that lack it)."""
+    Attributes:
+        enabled: True once the user said yes (``crash`` or ``all``) or ``local``; False
+            for a no; None when never asked or answered.
+        email: the address the user typed to be contacted, if any.
+        level: ``off``, ``crash``, ``all`` or ``local``; None when never decided.
+        policy_version: the host's ``policy_version`` the choice was given for (1 in
+            files that lack it).
+    """
+
+    __slots__ = ("email", "enabled", "level", "policy_version")
+    enabled: Optional[bool]
+    email: Optional[str]
+    level: Optional[Level]
+    policy_version: int
+
+    def __init__(
+        self,
+        enabled: Optional[bool] = None,
+        email: Optional[str] = None,
+        level: Optional[Level] = None,
+        policy_version: int = 1,
+    ) -> None:
+        self._set(enabled=enabled, email=email, level=level, policy_version=policy_version)
 
 
-@dataclass(frozen=True)
-class ConsentInputs:
-    """Everything the precedence looks at, gathered by the caller."""
+_NO_CHOICE = SavedChoice()
 
+
+class ConsentInputs(Value):
+    """Everything the precedence looks at, gathered by the caller.
+
+    Attributes:
+        mode: where the host runs.
+        disabled_by: the variable that switches all telemetry off (``DO_NOT_TRACK``...),
+            if any.
+        switch: ``<APP>_TELEMETRY``, when set to a valid value.
+        switch_name: the name of that variable, for the decision's source.
+        session: the choice made in this process, if any.
+        saved: the choice saved in ``config.json``.
+        answered: the question was answered (or dismissed) in this process.
+        level: ``<APP>_TELEMETRY`` as a level, when set to a valid value (wins over
+            ``switch``).
+        policy_version: the host's ``policy_version``: a saved yes for an older one no
+            longer counts.
+        server_level: what server mode collects by default: ``crash`` or ``all``.
+    """
+
+    __slots__ = (
+        "answered",
+        "disabled_by",
+        "level",
+        "mode",
+        "policy_version",
+        "saved",
+        "server_level",
+        "session",
+        "switch",
+        "switch_name",
+    )
     mode: Mode
-    disabled_by: Optional[str] = None
-    """The variable that switches all telemetry off (``DO_NOT_TRACK``...), if any."""
-    switch: Optional[bool] = None
-    """``<APP>_TELEMETRY``, when set to a valid value."""
-    switch_name: str = "TELEMETRY"
-    session: Optional[SessionChoice] = None
-    saved: SavedChoice = SavedChoice()
-    answered: bool = False
-    """The question was answered (or dismissed) in this process."""
-    level: Optional[Level] = None
-    """``<APP>_TELEMETRY`` as a level, when set to a valid value (wins over ``switch``)."""
-    policy_version: int = 1
-    """The host's ``policy_version``: a saved yes for an older one no longer counts."""
-    server_level: Level = "crash"
-    """What server mode collects by default: ``crash`` or ``all``."""
+    disabled_by: Optional[str]
+    switch: Optional[bool]
+    switch_name: str
+    session: Optional[SessionChoice]
+    saved: SavedChoice
+    answered: bool
+    level: Optional[Level]
+    policy_version: int
+    server_level: Level
+
+    def __init__(
+        self,
+        mode: Mode,
+        disabled_by: Optional[str] = None,
+        switch: Optional[bool] = None,
+        switch_name: str = "TELEMETRY",
+        session: Optional[SessionChoice] = None,
+        saved: SavedChoice = _NO_CHOICE,
+        answered: bool = False,
+        level: Optional[Level] = None,
+        policy_version: int = 1,
+        server_level: Level = "crash",
+    ) -> None:
+        self._set(
+            mode=mode,
+            disabled_by=disabled_by,
+            switch=switch,
+            switch_name=switch_name,
+            session=session,
+            saved=saved,
+            answered=answered,
+            level=level,
+            policy_version=policy_version,
+            server_level=server_level,
+        )
 
 
 def decide(inputs: ConsentInputs) -> ConsentDecision:
@@ -166,6 +261,10 @@ def validated_email(email: Optional[str]) -> Optional[str]:
     if email is None or not email.strip():
         return None
     email = email.strip()
-    if not _EMAIL.fullmatch(email):
+    if not _compiled:
+        import re
+
+        _compiled.append(re.compile(_EMAIL))
+    if not _compiled[0].fullmatch(email):
         raise ValueError(f"not an email address: {email!r}")
     return email

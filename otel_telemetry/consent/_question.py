@@ -22,7 +22,6 @@ ends first.
 
 from __future__ import annotations
 
-import enum
 import sys
 import threading
 
@@ -56,11 +55,29 @@ _PROMPT_READY_TIMEOUT = 10.0
 """Seconds the terminal question waits for the report to be built and held, for ``[v]``."""
 
 
-class QuestionState(enum.Enum):
-    IDLE = "idle"
-    PENDING = "pending"
-    ASKING = "asking"
-    ANSWERED = "answered"
+class _State:
+    """One state of the question; states are compared by identity."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"<QuestionState.{self.value.upper()}>"
+
+
+class QuestionState:
+    """The states of the question.
+
+    Plain constants: ``enum`` is slow to import, and the question is made at
+    ``install()`` so that the first crash imports nothing.
+    """
+
+    IDLE = _State("idle")
+    PENDING = _State("pending")
+    ASKING = _State("asking")
+    ANSWERED = _State("answered")
 
 
 class Question:
@@ -209,7 +226,7 @@ class Question:
         # that thread does not exist in the child.
         self._lock = threading.Lock()
 
-    def _move(self, source: QuestionState, target: QuestionState) -> bool:
+    def _move(self, source: _State, target: _State) -> bool:
         """Go from ``source`` to ``target``; False when the state is not ``source``."""
         with self._lock:
             if self.state is not source:

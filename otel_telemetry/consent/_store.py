@@ -35,13 +35,8 @@ otherwise) with one warning, and reads as no choice.
 from __future__ import annotations
 
 import codecs
-import json
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Optional, Union
 
 from otel_telemetry._layout import (
     FILE_MODE,
@@ -61,8 +56,13 @@ from otel_telemetry._log import warn_once
 from ._precedence import SavedChoice
 from ._types import LEVELS
 
+# The saved choice is read on the host's thread at its first crash (the question asks
+# the gate): reading it imports nothing (no json, re, pathlib, typing); a write does.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, Optional, Union
+
     from ._types import Level
 
 __all__ = ["MAX_CONFIG_BYTES", "ConfigStore", "SavedChoice", "withdrawn_ns"]
@@ -95,11 +95,25 @@ class _Unreadable(Exception):
 class ConfigStore:
     """Reads and writes the ``telemetry`` section of one ``config.json``."""
 
-    def __init__(self, config_dir: Path) -> None:
+    def __init__(self, config_dir: Union[str, os.PathLike[str]]) -> None:
         self.config_dir = config_dir
-        self._layout = Layout(config_dir)
-        self.path = self._layout.config_file
+        # Layout.config_file, as a string: the path of every read, made without pathlib.
+        self._file = os.path.join(os.fspath(config_dir), "config.json")
+        self._layout_made: Optional[Layout] = None
         self._cache: Optional[tuple[tuple[int, int, int, int], SavedChoice]] = None
+
+    @property
+    def _layout(self) -> Layout:
+        if self._layout_made is None:
+            from pathlib import Path
+
+            self._layout_made = Layout(Path(self.config_dir))
+        return self._layout_made
+
+    @property
+    def path(self) -> Path:
+        """The ``config.json`` of the config dir."""
+        return self._layout.config_file
 
     def load(self) -> SavedChoice:
         """Return the saved choice; a missing, unreadable or corrupt file reads as no choice.
@@ -107,7 +121,7 @@ class ConfigStore:
         Never raises and never blocks: see the module docstring.
         """
         try:
-            info = os.lstat(self.path)
+            info = os.lstat(self._file)
         except OSError:
             return SavedChoice()  # missing (or the config dir is not a folder)
         stamp = (info.st_ino, info.st_mtime_ns, info.st_size, info.st_mode)
@@ -131,9 +145,9 @@ class ConfigStore:
     ) -> None:
         """Store the choice, keeping every other key of the file.
 
-        Saving anything but an upload (``off`` or ``local``) while reports wait in the
-        outbox also records when consent to upload was withdrawn (``withdrawn_ns``);
-        later saves keep that time.
+        Saving anything but an upload (``off`` or ``local``) while reports wait (in the
+        outbox, in the spool, or with a detached sender) also records when consent to
+        upload was withdrawn (``withdrawn_ns``); later saves keep that time.
 
         Args:
             enabled: yes or no.
@@ -154,9 +168,10 @@ class ConfigStore:
             if level is None or not enabled:
                 level = "crash" if enabled else "off"
             uploads = level in ("crash", "all")
-            if not uploads and count_reports(str(self._layout.outbox_dir)):
-                # Only reports on disk now can outlive the withdrawal (disable() deletes
-                # them next, and may fail to): with none, the file stays as it was.
+            if not uploads and self._reports_may_wait():
+                # Only reports on their way now can outlive the withdrawal (disable()
+                # deletes them next, and may fail to; a detached sender may be scrubbing
+                # a spooled capture into the outbox): with none, the file stays as it was.
                 withdrawn = max(withdrawn, time.time_ns())
             if uploads:
                 # A yes already given for a newer policy (the host's own commands, when
@@ -176,6 +191,20 @@ class ConfigStore:
             self._write_atomically(document)
         self._cache = None
 
+    def _reports_may_wait(self) -> bool:
+        """Whether a report of this config dir may still be sent later.
+
+        One in the outbox, a capture in the spool (being converted or not), or a detached
+        sender that runs (it may hold a capture it took from the spool and not yet
+        written to the outbox). A sender's file left by a killed one only makes the
+        withdrawal be recorded when it need not be: harmless.
+        """
+        layout = self._layout
+        return any(
+            count_reports(str(directory))
+            for directory in (layout.outbox_dir, layout.spool_dir, layout.senders_dir)
+        )
+
     def _read_document(self) -> Optional[dict[str, Any]]:
         """The whole file; None when missing or set aside (unreadable).
 
@@ -183,7 +212,7 @@ class ConfigStore:
             OSError: it cannot be read and could not be set aside either.
         """
         try:
-            return _parse(read_bounded(self.path, MAX_CONFIG_BYTES))
+            return _parse(read_bounded(self._file, MAX_CONFIG_BYTES))
         except (FileNotFoundError, NotADirectoryError):
             return None
         except _Unreadable as problem:
@@ -231,15 +260,34 @@ class ConfigStore:
     def _write_atomically(self, document: dict[str, Any]) -> None:
         atomic_write(self.path, _encode(document), durable=True, trusted=self.config_dir)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> _Locked:
+        return _Locked(self.config_dir, self._layout.config_lock)
+
+
+class _Locked:
+    """Holds ``config.json``'s lock file across processes (writes only).
+
+    A class rather than ``contextlib.contextmanager``: reading imports nothing.
+    """
+
+    def __init__(self, config_dir: Union[str, os.PathLike[str]], lock: Path) -> None:
+        self._config_dir = config_dir
+        self._lock = lock
+        self._held: Any = None
+
+    def __enter__(self) -> None:
         from filelock import FileLock  # deferred: only writes need it
 
-        ensure_dir(self.config_dir, trusted=self.config_dir)
-        lock = self._layout.config_lock
-        _prepare_lock_file(lock)
-        with FileLock(str(lock), timeout=LOCK_TIMEOUT, mode=FILE_MODE):
-            yield
+        ensure_dir(self._config_dir, trusted=self._config_dir)
+        _prepare_lock_file(self._lock)
+        held = FileLock(str(self._lock), timeout=LOCK_TIMEOUT, mode=FILE_MODE)
+        held.acquire()
+        self._held = held
+
+    def __exit__(self, *exc_info: object) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.release()
 
 
 def _prepare_lock_file(lock: Path) -> None:
@@ -268,6 +316,8 @@ def _encode(document: dict[str, Any]) -> bytes:
     Raises:
         FileTooLargeError: even compact, the document exceeds :data:`MAX_CONFIG_BYTES`.
     """
+    import json  # a write: the host chose, or the worker withdrew
+
     attempts: tuple[dict[str, Any], ...] = (
         {"indent": 2},
         {"separators": (",", ":")},
@@ -309,12 +359,61 @@ def _parse(data: bytes) -> dict[str, Any]:
     """
     try:
         # Nested past the parser's depth: RecursionError.
-        document = json.loads(_decode(data))
+        document = _loads(_decode(data))
     except (ValueError, RecursionError) as exc:
         raise _Unreadable("corrupt", f"not JSON: {exc}") from None
     if not isinstance(document, dict):
         raise _Unreadable("corrupt", "the top level is not an object")
     return document
+
+
+_WHITESPACE = " \t\n\r"
+
+
+class _Strict:
+    """What ``json.JSONDecoder()`` gives its scanner: the defaults of ``json.loads``."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    # json's own: NaN and the infinities, as json.loads reads them.
+    parse_constant = {
+        "NaN": float("nan"),
+        "Infinity": float("inf"),
+        "-Infinity": float("-inf"),
+    }.__getitem__
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text)``, read by the C scanner ``json`` itself uses.
+
+    The same values, without importing ``json`` and ``re`` on the host's thread. What
+    the scanner does not read whole and alone (an error, extra data, a BOM) is left to
+    ``json.loads``, which refuses it as it always does (``ValueError``,
+    ``RecursionError``); so does a Python without that scanner.
+    """
+    try:
+        import _json
+
+        make_scanner: Any = _json.make_scanner
+    except ImportError:  # pragma: no cover - CPython has it
+        make_scanner = None
+    if make_scanner is not None and not text.startswith("\ufeff"):
+        start = len(text) - len(text.lstrip(_WHITESPACE))
+        try:
+            value, end = make_scanner(_Strict)(text, start)
+        except RecursionError:
+            raise
+        except Exception:  # raising its own error needs json.decoder: json says it
+            pass
+        else:
+            if not text[end:].lstrip(_WHITESPACE):
+                return value
+    import json
+
+    return json.loads(text)
 
 
 def _choice_from(section: object) -> SavedChoice:

@@ -23,6 +23,8 @@ class JsonConsoleSpanExporter(SpanExporter):
 
     delivers_locally = True
     """Written here, never offline: reports need no outbox copy first."""
+    exports_batches = True
+    """One ``export`` of many spans is one write, and its result stands for each."""
 
     def __init__(self, out: Optional[TextIO] = None) -> None:
         self._out = out
@@ -30,7 +32,13 @@ class JsonConsoleSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         out = self._out or sys.stderr
         try:
-            out.write(json.dumps(encode_otlp_json(spans), indent=2, ensure_ascii=False) + "\n")
+            # One document per report, as a person reads them; one write for all.
+            out.write(
+                "".join(
+                    json.dumps(encode_otlp_json((span,)), indent=2, ensure_ascii=False) + "\n"
+                    for span in spans
+                )
+            )
             out.flush()
         except (OSError, ValueError):
             return SpanExportResult.FAILURE

@@ -47,13 +47,19 @@ class FileSpanExporter(SpanExporter):
 
     delivers_locally = True
     """Written here, never offline: reports need no outbox copy first."""
+    exports_batches = True
+    """One ``export`` of many spans is one write, and its result stands for each."""
 
     def __init__(self, directory: Path, max_files: int = 30) -> None:
         self.directory = Path(directory)
         self.max_files = max_files
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        line = json.dumps(encode_otlp_json(spans), separators=(",", ":"), ensure_ascii=False) + "\n"
+        """Append one line per span (one OTLP/JSON document each), in one write."""
+        line = "".join(
+            json.dumps(encode_otlp_json((span,)), separators=(",", ":"), ensure_ascii=False) + "\n"
+            for span in spans
+        )
         path = self.directory / time.strftime("%Y-%m-%d.jsonl", time.gmtime())
         try:
             ensure_dir(self.directory)

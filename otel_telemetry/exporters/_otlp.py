@@ -63,6 +63,8 @@ class _SentAtOnce(SpanExporter):
     """
 
     where: str
+    exports_batches = True
+    """Many spans are one request, confirmed (or not) as a whole."""
 
     def __init__(self) -> None:
         self._shutdown = False

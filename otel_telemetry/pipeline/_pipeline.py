@@ -24,7 +24,7 @@ import threading
 from collections import deque
 
 from otel_telemetry._fork import renew_in_child
-from otel_telemetry._layout import clear_reports, count_reports, outbox_dir
+from otel_telemetry._layout import clear_reports, count_reports, outbox_dir, spool_dir
 from otel_telemetry._log import debug
 
 from ._worker import Worker, wait_time
@@ -42,10 +42,25 @@ if TYPE_CHECKING:
 
     from ._provider import Built
 
-MAX_QUEUE = 256
+MAX_QUEUE = 16_384
+"""The most captures waiting for the recorder: a burst of 10,000 distinct crashes fits."""
+MAX_QUEUE_BYTES = 32 * 1024 * 1024
+"""The most bytes of captures waiting for the recorder, as :func:`_estimated_size` counts
+them: the bound on memory whatever the captures hold (a message is up to 64 KiB)."""
+BATCH = 512
+"""The most captures recorded in one batch: one outbox file, one delivery job, one
+request per exporter that takes batches."""
+MAX_JOBS = 256
+"""The most jobs waiting on the recording worker."""
+MAX_DELIVERIES = 256
+"""The most jobs waiting on the sending worker (the batches they send wait in the
+sending processor, bounded there: ``_sending.MAX_WAITING``)."""
 IDLE_EXIT_WAIT = 0.2
 """Seconds the exit of a process that reported nothing lends to older reports' sending:
 they wait on disk anyway, and a healthy command must not pay the budget every run."""
+IN_FLIGHT_WAIT = 0.25
+"""Seconds a hand-off at exit waits for a send this process has under way: a healthy
+endpoint answers in far less, and a confirmed report is not sent again by the sender."""
 RECORD_GRACE = 2.0
 """Seconds a flush that ran out of time still waits for a capture the recorder is
 writing: local work (scrub, one file), never the network; only a stalled disk uses it."""
@@ -56,7 +71,7 @@ NO_CONSENT = "no consent"
 USAGE_OFF = "usage events off"
 """A usage event at level ``crash``, or while the user is asked: never built nor held."""
 QUEUE_FULL = "queue full"
-"""More captures queued than the worker could take (:data:`MAX_QUEUE`)."""
+"""More captures queued than the worker could take (:data:`MAX_QUEUE`, :data:`MAX_QUEUE_BYTES`)."""
 SCRUBBING_FAILED = "scrubbing failed"
 """The scrubber raised: a report is never forwarded raw."""
 OUTBOX_FULL = "outbox full"
@@ -74,13 +89,18 @@ DROP_REASONS = (
 
 
 class _Pending:
-    """A capture on its way to the recorder; ``taken`` once recorded or written at exit."""
+    """A capture on its way to the recorder; ``taken`` once recorded or written at exit.
 
-    __slots__ = ("captured", "taken")
+    ``deferred``: made while the process was ending, so not queued for the recorder: the
+    exit hands it to the detached sender (or a flush queues it).
+    """
 
-    def __init__(self, captured: Captured) -> None:
+    __slots__ = ("captured", "deferred", "taken")
+
+    def __init__(self, captured: Captured, deferred: bool = False) -> None:
         self.captured = captured
         self.taken = False
+        self.deferred = deferred
 
 
 class Pipeline:
@@ -104,12 +124,23 @@ class Pipeline:
         self._withdrawn_ns = withdrawn_ns
         # Two threads: one records (span, gate, scrub, outbox on disk), one sends, so that
         # an endpoint that does not answer never keeps a new report from the disk.
-        self._worker = Worker("otel_telemetry", MAX_QUEUE, local=True)
-        self._sender = Worker("otel_telemetry.send", MAX_QUEUE)
+        # Captures wait in batches (the recorder takes all that queued while it was busy,
+        # up to BATCH), bounded in count and bytes.
+        self._worker = Worker(
+            "otel_telemetry",
+            MAX_JOBS,
+            local=True,
+            max_items=MAX_QUEUE,
+            max_bytes=MAX_QUEUE_BYTES,
+            max_batch=BATCH,
+        )
+        self._sender = Worker("otel_telemetry.send", MAX_DELIVERIES)
         self._built: Optional[Built] = None
         self._route: Optional[SpanExporter] = None
         self._withdrawals = 0  # disable() calls: a send queued before one is not made
         self._submitted = False  # this process captured something
+        self._ending = False  # the process is ending: captures wait for the hand-off
+        # Captures not yet taken, oldest first (the recorder pops what it took).
         self._unrecorded: deque[_Pending] = deque(maxlen=MAX_QUEUE)
         self._take_lock = threading.Lock()
         self._recorded = threading.Condition(self._take_lock)
@@ -123,12 +154,54 @@ class Pipeline:
     # -- from the app thread ----------------------------------------------------------------
 
     def submit(self, captured: Captured) -> None:
-        """Queue a capture; never blocks (a full queue drops its oldest capture)."""
-        pending = _Pending(captured)
+        """Queue a capture; never blocks (a full queue drops its oldest capture).
+
+        Captures queued while the recorder is busy are recorded together, as one batch.
+        """
+        pending = _Pending(captured, deferred=self._ending)
         self._submitted = True
         with self._take_lock:
             self._unrecorded.append(pending)
-        self._worker.submit(lambda: self._record(pending), droppable=True)
+        if pending.deferred:
+            return  # the exit's hand-off takes it (see program_ending)
+        self._queue(pending)
+
+    def _queue(self, pending: _Pending) -> None:
+        dropped = self._worker.submit_item(
+            pending, self._record_batch, _estimated_size(pending.captured)
+        )
+        if dropped:
+            with self._take_lock:  # counted by the worker (queue full); never written at exit
+                for gone in dropped:
+                    gone.taken = True
+
+    def program_ending(self) -> None:
+        """The main thread's uncaught exception is about to end the process.
+
+        Called on the app thread just before that exception is reported. When a detached
+        sender can take this process's reports at exit (``_handoff.can_hand_off``: not a
+        server, an interpreter to start), consent is granted now and no other thread of
+        the host keeps the process alive, its report and any made from now on are not
+        queued for the recorder: the exit writes them to the spool and the sender
+        delivers them. So the ending process neither imports the SDK nor builds a span
+        only to hand the report over, and its exit does not compete with that work for
+        the interpreter. Anything else (asked: the question needs the recorded report;
+        off; a thread still running) is as before. Never raises.
+        """
+        try:
+            if self._route is not None or self._ending:
+                return
+            main = threading.main_thread()
+            for thread in threading.enumerate():
+                if thread is not main and not thread.daemon and thread.is_alive():
+                    return  # the process goes on after the main thread: record as usual
+            if self._gate().state != "granted":
+                return
+            from ._handoff import can_hand_off
+
+            self._ending = can_hand_off(self._settings)
+        except Exception:
+            debug("otel_telemetry: deciding the hand-off at the crash failed", exc_info=True)
 
     def call_at(self, when: float, job: Callable[[], object]) -> None:
         """Run ``job`` on the recording worker once ``time.monotonic()`` reaches ``when``.
@@ -141,6 +214,49 @@ class Pipeline:
     def schedule_drain(self) -> None:
         """Send, on the worker, the reports that earlier runs or attempts left in the outbox."""
         self._worker.submit(self._drain)
+
+    def warm(self) -> None:
+        """Build, on the recording worker, what the first report needs, if consent is on.
+
+        For a long-running process (a server, a notebook) whose consent is already given:
+        the worker imports the OpenTelemetry SDK, the exporters (protobuf...) and the
+        span builder, builds the provider (the scrubber's rules compiled), and makes
+        the record of a report of its own, which it keeps nowhere (the span builder's
+        path roots, the standard library modules of the outbox's write and of a
+        connection's host name), so that its first crash waits for no import. The
+        consent decision is made on the worker too; without it nothing is built. Nothing
+        is sent, no connection opened, the outbox neither read nor written. Never
+        blocks, never raises; a build that fails is built again by the first report.
+        """
+
+        def build() -> None:
+            try:
+                decision = self._gate()
+                if decision.state != "granted":
+                    return  # asked, or off: a report builds what it needs, if ever
+                self._build(decision.local)
+                import tempfile  # noqa: F401  the outbox's atomic write
+                import zlib  # noqa: F401  compressed exports
+
+                from otel_telemetry.capture._snapshot import CapturedException, RawException
+
+                from . import _install_id  # noqa: F401  what `_record` imports
+                from ._report import new_record
+
+                "localhost".encode("idna")  # a connection's host name: encodings.idna
+                frame = (__file__, 1, "warm", __name__)
+                exception = RawException("builtins", "ValueError", "", (frame,))
+                new_record(
+                    CapturedException((exception,), "warm", True, seq=0),
+                    packages=self._settings.packages,
+                    mode=self._settings.mode(),
+                    install_id=None,
+                    resource={},
+                )
+            except Exception:
+                debug("otel_telemetry: warming the pipeline failed", exc_info=True)
+
+        self._worker.submit(build)
 
     def release_held(
         self, decision: Optional[ConsentDecision] = None, *, only: Optional[int] = None
@@ -202,7 +318,9 @@ class Pipeline:
 
     def waiting(self) -> int:
         """Reports in the outbox of the config dir in force (cheap: no SDK, no pathlib)."""
-        return count_reports(outbox_dir(self._settings.config_dir_path()))
+        config_dir = self._settings.config_dir_path()
+        # Captures a crashed process spooled count too: a drain converts and sends them.
+        return count_reports(outbox_dir(config_dir)) + count_reports(spool_dir(config_dir))
 
     def forget_stored(self, install_id: bool = True, *, uploads_only: bool = False) -> None:
         """Delete the reports waiting on disk, and the install id (consent was withdrawn).
@@ -224,6 +342,10 @@ class Pipeline:
 
             Outbox(Path(directory)).forget_uploads()
         else:
+            # Captures a crashed process left for its sender (unscrubbed) first: never
+            # sent now. One its sender converts meanwhile is named by its crash's time,
+            # before the withdrawal, so the sender's drain deletes it unsent.
+            clear_reports(spool_dir(self._settings.config_dir_path()))
             clear_reports(directory)
         if install_id:
             forget(self._settings.config_dir)
@@ -232,10 +354,14 @@ class Pipeline:
         """Wait until every queued report is recorded, then sent; bounded by ``timeout``.
 
         Recording comes first: when the time runs out while sending, every report is
-        already on disk, and a later flush or run sends it.
+        already on disk, and a later flush or run sends it. Captures that a crashing
+        process spooled and its detached sender did not deliver (killed, or out of
+        time) are scrubbed into the outbox and sent too (``_handoff``).
         """
         import time
 
+        self._queue_deferred()
+        self._convert_spooled()
         timeout = wait_time(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
 
@@ -253,14 +379,63 @@ class Pipeline:
         left = remaining()
         return built.provider.force_flush(30_000 if left is None else int(left * 1000))
 
+    def _queue_deferred(self) -> None:
+        """Queue for the recorder the captures kept for a hand-off that is not made."""
+        with self._take_lock:
+            deferred = [p for p in self._unrecorded if p.deferred and not p.taken]
+            for pending in deferred:
+                pending.deferred = False
+        for pending in deferred:
+            self._queue(pending)
+
+    def _convert_spooled(self) -> None:
+        """Queue, on the recorder, the conversion of spooled captures, then a drain.
+
+        Cheap when the spool is empty (one ``listdir``, nothing imported).
+        """
+        import os
+
+        from otel_telemetry._layout import spool_dir
+
+        if self._route is not None or self._sender_started:
+            return  # the testing seam; or this process's sender converts them
+        try:
+            if not os.listdir(spool_dir(self._settings.config_dir_path())):
+                return
+        except OSError:
+            return
+        self._worker.submit(self._take_spooled)
+        self.schedule_drain()
+
+    def _take_spooled(self) -> None:
+        # On the recorder: under the sender lock (a detached sender converting now keeps it).
+        decision = self._gate()
+        if decision.state == "ask":
+            return  # spooled with consent, but the user is being asked again: it waits
+        from ._handoff import running_senders, take_spooled
+
+        if running_senders(self._settings.config_dir_path()):
+            return  # a detached sender runs for this config dir: it converts them
+        withdrawn = self._withdrawn_ns() if self._withdrawn_ns is not None else 0
+        take_spooled(self._settings, decision, withdrawn)
+
     def flush_at_exit(self, timeout: float) -> bool:
         """:meth:`flush` as the process ends, within what is left of its exit budget.
+
+        A process that captured something and has consent hands its reports to a
+        detached sender (``_handoff``) and returns without waiting for the network: the
+        captures the recorder has not taken are written to the spool, the ones it is
+        writing are waited for (local work, at most :data:`RECORD_GRACE`), and the
+        sender, which waits for this process to end, delivers them. Not in server mode,
+        with the testing seam, or where no sender can start: then the flush below.
 
         A process that captured nothing waits at most :data:`IDLE_EXIT_WAIT` for the
         sending of reports earlier runs left: they stay on disk for a later run.
         """
         if not self._submitted:
             timeout = min(timeout, IDLE_EXIT_WAIT)
+        elif self._hand_off(timeout):
+            return True
         return self.flush(timeout)
 
     def shutdown(self, timeout: Optional[float]) -> None:
@@ -339,6 +514,7 @@ class Pipeline:
                     self._send_later,
                     withdrawn_ns=self._withdrawn_ns,
                     local=local,
+                    later=self._sender.submit_at,
                 )
         if held:
             self._built.processor.hold(held)
@@ -353,23 +529,33 @@ class Pipeline:
             self._drops[reason] += count
 
     def _record(self, pending: _Pending) -> None:
+        self._record_batch([pending])
+
+    def _record_batch(self, batch: list[_Pending]) -> None:
+        """Record captures queued together: one build, one outbox file, one delivery job."""
         from otel_telemetry.capture._snapshot import CapturedEvent
 
-        captured = pending.captured
+        with self._take_lock:  # taken ones (recorded, dropped, written at exit) leave
+            while self._unrecorded and self._unrecorded[0].taken:
+                self._unrecorded.popleft()
         decision = self._gate()
         state = decision.state
         # Decided before anything is built: a crash without consent imports nothing, and
         # a usage event the level does not allow is never built, nor held for a question.
-        reason = (
-            NO_CONSENT
-            if state == "denied"
-            else USAGE_OFF
-            if isinstance(captured, CapturedEvent) and not decision.usage
-            else None
-        )
-        if reason is not None:
-            if self._take(pending):
+        kept = []
+        for pending in batch:
+            reason = (
+                NO_CONSENT
+                if state == "denied"
+                else USAGE_OFF
+                if isinstance(pending.captured, CapturedEvent) and not decision.usage
+                else None
+            )
+            if reason is None:
+                kept.append(pending)
+            elif self._take(pending):
                 self._drop(reason)
+        if not kept:
             return
 
         from ._install_id import load_or_create
@@ -378,35 +564,63 @@ class Pipeline:
         try:
             built = self._build(decision.local)
         except Exception as exc:  # the SDK cannot load here (a host variable it rejects)
-            self._write_without_sdk(pending, exc)
+            self._write_without_sdk(kept, exc)
             return
-        # Taken only now: while the SDK was imported, an ending process could write it.
-        if not self._take(pending, recording=True):
-            return
+        # Taken only now: while the SDK was imported, an ending process could write them.
+        taken = [pending for pending in kept if self._take(pending, recording=True)]
+        moved: list[int] = []
+        mode = self._settings.mode()
         try:
-            install_id = None
-            # The id is created only for an event that may leave now, never in a test route.
-            if isinstance(captured, CapturedEvent) and state == "granted" and self._route is None:
-                install_id = load_or_create(self._settings.config_dir)
-            with built.processor.recording(captured.seq):  # held spans know their capture
-                record_span(
-                    built.tracer,
-                    captured,
-                    packages=self._settings.packages,
-                    mode=self._settings.mode(),
-                    install_id=install_id,
-                )
+            # On disk (one file) when the block ends: a flush that runs out of time waits
+            # for the recorder's count of these to reach 0 (`_recording`). The gate is
+            # asked once for the batch, and once more before it is stored.
+            with built.sending.batch() as cancel, built.processor.deciding(decision) as redo:
+                for pending in taken:
+                    captured = pending.captured
+                    try:
+                        install_id = None
+                        # The id is created only for an event that may leave now, never in
+                        # a test route.
+                        if (
+                            isinstance(captured, CapturedEvent)
+                            and state == "granted"
+                            and self._route is None
+                        ):
+                            install_id = load_or_create(self._settings.config_dir)
+                        with built.processor.recording(captured.seq):  # held spans know it
+                            record_span(
+                                built.tracer,
+                                captured,
+                                packages=self._settings.packages,
+                                mode=mode,
+                                install_id=install_id,
+                            )
+                    except Exception:  # one capture that fails never costs the others
+                        debug("otel_telemetry: report failed", exc_info=True)
+                        continue
+                    moved.append(captured.seq)
+                end = self._gate()
+                if (end.state, end.local, end.usage) != (
+                    decision.state,
+                    decision.local,
+                    decision.usage,
+                ):
+                    # The choice changed while they were recorded (withdrawn, `local`):
+                    # each report is gated again, as the gate says now.
+                    cancel()
+                    redo()
             now = self._gate()
             if now.state == "granted" and now.local and not built.processor.local:
-                # `local` chosen while it was recorded: the processor held it; recorded
-                # now through a local build.
-                self._on_held(release=True, only=captured.seq)
+                # `local` chosen while they were recorded: the processor held them;
+                # recorded now through a local build (after the batch: never inside it).
+                for seq in moved:
+                    self._on_held(release=True, only=seq)
         finally:
             with self._recorded:
-                self._recording -= 1
+                self._recording -= len(taken)
                 self._recorded.notify_all()
 
-    def _write_without_sdk(self, pending: _Pending, error: Exception) -> None:
+    def _write_without_sdk(self, batch: list[_Pending], error: Exception) -> None:
         """Keep a consented report on disk when the pipeline cannot be built.
 
         The OpenTelemetry SDK refuses to import when the host sets one of its variables to
@@ -417,7 +631,10 @@ class Pipeline:
         from otel_telemetry._log import warn_once
 
         decision = self._gate()
-        if decision.state != "granted" or not self._take(pending):
+        if decision.state != "granted":
+            return
+        captures = [pending.captured for pending in batch if self._take(pending)]
+        if not captures:
             return
         warn_once(
             "pipeline-build",
@@ -427,7 +644,7 @@ class Pipeline:
         )
         from ._spool import write_captures
 
-        write_captures([pending.captured], self._settings, decision)
+        write_captures(captures, self._settings, decision)
 
     def _take(self, pending: _Pending, *, recording: bool = False) -> bool:
         with self._take_lock:
@@ -443,12 +660,21 @@ class Pipeline:
             return  # the testing seam keeps its reports in memory, never on disk
         import time
 
-        from otel_telemetry.capture._snapshot import CapturedEvent
-
         decision = self._gate()
         if decision.state == "ask":
             return  # the recorder holds them for the question: never written unasked
         deadline = time.monotonic() + RECORD_GRACE
+        waiting = self._take_unrecorded(decision)
+        if waiting:  # in local mode, for the file exporter alone
+            from ._spool import write_captures
+
+            write_captures(waiting, self._settings, decision)
+        self._wait_recorded(deadline)
+
+    def _take_unrecorded(self, decision: ConsentDecision) -> list[Captured]:
+        """Take every capture the recorder has not taken; those ``decision`` allows."""
+        from otel_telemetry.capture._snapshot import CapturedEvent
+
         with self._take_lock:
             waiting = [p.captured for p in self._unrecorded if not p.taken]
             for pending in self._unrecorded:
@@ -456,20 +682,80 @@ class Pipeline:
             self._unrecorded.clear()
         if decision.state != "granted":
             self._drop(NO_CONSENT, len(waiting))
-            waiting = []
-        elif not decision.usage:
+            return []
+        if not decision.usage:
             events = [c for c in waiting if isinstance(c, CapturedEvent)]
             self._drop(USAGE_OFF, len(events))
             waiting = [c for c in waiting if not isinstance(c, CapturedEvent)]
-        if waiting:  # in local mode, for the file exporter alone
-            from ._spool import write_captures
+        return waiting
 
-            write_captures(waiting, self._settings, decision)
-        # One the recorder took is on its way to the disk: let it get there.
+    def _wait_recorded(self, deadline: float) -> None:
+        """Wait until the captures the recorder took are on disk, at most until ``deadline``."""
+        import time
+
         with self._recorded:
             self._recorded.wait_for(
                 lambda: not self._recording, max(0.0, deadline - time.monotonic())
             )
+
+    _sender_started = False  # this process handed off to a detached sender already
+
+    def _hand_off(self, timeout: float) -> bool:
+        """At exit: spool what is left and start the detached sender; False: flush here.
+
+        The exiting thread imports only ``_handoff`` (base modules): no SDK, no scrubber.
+        When the SDK is loaded already, the recorder's work left is local (reports held
+        for the question and released at exit, scrub, one file): it gets ``timeout``
+        (at most :data:`RECORD_GRACE`) to finish, as in a flush; what it has not taken
+        then is spooled.
+        """
+        if self._route is not None:
+            return False  # the testing seam keeps its reports in memory
+        with self._take_lock:
+            untaken = any(not p.taken for p in self._unrecorded)
+        if not untaken and self._worker.wait(0) and self._sender.wait(0):
+            # Everything went already (the flush returns at once), or to the sender.
+            return self._sender_started
+        from ._handoff import can_hand_off, start_sender, take_spooled, write_spool
+
+        settings = self._settings
+        if not can_hand_off(settings):
+            return False
+        decision = self._gate()
+        if decision.state != "granted":
+            return False  # asked (held for the question) or off: as the flush decides
+        if not decision.local and not settings.exporters_in_use():
+            return False  # exporter "none": nothing is sent, nothing kept
+        import time
+
+        deadline = time.monotonic() + RECORD_GRACE
+        if self._built is not None:
+            self._worker.wait(min(timeout, RECORD_GRACE))
+        waiting = self._take_unrecorded(decision)
+        spooled = write_spool(waiting, settings.config_dir_path(), decision) if waiting else 0
+        if waiting and not spooled:
+            # The spool refused (a file or a link in its place, a full disk): scrubbed
+            # into the outbox here, without the SDK, as a flush out of time does.
+            from ._spool import write_captures
+
+            write_captures(waiting, settings, decision)
+        elif spooled < len(waiting):
+            self._drop(OUTBOX_FULL, len(waiting) - spooled)  # beyond the outbox's bounds
+        self._wait_recorded(deadline)
+        # Sends queued here and not begun are the sender's now (it waits for this
+        # process to end, so what this process has claimed is abandoned by then).
+        self._withdrawals += 1
+        # A send already under way finishes first (briefly): once confirmed, its claim is
+        # settled, and the sender does not send that report again.
+        self._sender.wait(min(timeout, IN_FLIGHT_WAIT))
+        if self._sender_started:
+            return True  # the sender started earlier takes what was spooled since
+        if start_sender(settings, decision) is None:
+            self._withdrawals -= 1
+            take_spooled(settings, decision)  # no sender: scrubbed here, sent below
+            return False
+        self._sender_started = True
+        return True
 
     def _drop(self, reason: str, count: int = 1) -> None:
         self._drops[reason] += count
@@ -480,6 +766,7 @@ class Pipeline:
         self._recording = 0
         self._unrecorded.clear()  # the parent's captures: the parent reports them
         self._submitted = False
+        self._ending = False
         # The parent's exporters, processor and provider may hold locks its threads held
         # at the fork: the child builds its own at its first report.
         self._built = None
@@ -497,6 +784,10 @@ class Pipeline:
         def send() -> None:
             if self._withdrawals == queued_at:  # consent was not withdrawn meanwhile
                 job()
+            else:  # called off: what it would have sent waits on disk
+                skip = getattr(job, "skip", None)
+                if skip is not None:
+                    skip()
 
         self._sender.submit(send, droppable=on_disk)
 
@@ -504,6 +795,10 @@ class Pipeline:
         decision = self._gate()
         if decision.state != "granted":
             return  # no consent now: what waits, waits (disable() clears it)
+        if self._route is None:
+            # Captures a crashed process spooled and its sender did not convert (killed,
+            # out of time): scrubbed into the outbox first, then sent with the rest.
+            self._take_spooled()
         # Local mode: the local build's drain records what waits for `file` and leaves
         # what waits for an upload (consented under another choice) where it is.
         self._send_later(self._build(decision.local).sending.drain)
@@ -528,6 +823,21 @@ class Pipeline:
             built.processor.release_held(decision, only=only)
         else:
             built.processor.discard_held()
+
+
+def _estimated_size(captured: Captured) -> int:
+    """Bytes a waiting capture holds, roughly: its messages, and a tuple of four per frame.
+
+    Cheap (on the app thread): lengths only. The strings of frames (file, function) are
+    mostly the code objects' own, shared, so a frame counts as its tuple.
+    """
+    exceptions = getattr(captured, "exceptions", None)
+    if exceptions is None:
+        return 2048  # a usage event: short names and values, checked at the call
+    size = 512
+    for entry in exceptions:
+        size += 200 + len(entry.message) + 100 * len(entry.frames)
+    return size
 
 
 def _drops_of(built: Built) -> dict[str, int]:

@@ -68,6 +68,8 @@ class TelemetrySpanProcessor(SpanProcessor):
         self._held: deque[tuple[Optional[int], ReadableSpan]] = deque(maxlen=MAX_HELD)
         self._lock = threading.Lock()
         self._recording: Optional[int] = None
+        self._decided: Optional[ConsentDecision] = None
+        self._ended: Optional[list[tuple[Optional[int], ReadableSpan]]] = None
         self.dropped = 0
         """Spans dropped: without consent, and the ``scrubbing_failed`` ones."""
         self.scrubbing_failed = 0
@@ -94,9 +96,42 @@ class TelemetrySpanProcessor(SpanProcessor):
         finally:
             self._recording = None
 
+    @contextmanager
+    def deciding(self, decision: ConsentDecision) -> Iterator[Callable[[], None]]:
+        """Spans that end inside the block are gated by ``decision``, the gate not asked.
+
+        For a batch of captures recorded together: the gate (a file's status, variables)
+        is asked once for the batch, not once per report; the caller asks it again when
+        the batch ends, before anything is on disk.
+
+        Yields:
+            ``redo``: gate every span the block forwarded again, the gate asked for
+            each (the decision changed while they were recorded); the caller first
+            forgets what was forwarded (``SendingProcessor.batch``'s ``cancel``).
+        """
+        ended: list[tuple[Optional[int], ReadableSpan]] = []
+
+        def redo() -> None:
+            self._decided = None
+            self._ended = None
+            for seq, span in ended:
+                self._recording = seq
+                try:
+                    self.on_end(span)
+                finally:
+                    self._recording = None
+
+        self._decided = decision
+        self._ended = ended
+        try:
+            yield redo
+        finally:
+            self._decided = None
+            self._ended = None
+
     def on_end(self, span: ReadableSpan) -> None:
         """Gate, scrub and forward; hold while the user is asked; drop otherwise."""
-        decision = self._gate()
+        decision = self._decided or self._gate()
         # The user may choose `local` between the start of a recording and its end: a
         # span granted for local mode is held, never sent through this build; the pipeline
         # moves it to a local build and releases it there. (The other way round, a report
@@ -216,6 +251,8 @@ class TelemetrySpanProcessor(SpanProcessor):
             self.dropped += 1
             self.usage_off += 1
             return
+        if not any(getattr(processor, "wants_spans", True) for processor in self._processors):
+            return  # exporter "none": nothing is kept, so nothing needs scrubbing
         try:
             clean = self._scrub(span, decision, sending=True)
         except Exception:
@@ -224,6 +261,8 @@ class TelemetrySpanProcessor(SpanProcessor):
             self.scrubbing_failed += 1
             debug("otel_telemetry: scrubbing failed; report dropped", exc_info=True)
             return
+        if self._ended is not None:  # forwarded under a batch's decision (`deciding`)
+            self._ended.append((self._recording, span))
         for processor in self._processors:
             try:
                 processor.on_end(clean)

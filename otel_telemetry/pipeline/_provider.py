@@ -88,6 +88,7 @@ def build(
     *,
     withdrawn_ns: Optional[Callable[[], int]] = None,
     local: bool = False,
+    later: Optional[Callable[[float, Callable[[], None]], None]] = None,
 ) -> Built:
     """Build the provider, the processor chain and the exporters in force.
 
@@ -99,6 +100,7 @@ def build(
         key: what the build was made from, kept with it.
         defer: runs a delivery on the sending thread (see ``SendingProcessor``).
         withdrawn_ns: when consent was last withdrawn; older waiting reports are not sent.
+        later: runs a job on the sending thread at a time (see ``SendingProcessor``).
         local: the user chose ``local``: the ``file`` exporter alone records each report,
             whatever exporters are configured; a drain delivers only the reports that wait
             for ``file`` (what waits for an upload was consented under another choice).
@@ -140,6 +142,7 @@ def build(
             notice=_before_leaving(settings, gate),
             sent=SentLog(layout.sent_dir),
             usage=lambda: gate().usage,
+            later=later,
         )
     processor = TelemetrySpanProcessor(
         [sending],

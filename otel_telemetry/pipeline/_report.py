@@ -35,6 +35,9 @@ Record = dict[str, Any]
 
 FORMAT = 1
 """The version of the record; a record of another version is not read."""
+BATCH_FORMAT = 2
+"""The version of an outbox file that holds several records (a batch), each with the
+exporters it still waits for: ``{"format": 2, "reports": [{"pending", "span"}, ...]}``."""
 
 MAX_STRING = 32 * 1024
 """The most characters of one string of a record; longer ones are cut (after scrubbing)."""

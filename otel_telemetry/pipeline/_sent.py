@@ -27,6 +27,7 @@ import re
 import secrets
 import stat
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -106,6 +107,30 @@ class SentLog:
         except Exception:
             debug("otel_telemetry: the record of sent reports was not written", exc_info=True)
 
+    def add_many(
+        self,
+        copies: Sequence[tuple[dict[str, Any], str, Optional[str]]],
+        *,
+        time_ns: int,
+    ) -> None:
+        """:meth:`add` for several reports delivered together, pruned once at the end.
+
+        Only the newest :data:`MAX_ENTRIES` are written: older ones would be pruned at
+        once. Never raises.
+
+        Args:
+            copies: ``(document, exporter, delivery_id)`` of each, oldest first.
+            time_ns: when they were delivered.
+        """
+        try:
+            # One nanosecond apart: names sort in the order the reports were delivered.
+            for offset, (document, exporter, delivery_id) in enumerate(copies[-MAX_ENTRIES:]):
+                self._add(document, exporter, delivery_id, time_ns + offset, prune=False)
+            if copies:
+                self._prune()
+        except Exception:
+            debug("otel_telemetry: the record of sent reports was not written", exc_info=True)
+
     def entries(self) -> list[SentEntry]:
         """The kept reports, newest last; what is not a whole entry of ours is skipped.
 
@@ -175,7 +200,13 @@ class SentLog:
     # -- private ------------------------------------------------------------------------------
 
     def _add(
-        self, document: dict[str, Any], exporter: str, delivery_id: Optional[str], time_ns: int
+        self,
+        document: dict[str, Any],
+        exporter: str,
+        delivery_id: Optional[str],
+        time_ns: int,
+        *,
+        prune: bool = True,
     ) -> None:
         time_ns = min(max(0, int(time_ns)), 10**20 - 1)
         exporter = _UNSAFE.sub("_", exporter)[:64] or "unknown"
@@ -194,7 +225,8 @@ class SentLog:
         ensure_dir(self.directory)
         name = f"{time_ns:020d}-{exporter}-{secrets.token_hex(4)}.json"
         atomic_write(self.directory / name, data)
-        self._prune()
+        if prune:
+            self._prune()
 
     def _files(self) -> list[tuple[str, int]]:
         """``(name, size)`` of the regular files of ours, oldest first; none if unsafe."""

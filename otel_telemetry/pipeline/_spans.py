@@ -130,12 +130,13 @@ def exception_attributes(
     chain: list[SpanChainEntry] = []
     lines: list[str] = []
     messages = _link_messages(captured.exceptions, packages, libraries)
+    key = (tuple(packages), roots, libraries)
     for entry, message in zip(captured.exceptions, messages):
         frames = [
-            _frame(frame, packages, roots, libraries)
-            for frame in entry.frames
-            # Our own wrappers (capture_errors) are noise in every report; drop them.
-            if not is_in_package(frame[3], _OURS)
+            frame
+            for frame in (_known_frame(raw, key) for raw in entry.frames)
+            # Our own wrappers (capture_errors) are noise in every report; dropped (None).
+            if frame is not None
         ]
         type_name = exception_type_name(entry)
         item = SpanChainEntry(
@@ -253,6 +254,37 @@ def relative_filename(filename: str, roots: Sequence[str]) -> str:
         if normalized.startswith(root):
             return normalized[len(root) :].replace(os.sep, "/")
     return os.path.basename(normalized)
+
+
+_FRAMES_MAX = 4096
+"""The most frames remembered (:func:`_known_frame`), then forgotten all at once."""
+_frames: dict[tuple[Any, ...], Optional[Frame]] = {}
+
+
+def _known_frame(
+    frame: tuple[str, int, str, str],
+    key: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]],
+) -> Optional[Frame]:
+    """:func:`_frame` of ``frame``, None for a frame of ours; remembered.
+
+    Crashes repeat their frames (the same file, line and function in report after
+    report), and a frame's form depends only on it, the host's packages and the roots of
+    ``sys.path`` and of the libraries (``key``): each is worked out once (paths
+    normalised, the longest root found). A relative file name also depends on the
+    working directory: never remembered. The frames given out are shared: never changed.
+    """
+    lookup = (frame, key)
+    known = _frames.get(lookup, _frames)
+    if known is not _frames:
+        return known  # type: ignore[return-value]
+    packages, roots, libraries = key
+    result = None if is_in_package(frame[3], _OURS) else _frame(frame, packages, roots, libraries)
+    filename = frame[0]
+    if not filename or filename.startswith("<") or os.path.isabs(filename):
+        if len(_frames) >= _FRAMES_MAX:
+            _frames.clear()
+        _frames[lookup] = result
+    return result
 
 
 def _frame(

@@ -1,7 +1,11 @@
 """A queue and one daemon thread that runs its jobs in order.
 
 ``submit`` never blocks the host: when the queue is full, the oldest job that may be
-dropped is dropped (and counted). ``submit_at`` queues a job when its time comes: the
+dropped is dropped (and counted). ``submit_item`` queues one item (a capture) into a
+*batch*: items queued one after another, with no other job between them, are handed to
+one job together (at most ``max_batch``), so the worker pays its fixed costs (a build, a
+file, a request) once per batch, never once per item; items are bounded in count and
+bytes, and the oldest is dropped (and counted) beyond either bound. ``submit_at`` queues a job when its time comes: the
 thread waits until the earliest one is due. A forked child has the queue but not the
 thread, and maybe a lock held by a thread that does not exist there, so the child
 starts afresh (without the parent's timed jobs: they are the parent's).
@@ -19,9 +23,10 @@ from otel_telemetry._log import debug
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Optional
+    from typing import Any, Callable, Optional
 
     Job = Callable[[], object]  # what a job returns is not used
+    Item = Any
 
 
 def wait_time(timeout: Optional[float]) -> Optional[float]:
@@ -44,19 +49,48 @@ def _host_thread_alive() -> bool:
     return threading.main_thread().is_alive()
 
 
+class _Batch:
+    """A job that runs ``run`` once on the items queued into it while it waited."""
+
+    __slots__ = ("items", "run", "sizes")
+
+    def __init__(self, run: Callable[[list[Item]], object]) -> None:
+        self.run = run
+        self.items: list[Item] = []
+        self.sizes: list[int] = []
+
+    def __call__(self) -> object:
+        return self.run(self.items)
+
+
 class Worker:
     """Runs jobs on one thread, started at the first job.
 
     Args:
         name: the thread's name.
         max_queue: the most jobs waiting; the oldest droppable one goes first.
+        max_items: the most items (``submit_item``) waiting, in all batches.
+        max_bytes: the most bytes of items waiting, as their submitters estimated them.
+        max_batch: the most items one batch job is given.
         local: its jobs never wait on the network, so the main thread may run them
             itself when no thread can start (see ``submit``).
     """
 
-    def __init__(self, name: str, max_queue: int, *, local: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        max_queue: int,
+        *,
+        local: bool = False,
+        max_items: int = 0,
+        max_bytes: int = 0,
+        max_batch: int = 1,
+    ) -> None:
         self._name = name
         self._max_queue = max_queue
+        self._max_items = max_items
+        self._max_bytes = max_bytes
+        self._max_batch = max(1, max_batch)
         self._local = local
         self._reset()
         self._idle_exit = False
@@ -70,8 +104,10 @@ class Worker:
         self._timers: list[tuple[float, int, Job]] = []
         self._timer_order = 0
         self._thread: Optional[threading.Thread] = None
+        self._items = 0  # items waiting in queued batches
+        self._item_bytes = 0
         self.dropped = 0
-        """Droppable jobs dropped because the queue was full."""
+        """Droppable jobs, and items, dropped because the queue was full."""
 
     def _reset_in_child(self) -> None:
         self._reset()
@@ -91,17 +127,76 @@ class Worker:
                         break
             self._queue.append((job, droppable))
             self._pending += 1
-            self._cond.notify()
-            if self._thread is None:
-                self._start()
-            # No thread can start (interpreter shutdown: Python 3.12 refuses one once the
-            # main thread has ended): the job runs here rather than never. A job that may
-            # wait on the network only on a daemon thread (ours), which exit does not wait
-            # for: exit waits no longer than the budget, and what is left queued waits on
-            # disk for a later run.
-            inline = self._thread is None and (self._local or threading.current_thread().daemon)
+            inline = self._wake()
         if inline:
             self._run_queued()
+
+    def submit_item(
+        self, item: Item, run: Callable[[list[Item]], object], size: int = 0
+    ) -> list[Item]:
+        """Queue ``item`` for ``run``, in a batch with the items queued right before it.
+
+        Never blocks. The item joins the last job queued when that job is a batch of
+        the same ``run`` that has not started and holds fewer than ``max_batch`` items;
+        otherwise it starts a new batch job. Each batch runs in order with every other
+        job: an item is handled after every job queued before it, and before every job
+        queued after it. Beyond ``max_items`` or ``max_bytes`` waiting, the oldest
+        waiting items are dropped (and counted in ``dropped``); the newest is kept, even
+        alone beyond ``max_bytes``.
+
+        Args:
+            item: what ``run`` receives, in a list, with the others of its batch.
+            run: called on the worker with the batch's items, in the order queued.
+            size: the item's size in bytes, as estimated by the caller.
+
+        Returns:
+            The items dropped to make room (the oldest waiting), oldest first.
+        """
+        dropped: list[Item] = []
+        with self._cond:
+            last = self._queue[-1][0] if self._queue else None
+            if isinstance(last, _Batch) and last.run == run and len(last.items) < self._max_batch:
+                batch = last
+            else:
+                batch = _Batch(run)
+                self._queue.append((batch, False))
+                self._pending += 1
+            batch.items.append(item)
+            batch.sizes.append(size)
+            self._items += 1
+            self._item_bytes += size
+            while (self._max_items and self._items > self._max_items) or (
+                self._max_bytes and self._item_bytes > self._max_bytes and self._items > 1
+            ):
+                dropped.append(self._drop_oldest_item())
+            inline = self._wake()
+        if inline:
+            self._run_queued()
+        return dropped
+
+    def _drop_oldest_item(self) -> Item:
+        """Drop the oldest item of the oldest waiting batch; its job goes if it is empty.
+
+        Called only while more than one item waits, so there is one (under the lock).
+        """
+        for index, (job, _) in enumerate(self._queue):
+            if isinstance(job, _Batch) and job.items:
+                item = job.items.pop(0)
+                self._item_bytes -= job.sizes.pop(0)
+                self._items -= 1
+                self.dropped += 1
+                if not job.items:
+                    del self._queue[index]
+                    self._pending -= 1
+                    self._cond.notify_all()
+                return item
+        raise AssertionError("no item waits")  # pragma: no cover
+
+    def _taken(self, job: Job) -> None:
+        """``job`` left the queue to run: its items no longer wait (under the lock)."""
+        if isinstance(job, _Batch):
+            self._items -= len(job.items)
+            self._item_bytes -= sum(job.sizes)
 
     def submit_at(self, when: float, job: Job) -> None:
         """Queue ``job`` once ``time.monotonic()`` reaches ``when``; never blocks.
@@ -116,9 +211,7 @@ class Worker:
             if len(self._timers) > self._max_queue:  # not a report: not counted as dropped
                 self._timers.remove(max(self._timers))
                 heapq.heapify(self._timers)
-            self._cond.notify()
-            if self._thread is None:
-                self._start()
+            self._wake()  # a timer's job waits for its time: never run inline here
 
     def wait(self, timeout: Optional[float]) -> bool:
         """Wait until every job queued so far has run; False when ``timeout`` passed first."""
@@ -132,8 +225,23 @@ class Worker:
                 self._cond.wait(remaining)
         return True
 
+    def _wake(self) -> bool:
+        """Wake the worker for what was just queued, starting it if needed (under the lock).
+
+        Returns:
+            Whether the caller runs the queue itself, once out of the lock: no thread can
+            start (interpreter shutdown: Python 3.12 refuses one once the main thread has
+            ended), so the job runs here rather than never. A job that may wait on the
+            network runs so only on a daemon thread (ours), which exit does not wait for:
+            exit waits no longer than the budget, and what is left queued waits on disk
+            for a later run.
+        """
+        self._cond.notify()
+        if self._thread is None:
+            self._start()
+        return self._thread is None and (self._local or threading.current_thread().daemon)
+
     def _start(self) -> None:
-        import_fork_pairs()
         thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         try:
             thread.start()
@@ -148,6 +256,7 @@ class Worker:
                 if not self._queue or self._thread is not None:
                     return
                 job, _ = self._queue.popleft()
+                self._taken(job)
             self._run_one(job)
 
     def _run_one(self, job: Job) -> None:
@@ -173,6 +282,12 @@ class Worker:
         return None
 
     def _run(self) -> None:
+        # `Thread.start()` returns to the host's thread once this one runs, but this one
+        # holds the interpreter until its switch interval (5 ms) ends: let the host's
+        # thread go on with its capture first, then import (on this thread, not the
+        # host's: the host's first capture imports nothing).
+        time.sleep(0)
+        import_fork_pairs()
         while True:
             with self._cond:
                 while True:
@@ -189,4 +304,5 @@ class Worker:
                         self._thread = None
                         return
                 job, _ = self._queue.popleft()
+                self._taken(job)
             self._run_one(job)

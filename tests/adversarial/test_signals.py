@@ -208,14 +208,21 @@ def test_a_child_forked_from_a_thread_still_ends(host_env, otlp_http):
 # An at-fork pair (``before`` + ``after_in_parent``) registered from our worker while
 # the host forks runs its second half alone: CPython's ``logging`` then prints
 # "cannot release un-acquired lock" on the host's stderr. Every pair our capture and
-# delivery register must be registered on the host's own thread.
+# delivery register must be registered on the host's own thread, or by our worker
+# holding the guard a fork takes first (``_fork._pair_guard``), so that no fork is
+# between its halves then. The host's thread imports nothing for it (its first capture
+# stays cheap): logging's pair is registered by the worker, guarded.
 _PAIRS = """
 import os, sys, threading
 pairs = []
 register = os.register_at_fork
 def spy(**callbacks):
     if "before" in callbacks or "after_in_parent" in callbacks:
-        pairs.append(threading.current_thread() is threading.main_thread())
+        if threading.current_thread() is threading.main_thread():
+            pairs.append("host")
+        else:
+            from otel_telemetry import _fork
+            pairs.append("guarded" if _fork._pair_guard.locked() else "unguarded")
     return register(**callbacks)
 os.register_at_fork = spy
 from otel_telemetry import Telemetry
@@ -239,4 +246,40 @@ def test_at_fork_pairs_are_registered_on_the_host_thread(host_env, exporters):
     host_env["ACME_SENTRY_DSN"] = "http://key@127.0.0.1:9/1"
     result = run_python(_PAIRS, host_env, exporters, check=True)
     pairs = result.stdout.strip().splitlines()[-1]
-    assert pairs == "[True]", result.stdout
+    # Ours at import (the guard itself), then logging's, imported by the worker.
+    assert pairs == "['host', 'guarded']", result.stdout
+
+
+# The race the guard is for, made certain: the host's fork begins (its `before`
+# callbacks chosen) while our worker imports `logging`, whose pair is registered before
+# the fork chooses its `after_in_parent` callbacks. A callback of the host's, called
+# first when the fork begins, lets the importing thread go on only then.
+_FORK_DURING_IMPORT = """
+import os, sys, threading
+from otel_telemetry import _fork
+assert "logging" not in sys.modules
+forking, imported = threading.Event(), threading.Event()
+def worker():  # as the worker's `import_fork_pairs`: logging imported holding the guard
+    with _fork._pair_guard:
+        forking.wait(10)
+        import logging  # noqa: F401
+        imported.set()
+threading.Thread(target=worker).start()
+while not _fork._pair_guard.locked():
+    pass
+os.register_at_fork(before=forking.set)  # registered last: called first by the fork
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status), imported.is_set())
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not hasattr(__import__("os"), "register_at_fork"), reason="no fork")
+def test_a_fork_begun_while_the_worker_imports_logging_stays_balanced(host_env):
+    result = run_python(_FORK_DURING_IMPORT, host_env, check=True)
+    assert result.stdout == "child 0 True\n", result.stderr
+    assert "un-acquired" not in result.stderr, result.stderr
+    assert result.stderr == "", result.stderr

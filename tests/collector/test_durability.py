@@ -125,12 +125,15 @@ class Hosts:
             if path.name.startswith("."):
                 continue
             try:
-                record = json.loads(path.read_text("utf-8"))
+                document = json.loads(path.read_text("utf-8"))
             except (OSError, ValueError):
                 continue  # claimed (renamed) or removed meanwhile
-            messages.extend(
-                str(event["attributes"]["exception.message"]) for event in record["span"]["events"]
-            )
+            # One report, or a batch of them recorded together.
+            for record in document.get("reports", [document]):
+                messages.extend(
+                    str(event["attributes"]["exception.message"])
+                    for event in record["span"]["events"]
+                )
         return sorted(messages)
 
 

@@ -15,6 +15,7 @@ from otel_telemetry._layout import (
     ensure_dir,
     is_temporary,
     outbox_dir,
+    written_ns,
 )
 from tests.unit import mode_of
 
@@ -128,3 +129,18 @@ def test_ensure_dir_keeps_an_existing_folder_as_it_is(tmp_path: Path) -> None:
 )
 def test_is_temporary(name: str, temporary: bool) -> None:
     assert is_temporary(name) is temporary
+
+
+@pytest.mark.parametrize(
+    ("name", "ns"),
+    [
+        ("1700000000000000000-0123456789ab-3.json", 1700000000000000000),  # a batch
+        ("1700000000000000000-0123456789ab.json", 1700000000000000000),  # one report
+        ("1700000000000000001-4242-0123456789abcdef.json", 1700000000000000001),  # a spool
+        ("1700000000000000000-0123456789ab.json.claimed-99", 1700000000000000000),
+        ("report.json", 0),  # not ours: older than any withdrawal
+        ("-1.json", 0),
+    ],
+)
+def test_written_ns_reads_the_time_a_name_starts_with(name: str, ns: int) -> None:
+    assert written_ns(name) == ns

@@ -312,3 +312,161 @@ def test_a_settle_that_cannot_write_leaves_the_claim_for_a_later_run(tmp_path: P
     outbox.settle(entry)  # raises nothing
 
     assert entry.path.exists()  # still claimed: taken back once this process is gone
+
+
+# -- batches (format 2) ---------------------------------------------------------------------
+
+
+def test_a_batch_is_one_file_named_with_its_count_and_claimed_whole(tmp_path: Path) -> None:
+    import json
+
+    from otel_telemetry.pipeline._outbox import report_count
+    from otel_telemetry.pipeline._report import BATCH_FORMAT
+
+    outbox = Outbox(tmp_path / "outbox")
+    batch = outbox.put_batch([rich_record(f"r{i}") for i in range(3)], ["otlp", "sentry"])
+
+    assert batch is not None
+    assert batch.path is not None
+    [path] = list(outbox.directory.iterdir())
+    assert report_count(path.name) == 3
+    assert outbox.count() == 3
+    document = json.loads(path.read_text())
+    assert document["format"] == BATCH_FORMAT
+    assert [r["pending"] for r in document["reports"]] == [["otlp", "sentry"]] * 3
+
+    outbox.settle_batch(batch)  # nothing delivered: given back as it was written
+    [claimed] = list(outbox.claim_batches())
+    assert [e.record["name"] for e in claimed.entries] == ["r0", "r1", "r2"]
+    assert list(outbox.claim_batches()) == []  # claimed by this process now
+
+
+@pytest.mark.parametrize(
+    ("max_reports", "max_sizes", "kept"),
+    [
+        pytest.param(200, 3.5, 3, id="bytes: the newest three fit"),
+        pytest.param(4, 100.0, 4, id="count: the newest four"),
+    ],
+)
+def test_a_batch_over_the_outbox_s_bounds_keeps_its_newest_reports(
+    tmp_path: Path, max_reports: int, max_sizes: float, kept: int
+) -> None:
+    """A burst of large reports (or a spool converted at once) is one batch: the outbox keeps
+    what fits of it, newest first, and counts the rest; it was once deleted whole."""
+    size = _report_size(tmp_path)
+    outbox = Outbox(tmp_path / "outbox", max_reports=max_reports, max_bytes=int(size * max_sizes))
+    older = outbox.put(rich_record("older"), ["sentry"])
+    assert older is not None
+
+    batch = outbox.put_batch([rich_record(f"r{i}") for i in range(10)], ["sentry"])
+
+    assert batch is not None
+    assert [e.record["name"] for e in batch.entries] == [f"r{i}" for i in range(10 - kept, 10)]
+    assert outbox.count() == kept
+    assert not older.path.exists()  # the oldest file made room
+    assert outbox.dropped == 10 - kept + 1
+    assert sum(p.stat().st_size for p in outbox.directory.iterdir()) <= outbox.max_bytes
+
+
+def test_a_batch_settles_each_report_for_the_exporters_that_did_not_confirm_it(
+    tmp_path: Path,
+) -> None:
+    from otel_telemetry.pipeline._outbox import report_count
+
+    outbox = Outbox(tmp_path / "outbox")
+    batch = outbox.put_batch([rich_record(f"r{i}") for i in range(4)], ["otlp", "sentry"])
+    assert batch is not None
+    batch.entries[0].pending = []  # confirmed everywhere
+    batch.entries[1].pending = ["sentry"]
+    batch.entries[2].pending = []
+    batch.entries[3].pending = ["otlp"]
+
+    outbox.settle_batch(batch)
+
+    [path] = list(outbox.directory.iterdir())
+    assert path.name.endswith(".json")  # unclaimed, waiting
+    assert report_count(path.name) == 2
+    [again] = list(outbox.claim_batches())
+    assert [(e.record["name"], e.pending) for e in again.entries] == [
+        ("r1", ["sentry"]),
+        ("r3", ["otlp"]),
+    ]
+    for entry in again.entries:
+        entry.pending = []
+    outbox.settle_batch(again)
+    assert list(outbox.directory.iterdir()) == []
+
+
+def test_reports_of_a_batch_claimed_one_by_one_settle_the_file_once_all_are_settled(
+    tmp_path: Path,
+) -> None:
+    outbox = Outbox(tmp_path / "outbox")
+    batch = outbox.put_batch([rich_record("a"), rich_record("b")], ["sentry"])
+    assert batch is not None
+    outbox.settle_batch(batch)
+
+    first, second = outbox.claim()
+    first.pending = []
+    outbox.settle(first)
+    assert outbox.count() == 2  # the file waits for its other report
+    outbox.settle(second)  # not delivered
+
+    [entry] = list(outbox.claim())
+    assert (entry.record["name"], entry.pending) == ("b", ["sentry"])
+
+
+def test_a_single_report_file_of_format_1_is_still_read(tmp_path: Path) -> None:
+    import json
+
+    outbox = Outbox(tmp_path / "outbox")
+    outbox.directory.mkdir(mode=0o700)
+    name = f"{1_700_000_000_000_000_000:020d}-0123456789ab.json"
+    document = {"format": FORMAT, "pending": ["otlp"], "span": rich_record("older version")}
+    (outbox.directory / name).write_text(json.dumps(document))
+
+    [batch] = list(outbox.claim_batches())
+    assert [(e.record["name"], e.pending) for e in batch.entries] == [("older version", ["otlp"])]
+
+
+def test_in_a_batch_a_report_that_fails_its_checks_is_dropped_alone(tmp_path: Path) -> None:
+    import json
+
+    outbox = Outbox(tmp_path / "outbox")
+    batch = outbox.put_batch([rich_record("good"), rich_record("planted")], ["otlp"])
+    assert batch is not None
+    assert batch.path is not None
+    outbox.settle_batch(batch)
+    [path] = list(outbox.directory.iterdir())
+    document = json.loads(path.read_text())
+    document["reports"][1]["span"] = {"name": 3}
+    path.write_text(json.dumps(document))
+
+    [claimed] = list(outbox.claim_batches())
+
+    assert [e.record["name"] for e in claimed.entries] == ["good"]
+    assert (outbox.dropped, outbox.unreadable) == (1, 1)
+
+
+def test_bounds_count_the_reports_of_each_batch(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox", max_reports=5)
+    assert outbox.put_batch([rich_record(f"old{i}") for i in range(3)], ["otlp"], claimed=False)
+    assert outbox.put_batch([rich_record(f"new{i}") for i in range(3)], ["otlp"], claimed=False)
+
+    # 6 > 5: the oldest file goes whole, and each of its reports is counted.
+    assert outbox.count() == 3
+    assert outbox.dropped == 3
+    assert [e.record["name"] for e in outbox.claim()] == ["new0", "new1", "new2"]
+
+
+def test_peek_reads_both_formats_without_claiming(tmp_path: Path) -> None:
+    from otel_telemetry.pipeline._outbox import peek
+
+    outbox = Outbox(tmp_path / "outbox")
+    assert outbox.put(rich_record("single"), ["otlp"], claimed=False)
+    assert outbox.put_batch([rich_record("a"), rich_record("b")], ["sentry"], claimed=False)
+    before = sorted(p.name for p in outbox.directory.iterdir())
+
+    found = [(pending, span["name"]) for _, pending, span in peek(outbox.directory)]
+
+    assert found == [(["otlp"], "single"), (["sentry"], "a"), (["sentry"], "b")]
+    assert sorted(p.name for p in outbox.directory.iterdir()) == before

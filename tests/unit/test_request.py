@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
+import weakref
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -13,10 +15,16 @@ import pytest
 from otel_telemetry import Telemetry
 from otel_telemetry import _attributes as attr
 from otel_telemetry.asgi import TelemetryMiddleware
-from otel_telemetry.capture._request import current_scope, request_attributes
+from otel_telemetry.capture._request import RequestScope, current_scope, request_attributes
 from otel_telemetry.testing import capture_reports
 
 ROUTE = SimpleNamespace(path="/crawl/{site}")
+
+
+def _ended(scope: dict) -> RequestScope:
+    view = RequestScope(scope)
+    view.end()
+    return view
 
 
 @pytest.mark.parametrize(
@@ -43,6 +51,12 @@ ROUTE = SimpleNamespace(path="/crawl/{site}")
             {attr.HTTP_METHOD: "POST"},
             id="nothing else of the request",
         ),
+        pytest.param(
+            RequestScope({"method": "GET", "route": ROUTE}),
+            {attr.HTTP_METHOD: "GET", attr.HTTP_ROUTE: "/crawl/{site}"},
+            id="a request being served",
+        ),
+        pytest.param(_ended({"method": "GET", "route": ROUTE}), {}, id="a request that ended"),
     ],
 )
 def test_request_attributes(scope: Any, attributes: dict) -> None:
@@ -111,7 +125,8 @@ def test_requests_that_succeed_or_are_not_http_pass_through(
     calls: list[Any] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        calls.append(current_scope.get() is scope)
+        view = current_scope.get()
+        calls.append(view is not None and view.get("method") == "GET")
         await send({"type": "done"})
 
     with capture_reports(telemetry) as reports:
@@ -120,3 +135,70 @@ def test_requests_that_succeed_or_are_not_http_pass_through(
 
     assert calls == [scope_type == "http"]
     assert reports == []
+
+
+class _Scope(dict):
+    """An ASGI scope that can be watched (a weak reference) to learn when it is gone."""
+
+
+def test_nothing_of_a_request_outlives_it(telemetry: Telemetry) -> None:
+    """A copy of the request's context kept after it ends keeps nothing of the request.
+
+    uvicorn schedules its keep-alive timer from inside the response, so the timer keeps
+    a copy of the request's context for seconds; a task started in the request does too.
+    """
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    app.add_middleware(TelemetryMiddleware, telemetry=telemetry)
+    timers: list[asyncio.TimerHandle] = []  # as the server's keep-alive timer
+    contexts: list[contextvars.Context] = []  # as a task or thread the request started
+    during: list[dict] = []
+    sent: list[Any] = []
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict:
+        during.append(request_attributes())
+        timers.append(asyncio.get_running_loop().call_later(3600, lambda: None))
+        contexts.append(contextvars.copy_context())
+        return {"item": item_id}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def serve() -> weakref.ref:
+        scope = _Scope(
+            type="http",
+            asgi={"version": "3.0"},
+            http_version="1.1",
+            method="GET",
+            scheme="http",
+            path="/items/42",
+            raw_path=b"/items/42",
+            query_string=b"token=abc123",
+            root_path="",
+            headers=[(b"host", b"example.com")],
+            client=("203.0.113.7", 5555),
+            server=("127.0.0.1", 8000),
+        )
+        await app(scope, _noop_receive, send)
+        return weakref.ref(scope)
+
+    async def main() -> bool:
+        watched = await serve()
+        # While the loop still holds the timer; and without gc.collect(): the request
+        # leaves no cycle either, which would wait for a collection to go.
+        gone = watched() is None
+        for timer in timers:
+            timer.cancel()
+        return gone
+
+    gone = asyncio.run(main())
+
+    assert sent[0]["status"] == 200
+    assert during == [{attr.HTTP_METHOD: "GET", attr.HTTP_ROUTE: "/items/{item_id}"}]
+    assert gone, "the request's scope outlived it"
+    [context] = contexts
+    assert context.get(current_scope) is not None  # the copy holds the ended view...
+    assert context.run(request_attributes) == {}  # ...which names no request any more
+    assert current_scope.get() is None

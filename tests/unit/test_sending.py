@@ -430,3 +430,211 @@ def test_a_waiting_report_that_fails_its_checks_is_counted(
     assert sending.drain() == 1
     assert exporter.exported == ["good"]
     assert sending.failed_checks == 1
+
+
+# -- batches --------------------------------------------------------------------------------
+
+
+class BatchExporter(TableExporter):
+    """Takes many spans in one call (OTLP: one request), confirmed as a whole."""
+
+    exports_batches = True
+
+    def __init__(self, result: Union[SpanExportResult, Exception] = OK) -> None:
+        super().__init__(result)
+        self.sizes: list[int] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.sizes.append(len(spans))
+        return super().export(spans)
+
+
+class FailsOn(TableExporter):
+    """One call per span; fails the spans named in ``failing``."""
+
+    def __init__(self, failing: set[str]) -> None:
+        super().__init__(OK)
+        self.failing = failing
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.exported.extend(span.name for span in spans)
+        return FAIL if any(span.name in self.failing for span in spans) else OK
+
+
+def deferring(
+    otlp: SpanExporter, outbox: Outbox, backoff: Backoff
+) -> tuple[SendingProcessor, list]:
+    """A sending processor for ``otlp`` whose deliveries wait in the list, run by the test."""
+    jobs: list = []
+    sending = SendingProcessor(
+        {"otlp": otlp}, outbox, backoff, defer=lambda job, on_disk: jobs.append(job)
+    )
+    return sending, jobs
+
+
+def spans(count: int) -> list[ReadableSpan]:
+    return [finished_span(f"r{i}") for i in range(count)]
+
+
+def waiting_reports(outbox: Outbox) -> dict[str, list[str]]:
+    """Each waiting report's name and what it still waits for (claimed, then given back)."""
+    found = {}
+    for batch in outbox.claim_batches():
+        found.update({entry.record["name"]: entry.pending for entry in batch.entries})
+        outbox.settle_batch(batch)
+    return found
+
+
+def test_a_batch_is_one_file_and_one_call_to_an_exporter_that_takes_batches(
+    outbox: Outbox, backoff: Backoff
+) -> None:
+    otlp = BatchExporter()
+    deferred: list[tuple[object, bool]] = []
+    sending = SendingProcessor(
+        {"otlp": otlp}, outbox, backoff, defer=lambda job, on_disk: deferred.append((job, on_disk))
+    )
+
+    with sending.batch():
+        for span in spans(5):
+            sending.on_end(span)
+        assert outbox.count() == 0  # written when the batch ends, not before
+    assert len(list(outbox.directory.iterdir())) == 1  # one file (one fsync)
+    assert outbox.count() == 5
+    assert [on_disk for _, on_disk in deferred] == [True]  # one delivery job
+
+    deferred[0][0]()  # type: ignore[operator]
+
+    assert otlp.sizes == [5]  # one request
+    assert outbox.count() == 0
+
+
+def test_a_batch_where_one_exporter_fails_keeps_exactly_those_reports_for_it(
+    outbox: Outbox, backoff: Backoff
+) -> None:
+    otlp = BatchExporter()
+    sentry = FailsOn({"r3"})  # one envelope per event: r3 fails, and none after it is tried
+    sending = SendingProcessor({"otlp": otlp, "sentry": sentry}, outbox, backoff)
+
+    with sending.batch():
+        for span in spans(5):
+            sending.on_end(span)
+
+    assert otlp.sizes == [5]
+    assert sentry.exported == ["r0", "r1", "r2", "r3"]  # one failure per batch, not per report
+    assert waiting_reports(outbox) == {"r3": ["sentry"], "r4": ["sentry"]}
+
+    assert sending.drain() == 0  # r3 fails again: r4 waits for a later drain (one failure)
+    sentry.failing = set()  # the endpoint takes it now
+    assert sending.drain() == 2
+    assert otlp.sizes == [5]  # never sent twice to the exporter that confirmed it
+    assert sentry.exported == ["r0", "r1", "r2", "r3", "r3", "r3", "r4"]
+    assert outbox.count() == 0
+
+
+def test_a_batch_that_an_exporter_refuses_whole_waits_whole_for_it(
+    outbox: Outbox, backoff: Backoff
+) -> None:
+    otlp = BatchExporter(FAIL)
+    sending = SendingProcessor({"otlp": otlp}, outbox, backoff)
+
+    with sending.batch():
+        for span in spans(3):
+            sending.on_end(span)
+
+    assert waiting_reports(outbox) == {"r0": ["otlp"], "r1": ["otlp"], "r2": ["otlp"]}
+    otlp.result = OK
+    assert sending.drain() == 3
+    assert otlp.sizes == [3, 3]
+    assert outbox.count() == 0
+
+
+def test_a_cancelled_batch_is_neither_stored_nor_sent(outbox: Outbox, backoff: Backoff) -> None:
+    otlp = BatchExporter()
+    sending = SendingProcessor({"otlp": otlp}, outbox, backoff)
+
+    with sending.batch() as cancel:
+        for span in spans(3):
+            sending.on_end(span)
+        assert cancel() == 3
+
+    assert otlp.sizes == []
+    assert outbox.count() == 0
+
+
+def test_a_burst_writes_the_record_of_sent_reports_once_per_interval(
+    outbox: Outbox, backoff: Backoff, tmp_path: Path
+) -> None:
+    timers: list[tuple[float, object]] = []
+    sent = SentLog(tmp_path / "sent")
+    sending = SendingProcessor(
+        {"otlp": BatchExporter()},
+        outbox,
+        backoff,
+        sent=sent,
+        later=lambda when, job: timers.append((when, job)),
+    )
+
+    for index in range(3):
+        with sending.batch():
+            sending.on_end(finished_span(f"r{index}"))
+
+    # The first is written at once; the others wait for the one write scheduled.
+    assert sent.count() == 1
+    assert len(timers) == 1
+    timers[0][1]()  # type: ignore[operator]
+    assert sent.count() == 3
+    sending.on_end(finished_span("r3"))
+    sending.force_flush()  # a flush writes what waits, whatever the interval
+    assert sent.count() == 4
+
+
+def test_batches_waiting_for_the_sending_thread_go_in_one_export(
+    outbox: Outbox, backoff: Backoff
+) -> None:
+    otlp = BatchExporter()
+    sending, jobs = deferring(otlp, outbox, backoff)
+    for index in range(3):  # three batches while the sending thread is busy
+        with sending.batch():
+            sending.on_end(finished_span(f"r{index}"))
+
+    jobs[0]()  # the first job sends all three; the others find nothing left
+    jobs[1]()
+    jobs[2]()
+
+    assert otlp.sizes == [3]
+    assert outbox.count() == 0
+
+
+def test_a_delivery_called_off_leaves_its_batch_on_disk_unsent(
+    outbox: Outbox, backoff: Backoff
+) -> None:
+    otlp = BatchExporter()
+    sending, jobs = deferring(otlp, outbox, backoff)
+    with sending.batch():
+        sending.on_end(finished_span("before"))
+    jobs[0].skip()  # consent withdrawn before it ran
+    with sending.batch():
+        sending.on_end(finished_span("after"))
+    jobs[1]()
+
+    assert otlp.exported == ["after"]
+    assert outbox.count() == 1  # "before" waits on disk (disable() deletes it)
+
+
+def test_beyond_the_memory_bound_the_oldest_batch_is_sent_from_disk(
+    monkeypatch: pytest.MonkeyPatch, outbox: Outbox, backoff: Backoff
+) -> None:
+    from otel_telemetry.pipeline import _sending
+
+    monkeypatch.setattr(_sending, "MAX_WAITING", 2)
+    otlp = BatchExporter()
+    sending, jobs = deferring(otlp, outbox, backoff)
+    for index in range(3):
+        with sending.batch():
+            sending.on_end(finished_span(f"r{index}"))
+            sending.on_end(finished_span(f"s{index}"))
+
+    jobs[-1]()  # the newest batch from memory, then the older ones from disk
+
+    assert sorted(otlp.exported) == ["r0", "r1", "r2", "s0", "s1", "s2"]  # each once
+    assert outbox.count() == 0

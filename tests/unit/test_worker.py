@@ -220,3 +220,48 @@ def test_a_forked_child_has_none_of_its_parents_timed_jobs() -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert parent_done.wait(WAIT)
     assert ran == ["parent"]
+
+
+def test_items_queued_while_the_worker_is_busy_run_as_one_batch_in_order() -> None:
+    worker = Worker("unit-batches", max_queue=100, max_items=100, max_batch=3)
+    blocker = Blocker()
+    worker.submit(blocker)
+    assert blocker.started.wait(WAIT)
+    batches: list[list[int]] = []
+    ran: list[object] = []
+    for item in range(5):
+        worker.submit_item(item, batches.append)
+    worker.submit(lambda: ran.append("job"))  # a job between: the next items batch after it
+    worker.submit_item(5, batches.append)
+    worker.submit(lambda: ran.append(list(batches)))
+    blocker.release.set()
+    assert worker.wait(WAIT)
+
+    # At most max_batch per batch, in the order queued, never across the job between.
+    assert batches == [[0, 1, 2], [3, 4], [5]]
+    assert ran == ["job", [[0, 1, 2], [3, 4], [5]]]
+
+
+@pytest.mark.parametrize(
+    ("max_items", "max_bytes", "sizes", "kept"),
+    [
+        (3, 0, [1, 1, 1, 1, 1], [2, 3, 4]),  # the count bound: the oldest go
+        (0, 10, [4, 4, 4, 1], [1, 2, 3]),  # the bytes bound: the oldest go
+        (0, 10, [4, 4, 50], [2]),  # as many as it takes; the newest stays, even alone
+    ],
+)
+def test_waiting_items_are_bounded_in_count_and_bytes_oldest_dropped_and_counted(
+    max_items: int, max_bytes: int, sizes: list[int], kept: list[int]
+) -> None:
+    worker = Worker("unit-bounds", max_queue=100, max_items=max_items, max_bytes=max_bytes)
+    blocker = Blocker()
+    worker.submit(blocker)
+    assert blocker.started.wait(WAIT)
+    seen: list[int] = []
+    dropped = [worker.submit_item(i, seen.extend, size) for i, size in enumerate(sizes)]
+    blocker.release.set()
+    assert worker.wait(WAIT)
+
+    assert seen == kept
+    assert worker.dropped == len(sizes) - len(kept)
+    assert [d for ds in dropped for d in ds] == sorted(set(range(len(sizes))) - set(kept))
