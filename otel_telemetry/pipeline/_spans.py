@@ -313,11 +313,33 @@ def _frame(
 
 
 def _is_library(filename: str, libraries: Sequence[str]) -> bool:
-    """The standard library or an installed package (``<frozen ...>`` included)."""
+    """The standard library or an installed package (``<frozen ...>`` included); remembered.
+
+    Asked for every frame of every report, and a path's normalisation is most of a
+    report's cost in a burst: each answer is kept (a relative name with the working
+    directory it was read against), and all are forgotten at :data:`_FRAMES_MAX`.
+    """
+    global _library_files
     if filename.startswith("<"):
         return filename.startswith("<frozen ")
-    normalized = os.path.normpath(os.path.abspath(filename))
-    return any(normalized.startswith(root) for root in libraries)
+    roots, answers = _library_files
+    if roots is not libraries:  # the same tuple each time (``_library_roots``): one check
+        answers = {}
+        _library_files = (libraries, answers)
+    key = (filename, "" if os.path.isabs(filename) else os.getcwd())
+    known = answers.get(key)
+    if known is None:
+        normalized = os.path.normpath(os.path.join(key[1], filename))
+        known = any(normalized.startswith(root) for root in libraries)
+        if len(answers) >= _FRAMES_MAX:
+            answers.clear()
+        answers[key] = known
+    return known
+
+
+# The roots the answers were given for, and the answers by (file name, working directory:
+# '' for an absolute name). Replaced whole, so a thread never reads a mix of two.
+_library_files: tuple[Sequence[str], dict[tuple[str, str], bool]] = ((), {})
 
 
 @lru_cache(maxsize=1)

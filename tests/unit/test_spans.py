@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import typing
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -364,3 +365,24 @@ def test_sys_path_is_where_names_are_relative_to(monkeypatch: pytest.MonkeyPatch
     _, event, _ = exception_attributes(_chained(), packages=("tests.unit",))
     [_, raised] = json.loads(event[attr.EXCEPTION_CHAIN])
     assert raised["frames"][0]["filename"] == "test_spans.py"
+
+
+def test_a_relative_file_name_is_judged_against_the_working_directory_of_the_moment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Answers are remembered (a burst asks for the same frames): not across a chdir."""
+    from otel_telemetry.pipeline._spans import _is_library
+
+    library, user = tmp_path / "site-packages", tmp_path / "project"
+    library.mkdir()
+    user.mkdir()
+    roots = (f"{library}{os.sep}",)
+    absolute = str(library / "lib.py")
+
+    assert _is_library(absolute, roots) is True
+    assert _is_library(absolute, roots) is True  # remembered, the same
+    monkeypatch.chdir(library)
+    assert _is_library("crash.py", roots) is True
+    monkeypatch.chdir(user)
+    assert _is_library("crash.py", roots) is False
+    assert _is_library("crash.py", (f"{user}{os.sep}",)) is True  # other roots, other answer
