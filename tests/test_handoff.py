@@ -306,3 +306,42 @@ def test_a_spool_that_cannot_be_written_leaves_the_report_in_the_outbox(
     assert result.returncode == 1
     otlp_http.wait_for_spans(1)
     assert _messages(otlp_http) == ["crash epsilon"]
+
+
+# A crash from generated code compiled under a huge file name (a template engine's):
+# 150 frames of it, after an ordinary handled report (unless ``alone``). Escaped to ASCII,
+# its capture alone is larger than a spool file may be.
+HUGE_FRAMES_HOST = """
+import sys
+from otel_telemetry import Telemetry
+t = Telemetry(app="acme", package="__main__", exporters="otlp")
+t.install()
+if sys.argv[2] == "after a report":
+    try:
+        raise ValueError("an ordinary report first")
+    except ValueError as exc:
+        t.capture_exception(exc)
+name = "/generated/" + "\\u00e9" * 30_000 + ".py"
+scope = {"__name__": "__main__"}
+exec(compile(
+    "def rec(n):\\n    if n == 0:\\n        raise RuntimeError('the huge crash')\\n    rec(n - 1)\\n",
+    name, "exec"), scope)
+sys.setrecursionlimit(10_000)
+scope["rec"](150)
+"""
+
+
+@pytest.mark.parametrize("before", ["alone", "after a report"])
+def test_a_crash_too_large_for_the_spool_is_written_to_the_outbox_and_delivered(
+    host_env: dict[str, str], otlp_http: OtlpHttpReceiver, config_dir: Path, before: str
+) -> None:
+    env = otlp_env(host_env, otlp_http, ACME_TELEMETRY="1")
+
+    result = run_python(HUGE_FRAMES_HOST, env, "huge", before)
+
+    assert result.returncode == 1
+    assert result.stderr.rstrip().endswith("RuntimeError: the huge crash")
+    expected = ["the huge crash"] + (["an ordinary report first"] if before != "alone" else [])
+    otlp_http.wait_for_spans(len(expected))
+    assert sorted(_messages(otlp_http)) == sorted(expected)
+    assert _files(config_dir / "telemetry" / "spool") == []

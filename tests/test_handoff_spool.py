@@ -67,7 +67,7 @@ def test_a_capture_survives_the_spool_unchanged() -> None:
 def test_the_spool_file_is_the_owners_alone_and_holds_no_scrubbed_text(
     settings: Settings,
 ) -> None:
-    assert write_spool([_capture()], settings.config_dir_path(), GRANTED) == 1  # type: ignore[list-item]
+    assert write_spool([_capture()], settings.config_dir_path(), GRANTED) == (1, [])  # type: ignore[list-item]
     spool = settings.layout().spool_dir
     [name] = spooled_names(settings.config_dir_path())
     assert stat.S_IMODE(os.stat(spool / name).st_mode) == 0o600
@@ -248,7 +248,7 @@ def test_an_exit_after_a_burst_writes_one_file_with_the_newest_the_outbox_keeps(
 ) -> None:
     captures = [_capture(f"error {i}") for i in range(MAX_SPOOLED + 50)]
 
-    assert write_spool(captures, settings.config_dir_path(), GRANTED) == MAX_SPOOLED  # type: ignore[arg-type]
+    assert write_spool(captures, settings.config_dir_path(), GRANTED) == (MAX_SPOOLED, [])  # type: ignore[arg-type]
 
     assert len(spooled_names(settings.config_dir_path())) == 1  # one file, one fsync
     assert take_spooled(settings, GRANTED) == MAX_SPOOLED
@@ -279,7 +279,7 @@ def test_a_capture_of_long_messages_outside_ascii_is_spooled_and_sent(
     captured = capture_exception(chain(9), "excepthook", False, packages=("tests",))
     assert len(captured.exceptions) == 10
 
-    assert write_spool([captured], settings.config_dir_path(), GRANTED) == 1  # type: ignore[list-item]
+    assert write_spool([captured], settings.config_dir_path(), GRANTED) == (1, [])  # type: ignore[list-item]
     assert take_spooled(settings, GRANTED) == 1
     [report] = _reports(settings)
     assert len(report["span"]["events"]) == 1  # type: ignore[index]

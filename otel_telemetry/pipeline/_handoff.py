@@ -115,20 +115,33 @@ def can_hand_off(settings: Settings) -> bool:
     return settings.mode() != "server"
 
 
-def write_spool(captures: Sequence[Captured], config_dir: str, decision: ConsentDecision) -> int:
-    """Write the captures to the spool, as one file with one ``fsync``; how many it holds.
+def write_spool(
+    captures: Sequence[Captured], config_dir: str, decision: ConsentDecision
+) -> tuple[int, list[Captured]]:
+    """Write the captures to the spool, as one file with one ``fsync``.
 
     At most the newest :data:`MAX_SPOOLED` captures and :data:`MAX_SPOOL_BYTES` (the
-    outbox would drop the older ones anyway); 0 when the disk refuses.
+    outbox would drop the older ones anyway). A capture that alone takes more than
+    :data:`MAX_SPOOL_BYTES` (frames of generated code with huge file names, escaped to
+    ASCII) is not spooled: the sender could not read it back whole.
 
     Args:
         captures: consented captures the recorder has not taken, in the order made.
         config_dir: the config dir in force.
         decision: the consent in force (its email and level go with the captures).
+
+    Returns:
+        How many captures the spool file holds, and the captures the caller must write
+        to the outbox itself (scrubbed, bounded): the ones too large for the spool, or
+        all of them when the disk refuses. The others were beyond the bounds.
     """
     reports: list[str] = []
+    spooled: list[Captured] = []
+    too_large: list[Captured] = []
     size = 0
     for captured in reversed(captures):  # the newest first: the bounds keep them
+        if len(reports) >= MAX_SPOOLED:
+            break
         text = to_json(
             {
                 "trace_id": _random_hex(16),
@@ -136,25 +149,30 @@ def write_spool(captures: Sequence[Captured], config_dir: str, decision: Consent
                 "capture": capture_document(captured),
             }
         )
-        if len(reports) >= MAX_SPOOLED or (reports and size + len(text) > MAX_SPOOL_BYTES):
+        if len(text) > MAX_SPOOL_BYTES:
+            too_large.append(captured)
+            continue
+        if reports and size + len(text) > MAX_SPOOL_BYTES:
             break
         reports.append(text)
+        spooled.append(captured)
         size += len(text) + 1
+    too_large.reverse()
     if not reports:
-        return 0
+        return 0, too_large
     reports.reverse()
     header = to_json({"format": FORMAT, "email": decision.email, "local": decision.local})
     data = f'{header[:-1]},"reports":[{",".join(reports)}]}}'
     # Named by the oldest capture's time: the outbox file it becomes is as old as that.
-    made = min(c.time_ns for c in captures[len(captures) - len(reports) :])
     # Its count in the name, as a batch of the outbox: `status` and `clean` count captures.
+    made = min(c.time_ns for c in spooled)
     name = f"{made:020d}-{_random_hex(6)}-{len(reports)}.json"
     try:
         ensure_dir(spool_dir(config_dir))
         _write_durable(spool_dir(config_dir), name, data.encode("ascii"))
     except OSError:
-        return 0  # the disk refuses: the caller writes them to the outbox itself
-    return len(reports)
+        return 0, list(captures)  # the disk refuses: the caller writes them itself
+    return len(reports), too_large
 
 
 def start_sender(settings: Settings, decision: ConsentDecision) -> Optional[int]:

@@ -732,15 +732,16 @@ class Pipeline:
         if self._built is not None:
             self._worker.wait(min(timeout, RECORD_GRACE))
         waiting = self._take_unrecorded(decision)
-        spooled = write_spool(waiting, settings.config_dir_path(), decision) if waiting else 0
-        if waiting and not spooled:
-            # The spool refused (a file or a link in its place, a full disk): scrubbed
-            # into the outbox here, without the SDK, as a flush out of time does.
+        spooled, left = write_spool(waiting, settings.config_dir_path(), decision)
+        if left:
+            # The spool refused them (a file or a link in its place, a full disk; one too
+            # large to be read back): scrubbed into the outbox here, without the SDK, as
+            # a flush out of time does.
             from ._spool import write_captures
 
-            write_captures(waiting, settings, decision)
-        elif spooled < len(waiting):
-            self._drop(OUTBOX_FULL, len(waiting) - spooled)  # beyond the outbox's bounds
+            write_captures(left, settings, decision)
+        if spooled + len(left) < len(waiting):
+            self._drop(OUTBOX_FULL, len(waiting) - spooled - len(left))  # beyond the bounds
         self._wait_recorded(deadline)
         # Sends queued here and not begun are the sender's now (it waits for this
         # process to end, so what this process has claimed is abandoned by then).
