@@ -1,36 +1,190 @@
-"""OTLP/JSON encoding of spans, as the OTLP specification and the Collector write it."""
+"""OTLP/JSON encoding of spans, as the OTLP specification and the Collector write it.
+
+The document is what protobuf's JSON mapping makes of the SDK's own OTLP encoding
+(``MessageToDict(encode_spans(spans), use_integers_for_enums=True)``), with ids in
+lower-case hex as OTLP/JSON wants them: the same keys, in the same order, with the same
+values left out. It is built here directly from the spans: protobuf's pure-Python JSON
+printer took most of a flush (the record of sent reports encodes each delivered one).
+``tests/unit/test_otlp_json.py`` holds the two to the same output.
+
+The rules of the mapping kept here: keys in field-number order; a field at its default
+(0, "", an empty list, an unset message) is left out, a member of a ``oneof`` never is;
+64-bit integers are strings; ``double`` NaN and infinities are strings; bytes are base64.
+"""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
-from typing import Any
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
 
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext
 
-_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# Span.SpanFlags: the parent's remoteness is known; and it is remote.
+_HAS_IS_REMOTE = 0x100
+_IS_REMOTE = 0x200
 
 
 def encode_otlp_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
     """Return an ``ExportTraceServiceRequest`` as an OTLP/JSON document.
 
-    The protobuf JSON mapping writes ids in base64 and enums by name; OTLP/JSON wants
-    ids in lower-case hex and enums as integers, so both are converted.
+    Spans are grouped by resource, then by instrumentation scope, in the order first met,
+    as the SDK's encoder groups them.
     """
-    from google.protobuf.json_format import MessageToDict
-    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    grouped: dict[Resource, dict[Optional[InstrumentationScope], list[dict[str, Any]]]] = {}
+    for span in spans:
+        scopes = grouped.setdefault(span.resource, {})
+        scopes.setdefault(span.instrumentation_scope or None, []).append(_span(span))
+    resource_spans = []
+    for resource, scopes in grouped.items():
+        scope_spans = []
+        for scope, encoded in scopes.items():
+            entry: dict[str, Any] = {"scope": _scope(scope), "spans": encoded}
+            if scope is not None and scope.schema_url:
+                entry["schemaUrl"] = scope.schema_url
+            scope_spans.append(entry)
+        entry = {"resource": _attributes_only(resource.attributes), "scopeSpans": scope_spans}
+        if resource.schema_url:
+            entry["schemaUrl"] = resource.schema_url
+        resource_spans.append(entry)
+    return {"resourceSpans": resource_spans} if resource_spans else {}
 
-    document: dict[str, Any] = MessageToDict(encode_spans(spans), use_integers_for_enums=True)
-    for resource_spans in document.get("resourceSpans", ()):
-        for scope_spans in resource_spans.get("scopeSpans", ()):
-            for span in scope_spans.get("spans", ()):
-                _hex_ids(span)
-                for link in span.get("links", ()):
-                    _hex_ids(link)
-    return document
+
+def _span(span: ReadableSpan) -> dict[str, Any]:
+    context = span.get_span_context()
+    assert context is not None  # a ReadableSpan the SDK made has one
+    encoded: dict[str, Any] = {
+        "traceId": f"{context.trace_id:032x}",
+        "spanId": f"{context.span_id:016x}",
+    }
+    trace_state = ",".join(f"{key}={value}" for key, value in (context.trace_state or {}).items())
+    if trace_state:
+        encoded["traceState"] = trace_state
+    if span.parent:
+        encoded["parentSpanId"] = f"{span.parent.span_id:016x}"
+    if span.name:
+        encoded["name"] = span.name
+    encoded["kind"] = span.kind.value + 1  # SPAN_KIND_INTERNAL is 1: 0 is UNSPECIFIED
+    if span.start_time:
+        encoded["startTimeUnixNano"] = str(span.start_time)
+    if span.end_time:
+        encoded["endTimeUnixNano"] = str(span.end_time)
+    _put_attributes(encoded, span.attributes)
+    if span.dropped_attributes:
+        encoded["droppedAttributesCount"] = span.dropped_attributes
+    if span.events:
+        encoded["events"] = [_event(event) for event in span.events]
+    if span.dropped_events:
+        encoded["droppedEventsCount"] = span.dropped_events
+    if span.links:
+        encoded["links"] = [_link(link) for link in span.links]
+    if span.dropped_links:
+        encoded["droppedLinksCount"] = span.dropped_links
+    status: dict[str, Any] = {}
+    if span.status.description:
+        status["message"] = span.status.description
+    if span.status.status_code.value:
+        status["code"] = span.status.status_code.value
+    encoded["status"] = status
+    encoded["flags"] = _flags(span.parent)
+    return encoded
 
 
-def _hex_ids(message: dict[str, Any]) -> None:
-    for name in _ID_FIELDS:
-        if name in message:
-            message[name] = base64.b64decode(message[name]).hex()
+def _event(event: Any) -> dict[str, Any]:
+    encoded: dict[str, Any] = {}
+    if event.timestamp:
+        encoded["timeUnixNano"] = str(event.timestamp)
+    if event.name:
+        encoded["name"] = event.name
+    _put_attributes(encoded, event.attributes)
+    if event.dropped_attributes:
+        encoded["droppedAttributesCount"] = event.dropped_attributes
+    return encoded
+
+
+def _link(link: Any) -> dict[str, Any]:
+    encoded: dict[str, Any] = {
+        "traceId": f"{link.context.trace_id:032x}",
+        "spanId": f"{link.context.span_id:016x}",
+    }
+    _put_attributes(encoded, link.attributes)
+    if link.dropped_attributes:
+        encoded["droppedAttributesCount"] = link.dropped_attributes
+    encoded["flags"] = _flags(link.context)
+    return encoded
+
+
+def _flags(parent: Optional[SpanContext]) -> int:
+    return _HAS_IS_REMOTE | (_IS_REMOTE if parent is not None and parent.is_remote else 0)
+
+
+def _scope(scope: Optional[InstrumentationScope]) -> dict[str, Any]:
+    encoded: dict[str, Any] = {}
+    if scope is None:
+        return encoded
+    if scope.name:
+        encoded["name"] = scope.name
+    if scope.version:
+        encoded["version"] = scope.version
+    _put_attributes(encoded, scope.attributes)
+    return encoded
+
+
+def _attributes_only(attributes: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    encoded: dict[str, Any] = {}
+    _put_attributes(encoded, attributes)
+    return encoded
+
+
+def _put_attributes(encoded: dict[str, Any], attributes: Optional[Mapping[str, Any]]) -> None:
+    """``encoded["attributes"]``: each attribute the SDK's encoder would keep, if any."""
+    if not attributes:
+        return
+    values = []
+    for key, value in attributes.items():
+        try:
+            values.append(_key_value(key, value))
+        except (TypeError, ValueError):
+            continue  # the SDK's encoder logs and skips a value it cannot encode
+    if values:
+        encoded["attributes"] = values
+
+
+def _key_value(key: str, value: Any) -> dict[str, Any]:
+    encoded: dict[str, Any] = {"key": key} if key else {}
+    encoded["value"] = _value(value)
+    return encoded
+
+
+def _value(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, str):
+        return {"stringValue": value}
+    if isinstance(value, int):
+        number = int(value)  # an IntEnum's str() is its name
+        if not _INT64_MIN <= number <= _INT64_MAX:
+            raise ValueError("out of the range of an int64")
+        return {"intValue": str(number)}
+    if isinstance(value, float):
+        if math.isnan(value):
+            return {"doubleValue": "NaN"}
+        if math.isinf(value):
+            return {"doubleValue": "Infinity" if value > 0 else "-Infinity"}
+        return {"doubleValue": value}
+    if isinstance(value, bytes):
+        return {"bytesValue": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, Sequence):
+        items = [_value(item) for item in value]
+        return {"arrayValue": {"values": items} if items else {}}
+    if isinstance(value, Mapping):
+        pairs = [_key_value(str(k), v) for k, v in value.items()]
+        return {"kvlistValue": {"values": pairs} if pairs else {}}
+    raise TypeError(f"no OTLP value for {type(value).__name__}")

@@ -1,0 +1,176 @@
+"""The OTLP/JSON document is protobuf's JSON mapping of the SDK's encoding, exactly.
+
+``encode_otlp_json`` builds the document directly from the spans; the reference is what
+it replaced: ``MessageToDict(encode_spans(spans), use_integers_for_enums=True)`` with
+hex ids. Both are compared as JSON text, so the keys' order counts too.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import json
+import math
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace.span import TraceState
+
+from otel_telemetry.exporters import encode_otlp_json
+
+
+def reference(spans: list[ReadableSpan]) -> dict[str, Any]:
+    from google.protobuf.json_format import MessageToDict
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    document: dict[str, Any] = MessageToDict(encode_spans(spans), use_integers_for_enums=True)
+
+    def hex_ids(message: dict[str, Any]) -> None:
+        for name in ("traceId", "spanId", "parentSpanId"):
+            if name in message:
+                message[name] = base64.b64decode(message[name]).hex()
+
+    for resource_spans in document.get("resourceSpans", ()):
+        for scope_spans in resource_spans.get("scopeSpans", ()):
+            for span in scope_spans.get("spans", ()):
+                hex_ids(span)
+                for link in span.get("links", ()):
+                    hex_ids(link)
+    return document
+
+
+def same(spans: list[ReadableSpan]) -> None:
+    ours = json.dumps(encode_otlp_json(spans), allow_nan=False)
+    assert ours == json.dumps(reference(spans), allow_nan=False)
+
+
+class Color(enum.IntEnum):
+    RED = 1
+
+
+def context(
+    span_id: int = 0x0102030405060708, remote: bool = False, state: Any = None
+) -> SpanContext:
+    return SpanContext(
+        trace_id=0x0AF7651916CD43DD8448EB211C80319C,
+        span_id=span_id,
+        is_remote=remote,
+        trace_flags=TraceFlags(1),
+        trace_state=state,
+    )
+
+
+def span(**overrides: Any) -> ReadableSpan:
+    values: dict[str, Any] = {
+        "name": "exception",
+        "context": context(),
+        "resource": Resource({"service.name": "acme", "service.version": "1.2.3"}),
+        "instrumentation_scope": InstrumentationScope("otel_telemetry", "0.1.0"),
+        "start_time": 1_700_000_000_000_000_000,
+        "end_time": 1_700_000_000_000_000_123,
+        "attributes": {"otel_telemetry.kind": "crash", "count": 3},
+    }
+    values.update(overrides)
+    return ReadableSpan(**values)
+
+
+def test_a_report_as_the_pipeline_makes_it() -> None:
+    same(
+        [
+            span(
+                events=[
+                    Event(
+                        "exception",
+                        {"exception.type": "ValueError", "exception.message": "[email]"},
+                        timestamp=1_700_000_000_000_000_050,
+                    )
+                ],
+                status=Status(StatusCode.ERROR, "ValueError"),
+                kind=SpanKind.INTERNAL,
+            )
+        ]
+    )
+
+
+def test_every_field_that_can_be_set_or_left_out() -> None:
+    parent = context(span_id=0x1111111111111111, remote=True)
+    same(
+        [
+            span(
+                context=context(state=TraceState([("vendor", "value"), ("other", "x")])),
+                parent=parent,
+                kind=SpanKind.SERVER,
+                links=[Link(parent, {"link.attribute": True}), Link(context(span_id=5))],
+                events=[Event("", {}, timestamp=0), Event("named", None, timestamp=7)],
+                status=Status(StatusCode.OK),
+            ),
+            span(name="", start_time=None, end_time=None, attributes=None, kind=SpanKind.CLIENT),
+            span(
+                parent=context(span_id=0), kind=SpanKind.CONSUMER, status=Status(StatusCode.UNSET)
+            ),
+            span(resource=Resource({}, schema_url="https://opentelemetry.io/schemas/1.21.0")),
+            span(instrumentation_scope=None, kind=SpanKind.PRODUCER),
+            span(
+                instrumentation_scope=InstrumentationScope(
+                    "", None, "https://example/schema", {"scope.attribute": 1}
+                )
+            ),
+        ]
+    )
+    same([])
+
+
+def test_values_of_every_type_and_those_the_sdk_skips() -> None:
+    same(
+        [
+            span(
+                attributes={
+                    "": "an empty key",
+                    "text": "",
+                    "yes": False,
+                    "zero": 0,
+                    "negative": -(2**63),
+                    "too large": 2**63,  # skipped by both
+                    "in an array too large": (1, 2**64),  # the whole attribute skipped
+                    "enum": Color.RED,
+                    "double": 2.0,
+                    "minus zero": -0.0,
+                    "nan": math.nan,
+                    "inf": math.inf,
+                    "-inf": -math.inf,
+                    "bytes": b"\x00\xff",
+                    "empty array": (),
+                    "array": ("a", "b"),
+                    "nested": [[1, 2], ["x"]],
+                    "map": {"a": 1, 2: ("b",)},
+                    "empty map": {},
+                    "none": None,
+                    "object": object(),  # skipped by both
+                }
+            )
+        ]
+    )
+
+
+_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**64), max_value=2**64)
+    | st.floats()
+    | st.text(max_size=8)
+    | st.binary(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@given(st.dictionaries(st.text(max_size=6), _VALUES, max_size=6))
+def test_any_attributes(attributes: dict[str, Any]) -> None:
+    same([span(attributes=attributes, events=[Event("e", attributes, timestamp=1)])])
