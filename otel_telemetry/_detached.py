@@ -5,7 +5,8 @@ crash (``os.posix_spawn``, a session of its own, stdio on ``/dev/null``), with i
 instructions in the environment. It:
 
 1. waits until its parent has exited (its claims on outbox files are then abandoned,
-   so nothing is sent twice), at most :data:`LIMIT` seconds in all;
+   so nothing is sent twice), at most :data:`PARENT_WAIT` seconds: a parent still
+   ending keeps what it claimed, and the rest is sent without it;
 2. takes the sender lock of the config dir (one sender per config dir: a second one
    exits at once, and the holder rescans before it leaves);
 3. scrubs the spooled captures into the outbox (``_handoff.take_spooled``: the same
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 
 LIMIT = 30.0
 """Seconds the sender lives at most, from its start: waiting for the parent included."""
+PARENT_WAIT = 10.0
+"""Seconds the sender waits at most for its parent to end before it converts and sends."""
 REAPED_WAIT = 1.0
 """Seconds it waits, after the parent exited, for the parent's own parent to reap it: a
 zombie's pid is still alive, and its claims would look held."""
@@ -75,8 +78,11 @@ def main() -> None:
 
 def run(instructions: dict[str, Any], deadline: float) -> None:
     """Wait for the parent, then convert and drain under the lock until nothing is new."""
-    if not _parent_ended(int(instructions["parent"]), deadline):
-        return  # the parent lives on (it was not exiting): its next exit hands off again
+    # A parent still ending after PARENT_WAIT (atexit handlers that upload a log, wait for
+    # a child) is not waited for longer: what it spooled is scrubbed and sent now (an
+    # unscrubbed capture is on disk only for moments), and what it holds claimed stays
+    # its own, the claims being respected while it lives.
+    _parent_ended(int(instructions["parent"]), min(deadline, time.monotonic() + PARENT_WAIT))
     settings = _settings(instructions["settings"])
     config_dir = settings.config_dir_path()
     gate = _gate(settings, instructions.get("consent") or {})

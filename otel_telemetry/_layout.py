@@ -11,7 +11,6 @@
                                   scrubbed: the detached sender scrubs them into the outbox
             senders/              one file per detached sender started (its pid), removed
                                   when it ends
-            sender.lock           held by the one detached sender of this config dir
             reports/              the ``file`` exporter's OTLP/JSON lines
             sent/                 a copy of each delivered report (newest 100, 1 MB)
             backoff.json          per exporter, when it may send again
@@ -61,7 +60,6 @@ _TELEMETRY = "telemetry"
 _OUTBOX = "outbox"
 _SPOOL = "spool"
 _SENDERS = "senders"
-_SENDER_LOCK = "sender.lock"
 
 # Absent on Windows: there the lstat checks below are the guard.
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -147,11 +145,6 @@ class Layout:
         """One file per detached sender started, named by its pid."""
         return self.telemetry_dir / _SENDERS
 
-    @property
-    def sender_lock(self) -> Path:
-        """Locked (``flock``) by the one detached sender that drains this config dir."""
-        return self.telemetry_dir / _SENDER_LOCK
-
 
 def outbox_dir(config_dir: str) -> str:
     """The outbox folder of a config dir, as a string (for the app thread)."""
@@ -161,6 +154,15 @@ def outbox_dir(config_dir: str) -> str:
 def spool_dir(config_dir: str) -> str:
     """The spool folder of a config dir, as a string (for the exiting thread)."""
     return os.path.join(config_dir, _TELEMETRY, _SPOOL)
+
+
+def telemetry_dir(config_dir: str) -> str:
+    """The telemetry folder of a config dir, as a string.
+
+    The detached sender of the config dir holds an ``flock`` on it
+    (``pipeline/_handoff.lock_sender``).
+    """
+    return os.path.join(config_dir, _TELEMETRY)
 
 
 def senders_dir(config_dir: str) -> str:

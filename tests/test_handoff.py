@@ -345,3 +345,84 @@ def test_a_crash_too_large_for_the_spool_is_written_to_the_outbox_and_delivered(
     otlp_http.wait_for_spans(len(expected))
     assert sorted(_messages(otlp_http)) == sorted(expected)
     assert _files(config_dir / "telemetry" / "spool") == []
+
+
+def test_a_disk_that_refuses_both_the_spool_and_the_outbox_still_delivers(
+    host_env: dict[str, str], otlp_http: OtlpHttpReceiver, config_dir: Path, tmp_path: Path
+) -> None:
+    """``telemetry`` is a link (never written through): no sender could find the report,
+    so the crashing process sends it itself, without a copy on disk, as before a spool."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    config_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (config_dir / "telemetry").symlink_to(elsewhere)
+    env = otlp_env(host_env, otlp_http, ACME_TELEMETRY="1")
+
+    result = run_python(_host(), env, "zeta")
+
+    assert result.returncode == 1
+    assert result.stdout == "host output\n"
+    otlp_http.wait_for_spans(1)
+    assert _messages(otlp_http) == ["crash zeta"]
+    assert list(elsewhere.iterdir()) == []  # nothing written through the link
+
+
+@pytest.mark.parametrize("planted", ["a folder", "a link"])
+def test_a_planted_sender_lock_stops_no_sender(
+    host_env: dict[str, str], otlp_http: OtlpHttpReceiver, config_dir: Path, planted: str
+) -> None:
+    """The lock is the ``telemetry`` folder's own: a ``sender.lock`` of any kind is inert."""
+    telemetry = config_dir / "telemetry"
+    telemetry.mkdir(parents=True, mode=0o700)
+    if planted == "a folder":
+        (telemetry / "sender.lock").mkdir()
+    else:
+        (telemetry / "sender.lock").symlink_to("/nonexistent")
+    env = otlp_env(host_env, otlp_http, ACME_TELEMETRY="1")
+
+    result = run_python(_host(), env, "eta")
+
+    assert result.returncode == 1
+    otlp_http.wait_for_spans(1)
+    assert _messages(otlp_http) == ["crash eta"]
+    assert _files(telemetry / "spool") == []
+
+
+# A host whose exit goes on for longer than the sender waits for it (an atexit handler
+# that uploads a log, waits for a child): the report must not wait for it.
+SLOW_EXIT_HOST = """
+import atexit, sys, time
+from otel_telemetry import Telemetry
+t = Telemetry(app="acme", package="__main__", exporters="otlp")
+t.install()
+atexit.register(time.sleep, float(sys.argv[2]))  # runs after ours: registered later
+def crash(tag):
+    raise ValueError(f"crash {tag} with password=hunter2")
+crash(sys.argv[1])
+"""
+
+
+def test_a_parent_that_takes_long_to_end_does_not_hold_its_report_back(
+    host_env: dict[str, str], otlp_http: OtlpHttpReceiver, config_dir: Path
+) -> None:
+    from otel_telemetry._detached import PARENT_WAIT
+
+    env = otlp_env(host_env, otlp_http, ACME_TELEMETRY="1")
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_EXIT_HOST, "theta", str(PARENT_WAIT + 20)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        spans = otlp_http.wait_for_spans(1, timeout=PARENT_WAIT + 15)
+        assert process.poll() is None  # still ending: the report did not wait for it
+        assert _files(config_dir / "telemetry" / "spool") == []  # scrubbed, not left raw
+    finally:
+        process.kill()
+        process.communicate(timeout=30)
+        wait_for_senders(env)
+    assert len(spans) == 1
+    assert "hunter2" not in _messages(otlp_http)[0]

@@ -371,3 +371,25 @@ def test_a_sender_s_pid_given_to_another_process_is_not_taken_for_the_sender(
         assert not noted.exists()
     finally:
         noted.unlink(missing_ok=True)
+
+
+def test_a_spool_file_a_killed_writer_left_half_written_goes_after_a_minute(
+    settings: Settings,
+) -> None:
+    """It holds an unscrubbed capture nobody will finish: not kept for ever."""
+    import time
+
+    from otel_telemetry.pipeline._handoff import ORPHAN_AGE
+
+    spool = settings.layout().spool_dir
+    spool.mkdir(parents=True, mode=0o700)
+    orphan, writing = spool / ".1-abc-1.json.tmp", spool / ".2-def-1.json.tmp"
+    orphan.write_text(SECRET)
+    writing.write_text(SECRET)
+    old = time.time() - ORPHAN_AGE - 5
+    os.utime(orphan, (old, old))
+
+    assert spooled_names(settings.config_dir_path()) == []
+
+    assert not orphan.exists()
+    assert writing.exists()  # a write that may be under way is left alone

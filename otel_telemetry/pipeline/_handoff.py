@@ -16,8 +16,8 @@ with the same rules as every report (``scrub_record``), bounded, and written to 
 outbox, unclaimed; only then is its spool file deleted, so a report is always on disk,
 scrubbed or not. Its trace and span ids were drawn when the spool file was written, so
 a capture converted twice (a converter killed between the two steps) is the same report,
-the same Sentry event. Conversions hold the sender lock (``flock`` on
-``telemetry/sender.lock``), so two converters never take the same file.
+the same Sentry event. Conversions hold the sender lock (``flock`` on the ``telemetry``
+folder), so two converters never take the same file.
 
 Privacy: a spool file holds an unscrubbed capture (the same plain values the recorder
 queue holds in memory: types, messages, frames) of a crash the user consented to, in
@@ -39,6 +39,7 @@ from otel_telemetry._layout import (
     senders_dir,
     set_file_mode,
     spool_dir,
+    telemetry_dir,
     written_ns,
 )
 
@@ -481,11 +482,19 @@ def _same_process(path: str, pid: int) -> bool:
 
 
 def spooled_names(config_dir: str) -> list[str]:
-    """The spool's files ready to be read, oldest first (none being written)."""
+    """The spool's files ready to be read, oldest first (none being written).
+
+    A temporary file older than :data:`ORPHAN_AGE` is removed on the way: its writer was
+    killed mid-write (it holds an unscrubbed capture nobody will finish).
+    """
+    directory = spool_dir(config_dir)
     try:
-        names = os.listdir(spool_dir(config_dir))
+        names = os.listdir(directory)
     except OSError:
         return []
+    for name in names:
+        if is_temporary(name):
+            _remove_orphan(os.path.join(directory, name))
     return sorted(
         name
         for name in names
@@ -493,22 +502,38 @@ def spooled_names(config_dir: str) -> list[str]:
     )
 
 
+ORPHAN_AGE = 60.0
+"""Seconds after which a temporary spool file is a killed writer's, never a write under way."""
+
+
+def _remove_orphan(path: str) -> None:
+    import time
+
+    try:
+        info = os.lstat(path)
+        if time.time() - info.st_mtime > ORPHAN_AGE:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
 def lock_sender(config_dir: str) -> Optional[int]:
     """Take the sender lock of ``config_dir`` without waiting; its descriptor, or None.
 
     Released by :func:`unlock_sender`, or by the kernel when the holder ends (a sender
-    killed with SIGKILL holds nothing).
+    killed with SIGKILL holds nothing). The lock is on the ``telemetry`` folder itself,
+    which is checked to be ours (no link): a lock file could be replaced by a link or a
+    folder, and then no sender could ever take it.
     """
     try:
         import fcntl
     except ImportError:  # not POSIX: no sender, and the drain converts unlocked
         return -1
-    from otel_telemetry._layout import open_regular
 
-    path = os.path.join(config_dir, "telemetry", "sender.lock")
+    directory = telemetry_dir(config_dir)
     try:
-        ensure_dir(os.path.dirname(path))
-        fd = open_regular(path, WRITE_FLAGS | os.O_CREAT)
+        ensure_dir(directory)
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC)
     except OSError:
         return None
     try:

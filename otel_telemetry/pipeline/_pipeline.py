@@ -739,7 +739,17 @@ class Pipeline:
             # a flush out of time does.
             from ._spool import write_captures
 
-            write_captures(left, settings, decision)
+            refused = write_captures(left, settings, decision)
+            if refused:
+                # Neither the spool nor the outbox takes them (a full or read-only disk):
+                # no sender could find them. Recorded and sent by this process, without
+                # a copy on disk, as a flush does when the disk refuses.
+                for captured in refused:
+                    pending = _Pending(captured)
+                    with self._take_lock:
+                        self._unrecorded.append(pending)
+                    self._queue(pending)
+                return False
         if spooled + len(left) < len(waiting):
             self._drop(OUTBOX_FULL, len(waiting) - spooled - len(left))  # beyond the bounds
         self._wait_recorded(deadline)

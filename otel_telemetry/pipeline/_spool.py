@@ -25,13 +25,18 @@ if TYPE_CHECKING:
 
 def write_captures(
     captures: Sequence[Captured], settings: Settings, decision: ConsentDecision
-) -> None:
+) -> list[Captured]:
     """Write ``captures`` to the outbox of ``settings``.
 
     Args:
         captures: consented captures, in the order they were made.
         settings: the host's settings (exporters, config dir, scrubbing, mode).
         decision: the consent in force: ``granted``, with the email the user gave.
+
+    Returns:
+        The captures the disk refused (a full or read-only disk, a link where the outbox
+        should be), for the caller to send without a copy on disk; a capture that could
+        not be scrubbed is not among them: it is never written, nor sent, raw.
     """
     from otel_telemetry.scrubbing import Scrubber
 
@@ -40,12 +45,12 @@ def write_captures(
     # Local mode: for the file exporter alone; a later run's drain records it there.
     pending = ["file"] if decision.local else list(settings.exporters_in_use())
     if not pending:
-        return  # exporter "none": nothing is sent, so nothing is kept
+        return []  # exporter "none": nothing is sent, so nothing is kept
     outbox = Outbox(settings.layout().outbox_dir)
     scrubber = Scrubber(settings.scrubbing)
     resource = resource_attributes(settings.app, settings.version, settings.environment())
     mode = settings.mode()
-    for captured in captures:
+    for index, captured in enumerate(captures):
         try:
             install_id = None
             if isinstance(captured, CapturedEvent):
@@ -63,4 +68,5 @@ def write_captures(
             debug("otel_telemetry: a report could not be written at exit", exc_info=True)
             continue
         if outbox.put(record, pending, claimed=False) is None:
-            break  # the disk refuses: put() warned once
+            return list(captures[index:])  # the disk refuses: put() warned once
+    return []
