@@ -347,15 +347,21 @@ def test_a_crash_too_large_for_the_spool_is_written_to_the_outbox_and_delivered(
     assert _files(config_dir / "telemetry" / "spool") == []
 
 
-def test_a_disk_that_refuses_both_the_spool_and_the_outbox_still_delivers(
-    host_env: dict[str, str], otlp_http: OtlpHttpReceiver, config_dir: Path, tmp_path: Path
+@pytest.mark.parametrize("linked", ["telemetry", "telemetry/outbox"])
+def test_a_disk_that_refuses_the_outbox_still_delivers(
+    host_env: dict[str, str],
+    otlp_http: OtlpHttpReceiver,
+    config_dir: Path,
+    tmp_path: Path,
+    linked: str,
 ) -> None:
-    """``telemetry`` is a link (never written through): no sender could find the report,
-    so the crashing process sends it itself, without a copy on disk, as before a spool."""
+    """A link where our folder should be (never written through): no sender could write
+    the report to the outbox, so the crashing process sends it itself, without a copy on
+    disk, as before a spool; nothing unscrubbed is left behind."""
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir(mode=0o700)
-    config_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    (config_dir / "telemetry").symlink_to(elsewhere)
+    (config_dir / linked).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (config_dir / linked).symlink_to(elsewhere)
     env = otlp_env(host_env, otlp_http, ACME_TELEMETRY="1")
 
     result = run_python(_host(), env, "zeta")
@@ -365,6 +371,7 @@ def test_a_disk_that_refuses_both_the_spool_and_the_outbox_still_delivers(
     otlp_http.wait_for_spans(1)
     assert _messages(otlp_http) == ["crash zeta"]
     assert list(elsewhere.iterdir()) == []  # nothing written through the link
+    assert _files(config_dir / "telemetry" / "spool") == []
 
 
 @pytest.mark.parametrize("planted", ["a folder", "a link"])

@@ -24,7 +24,13 @@ import threading
 from collections import deque
 
 from otel_telemetry._fork import renew_in_child
-from otel_telemetry._layout import clear_reports, count_reports, outbox_dir, spool_dir
+from otel_telemetry._layout import (
+    clear_reports,
+    count_reports,
+    ensure_dir,
+    outbox_dir,
+    spool_dir,
+)
 from otel_telemetry._log import debug
 
 from ._worker import Worker, wait_time
@@ -726,6 +732,12 @@ class Pipeline:
             return False  # asked (held for the question) or off: as the flush decides
         if not decision.local and not settings.exporters_in_use():
             return False  # exporter "none": nothing is sent, nothing kept
+        try:
+            ensure_dir(outbox_dir(settings.config_dir_path()))
+        except OSError:
+            # No outbox a sender could write (a link or a file in its place): it would
+            # leave the spool unscrubbed. This process sends, without a copy on disk.
+            return False
         import time
 
         deadline = time.monotonic() + RECORD_GRACE
