@@ -149,7 +149,6 @@ def test_values_of_every_type_and_those_the_sdk_skips() -> None:
                     "nested": [[1, 2], ["x"]],
                     "map": {"a": 1, 2: ("b",)},
                     "empty map": {},
-                    "none": None,
                     "object": object(),  # skipped by both
                 }
             )
@@ -157,9 +156,11 @@ def test_values_of_every_type_and_those_the_sdk_skips() -> None:
     )
 
 
+# No None: no span of ours holds one (the SDK drops a None attribute, our events leave
+# it out), and SDK releases disagree on it (1.41 skips the attribute, later ones write
+# an empty value).
 _VALUES = st.recursive(
-    st.none()
-    | st.booleans()
+    st.booleans()
     | st.integers(min_value=-(2**64), max_value=2**64)
     | st.floats()
     | st.text(max_size=8)
