@@ -112,9 +112,9 @@ def clean(settings: Settings) -> Cleaned:
     steps: dict[str, Callable[[], Any]] = {
         # Captures a crashing process wrote at exit, not yet scrubbed by its sender: first,
         # so that a sender converting now finds nothing more to put in the outbox.
-        "spooled": lambda: _clear_folder(layout.spool_dir, problems, _is_report_name),
+        "spooled": lambda: _clear_folder(layout.spool_dir, problems, _reports_in_name),
         # Claimed reports too: a claim of a live process is re-sent by nobody once it is gone.
-        "waiting": lambda: _clear_folder(layout.outbox_dir, problems, _is_report_name),
+        "waiting": lambda: _clear_folder(layout.outbox_dir, problems, _reports_in_name),
         "stored": lambda: _clear_reports(layout, problems),
         "sent": lambda: _clear_sent(layout, problems),
         "install id": lambda: _remove_file(layout.install_id_file, problems),
@@ -650,7 +650,7 @@ def _utc_iso(time_ns: int) -> Optional[str]:
 # -- clean -----------------------------------------------------------------------------------
 
 
-def _is_report_name(name: str) -> int:
+def _reports_in_name(name: str) -> int:
     """How many reports the file ``name`` of the outbox or the spool held (0: not ours)."""
     from ._layout import reports_in
 

@@ -393,3 +393,17 @@ def test_a_spool_file_a_killed_writer_left_half_written_goes_after_a_minute(
 
     assert not orphan.exists()
     assert writing.exists()  # a write that may be under way is left alone
+
+
+def test_a_fifo_planted_as_a_sender_s_file_is_never_waited_on(settings: Settings) -> None:
+    """``senders/<pid>`` is read without following links or opening FIFOs for a reader."""
+    from otel_telemetry.pipeline._handoff import running_senders
+
+    senders = settings.layout().senders_dir
+    senders.mkdir(parents=True, mode=0o700)
+    planted = senders / str(os.getpid())
+    os.mkfifo(planted)
+    try:
+        assert running_senders(settings.config_dir_path()) == [os.getpid()]  # unknown: alive
+    finally:
+        planted.unlink()

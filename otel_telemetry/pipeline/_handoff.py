@@ -469,13 +469,19 @@ def running_senders(config_dir: str) -> list[int]:
 
 
 def _same_process(path: str, pid: int) -> bool:
-    """Whether the sender noted at ``path`` is still process ``pid`` (True when unknown)."""
+    """Whether the sender noted at ``path`` is still process ``pid`` (True when unknown).
+
+    Read as every file of ours is (``read_bounded``): a link, a FIFO or a large file
+    planted in its place is never followed, waited on or read whole; it says nothing.
+    """
+    from otel_telemetry._layout import read_bounded
+
     try:
-        with open(path, "rb") as file:
-            noted = file.read(64).decode("ascii", "replace").strip()
+        noted = read_bounded(path, 64).decode("ascii", "replace").strip()
     except OSError:
         return True
-    return not noted or noted == _started(pid) or not _started(pid)
+    started = _started(pid)
+    return not noted or not started or noted == started
 
 
 # -- the sender, a later run's drain, show -----------------------------------------------------

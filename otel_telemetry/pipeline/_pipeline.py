@@ -164,8 +164,11 @@ class Pipeline:
 
         Captures queued while the recorder is busy are recorded together, as one batch.
         """
-        pending = _Pending(captured, deferred=self._ending)
         self._submitted = True
+        self._enqueue(_Pending(captured, deferred=self._ending))
+
+    def _enqueue(self, pending: _Pending) -> None:
+        """Note ``pending`` as unrecorded and queue it, unless the exit's hand-off takes it."""
         with self._take_lock:
             self._unrecorded.append(pending)
         if pending.deferred:
@@ -757,10 +760,7 @@ class Pipeline:
                 # no sender could find them. Recorded and sent by this process, without
                 # a copy on disk, as a flush does when the disk refuses.
                 for captured in refused:
-                    pending = _Pending(captured)
-                    with self._take_lock:
-                        self._unrecorded.append(pending)
-                    self._queue(pending)
+                    self._enqueue(_Pending(captured))
                 return False
         if spooled + len(left) < len(waiting):
             self._drop(OUTBOX_FULL, len(waiting) - spooled - len(left))  # beyond the bounds
