@@ -37,6 +37,14 @@ among them.)
 The ratios to no middleware are medians of per-round ratios, each round's figure divided
 by no middleware's of the same round, so that drift of the machine cancels out.
 
+What a middleware adds to each request is also measured without a server
+(:func:`added_per_request`): the same app, with and without the middleware, called
+directly over ASGI in one fresh process, interleaved rounds. ``wrk``'s requests/s move
+by several per cent from run to run on a shared 2-core machine (wrk, the server and the
+harness take turns on the cores), more than the 2 % to be shown; the time a middleware
+adds, divided by the CPU time a request costs the server without it, is the share of
+requests per second it takes, measured to a fraction of a per cent.
+
 Run ``python benchmarks/asgi_overhead.py [rounds] [seconds]`` for a table; ``measure()``
 is what ``benchmarks/run.py`` calls. Needs ``wrk`` (``apt-get install wrk``).
 """
@@ -326,6 +334,81 @@ def measure(rounds: int, seconds: float) -> dict[str, dict[str, list[float]]]:
     finally:
         receiver.close()
     return results
+
+
+_ADDED = """
+import asyncio, os, statistics, sys, time
+
+ROUNDS, CALLS = int(sys.argv[1]), int(sys.argv[2])
+source = open(os.path.join(sys.argv[3], "bench_app.py")).read()
+apps = {}
+for key in ("none", "ours"):
+    os.environ["ASGI_BENCH_CONTENDER"] = key
+    scope = {"__name__": f"bench_app_{key}"}
+    exec(compile(source, "bench_app.py", "exec"), scope)
+    apps[key] = scope["app"]
+request = {
+    "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+    "scheme": "http", "path": PATH, "raw_path": PATH.encode(), "query_string": b"",
+    "root_path": "", "headers": [(b"host", b"127.0.0.1")],
+    "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+}
+async def receive():
+    return {"type": "http.request", "body": b"", "more_body": False}
+async def send(message):
+    if message["type"] == "http.response.start" and message["status"] != 200:
+        raise SystemExit(f"status {message['status']}")
+async def run(app, calls):
+    started = time.perf_counter()
+    for _ in range(calls):
+        await app(dict(request), receive, send)
+    return (time.perf_counter() - started) / calls * 1e6
+loop = asyncio.new_event_loop()
+for app in apps.values():
+    loop.run_until_complete(run(app, CALLS))  # warm: routes compiled, code cached
+times = {key: [] for key in apps}
+for _ in range(ROUNDS):
+    for key, app in apps.items():
+        times[key].append(loop.run_until_complete(run(app, CALLS)))
+print(repr(times))
+"""
+
+
+def added_per_request(rounds: int = 15, calls: int = 3000) -> dict[str, list[float]]:
+    """µs per request of the app alone (``"none"``) and with our middleware (``"ours"``).
+
+    One fresh process (consent on, server mode, the ``otlp`` exporter pointed nowhere it
+    is ever used: no request raises), the benchmark's own app module built twice, each
+    called ``calls`` times per round directly over ASGI, the two interleaved for
+    ``rounds`` rounds. No server and no socket: what is left is the app's and the
+    middleware's own work, so the difference is the middleware's, per request.
+    """
+    import ast
+
+    with tempfile.TemporaryDirectory(prefix="asgi-added-") as tmp:
+        workdir = Path(tmp)
+        (workdir / "bench_app.py").write_text(textwrap.dedent(_APP))
+        (workdir / "config").mkdir()
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("OTEL_", "BENCH_", "SENTRY_", "ASGI_BENCH_"))
+        }
+        env.update(
+            ASGI_BENCH_CONFIG=str(workdir / "config"),
+            ASGI_BENCH_OTLP="http://127.0.0.1:9/v1/traces",
+            BENCH_TELEMETRY="1",
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", f"PATH = {PATH!r}\n{_ADDED}", str(rounds), str(calls), tmp],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
+        )
+    times: dict[str, list[float]] = ast.literal_eval(result.stdout.strip().splitlines()[-1])
+    return times
 
 
 def ratios(results: dict[str, dict[str, list[float]]]) -> dict[str, tuple[float, float]]:

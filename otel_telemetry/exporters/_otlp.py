@@ -34,6 +34,7 @@ from otel_telemetry._version import __version__
 from ._delivery import Delivery, span_delivery_id
 from ._file import FileSpanExporter
 from ._http import delivery_of_post
+from ._otlp_proto import encode_otlp_proto
 from ._registry import ExporterContext
 from ._route import OtlpRoute
 
@@ -114,15 +115,10 @@ class OtlpHttpSpanExporter(_SentAtOnce):
             "Content-Type": "application/x-protobuf",
         }
         self._headers.setdefault("user-agent", f"otel_telemetry/{__version__}")
-        # Imported here, while the pipeline is built (with the host's warnings filters
-        # kept), not at the first export on the sending thread.
-        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-
-        self._encode = encode_spans
 
     def _send(self, spans: Sequence[ReadableSpan]) -> Delivery:
         """One request; delivered only when the endpoint answered 2xx."""
-        body: bytes = self._encode(spans).SerializeToString()
+        body = encode_otlp_proto(spans)
         delivery, _ = delivery_of_post(self.endpoint, body, self._headers, timeout=self.timeout)
         return delivery
 
@@ -160,6 +156,9 @@ def create_otlp_exporter(context: ExporterContext) -> SpanExporter:
 
 GRPC_EXTRA_HINT = "pip install 'otel-telemetry[grpc]'"
 
+#: The OTLP trace service's one method (opentelemetry-proto's ``trace_service.proto``).
+_EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
 #: gRPC reads ``http_proxy``/``https_proxy``/``grpc_proxy`` (and the credentials in them)
 #: unless told not to. The value must be an int: C-core ignores a string there.
 GRPC_CHANNEL_OPTIONS: Any = (
@@ -172,7 +171,6 @@ def _grpc_span_exporter(route: OtlpRoute) -> Optional[SpanExporter]:
     """Our OTLP/gRPC exporter, or None (with one warning) without the grpc extra."""
     try:
         import grpc  # noqa: F401 - the extra's C library
-        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc  # noqa: F401
     except ImportError:
         warn_once(
             "otlp-protocol:grpc",
@@ -199,10 +197,6 @@ class OtlpGrpcSpanExporter(_SentAtOnce):
 
     def __init__(self, route: OtlpRoute, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         import grpc
-        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import (
-            TraceServiceStub,
-        )
 
         super().__init__()
         url = route.grpc_url()
@@ -218,8 +212,9 @@ class OtlpGrpcSpanExporter(_SentAtOnce):
             )
         else:
             self._channel = grpc.insecure_channel(self.target, options=GRPC_CHANNEL_OPTIONS)
-        self._stub: Any = TraceServiceStub(self._channel)  # type: ignore[no-untyped-call]
-        self._encode = encode_spans
+        # The request is our own encoding's bytes and the answer is never read: no
+        # serializer either way (gRPC then sends and hands back bytes as they are).
+        self._export: Any = self._channel.unary_unary(_EXPORT_METHOD)
         self.where = f"{'https' if self.secure else 'http'}://{self.target}"
 
     def _send(self, spans: Sequence[ReadableSpan]) -> Delivery:
@@ -227,7 +222,7 @@ class OtlpGrpcSpanExporter(_SentAtOnce):
         import grpc
 
         try:
-            self._stub.Export(self._encode(spans), metadata=self.metadata, timeout=self.timeout)
+            self._export(encode_otlp_proto(spans), metadata=self.metadata, timeout=self.timeout)
         except grpc.RpcError as error:
             code = error.code() if callable(getattr(error, "code", None)) else None
             if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):

@@ -101,6 +101,7 @@ def raised_by_user_code(
     entry: RawException,
     packages: Sequence[str],
     libraries: Optional[Sequence[str]] = None,
+    cwd: Optional[str] = None,
 ) -> bool:
     """True when the user's own code raised ``entry``.
 
@@ -110,13 +111,14 @@ def raised_by_user_code(
     or an installed package's: a function of those called directly from the user's code
     (``datetime.strptime`` on the user's text) raises with the user's data, and its
     message is the user's. An exception without frames (never raised), or whose every
-    frame is a library's, is not.
+    frame is a library's, is not. A relative file name is read against ``cwd`` (the
+    working directory when not given).
     """
     roots = _library_roots() if libraries is None else libraries
     for filename, _, _, module in reversed(entry.frames):
         if is_in_package(module, packages) or is_in_package(module, _OURS):
             return False
-        if not _is_library(filename, roots):
+        if not _is_library(filename, roots, cwd):
             return True
     return False
 
@@ -127,14 +129,15 @@ def exception_attributes(
     """Return ``(span attributes, exception event attributes, status description)``."""
     roots = _sys_path_roots(tuple(sys.path))
     libraries = _library_roots()
+    cwd = _working_dir(captured.exceptions)
     chain: list[SpanChainEntry] = []
     lines: list[str] = []
-    messages = _link_messages(captured.exceptions, packages, libraries)
+    messages = _link_messages(captured.exceptions, packages, libraries, cwd)
     key = (tuple(packages), roots, libraries)
     for entry, message in zip(captured.exceptions, messages):
         frames = [
             frame
-            for frame in (_known_frame(raw, key) for raw in entry.frames)
+            for frame in (_known_frame(raw, key, cwd) for raw in entry.frames)
             # Our own wrappers (capture_errors) are noise in every report; dropped (None).
             if frame is not None
         ]
@@ -176,8 +179,28 @@ MIN_QUOTED = 4
 """The shortest message of the user's that is also replaced where another link quotes it."""
 
 
+def _working_dir(exceptions: Sequence[RawException]) -> str:
+    """The working directory, read once per report, and only for a relative file name.
+
+    Reading it is a system call, which lets another thread take the GIL: once per
+    frame, it was most of a burst's recording time. "" when none is relative or it
+    cannot be read (removed under the process): a relative name is then read as it is.
+    """
+    for entry in exceptions:
+        for filename, _, _, _ in entry.frames:
+            if filename and filename[0] != "<" and not os.path.isabs(filename):
+                try:
+                    return os.getcwd()
+                except OSError:
+                    return ""
+    return ""
+
+
 def _link_messages(
-    exceptions: Sequence[RawException], packages: Sequence[str], libraries: Sequence[str]
+    exceptions: Sequence[RawException],
+    packages: Sequence[str],
+    libraries: Sequence[str],
+    cwd: Optional[str] = None,
 ) -> list[str]:
     """The message of each link, as a report holds it.
 
@@ -188,7 +211,7 @@ def _link_messages(
     """
     messages = [entry.message for entry in exceptions]
     users = [
-        bool(message) and raised_by_user_code(entry, packages, libraries)
+        bool(message) and raised_by_user_code(entry, packages, libraries, cwd)
         for entry, message in zip(exceptions, messages)
     ]
     quoted = sorted(
@@ -264,6 +287,7 @@ _frames: dict[tuple[Any, ...], Optional[Frame]] = {}
 def _known_frame(
     frame: tuple[str, int, str, str],
     key: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]],
+    cwd: Optional[str] = None,
 ) -> Optional[Frame]:
     """:func:`_frame` of ``frame``, None for a frame of ours; remembered.
 
@@ -278,7 +302,9 @@ def _known_frame(
     if known is not _frames:
         return known  # type: ignore[return-value]
     packages, roots, libraries = key
-    result = None if is_in_package(frame[3], _OURS) else _frame(frame, packages, roots, libraries)
+    result = (
+        None if is_in_package(frame[3], _OURS) else _frame(frame, packages, roots, libraries, cwd)
+    )
     filename = frame[0]
     if not filename or filename.startswith("<") or os.path.isabs(filename):
         if len(_frames) >= _FRAMES_MAX:
@@ -292,10 +318,11 @@ def _frame(
     packages: Sequence[str],
     roots: Sequence[str],
     libraries: Sequence[str],
+    cwd: Optional[str] = None,
 ) -> Frame:
     filename, lineno, function, module = frame
     in_app = is_in_package(module, packages)
-    if not in_app and not _is_library(filename, libraries):
+    if not in_app and not _is_library(filename, libraries, cwd):
         return {
             "filename": USER_CODE,
             "function": USER_CODE,
@@ -312,12 +339,13 @@ def _frame(
     }
 
 
-def _is_library(filename: str, libraries: Sequence[str]) -> bool:
+def _is_library(filename: str, libraries: Sequence[str], cwd: Optional[str] = None) -> bool:
     """The standard library or an installed package (``<frozen ...>`` included); remembered.
 
     Asked for every frame of every report, and a path's normalisation is most of a
     report's cost in a burst: each answer is kept (a relative name with the working
-    directory it was read against), and all are forgotten at :data:`_FRAMES_MAX`.
+    directory it was read against: ``cwd``, else read here), and all are forgotten at
+    :data:`_FRAMES_MAX`.
     """
     global _library_files
     if filename.startswith("<"):
@@ -326,7 +354,10 @@ def _is_library(filename: str, libraries: Sequence[str]) -> bool:
     if roots is not libraries:  # the same tuple each time (``_library_roots``): one check
         answers = {}
         _library_files = (libraries, answers)
-    key = (filename, "" if os.path.isabs(filename) else os.getcwd())
+    if os.path.isabs(filename):
+        key = (filename, "")
+    else:
+        key = (filename, os.getcwd() if cwd is None else cwd)
     known = answers.get(key)
     if known is None:
         normalized = os.path.normpath(os.path.join(key[1], filename))

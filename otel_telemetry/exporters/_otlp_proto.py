@@ -1,0 +1,226 @@
+"""OTLP protobuf encoding of spans, written directly as protobuf's wire format.
+
+The bytes are those of the SDK's own encoding (``encode_spans(spans).SerializeToString()``):
+the same messages, fields in field-number order, defaults left out as proto3 leaves them
+out. They are written here directly from the spans: building a protobuf object per span,
+attribute and value, then serialising it, was most of the sending thread's work in a
+burst (``benchmarks/burst_throughput.py``). ``tests/unit/test_otlp_encoders.py`` holds the
+two to the same bytes, as it holds :mod:`._otlp_json` to the SDK's JSON.
+
+Wire format (https://protobuf.dev/programming-guides/encoding/): a field is a key
+(``field_number << 3 | wire_type``) and its value: a varint (0), 8 bytes little-endian
+(1), a length and that many bytes (2: strings, bytes, messages), or 4 bytes (5). proto3
+writes a scalar only when it is not its default (0, "", empty) and a message field
+whenever it is set, even empty; a member of a ``oneof`` is written whenever set.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_UINT64 = 2**64 - 1
+# Span.SpanFlags: the parent's remoteness is known; and it is remote.
+_HAS_IS_REMOTE = 0x100
+_IS_REMOTE = 0x200
+_DOUBLE = struct.Struct("<d")
+_FIXED64 = struct.Struct("<Q")
+_FIXED32 = struct.Struct("<I")
+
+
+def encode_otlp_proto(spans: Sequence[ReadableSpan]) -> bytes:
+    """Return a serialized ``ExportTraceServiceRequest`` holding ``spans``.
+
+    Spans are grouped by resource, then by instrumentation scope, in the order first met,
+    as the SDK's encoder groups them.
+
+    Raises:
+        UnicodeEncodeError: a span's name, or a string outside its attributes, holds a
+            lone surrogate (the SDK's encoder raises too); an attribute whose value
+            cannot be encoded is left out, as the SDK's encoder leaves it out.
+    """
+    grouped: dict[Resource, dict[Optional[InstrumentationScope], list[bytes]]] = {}
+    for span in spans:
+        scopes = grouped.setdefault(span.resource, {})
+        scopes.setdefault(span.instrumentation_scope or None, []).append(_span(span))
+    request = bytearray()
+    for resource, scopes in grouped.items():
+        resource_spans = bytearray()
+        _message(resource_spans, 1, _attributes_message(resource.attributes))
+        for scope, encoded in scopes.items():
+            scope_spans = bytearray()
+            _message(scope_spans, 1, _scope(scope))
+            for one in encoded:
+                _message(scope_spans, 2, one)
+            if scope is not None and scope.schema_url:
+                _string(scope_spans, 3, scope.schema_url)
+            _message(resource_spans, 2, scope_spans)
+        if resource.schema_url:
+            _string(resource_spans, 3, resource.schema_url)
+        _message(request, 1, resource_spans)
+    return bytes(request)
+
+
+def _span(span: ReadableSpan) -> bytes:
+    context = span.get_span_context()
+    assert context is not None  # a ReadableSpan the SDK made has one
+    out = bytearray()
+    _bytes(out, 1, context.trace_id.to_bytes(16, "big"))
+    _bytes(out, 2, context.span_id.to_bytes(8, "big"))
+    if context.trace_state:
+        _string(out, 3, ",".join(f"{key}={value}" for key, value in context.trace_state.items()))
+    if span.parent:
+        _bytes(out, 4, span.parent.span_id.to_bytes(8, "big"))
+    if span.name:
+        _string(out, 5, span.name)
+    _varint_field(out, 6, span.kind.value + 1)  # SPAN_KIND_INTERNAL is 1: 0 is UNSPECIFIED
+    if span.start_time:
+        out += b"\x39" + _FIXED64.pack(span.start_time)  # field 7, fixed64
+    if span.end_time:
+        out += b"\x41" + _FIXED64.pack(span.end_time)  # field 8, fixed64
+    _attributes(out, 9, span.attributes)
+    _varint_field(out, 10, span.dropped_attributes)
+    for event in span.events:
+        _message(out, 11, _event(event))
+    _varint_field(out, 12, span.dropped_events)
+    for link in span.links:
+        _message(out, 13, _link(link))
+    _varint_field(out, 14, span.dropped_links)
+    status = bytearray()
+    if span.status.description:
+        _string(status, 2, span.status.description)
+    _varint_field(status, 3, span.status.status_code.value)
+    _message(out, 15, status)
+    out += b"\x85\x01" + _FIXED32.pack(_flags(span.parent))  # field 16, fixed32
+    return bytes(out)
+
+
+def _event(event: Any) -> bytearray:
+    out = bytearray()
+    if event.timestamp:
+        out += b"\x09" + _FIXED64.pack(event.timestamp)  # field 1, fixed64
+    if event.name:
+        _string(out, 2, event.name)
+    _attributes(out, 3, event.attributes)
+    _varint_field(out, 4, event.dropped_attributes)
+    return out
+
+
+def _link(link: Any) -> bytearray:
+    out = bytearray()
+    _bytes(out, 1, link.context.trace_id.to_bytes(16, "big"))
+    _bytes(out, 2, link.context.span_id.to_bytes(8, "big"))
+    _attributes(out, 4, link.attributes)
+    _varint_field(out, 5, link.dropped_attributes)
+    out += b"\x35" + _FIXED32.pack(_flags(link.context))  # field 6, fixed32
+    return out
+
+
+def _flags(parent: Optional[SpanContext]) -> int:
+    return _HAS_IS_REMOTE | (_IS_REMOTE if parent is not None and parent.is_remote else 0)
+
+
+def _scope(scope: Optional[InstrumentationScope]) -> bytearray:
+    out = bytearray()
+    if scope is None:
+        return out
+    if scope.name:
+        _string(out, 1, scope.name)
+    if scope.version:
+        _string(out, 2, scope.version)
+    _attributes(out, 3, scope.attributes)
+    return out
+
+
+def _attributes_message(attributes: Optional[Mapping[str, Any]]) -> bytearray:
+    out = bytearray()
+    _attributes(out, 1, attributes)
+    return out
+
+
+def _attributes(out: bytearray, field: int, attributes: Optional[Mapping[str, Any]]) -> None:
+    """Each attribute the SDK's encoder would keep, as a repeated ``KeyValue`` field."""
+    if not attributes:
+        return
+    for key, value in attributes.items():
+        try:
+            encoded = _key_value(key, value)
+        except (TypeError, ValueError):
+            continue  # the SDK's encoder logs and skips a value it cannot encode
+        _message(out, field, encoded)
+
+
+def _key_value(key: str, value: Any) -> bytearray:
+    out = bytearray()
+    if key:
+        _string(out, 1, key)
+    _message(out, 2, _value(value))
+    return out
+
+
+def _value(value: Any) -> bytearray:
+    # AnyValue: a oneof, so the member is written even when it holds its default.
+    out = bytearray()
+    if value is None:
+        return out
+    if isinstance(value, bool):
+        out += b"\x10\x01" if value else b"\x10\x00"  # field 2
+    elif isinstance(value, str):
+        _bytes(out, 1, value.encode("utf-8"))
+    elif isinstance(value, int):
+        number = int(value)  # an IntEnum's own methods play no part
+        if not _INT64_MIN <= number <= _INT64_MAX:
+            raise ValueError("out of the range of an int64")
+        out.append(0x18)  # field 3
+        _varint(out, number & _UINT64)
+    elif isinstance(value, float):
+        out += b"\x21" + _DOUBLE.pack(value)  # field 4, double
+    elif isinstance(value, bytes):
+        _bytes(out, 7, value)
+    elif isinstance(value, Sequence):
+        items = bytearray()
+        for item in value:
+            _message(items, 1, _value(item))
+        _message(out, 5, items)
+    elif isinstance(value, Mapping):
+        pairs = bytearray()
+        for k, v in value.items():
+            _message(pairs, 1, _key_value(str(k), v))
+        _message(out, 6, pairs)
+    else:
+        raise TypeError(f"no OTLP value for {type(value).__name__}")
+    return out
+
+
+def _varint(out: bytearray, number: int) -> None:
+    while number > 0x7F:
+        out.append((number & 0x7F) | 0x80)
+        number >>= 7
+    out.append(number)
+
+
+def _varint_field(out: bytearray, field: int, number: int) -> None:
+    if number:
+        _varint(out, field << 3)
+        _varint(out, number & _UINT64)
+
+
+def _bytes(out: bytearray, field: int, value: bytes | bytearray) -> None:
+    _varint(out, field << 3 | 2)
+    _varint(out, len(value))
+    out += value
+
+
+def _string(out: bytearray, field: int, value: str) -> None:
+    _bytes(out, field, value.encode("utf-8"))
+
+
+def _message(out: bytearray, field: int, message: bytes | bytearray) -> None:
+    _bytes(out, field, message)
