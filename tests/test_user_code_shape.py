@@ -18,9 +18,9 @@ from typing import Any, Callable
 
 import pytest
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_telemetry import _attributes as attr
 from otel_telemetry.capture._snapshot import (
@@ -34,6 +34,7 @@ from otel_telemetry.exporters._sentry import sentry_event
 from otel_telemetry.pipeline._spans import (
     USER_EXCEPTION,
     USER_MESSAGE,
+    SpanRecorder,
     exception_attributes,
     exception_type_name,
     record_span,
@@ -238,11 +239,10 @@ def test_the_sentry_event_carries_the_same_shape(user: dict[str, Any]) -> None:
     except HostError as exc:
         captured = capture_exception(exc, "capture_errors", handled=True, packages=PACKAGES)
     exporter = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource({"service.name": "acme"}))
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    record_span(
-        provider.get_tracer("t"), captured, packages=PACKAGES, mode="script", install_id=None
+    recorder = SpanRecorder(
+        SimpleSpanProcessor(exporter), Resource({"service.name": "acme"}), InstrumentationScope("t")
     )
+    record_span(recorder, captured, packages=PACKAGES, mode="script", install_id=None)
     [span] = exporter.get_finished_spans()
 
     event = sentry_event(span, release="acme@1", environment="test")

@@ -19,10 +19,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext
+
+from ._otlp_groups import group_spans
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # Span.SpanFlags: the parent's remoteness is known; and it is remote.
@@ -36,15 +37,11 @@ def encode_otlp_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
     Spans are grouped by resource, then by instrumentation scope, in the order first met,
     as the SDK's encoder groups them.
     """
-    grouped: dict[Resource, dict[Optional[InstrumentationScope], list[dict[str, Any]]]] = {}
-    for span in spans:
-        scopes = grouped.setdefault(span.resource, {})
-        scopes.setdefault(span.instrumentation_scope or None, []).append(_span(span))
     resource_spans = []
-    for resource, scopes in grouped.items():
+    for resource, scopes in group_spans(spans).items():
         scope_spans = []
-        for scope, encoded in scopes.items():
-            entry: dict[str, Any] = {"scope": _scope(scope), "spans": encoded}
+        for scope, members in scopes.items():
+            entry: dict[str, Any] = {"scope": _scope(scope), "spans": [_span(s) for s in members]}
             if scope is not None and scope.schema_url:
                 entry["schemaUrl"] = scope.schema_url
             scope_spans.append(entry)

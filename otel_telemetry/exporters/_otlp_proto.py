@@ -20,10 +20,11 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext
+
+from ._otlp_groups import group_spans
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _UINT64 = 2**64 - 1
@@ -46,19 +47,15 @@ def encode_otlp_proto(spans: Sequence[ReadableSpan]) -> bytes:
             lone surrogate (the SDK's encoder raises too); an attribute whose value
             cannot be encoded is left out, as the SDK's encoder leaves it out.
     """
-    grouped: dict[Resource, dict[Optional[InstrumentationScope], list[bytes]]] = {}
-    for span in spans:
-        scopes = grouped.setdefault(span.resource, {})
-        scopes.setdefault(span.instrumentation_scope or None, []).append(_span(span))
     request = bytearray()
-    for resource, scopes in grouped.items():
+    for resource, scopes in group_spans(spans).items():
         resource_spans = bytearray()
         _message(resource_spans, 1, _attributes_message(resource.attributes))
-        for scope, encoded in scopes.items():
+        for scope, members in scopes.items():
             scope_spans = bytearray()
             _message(scope_spans, 1, _scope(scope))
-            for one in encoded:
-                _message(scope_spans, 2, one)
+            for span in members:
+                _message(scope_spans, 2, _span(span))
             if scope is not None and scope.schema_url:
                 _string(scope_spans, 3, scope.schema_url)
             _message(resource_spans, 2, scope_spans)

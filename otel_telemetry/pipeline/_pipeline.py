@@ -598,7 +598,7 @@ class Pipeline:
                             install_id = load_or_create(self._settings.config_dir)
                         with built.processor.recording(captured.seq):  # held spans know it
                             record_span(
-                                built.tracer,
+                                built.recorder,
                                 captured,
                                 packages=self._settings.packages,
                                 mode=mode,

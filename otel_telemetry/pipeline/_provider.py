@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
-from opentelemetry.trace import Tracer
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_telemetry._version import __version__
 from otel_telemetry.consent._notice import ServerNotice
@@ -34,6 +34,7 @@ from ._processor import TelemetrySpanProcessor
 from ._report import Record, resource_attributes, scrub_record
 from ._sending import SendingProcessor
 from ._sent import SentLog
+from ._spans import SpanRecorder
 
 if TYPE_CHECKING:
     from otel_telemetry._settings import Settings
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 class Built:
     """The parts of a built pipeline that the pipeline talks to afterwards."""
 
-    tracer: Tracer
+    recorder: SpanRecorder
     provider: TracerProvider
     processor: TelemetrySpanProcessor
     sending: SendingProcessor
@@ -152,10 +153,17 @@ def build(
         install_id=None if route is not None else lambda: load_or_create(settings.config_dir),
         local=local and route is None,
     )
-    provider = TracerProvider(**_isolated_provider_arguments(resource))
+    arguments = _isolated_provider_arguments(resource)
+    provider = TracerProvider(**arguments)  # flushes and shuts the processor down
     provider.add_span_processor(processor)
-    tracer = provider.get_tracer("otel_telemetry", __version__)
-    return Built(tracer, provider, processor, sending, key)
+    recorder = SpanRecorder(
+        processor,
+        resource,
+        InstrumentationScope("otel_telemetry", __version__),
+        arguments["id_generator"],
+        max_attributes=SPAN_LIMITS["max_span_attributes"],
+    )
+    return Built(recorder, provider, processor, sending, key)
 
 
 #: Every limit explicit, so that ``SpanLimits`` reads none of the host's

@@ -33,7 +33,7 @@ def span_to_record(span: ReadableSpan) -> Record:
             for e in span.events
         ],
         "status": {"code": span.status.status_code.value, "description": span.status.description},
-        "resource": _attributes(span.resource.attributes),
+        "resource": _resource_record(span.resource),
         "scope": {"name": scope.name, "version": scope.version} if scope else None,
     }
 
@@ -46,21 +46,21 @@ def record_to_span(record: Record) -> ReadableSpan:
             trace_id=int(record["trace_id"], 16),
             span_id=int(record["span_id"], 16),
             is_remote=False,
-            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+            trace_flags=_SAMPLED,
         )
     scope = record.get("scope")
     status = record["status"]
-    code = StatusCode(status["code"])
+    code = _CODES.get(status["code"]) or StatusCode(status["code"])
     return ReadableSpan(
         name=record["name"],
         context=context,
-        resource=Resource(_values(record["resource"])),
+        resource=_resource(record["resource"]),
         attributes=_values(record["attributes"]),
         events=[
             Event(e["name"], _values(e["attributes"]), timestamp=e["timestamp"])
             for e in record["events"]
         ],
-        kind=SpanKind(record["kind"]),
+        kind=_KINDS.get(record["kind"]) or SpanKind(record["kind"]),
         status=Status(code, status["description"] if code is StatusCode.ERROR else None),
         start_time=record["start"],
         end_time=record["end"],
@@ -68,6 +68,46 @@ def record_to_span(record: Record) -> ReadableSpan:
         if scope
         else None,
     )
+
+
+# Looked up, not called: an Enum's call is a microsecond, three per record on a burst.
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_KINDS = {kind.value: kind for kind in SpanKind}
+_CODES = {code.value: code for code in StatusCode}
+
+
+def _resource_record(resource: Resource) -> dict[str, Any]:
+    """``_attributes`` of a resource; worked out once for the resource every span shares."""
+    global _last_record
+    known, values = _last_record
+    if known is not resource:
+        values = _attributes(resource.attributes)
+        _last_record = (resource, values)
+    return dict(values)  # a record of its own: a record is the caller's to change
+
+
+def _resource(attributes: dict[str, Any]) -> Resource:
+    """The resource of a record: one object for the records that hold the same one.
+
+    Building a ``Resource`` checks every value, and the encoders group spans by it
+    (its hash encodes it as JSON): one per distinct resource, not one per record.
+    """
+    values = _values(attributes)
+    try:
+        key: Any = tuple(values.items())
+        known = _resources.get(key)
+    except TypeError:  # a value that cannot be hashed (read back from disk: anything)
+        return Resource(values)
+    if known is None:
+        if len(_resources) >= _RESOURCES_MAX:
+            _resources.clear()
+        known = _resources[key] = Resource(values)
+    return known
+
+
+_RESOURCES_MAX = 16
+_resources: dict[Any, Resource] = {}
+_last_record: tuple[Any, dict[str, Any]] = (None, {})
 
 
 def _attributes(attributes: Any) -> dict[str, Any]:

@@ -195,3 +195,20 @@ def test_a_lone_surrogate() -> None:
         encode_spans([span(name="\ud800")]).SerializeToString()
     with pytest.raises(UnicodeEncodeError):
         encode_otlp_proto([span(name="\ud800")])
+
+
+def test_grouping_by_equal_resources_and_scopes_in_the_order_first_met() -> None:
+    # Equal resources that are distinct objects share a group; others keep their order.
+    acme = [Resource({"service.name": "acme"}) for _ in range(3)]
+    other = Resource({"service.name": "other"})
+    scope_a, scope_b = InstrumentationScope("a", "1"), InstrumentationScope("b")
+    same(
+        [
+            span(resource=acme[0], instrumentation_scope=scope_b, context=context(span_id=1)),
+            span(resource=other, context=context(span_id=2)),
+            span(resource=acme[1], instrumentation_scope=scope_a, context=context(span_id=3)),
+            span(resource=acme[2], instrumentation_scope=None, context=context(span_id=4)),
+            span(resource=other, instrumentation_scope=scope_b, context=context(span_id=5)),
+            span(resource=acme[0], instrumentation_scope=scope_b, context=context(span_id=6)),
+        ]
+    )

@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_telemetry import _attributes as attr
 from otel_telemetry.capture._snapshot import CapturedEvent, capture_exception
@@ -22,7 +23,7 @@ from otel_telemetry.pipeline._report import (
     resource_attributes,
     scrub_record,
 )
-from otel_telemetry.pipeline._spans import record_span
+from otel_telemetry.pipeline._spans import SpanRecorder, record_span
 from otel_telemetry.scrubbing import Scrubber, ScrubbingOptions
 
 RESOURCE = resource_attributes("acme", "1.4.0")
@@ -38,10 +39,11 @@ def _crash() -> Any:
 
 def _sdk_record(captured: Any, install_id: Any = None) -> dict[str, Any]:
     exporter = InMemorySpanExporter()
-    provider = TracerProvider(shutdown_on_exit=False)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    recorder = SpanRecorder(
+        SimpleSpanProcessor(exporter), Resource.create(), InstrumentationScope("otel_telemetry")
+    )
     record_span(
-        provider.get_tracer("otel_telemetry"),
+        recorder,
         captured,
         packages=PACKAGES,
         mode="server",

@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import StatusCode
 
 from otel_telemetry import _attributes as attr
@@ -28,11 +31,13 @@ from otel_telemetry.capture._snapshot import (
 )
 from otel_telemetry.pipeline._spans import (
     USER_CODE,
+    SpanRecorder,
     event_attributes,
     exception_attributes,
     exception_type_name,
     record_span,
     relative_filename,
+    report_parts,
 )
 
 HERE = "tests/unit/test_spans.py"
@@ -312,16 +317,102 @@ def recorded() -> InMemorySpanExporter:
     return exporter
 
 
-def _tracer(exporter: InMemorySpanExporter):
-    provider = TracerProvider(shutdown_on_exit=False)
+def _recorder(exporter: InMemorySpanExporter) -> SpanRecorder:
+    return SpanRecorder(
+        SimpleSpanProcessor(exporter),
+        Resource({"service.name": "unit"}),
+        InstrumentationScope("unit", "1.0"),
+    )
+
+
+def _sdk_span(captured: Any, *, install_id: Any = None) -> Any:
+    """What the SDK's own tracer makes of a capture: the spans the recorder replaced."""
+    from opentelemetry.context import Context
+    from opentelemetry.trace import Status
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(
+        shutdown_on_exit=False, resource=Resource({"service.name": "unit"}), sampler=ALWAYS_ON
+    )
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return provider.get_tracer("unit")
+    tracer = provider.get_tracer("unit", "1.0")
+    name, attributes, event, description = report_parts(
+        captured, packages=("tests.unit",), mode="server", install_id=install_id
+    )
+    span = tracer.start_span(
+        name,
+        context=Context(),
+        attributes=attributes,
+        start_time=captured.time_ns,
+        record_exception=False,
+        set_status_on_exception=False,
+    )
+    if event is not None:
+        span.add_event(attr.EVENT_EXCEPTION, event, timestamp=captured.time_ns)
+        span.set_status(Status(StatusCode.ERROR, description))
+    span.end(end_time=captured.time_ns)
+    [done] = exporter.get_finished_spans()
+    return done
+
+
+def _shape(span: Any) -> dict[str, Any]:
+    """Everything of a span but its ids, which are random."""
+    return {
+        "name": span.name,
+        "parent": span.parent,
+        "kind": span.kind,
+        "start": span.start_time,
+        "end": span.end_time,
+        "attributes": dict(span.attributes),
+        "dropped_attributes": span.dropped_attributes,
+        "events": [(e.name, dict(e.attributes), e.timestamp) for e in span.events],
+        "links": list(span.links),
+        "status": (span.status.status_code, span.status.description),
+        "resource": span.resource,
+        "scope": span.instrumentation_scope,
+        "sampled": span.context.trace_flags.sampled,
+        "remote": span.context.is_remote,
+    }
+
+
+@pytest.mark.parametrize(
+    ("captured", "install_id"),
+    [
+        (_chained(), None),
+        (CapturedEvent("page_view", {"page": "home", "n": (1, 2)}, time_ns=5), "abc"),
+    ],
+    ids=["crash", "usage event"],
+)
+def test_the_recorder_makes_the_span_the_sdk_tracer_makes(captured: Any, install_id: Any) -> None:
+    recorded = InMemorySpanExporter()
+    record_span(
+        _recorder(recorded),
+        captured,
+        packages=("tests.unit",),
+        mode="server",
+        install_id=install_id,
+    )
+    [ours] = recorded.get_finished_spans()
+    assert _shape(ours) == _shape(_sdk_span(captured, install_id=install_id))
+    assert ours.context.trace_id != 0
+    assert ours.context.span_id != 0
+
+
+def test_the_recorder_keeps_its_own_attributes_first_over_the_limit() -> None:
+    recorded = InMemorySpanExporter()
+    recorder = SpanRecorder(
+        SimpleSpanProcessor(recorded), Resource({}), InstrumentationScope("unit"), max_attributes=3
+    )
+    recorder.record("x", {"a": 1, "b": 2, attr.KIND: "exception", "c": 3}, None, None, 1)
+    [span] = recorded.get_finished_spans()
+    assert dict(span.attributes) == {attr.KIND: "exception", "a": 1, "b": 2}
+    assert span.dropped_attributes == 1
 
 
 def test_record_span_of_an_exception(recorded: InMemorySpanExporter) -> None:
     captured = _chained()
     record_span(
-        _tracer(recorded), captured, packages=("tests.unit",), mode="server", install_id="id"
+        _recorder(recorded), captured, packages=("tests.unit",), mode="server", install_id="id"
     )
 
     [span] = recorded.get_finished_spans()
@@ -342,7 +433,7 @@ def test_record_span_of_a_usage_event(
     recorded: InMemorySpanExporter, install_id, has_id: bool
 ) -> None:
     record_span(
-        _tracer(recorded),
+        _recorder(recorded),
         CapturedEvent("page_view", {"page": "home"}, time_ns=5),
         packages=(),
         mode="interactive",

@@ -1005,13 +1005,14 @@ def _raise_in(depth: int) -> None:
 
 def test_the_stack_text_of_a_real_report_is_recognised_as_the_frames_shown():
     """A report built as the worker builds it: its stack text is not shown twice."""
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
     from otel_telemetry.capture._snapshot import capture_exception
     from otel_telemetry.exporters import encode_otlp_json
-    from otel_telemetry.pipeline._spans import record_span
+    from otel_telemetry.pipeline._spans import SpanRecorder, record_span
 
     try:
         try:
@@ -1021,10 +1022,11 @@ def test_the_stack_text_of_a_real_report_is_recognised_as_the_frames_shown():
     except RuntimeError as exc:
         captured = capture_exception(exc, "excepthook", False, packages=("tests",))
     memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
+    recorder = SpanRecorder(
+        SimpleSpanProcessor(memory), Resource.create(), InstrumentationScope("test")
+    )
     record_span(
-        provider.get_tracer("test"),
+        recorder,
         captured,
         packages=("tests",),
         mode="interactive",
