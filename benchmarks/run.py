@@ -474,18 +474,35 @@ def _keep(sections: list[Section], goals: list[Goal], notes: list[str]) -> None:
     """Goal 6 (what was met before): import, decorated call, scrub, storm memory."""
     imports = import_cost.measure(ROUNDS)
     heavy = imports[import_cost.OURS].pop("heavy_modules")
+    bare = {
+        name: m["importtime_ms"] for name, m in imports.items() if import_cost.LOGGING not in name
+    }
     section = Section(
         "import + Telemetry() + install() (-X importtime, cumulative)",
         "ms",
-        {name: metrics["importtime_ms"] for name, metrics in imports.items()},
+        bare,
         import_cost.OURS,
     )
-    sections.append(section)
+    after = Section(
+        "import + Telemetry() + install() in a host that imported logging (-X importtime)",
+        "ms",
+        {
+            name.replace(import_cost.LOGGING, ""): m["importtime_ms"]
+            for name, m in imports.items()
+            if import_cost.LOGGING in name
+        },
+        import_cost.OURS,
+        chart="import, logging imported",
+    )
+    sections.extend((section, after))
     ratio = _ratio(section.median(import_cost.OURS), section.median(import_cost.PEER))
+    in_host = _ratio(after.median(import_cost.OURS), after.median(import_cost.PEER))
     goals.append(
         Goal(
             "6. import + Telemetry() + install() at most 0.25x `import opentelemetry.trace`",
-            f"{ratio:.2f}x ({section.median(import_cost.OURS):.2f} ms)",
+            f"{ratio:.2f}x ({section.median(import_cost.OURS):.2f} ms) in a bare interpreter;"
+            f" {in_host:.2f}x ({after.median(import_cost.OURS):.2f} ms) in a host that"
+            " imported logging",
             ratio <= 0.25,
         )
     )
