@@ -402,6 +402,8 @@ def _servers(sections: list[Section], goals: list[Goal], notes: list[str]) -> No
     # cancels out of a ratio better than out of two medians.
     per_round = [r / b for r, b in zip(results[ours]["rps"], results[none]["rps"])]
     rps_ratio = statistics.median(per_round)
+    control = asgi_overhead.CONTROL
+    noise = statistics.median(c / b for c, b in zip(results[control]["rps"], results[none]["rps"]))
     p99_ratio = statistics.median(
         p / b for p, b in zip(results[ours]["p99_ms"], results[none]["p99_ms"])
     )
@@ -411,14 +413,17 @@ def _servers(sections: list[Section], goals: list[Goal], notes: list[str]) -> No
     added_us = statistics.median(o - n for o, n in zip(alone["ours"], alone["none"]))
     server_us = cpu.median(none)
     share = added_us / server_us
+    # Met when the share is at most 2 % and wrk does not contradict it: ours loses at
+    # most 2 % more than a second server without middleware (the control) does.
     goals.append(
         Goal(
             "5. ASGI middleware: requests/s at least 0.98x no middleware's",
             f"{1 - share:.3f}x: the middleware adds {added_us:.2f} µs per request (in process,"
             f" median of {ASGI_ADDED_ROUNDS} interleaved rounds) to the {server_us:.0f} µs of"
             f" CPU a request costs the server without it; wrk's requests/s: {rps_ratio:.3f}x"
-            f" (median of per-round ratios, {min(per_round):.3f}-{max(per_round):.3f})",
-            share <= 0.02,
+            f" (median of per-round ratios, {min(per_round):.3f}-{max(per_round):.3f}),"
+            f" and {noise:.3f}x for a second server without middleware (the noise)",
+            share <= 0.02 and rps_ratio >= noise - 0.02,
         )
     )
     goals.append(

@@ -118,7 +118,10 @@ class OtlpHttpSpanExporter(_SentAtOnce):
 
     def _send(self, spans: Sequence[ReadableSpan]) -> Delivery:
         """One request; delivered only when the endpoint answered 2xx."""
-        body = encode_otlp_proto(spans)
+        try:
+            body = encode_otlp_proto(spans)
+        except Exception as error:  # a span of a field protobuf refuses (not one of ours)
+            return Delivery(ok=False, detail=type(error).__name__)
         delivery, _ = delivery_of_post(self.endpoint, body, self._headers, timeout=self.timeout)
         return delivery
 

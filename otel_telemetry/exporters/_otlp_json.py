@@ -10,12 +10,15 @@ printer took most of a flush (the record of sent reports encodes each delivered 
 The rules of the mapping kept here: keys in field-number order; a field at its default
 (0, "", an empty list, an unset message) is left out, a member of a ``oneof`` never is;
 64-bit integers are strings; ``double`` NaN and infinities are strings; bytes are base64.
+Values are read as protobuf reads them, and what ``_otlp_proto`` leaves out (an
+attribute that cannot be encoded, or nested deeper than ``MAX_DEPTH``) is left out here.
 """
 
 from __future__ import annotations
 
 import base64
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
@@ -23,7 +26,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext
 
-from ._otlp_groups import group_spans
+from ._otlp_common import MAX_DEPTH, group_spans
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # Span.SpanFlags: the parent's remoteness is known; and it is remote.
@@ -145,28 +148,33 @@ def _put_attributes(encoded: dict[str, Any], attributes: Optional[Mapping[str, A
     values = []
     for key, value in attributes.items():
         try:
-            values.append(_key_value(key, value))
-        except (TypeError, ValueError):
-            continue  # the SDK's encoder logs and skips a value it cannot encode
+            values.append(_key_value(key, value, 0))
+        except Exception:  # the SDK's encoder skips on any error too
+            continue  # it logs and skips a value it cannot encode
     if values:
         encoded["attributes"] = values
 
 
-def _key_value(key: str, value: Any) -> dict[str, Any]:
-    encoded: dict[str, Any] = {"key": key} if key else {}
-    encoded["value"] = _value(value)
+def _key_value(key: Any, value: Any, depth: int) -> dict[str, Any]:
+    # As protobuf takes a key: None leaves it unset, bytes must be UTF-8, else text only.
+    if isinstance(key, bytes):
+        key = bytes(memoryview(key)).decode("utf-8")
+    elif key is not None and not isinstance(key, str):
+        raise TypeError(f"a {type(key).__name__} is no protobuf string")
+    encoded: dict[str, Any] = {"key": str.__str__(key)} if key else {}
+    encoded["value"] = _value(value, depth)
     return encoded
 
 
-def _value(value: Any) -> dict[str, Any]:
+def _value(value: Any, depth: int) -> dict[str, Any]:
     if value is None:
         return {}
     if isinstance(value, bool):
         return {"boolValue": value}
     if isinstance(value, str):
-        return {"stringValue": value}
+        return {"stringValue": str.__str__(value)}
     if isinstance(value, int):
-        number = int(value)  # an IntEnum's str() is its name
+        number = operator.index(value)  # as protobuf reads an int: never its __int__
         if not _INT64_MIN <= number <= _INT64_MAX:
             raise ValueError("out of the range of an int64")
         return {"intValue": str(number)}
@@ -177,11 +185,13 @@ def _value(value: Any) -> dict[str, Any]:
             return {"doubleValue": "Infinity" if value > 0 else "-Infinity"}
         return {"doubleValue": value}
     if isinstance(value, bytes):
-        return {"bytesValue": base64.b64encode(value).decode("ascii")}
+        return {"bytesValue": base64.b64encode(bytes(memoryview(value))).decode("ascii")}
+    if depth >= MAX_DEPTH:
+        raise ValueError("nested too deep")
     if isinstance(value, Sequence):
-        items = [_value(item) for item in value]
+        items = [_value(item, depth + 1) for item in value]
         return {"arrayValue": {"values": items} if items else {}}
     if isinstance(value, Mapping):
-        pairs = [_key_value(str(k), v) for k, v in value.items()]
+        pairs = [_key_value(str(k), v, depth + 1) for k, v in value.items()]
         return {"kvlistValue": {"values": pairs} if pairs else {}}
     raise TypeError(f"no OTLP value for {type(value).__name__}")

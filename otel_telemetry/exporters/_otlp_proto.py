@@ -12,10 +12,18 @@ Wire format (https://protobuf.dev/programming-guides/encoding/): a field is a ke
 (1), a length and that many bytes (2: strings, bytes, messages), or 4 bytes (5). proto3
 writes a scalar only when it is not its default (0, "", empty) and a message field
 whenever it is set, even empty; a member of a ``oneof`` is written whenever set.
+
+Values are read as protobuf reads them, not through methods a subclass may override: a
+``str`` subclass's own ``encode``, an ``int`` subclass's ``__int__`` or a ``bytes``
+subclass's ``__len__`` play no part. An attribute the SDK's encoder leaves out (any
+error while encoding it, a key that is not text) is left out here too, and so is one
+nested more than :data:`MAX_DEPTH` deep, which the SDK's encoder would send for the
+receiver to refuse (protobuf decoders stop at 100 nested messages) or fail on itself.
 """
 
 from __future__ import annotations
 
+import operator
 import struct
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
@@ -24,10 +32,11 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext
 
-from ._otlp_groups import group_spans
+from ._otlp_common import MAX_DEPTH, group_spans
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _UINT64 = 2**64 - 1
+_UINT32 = 2**32 - 1
 # Span.SpanFlags: the parent's remoteness is known; and it is remote.
 _HAS_IS_REMOTE = 0x100
 _IS_REMOTE = 0x200
@@ -43,9 +52,10 @@ def encode_otlp_proto(spans: Sequence[ReadableSpan]) -> bytes:
     as the SDK's encoder groups them.
 
     Raises:
-        UnicodeEncodeError: a span's name, or a string outside its attributes, holds a
-            lone surrogate (the SDK's encoder raises too); an attribute whose value
-            cannot be encoded is left out, as the SDK's encoder leaves it out.
+        ValueError: a span's field cannot be encoded, as the SDK's encoder raises for it:
+            a name or string outside the attributes with a lone surrogate
+            (``UnicodeEncodeError``), a time or a dropped count out of its range.
+        TypeError: a span's field of a type protobuf refuses (a time that is a bool).
     """
     request = bytearray()
     for resource, scopes in group_spans(spans).items():
@@ -79,17 +89,17 @@ def _span(span: ReadableSpan) -> bytes:
         _string(out, 5, span.name)
     _varint_field(out, 6, span.kind.value + 1)  # SPAN_KIND_INTERNAL is 1: 0 is UNSPECIFIED
     if span.start_time:
-        out += b"\x39" + _FIXED64.pack(span.start_time)  # field 7, fixed64
+        out += b"\x39" + _fixed64(span.start_time)  # field 7
     if span.end_time:
-        out += b"\x41" + _FIXED64.pack(span.end_time)  # field 8, fixed64
+        out += b"\x41" + _fixed64(span.end_time)  # field 8
     _attributes(out, 9, span.attributes)
-    _varint_field(out, 10, span.dropped_attributes)
+    _count_field(out, 10, span.dropped_attributes)
     for event in span.events:
         _message(out, 11, _event(event))
-    _varint_field(out, 12, span.dropped_events)
+    _count_field(out, 12, span.dropped_events)
     for link in span.links:
         _message(out, 13, _link(link))
-    _varint_field(out, 14, span.dropped_links)
+    _count_field(out, 14, span.dropped_links)
     status = bytearray()
     if span.status.description:
         _string(status, 2, span.status.description)
@@ -102,11 +112,11 @@ def _span(span: ReadableSpan) -> bytes:
 def _event(event: Any) -> bytearray:
     out = bytearray()
     if event.timestamp:
-        out += b"\x09" + _FIXED64.pack(event.timestamp)  # field 1, fixed64
+        out += b"\x09" + _fixed64(event.timestamp)  # field 1
     if event.name:
         _string(out, 2, event.name)
     _attributes(out, 3, event.attributes)
-    _varint_field(out, 4, event.dropped_attributes)
+    _count_field(out, 4, event.dropped_attributes)
     return out
 
 
@@ -115,7 +125,7 @@ def _link(link: Any) -> bytearray:
     _bytes(out, 1, link.context.trace_id.to_bytes(16, "big"))
     _bytes(out, 2, link.context.span_id.to_bytes(8, "big"))
     _attributes(out, 4, link.attributes)
-    _varint_field(out, 5, link.dropped_attributes)
+    _count_field(out, 5, link.dropped_attributes)
     out += b"\x35" + _FIXED32.pack(_flags(link.context))  # field 6, fixed32
     return out
 
@@ -148,21 +158,22 @@ def _attributes(out: bytearray, field: int, attributes: Optional[Mapping[str, An
         return
     for key, value in attributes.items():
         try:
-            encoded = _key_value(key, value)
-        except (TypeError, ValueError):
-            continue  # the SDK's encoder logs and skips a value it cannot encode
+            encoded = _key_value(key, value, 0)
+        except Exception:  # the SDK's encoder skips on any error too
+            continue  # it logs and skips a value it cannot encode
         _message(out, field, encoded)
 
 
-def _key_value(key: str, value: Any) -> bytearray:
+def _key_value(key: Any, value: Any, depth: int) -> bytearray:
     out = bytearray()
-    if key:
-        _string(out, 1, key)
-    _message(out, 2, _value(value))
+    text = b"" if key is None else _text(key)  # None: the field unset, as protobuf takes it
+    if text:
+        _bytes(out, 1, text)
+    _message(out, 2, _value(value, depth))
     return out
 
 
-def _value(value: Any) -> bytearray:
+def _value(value: Any, depth: int) -> bytearray:
     # AnyValue: a oneof, so the member is written even when it holds its default.
     out = bytearray()
     if value is None:
@@ -170,9 +181,9 @@ def _value(value: Any) -> bytearray:
     if isinstance(value, bool):
         out += b"\x10\x01" if value else b"\x10\x00"  # field 2
     elif isinstance(value, str):
-        _bytes(out, 1, value.encode("utf-8"))
+        _bytes(out, 1, str.encode(value, "utf-8"))
     elif isinstance(value, int):
-        number = int(value)  # an IntEnum's own methods play no part
+        number = operator.index(value)  # as protobuf reads an int: never its __int__
         if not _INT64_MIN <= number <= _INT64_MAX:
             raise ValueError("out of the range of an int64")
         out.append(0x18)  # field 3
@@ -180,20 +191,49 @@ def _value(value: Any) -> bytearray:
     elif isinstance(value, float):
         out += b"\x21" + _DOUBLE.pack(value)  # field 4, double
     elif isinstance(value, bytes):
-        _bytes(out, 7, value)
+        _bytes(out, 7, value if type(value) is bytes else bytes(memoryview(value)))
+    elif depth >= MAX_DEPTH:
+        raise ValueError("nested too deep")
     elif isinstance(value, Sequence):
         items = bytearray()
         for item in value:
-            _message(items, 1, _value(item))
+            _message(items, 1, _value(item, depth + 1))
         _message(out, 5, items)
     elif isinstance(value, Mapping):
         pairs = bytearray()
         for k, v in value.items():
-            _message(pairs, 1, _key_value(str(k), v))
+            _message(pairs, 1, _key_value(str(k), v, depth + 1))
         _message(out, 6, pairs)
     else:
         raise TypeError(f"no OTLP value for {type(value).__name__}")
     return out
+
+
+def _text(value: Any) -> bytes:
+    """A protobuf ``string``: text, or bytes that are UTF-8 (as protobuf takes them)."""
+    if isinstance(value, str):
+        return str.encode(value, "utf-8")
+    if isinstance(value, bytes):
+        data = bytes(memoryview(value))
+        data.decode("utf-8")  # protobuf refuses bytes that are not UTF-8 text
+        return data
+    raise TypeError(f"a {type(value).__name__} is no protobuf string")
+
+
+def _fixed64(value: Any) -> bytes:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"a {type(value).__name__} is no time")
+    number = operator.index(value)
+    if not 0 <= number <= _UINT64:
+        raise ValueError("a time out of the range of a fixed64")
+    return _FIXED64.pack(number)
+
+
+def _count_field(out: bytearray, field: int, count: int) -> None:
+    """A ``uint32`` count (of dropped attributes, events, links), range-checked as protobuf."""
+    if not 0 <= count <= _UINT32:
+        raise ValueError("a count out of the range of a uint32")
+    _varint_field(out, field, count)
 
 
 def _varint(out: bytearray, number: int) -> None:
@@ -215,8 +255,8 @@ def _bytes(out: bytearray, field: int, value: bytes | bytearray) -> None:
     out += value
 
 
-def _string(out: bytearray, field: int, value: str) -> None:
-    _bytes(out, field, value.encode("utf-8"))
+def _string(out: bytearray, field: int, value: Any) -> None:
+    _bytes(out, field, _text(value))
 
 
 def _message(out: bytearray, field: int, message: bytes | bytearray) -> None:

@@ -104,7 +104,6 @@ def raised_by_user_code(
     entry: RawException,
     packages: Sequence[str],
     libraries: Optional[Sequence[str]] = None,
-    cwd: Optional[str] = None,
 ) -> bool:
     """True when the user's own code raised ``entry``.
 
@@ -114,14 +113,14 @@ def raised_by_user_code(
     or an installed package's: a function of those called directly from the user's code
     (``datetime.strptime`` on the user's text) raises with the user's data, and its
     message is the user's. An exception without frames (never raised), or whose every
-    frame is a library's, is not. A relative file name is read against ``cwd`` (the
-    working directory when not given).
+    frame is a library's, is not. A frame with a relative file name is never a
+    library's (see :func:`_is_library`).
     """
     roots = _library_roots() if libraries is None else libraries
     for filename, _, _, module in reversed(entry.frames):
         if is_in_package(module, packages) or is_in_package(module, _OURS):
             return False
-        if not _is_library(filename, roots, cwd):
+        if not _is_library(filename, roots):
             return True
     return False
 
@@ -132,15 +131,14 @@ def exception_attributes(
     """Return ``(span attributes, exception event attributes, status description)``."""
     roots = _sys_path_roots(tuple(sys.path))
     libraries = _library_roots()
-    cwd = _working_dir(captured.exceptions)
     chain: list[SpanChainEntry] = []
     lines: list[str] = []
-    messages = _link_messages(captured.exceptions, packages, libraries, cwd)
+    messages = _link_messages(captured.exceptions, packages, libraries)
     key = (tuple(packages), roots, libraries)
     for entry, message in zip(captured.exceptions, messages):
         frames = [
             frame
-            for frame in (_known_frame(raw, key, cwd) for raw in entry.frames)
+            for frame in (_known_frame(raw, key) for raw in entry.frames)
             # Our own wrappers (capture_errors) are noise in every report; dropped (None).
             if frame is not None
         ]
@@ -182,28 +180,8 @@ MIN_QUOTED = 4
 """The shortest message of the user's that is also replaced where another link quotes it."""
 
 
-def _working_dir(exceptions: Sequence[RawException]) -> str:
-    """The working directory, read once per report, and only for a relative file name.
-
-    Reading it is a system call, which lets another thread take the GIL: once per
-    frame, it was most of a burst's recording time. "" when none is relative or it
-    cannot be read (removed under the process): a relative name is then read as it is.
-    """
-    for entry in exceptions:
-        for filename, _, _, _ in entry.frames:
-            if filename and filename[0] != "<" and not os.path.isabs(filename):
-                try:
-                    return os.getcwd()
-                except OSError:
-                    return ""
-    return ""
-
-
 def _link_messages(
-    exceptions: Sequence[RawException],
-    packages: Sequence[str],
-    libraries: Sequence[str],
-    cwd: Optional[str] = None,
+    exceptions: Sequence[RawException], packages: Sequence[str], libraries: Sequence[str]
 ) -> list[str]:
     """The message of each link, as a report holds it.
 
@@ -214,7 +192,7 @@ def _link_messages(
     """
     messages = [entry.message for entry in exceptions]
     users = [
-        bool(message) and raised_by_user_code(entry, packages, libraries, cwd)
+        bool(message) and raised_by_user_code(entry, packages, libraries)
         for entry, message in zip(exceptions, messages)
     ]
     quoted = sorted(
@@ -272,10 +250,16 @@ _ARRAY_ITEMS = (str, bool, int, float)
 
 
 def relative_filename(filename: str, roots: Sequence[str]) -> str:
-    """Make a code path relative to the longest ``sys.path`` root that contains it."""
+    """Make a code path relative to the longest ``sys.path`` root that contains it.
+
+    A relative file name (code compiled under one) keeps only its last part: where it
+    lies depends on a working directory that may have changed since, or be gone.
+    """
     if not filename or filename.startswith("<"):
         return filename  # <frozen ...>, <string>, <stdin>: no path to hide
-    normalized = os.path.normpath(os.path.abspath(filename))
+    if not os.path.isabs(filename):
+        return os.path.basename(filename)
+    normalized = os.path.normpath(filename)
     for root in roots:
         if normalized.startswith(root):
             return normalized[len(root) :].replace(os.sep, "/")
@@ -290,29 +274,23 @@ _frames: dict[tuple[Any, ...], Optional[Frame]] = {}
 def _known_frame(
     frame: tuple[str, int, str, str],
     key: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]],
-    cwd: Optional[str] = None,
 ) -> Optional[Frame]:
     """:func:`_frame` of ``frame``, None for a frame of ours; remembered.
 
     Crashes repeat their frames (the same file, line and function in report after
     report), and a frame's form depends only on it, the host's packages and the roots of
     ``sys.path`` and of the libraries (``key``): each is worked out once (paths
-    normalised, the longest root found). A relative file name also depends on the
-    working directory: never remembered. The frames given out are shared: never changed.
+    normalised, the longest root found). The frames given out are shared: never changed.
     """
     lookup = (frame, key)
     known = _frames.get(lookup, _frames)
     if known is not _frames:
         return known  # type: ignore[return-value]
     packages, roots, libraries = key
-    result = (
-        None if is_in_package(frame[3], _OURS) else _frame(frame, packages, roots, libraries, cwd)
-    )
-    filename = frame[0]
-    if not filename or filename.startswith("<") or os.path.isabs(filename):
-        if len(_frames) >= _FRAMES_MAX:
-            _frames.clear()
-        _frames[lookup] = result
+    result = None if is_in_package(frame[3], _OURS) else _frame(frame, packages, roots, libraries)
+    if len(_frames) >= _FRAMES_MAX:
+        _frames.clear()
+    _frames[lookup] = result
     return result
 
 
@@ -321,11 +299,10 @@ def _frame(
     packages: Sequence[str],
     roots: Sequence[str],
     libraries: Sequence[str],
-    cwd: Optional[str] = None,
 ) -> Frame:
     filename, lineno, function, module = frame
     in_app = is_in_package(module, packages)
-    if not in_app and not _is_library(filename, libraries, cwd):
+    if not in_app and not _is_library(filename, libraries):
         return {
             "filename": USER_CODE,
             "function": USER_CODE,
@@ -342,38 +319,42 @@ def _frame(
     }
 
 
-def _is_library(filename: str, libraries: Sequence[str], cwd: Optional[str] = None) -> bool:
+def _is_library(filename: str, libraries: Sequence[str]) -> bool:
     """The standard library or an installed package (``<frozen ...>`` included); remembered.
 
+    A relative file name (code compiled under one: ``exec``, templates, a relative
+    ``sys.path`` entry) is never a library's. Where it lies depends on the working
+    directory, which is read on the worker, after the capture: a host (or its user)
+    that changed directory meanwhile, into ``site-packages`` say, would make the user's
+    code pass for a library's and its message leave the machine. Fail closed: its frames
+    are the user's, and so is what they raise.
+
     Asked for every frame of every report, and a path's normalisation is most of a
-    report's cost in a burst: each answer is kept (a relative name with the working
-    directory it was read against: ``cwd``, else read here), and all are forgotten at
+    report's cost in a burst: each answer is kept, and all are forgotten at
     :data:`_FRAMES_MAX`.
     """
     global _library_files
     if filename.startswith("<"):
         return filename.startswith("<frozen ")
+    if not os.path.isabs(filename):
+        return False
     roots, answers = _library_files
     if roots is not libraries:  # the same tuple each time (``_library_roots``): one check
         answers = {}
         _library_files = (libraries, answers)
-    if os.path.isabs(filename):
-        key = (filename, "")
-    else:
-        key = (filename, os.getcwd() if cwd is None else cwd)
-    known = answers.get(key)
+    known = answers.get(filename)
     if known is None:
-        normalized = os.path.normpath(os.path.join(key[1], filename))
+        normalized = os.path.normpath(filename)
         known = any(normalized.startswith(root) for root in libraries)
         if len(answers) >= _FRAMES_MAX:
             answers.clear()
-        answers[key] = known
+        answers[filename] = known
     return known
 
 
-# The roots the answers were given for, and the answers by (file name, working directory:
-# '' for an absolute name). Replaced whole, so a thread never reads a mix of two.
-_library_files: tuple[Sequence[str], dict[tuple[str, str], bool]] = ((), {})
+# The roots the answers were given for, and the answers by (absolute) file name. Replaced
+# whole, so a thread never reads a mix of two.
+_library_files: tuple[Sequence[str], dict[str, bool]] = ((), {})
 
 
 @lru_cache(maxsize=1)
@@ -393,18 +374,24 @@ def _library_roots() -> tuple[str, ...]:
         for entry in sys.path
         if entry.rstrip("/\\").endswith(("site-packages", "dist-packages"))
     )
-    return tuple(
-        os.path.join(os.path.normpath(os.path.abspath(path)), "") for path in candidates if path
-    )
+    return tuple(root for root in map(_root, filter(None, candidates)) if root)
+
+
+def _root(path: str) -> str:
+    """``path`` made absolute and normalised, with a trailing separator; "" when it cannot.
+
+    A relative entry is read against the working directory, which may be gone: that
+    entry is then no root (and costs no report).
+    """
+    try:
+        return os.path.join(os.path.normpath(os.path.abspath(path)), "")
+    except OSError:
+        return ""
 
 
 @lru_cache(maxsize=4)
 def _sys_path_roots(path: tuple[str, ...]) -> tuple[str, ...]:
-    roots = {
-        os.path.join(os.path.normpath(os.path.abspath(entry or os.curdir)), "")
-        for entry in path
-        if isinstance(entry, str)
-    }
+    roots = {root for root in (_root(e or os.curdir) for e in path if isinstance(e, str)) if root}
     # Longest first, so site-packages wins over a prefix such as the venv root.
     return tuple(sorted(roots, key=len, reverse=True))
 

@@ -55,6 +55,15 @@ def same(spans: list[ReadableSpan]) -> None:
     assert encode_otlp_proto(spans) == encode_spans(spans).SerializeToString()
 
 
+def _dropped(dropped: int) -> Any:
+    """Attributes that say ``dropped`` of them were dropped (the SDK's own type)."""
+    from opentelemetry.attributes import BoundedAttributes
+
+    attributes = BoundedAttributes(10, {"k": 1})
+    attributes.dropped = dropped
+    return attributes
+
+
 class Color(enum.IntEnum):
     RED = 1
 
@@ -212,3 +221,122 @@ def test_grouping_by_equal_resources_and_scopes_in_the_order_first_met() -> None
             span(resource=acme[0], instrumentation_scope=scope_b, context=context(span_id=6)),
         ]
     )
+
+
+# Found by a red team: values that read differently through their own methods than
+# through protobuf's, and spans with fields protobuf refuses.
+
+
+class _Text(str):
+    def encode(self, *args: Any, **kwargs: Any) -> bytes:  # type: ignore[override]
+        return b"not what protobuf sends"
+
+
+class _Number(int):
+    def __int__(self) -> int:
+        return 666
+
+
+class _Blob(bytes):
+    def __len__(self) -> int:
+        return 1
+
+
+class _Broken(tuple):  # type: ignore[type-arg]
+    def __iter__(self) -> Any:
+        raise KeyError("broken")
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _loop() -> list[Any]:
+    loop: list[Any] = []
+    loop.append(loop)
+    return loop
+
+
+def same_bytes(spans: list[ReadableSpan]) -> bytes:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    ours = encode_otlp_proto(spans)
+    assert ours == encode_spans(spans).SerializeToString()
+    ExportTraceServiceRequest.FromString(ours)  # and the official decoder takes it
+    return ours
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {"text": _Text("real text"), "number": _Number(7), "blob": _Blob(b"\x00\x01\x02")},
+        {0: "no", (1,): "no", 1.5: "no", None: "no key", b"key": "yes", "ok": 1},
+        {"broken": _Broken(("a",)), "ok": 1},
+        {"too deep for a decoder": _nested(60), "loop": _loop(), "ok": 1},
+        {"surrogate key \ud800": 1, "ok": 1},
+    ],
+    ids=["subclasses", "keys", "iteration raises", "nesting", "surrogate key"],
+)
+def test_hostile_attributes(attributes: dict[Any, Any]) -> None:
+    import logging
+
+    logging.disable(logging.CRITICAL)  # the SDK's encoder logs each attribute it skips
+    try:
+        same_bytes([span(attributes=attributes)])
+        if "surrogate key \ud800" not in attributes:  # JSON text can escape one
+            same([span(attributes=attributes)])
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def test_nesting_deeper_than_a_decoder_takes_is_left_out() -> None:
+    from otel_telemetry.exporters._otlp_common import MAX_DEPTH
+
+    kept = encode_otlp_proto([span(attributes={"deep": _nested(MAX_DEPTH), "ok": 1})])
+    left = encode_otlp_proto([span(attributes={"deep": _nested(MAX_DEPTH + 1), "ok": 1})])
+    assert b"deep" in kept
+    assert b"deep" not in left
+    assert b"ok" in left
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"start_time": True}, TypeError),
+        ({"start_time": 1.5}, TypeError),
+        ({"end_time": -1}, ValueError),
+        ({"end_time": 2**64}, ValueError),
+        ({"events": [Event("e", {}, timestamp=-1)]}, ValueError),
+        ({"attributes": _dropped(-1)}, ValueError),
+        ({"attributes": _dropped(2**32)}, ValueError),
+    ],
+    ids=[
+        "bool time",
+        "float time",
+        "negative time",
+        "time too large",
+        "event time",
+        "negative count",
+        "count too large",
+    ],
+)
+def test_a_field_protobuf_refuses_raises_as_the_sdk_encoder_raises(
+    overrides: dict[str, Any], error: type[Exception]
+) -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    spans = [span(**overrides)]
+    with pytest.raises(error):
+        encode_spans(spans).SerializeToString()
+    with pytest.raises(error):
+        encode_otlp_proto(spans)
+
+
+def test_names_given_as_utf8_bytes_are_text() -> None:
+    same_bytes([span(name=b"exception", events=[Event(b"exception", {"k": 1}, timestamp=3)])])  # type: ignore[arg-type]

@@ -259,8 +259,8 @@ def _p(*parts: str) -> str:
         pytest.param(
             os.path.join("pkg", "mod.py"),
             (os.path.join(os.getcwd(), ""),),
-            "pkg/mod.py",
-            id="relative to the working dir",
+            "mod.py",
+            id="a relative name: its last part, whatever the working dir",
         ),
     ],
 )
@@ -458,10 +458,10 @@ def test_sys_path_is_where_names_are_relative_to(monkeypatch: pytest.MonkeyPatch
     assert raised["frames"][0]["filename"] == "test_spans.py"
 
 
-def test_a_relative_file_name_is_judged_against_the_working_directory_of_the_moment(
+def test_a_relative_file_name_is_never_a_library_whatever_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Answers are remembered (a burst asks for the same frames): not across a chdir."""
+    """The directory is read after the capture: inside site-packages, it must not matter."""
     from otel_telemetry.pipeline._spans import _is_library
 
     library, user = tmp_path / "site-packages", tmp_path / "project"
@@ -472,8 +472,59 @@ def test_a_relative_file_name_is_judged_against_the_working_directory_of_the_mom
 
     assert _is_library(absolute, roots) is True
     assert _is_library(absolute, roots) is True  # remembered, the same
+    assert _is_library(absolute, (f"{user}{os.sep}",)) is False  # other roots, other answer
+    for where in (library, user):
+        monkeypatch.chdir(where)
+        assert _is_library("crash.py", roots) is False
+        assert _is_library(os.path.join("..", "site-packages", "lib.py"), roots) is False
+
+
+def _raise_compiled_as(filename: str, message: str) -> CapturedException:
+    """A crash raised by code compiled under ``filename``, called from this package."""
+    scope: dict[str, Any] = {}
+    exec(compile("def lookup(m):\n    raise RuntimeError(m)\n", filename, "exec"), scope)
+    try:
+        scope["lookup"](message)
+    except RuntimeError as exc:
+        return capture_exception(exc, "capture_exception", True, packages=("tests.unit",))
+    raise AssertionError("not raised")
+
+
+def test_the_users_code_under_a_relative_name_stays_the_users_in_site_packages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by a red team: the host moved into site-packages between the capture and
+    # the recording, and the user's message and function name left the machine.
+    captured = _raise_compiled_as("script.py", "patient Jane Roe record 31")
+    library = tmp_path / "site-packages"
+    library.mkdir()
+    monkeypatch.syspath_prepend(str(library))  # a library root, as site-packages is
     monkeypatch.chdir(library)
-    assert _is_library("crash.py", roots) is True
-    monkeypatch.chdir(user)
-    assert _is_library("crash.py", roots) is False
-    assert _is_library("crash.py", (f"{user}{os.sep}",)) is True  # other roots, other answer
+    _, event, _ = exception_attributes(captured, packages=("tests.unit",))
+
+    assert event[attr.EXCEPTION_MESSAGE] == "[user message]"
+    assert "Jane" not in event[attr.EXCEPTION_STACKTRACE]
+    assert "lookup" not in event[attr.EXCEPTION_CHAIN]
+
+
+def test_a_removed_working_directory_loses_no_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by a red team: a frame of the host's package under a relative name, the
+    # working directory removed (and "" on sys.path): recording raised, the report was lost.
+    scope: dict[str, Any] = {"__name__": "tests.unit.generated"}
+    exec(compile("def parse(m):\n    raise ValueError(m)\n", "tests/unit/gen.py", "exec"), scope)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    monkeypatch.syspath_prepend("")
+    gone.rmdir()
+    try:
+        scope["parse"]("cannot parse the answer")
+    except ValueError as exc:
+        captured = capture_exception(exc, "capture_exception", True, packages=("tests.unit",))
+    _, event, _ = exception_attributes(captured, packages=("tests.unit",))
+
+    frames = json.loads(event[attr.EXCEPTION_CHAIN])[-1]["frames"]
+    assert frames[-1]["filename"] == "gen.py"
+    assert frames[-1]["in_app"] is True

@@ -1,7 +1,7 @@
-"""Spans grouped as an OTLP request holds them: by resource, then by instrumentation scope.
+"""What our two OTLP encodings (``_otlp_json``, ``_otlp_proto``) share.
 
-Both of our OTLP encodings (``_otlp_json``, ``_otlp_proto``) group as the SDK's encoder
-does: equal resources (and scopes) together, in the order first met. A ``Resource``'s
+Spans grouped as an OTLP request holds them, by resource, then by instrumentation scope,
+as the SDK's encoder groups them: equal resources (and scopes) together, in the order first met. A ``Resource``'s
 hash encodes its attributes as JSON each time it is asked for, so each resource *object*
 is hashed once here, however many spans share it (all of a batch's, as a rule).
 """
@@ -14,6 +14,11 @@ from typing import Optional
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+MAX_DEPTH = 32
+"""The deepest nesting of arrays and maps in an attribute's value that is encoded: a
+protobuf decoder refuses a message nested 100 deep, and each level of a value is two
+messages (``AnyValue``, then ``ArrayValue`` or ``KeyValueList``) under the six of a request."""
 
 Groups = dict[Resource, dict[Optional[InstrumentationScope], list[ReadableSpan]]]
 
