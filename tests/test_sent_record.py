@@ -134,18 +134,23 @@ for n in range(30):
 """
 
 
-def test_sixteen_processes_adding_at_once_keep_the_record_whole_and_bounded(tmp_path: Path):
-    sent_dir = tmp_path / "config" / "telemetry" / "sent"
-    processes = [
+def _adders(code: str, sent_dir: Path, count: int) -> list[subprocess.Popen[str]]:
+    """``count`` processes running ``code`` on ``sent_dir``, each given its index."""
+    return [
         subprocess.Popen(
-            [sys.executable, "-c", ADDER, str(sent_dir), str(index)],
+            [sys.executable, "-c", code, str(sent_dir), str(index)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for index in range(16)
+        for index in range(count)
     ]
+
+
+def test_sixteen_processes_adding_at_once_keep_the_record_whole_and_bounded(tmp_path: Path):
+    sent_dir = tmp_path / "config" / "telemetry" / "sent"
+    processes = _adders(ADDER, sent_dir, 16)
     reads = torn = 0
     while any(p.poll() is None for p in processes):  # read while they write and prune
         time.sleep(0.01)  # pacing only: the writers share the machine with this loop
@@ -170,3 +175,39 @@ def test_sixteen_processes_adding_at_once_keep_the_record_whole_and_bounded(tmp_
     assert sum(p.stat().st_size for p in sent_dir.iterdir()) <= MAX_BYTES
     assert [p.name for p in sent_dir.iterdir() if p.name.startswith(".")] == []
     assert [e.time_ns for e in entries] == sorted(e.time_ns for e in entries)
+
+
+BATCH_ADDER = """
+import sys, time
+from pathlib import Path
+from otel_telemetry.pipeline._sent import SentLog
+log = SentLog(Path(sys.argv[1]))
+index = int(sys.argv[2])
+for n in range(8):
+    copies = [
+        ({"resourceSpans": [], "who": [index, n, k], "pad": "x" * 2000}, "otlp", f"{index}/{n}/{k}")
+        for k in range(7 + index)
+    ]
+    log.add_many(copies, time_ns=time.time_ns())
+"""
+
+
+def test_processes_adding_batches_at_once_keep_the_record_whole_and_bounded(tmp_path: Path):
+    """Batches are pruned by their reports, and a batch partly over is written again."""
+    sent_dir = tmp_path / "config" / "telemetry" / "sent"
+    processes = _adders(BATCH_ADDER, sent_dir, 8)
+    outputs = [p.communicate(timeout=120) for p in processes]
+
+    assert [p.returncode for p in processes] == [0] * 8
+    assert [err for _, err in outputs] == [""] * 8
+    log = SentLog(sent_dir)
+    entries = log.entries()
+    assert 0 < len(entries) == log.count() <= MAX_ENTRIES
+    assert len({e.delivery_id for e in entries}) == len(entries)
+    assert sum(p.stat().st_size for p in sent_dir.iterdir()) <= MAX_BYTES
+    assert [p.name for p in sent_dir.iterdir() if p.name.startswith(".")] == []
+    assert [e.time_ns for e in entries] == sorted(e.time_ns for e in entries)
+    # The newest batch is there whole: what is dropped is the oldest.
+    index, n, _ = entries[-1].delivery_id.split("/")
+    newest = {f"{index}/{n}/{k}" for k in range(7 + int(index))}
+    assert newest <= {e.delivery_id for e in entries}

@@ -1,14 +1,17 @@
 """The record of what was sent: a copy of each delivered report, on this machine only.
 
-Every report an exporter confirmed is kept in ``<config dir>/telemetry/sent/``, one file
-each, so that the user can see what left (``<app> telemetry show --sent``) whatever the
-exporter: with Sentry nothing else of a report stays here once it was delivered. A file
-is named ``<time_ns, 20 digits>-<exporter>-<8 hex>.json`` (its name sorts by time) and
-holds ``{"time_ns", "exporter", "delivery_id", "report"}``, the report being the OTLP/JSON
-document of what was sent.
+Every report an exporter confirmed is kept in ``<config dir>/telemetry/sent/``, so that
+the user can see what left (``<app> telemetry show --sent``) whatever the exporter: with
+Sentry nothing else of a report stays here once it was delivered. A file is named
+``<time_ns, 20 digits>-<exporter>-<8 hex>.json`` (its name sorts by time) and holds one
+entry, ``{"time_ns", "exporter", "delivery_id", "report"}``, the report being the
+OTLP/JSON document of what was sent; or, for reports delivered together (:meth:`SentLog.add_many`),
+``...-<8 hex>-<count>.json`` holding ``{"entries": [entry, ...]}``, oldest first: one
+file written for a batch, not one per report.
 
-Bounded: after each addition, the oldest files go until at most :data:`MAX_ENTRIES`
-remain, holding at most :data:`MAX_BYTES` in all; a report whose entry alone would take
+Bounded: after each addition, the oldest entries go until at most :data:`MAX_ENTRIES`
+remain, holding at most :data:`MAX_BYTES` in all (a batch file partly over the count
+bound is written again with its newest entries); a report whose entry alone would take
 more than :data:`MAX_ENTRY_BYTES` is kept as a stub that says so (:data:`OMITTED`), never
 whole. Files are written by :func:`~otel_telemetry._layout.atomic_write` (``0600``, in a
 ``0700`` folder, never through a link), so a reader sees a whole entry or none, and any
@@ -53,7 +56,7 @@ OMITTED = "omitted"
 ORPHAN_AGE = 60.0
 """Seconds after which a temporary file is a killed writer's, never a write in progress."""
 
-_NAME = re.compile(r"^[0-9]{20}-[A-Za-z0-9_.-]{1,64}-[0-9a-f]{8}\.json$")
+_NAME = re.compile(r"^[0-9]{20}-[A-Za-z0-9_.-]{1,64}-[0-9a-f]{8}(?:-([0-9]{1,3}))?\.json$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _MAX_ID = 256  # characters of a delivery id kept (ours are 32 to 49)
 _MAX_TRIED = 10 * MAX_ENTRIES  # files looked at by entries(): planted junk cannot stall it
@@ -123,9 +126,14 @@ class SentLog:
             time_ns: when they were delivered.
         """
         try:
-            # One nanosecond apart: names sort in the order the reports were delivered.
+            # One nanosecond apart: entries sort in the order the reports were delivered.
+            # One file per exporter: its name says which.
+            by_exporter: dict[str, list[dict[str, Any]]] = {}
             for offset, (document, exporter, delivery_id) in enumerate(copies[-MAX_ENTRIES:]):
-                self._add(document, exporter, delivery_id, time_ns + offset, prune=False)
+                entry = _entry(document, exporter, delivery_id, time_ns + offset)
+                by_exporter.setdefault(entry["exporter"], []).append(entry)
+            for entries in by_exporter.values():
+                self._write(entries)
             if copies:
                 self._prune()
         except Exception:
@@ -141,17 +149,18 @@ class SentLog:
         """
         entries: list[SentEntry] = []
         budget = 2 * MAX_BYTES
-        for name, size in list(reversed(self._files()))[:_MAX_TRIED]:
-            if size > MAX_ENTRY_BYTES:
+        for name, size, count in list(reversed(self._files()))[:_MAX_TRIED]:
+            if size > _largest(count):
                 continue  # not written by us: skipped unread, at no cost to the others
             if len(entries) >= MAX_ENTRIES or size > budget:
                 break
             budget -= size
-            entry = self._read(self.directory / name)
-            if entry is not None:
-                entries.append(entry)
-        entries.reverse()
-        return entries
+            entries.extend(self._read(self.directory / name))
+        # Files of several processes interleave in time: newest last, the newest kept.
+        # Two processes that trimmed one batch at once each wrote its newest entries:
+        # an entry is shown once.
+        unique = {(e.time_ns, e.exporter, e.delivery_id): e for e in entries}
+        return sorted(unique.values(), key=lambda entry: entry.time_ns)[-MAX_ENTRIES:]
 
     def count(self) -> int:
         """How many reports are kept: the whole entries of ours :meth:`entries` returns.
@@ -192,7 +201,8 @@ class SentLog:
             except OSError as exc:
                 failure = failure or exc
                 continue
-            removed += regular and bool(_NAME.match(item.name))
+            if regular and _NAME.match(item.name):
+                removed += _reports_in(item.name)
         if failure is not None:
             raise failure
         return removed
@@ -208,28 +218,37 @@ class SentLog:
         *,
         prune: bool = True,
     ) -> None:
-        time_ns = min(max(0, int(time_ns)), 10**20 - 1)
-        exporter = _UNSAFE.sub("_", exporter)[:64] or "unknown"
-        if delivery_id is not None:
-            delivery_id = str(delivery_id)[:_MAX_ID]
-        entry: dict[str, Any] = {
-            "time_ns": time_ns,
-            "exporter": exporter,
-            "delivery_id": delivery_id,
-            "report": document,
-        }
-        data = _encode(entry)
-        if len(data) > MAX_ENTRY_BYTES:
-            entry["report"] = {OMITTED: f"too large to keep here ({len(data)} bytes)"}
-            data = _encode(entry)
-        ensure_dir(self.directory)
-        name = f"{time_ns:020d}-{exporter}-{secrets.token_hex(4)}.json"
-        atomic_write(self.directory / name, data)
+        self._write([_entry(document, exporter, delivery_id, time_ns)])
         if prune:
             self._prune()
 
-    def _files(self) -> list[tuple[str, int]]:
-        """``(name, size)`` of the regular files of ours, oldest first; none if unsafe."""
+    def _write(self, entries: list[dict[str, Any]]) -> int:
+        """One file of ``entries`` (of one exporter, oldest first); returns its size.
+
+        A batch over :data:`MAX_BYTES` keeps its newest entries that fit.
+        """
+        if len(entries) == 1:
+            data = _encode(entries[0])
+        else:
+            sizes = [len(_encode(entry)) for entry in entries]
+            first, total = len(entries) - 1, sizes[-1]
+            while first > 0 and total + sizes[first - 1] + 1 <= MAX_BYTES - 16:
+                first -= 1
+                total += sizes[first] + 1
+            entries = entries[first:]
+            data = _encode({"entries": entries}) if len(entries) > 1 else _encode(entries[0])
+        ensure_dir(self.directory)
+        first_entry = entries[0]
+        count = f"-{len(entries)}" if len(entries) > 1 else ""
+        name = (
+            f"{first_entry['time_ns']:020d}-{first_entry['exporter']}"
+            f"-{secrets.token_hex(4)}{count}.json"
+        )
+        atomic_write(self.directory / name, data)
+        return len(data)
+
+    def _files(self) -> list[tuple[str, int, int]]:
+        """``(name, size, reports)`` of the regular files of ours, oldest first; none if unsafe."""
         files = []
         try:
             check_tree(self.directory)
@@ -242,7 +261,7 @@ class SentLog:
                     except OSError:
                         continue  # pruned by another process meanwhile
                     if stat.S_ISREG(info.st_mode):
-                        files.append((item.name, info.st_size))
+                        files.append((item.name, info.st_size, _reports_in(item.name)))
         except OSError:
             return []
         files.sort()
@@ -251,17 +270,41 @@ class SentLog:
     def _prune(self) -> None:
         self._remove_orphans()
         files = self._files()
-        count, total = len(files), sum(size for _, size in files)
+        count = sum(reports for _, _, reports in files)
+        total = sum(size for _, size, _ in files)
         # Oldest first. Processes pruning at once may each remove the same file: the
         # last one to list sees every addition made before it, so the bounds hold.
-        for name, size in files:
+        for name, size, reports in files:
             if count <= MAX_ENTRIES and total <= MAX_BYTES:
                 break
+            over = count - MAX_ENTRIES
+            if 0 < over < reports and total - size <= MAX_BYTES:
+                # Only some of this batch's entries are over the count: its newest stay.
+                kept = self._trim(name, reports - over)
+                if kept is not None:
+                    count, total = count - over, total - size + kept
+                    continue
             try:
                 os.unlink(self.directory / name)
             except FileNotFoundError:
                 pass
-            count, total = count - 1, total - size
+            count, total = count - reports, total - size
+
+    def _trim(self, name: str, keep: int) -> Optional[int]:
+        """Write the newest ``keep`` entries of batch file ``name`` anew, then remove it.
+
+        Returns the new file's size; None when the file could not be read (gone, or not
+        a batch of ours): the caller removes it whole.
+        """
+        entries = self._read(self.directory / name)
+        if len(entries) <= keep:
+            return None
+        size = self._write([_as_dict(entry) for entry in entries[-keep:]])
+        try:
+            os.unlink(self.directory / name)
+        except FileNotFoundError:
+            pass  # pruned by another process meanwhile
+        return size
 
     def _remove_orphans(self) -> None:
         """Temporary files of writers that were killed mid-write (nobody finishes them)."""
@@ -277,24 +320,76 @@ class SentLog:
                     continue
 
     @staticmethod
-    def _read(path: Path) -> Optional[SentEntry]:
+    def _read(path: Path) -> list[SentEntry]:
+        """The entries of one file, oldest first; none when it is not a file of ours."""
         try:
-            data = json.loads(read_bounded(path, MAX_ENTRY_BYTES).decode("utf-8"))
+            limit = _largest(_reports_in(path.name))
+            data = json.loads(read_bounded(path, limit).decode("utf-8"))
         except (OSError, ValueError, RecursionError):
-            return None  # a link, a FIFO, too large, torn or not JSON: not an entry of ours
-        if not isinstance(data, dict):
-            return None
-        time_ns, exporter = data.get("time_ns"), data.get("exporter")
-        delivery_id, document = data.get("delivery_id"), data.get("report")
-        if (
-            not isinstance(time_ns, int)
-            or isinstance(time_ns, bool)
-            or not isinstance(exporter, str)
-            or not (delivery_id is None or isinstance(delivery_id, str))
-            or not isinstance(document, dict)
-        ):
-            return None
-        return SentEntry(time_ns, exporter, delivery_id, document)
+            return []  # a link, a FIFO, too large, torn or not JSON: not an entry of ours
+        if isinstance(data, dict) and isinstance(data.get("entries"), list):
+            items = data["entries"]
+        else:
+            items = [data]
+        entries = [_entry_of(item) for item in items]
+        return [entry for entry in entries if entry is not None]
+
+
+def _entry(
+    document: dict[str, Any], exporter: str, delivery_id: Optional[str], time_ns: int
+) -> dict[str, Any]:
+    """An entry as written: names made safe, a report too large replaced by a stub."""
+    time_ns = min(max(0, int(time_ns)), 10**20 - 1)
+    exporter = _UNSAFE.sub("_", exporter)[:64] or "unknown"
+    if delivery_id is not None:
+        delivery_id = str(delivery_id)[:_MAX_ID]
+    entry: dict[str, Any] = {
+        "time_ns": time_ns,
+        "exporter": exporter,
+        "delivery_id": delivery_id,
+        "report": document,
+    }
+    size = len(_encode(entry))
+    if size > MAX_ENTRY_BYTES:
+        entry["report"] = {OMITTED: f"too large to keep here ({size} bytes)"}
+    return entry
+
+
+def _entry_of(data: Any) -> Optional[SentEntry]:
+    """The entry ``data`` holds, or None when it is not an entry of ours."""
+    if not isinstance(data, dict):
+        return None
+    time_ns, exporter = data.get("time_ns"), data.get("exporter")
+    delivery_id, document = data.get("delivery_id"), data.get("report")
+    if (
+        not isinstance(time_ns, int)
+        or isinstance(time_ns, bool)
+        or not isinstance(exporter, str)
+        or not (delivery_id is None or isinstance(delivery_id, str))
+        or not isinstance(document, dict)
+    ):
+        return None
+    return SentEntry(time_ns, exporter, delivery_id, document)
+
+
+def _as_dict(entry: SentEntry) -> dict[str, Any]:
+    return {
+        "time_ns": entry.time_ns,
+        "exporter": entry.exporter,
+        "delivery_id": entry.delivery_id,
+        "report": entry.document,
+    }
+
+
+def _reports_in(name: str) -> int:
+    """The reports a file of ours holds, by its name (a batch's count, else 1)."""
+    match = _NAME.match(name)
+    return int(match.group(1)) if match is not None and match.group(1) else 1
+
+
+def _largest(reports: int) -> int:
+    """The largest file of ours that holds ``reports``: larger is not ours, never read."""
+    return MAX_ENTRY_BYTES if reports <= 1 else MAX_BYTES
 
 
 def _encode(entry: dict[str, Any]) -> bytes:

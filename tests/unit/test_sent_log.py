@@ -276,3 +276,91 @@ def test_count_is_of_whole_entries_of_ours_never_of_junk_named_like_one(
         (directory / f"{index:020d}-junk-{index:08x}.json").write_text("{}")
 
     assert log.count() == 1 == len(log.entries())
+
+
+# Reports delivered together: one file per exporter, not one per report.
+
+
+def _copies(first: int, count: int, exporter: str = "otlp", padding: int = 0) -> list:
+    return [(document(str(i), padding), exporter, f"id-{i}") for i in range(first, first + count)]
+
+
+def test_a_batch_is_one_file_and_reads_as_its_reports_in_order(log: SentLog) -> None:
+    log.add_many(_copies(0, 30), time_ns=T0)
+
+    [name] = os.listdir(log.directory)
+    assert name.startswith(f"{T0:020d}-otlp-")
+    assert name.endswith("-30.json")
+    entries = log.entries()
+    assert [message_of(e) for e in entries] == [str(i) for i in range(30)]
+    assert [e.time_ns for e in entries] == [T0 + i for i in range(30)]
+    assert [e.delivery_id for e in entries] == [f"id-{i}" for i in range(30)]
+    assert log.count() == 30
+
+
+def test_each_exporter_of_a_batch_has_its_file(log: SentLog) -> None:
+    log.add_many([*_copies(0, 3, "otlp"), *_copies(3, 2, "sentry")], time_ns=T0)
+
+    assert sorted(name.split("-")[1] for name in os.listdir(log.directory)) == ["otlp", "sentry"]
+    assert [(message_of(e), e.exporter) for e in log.entries()] == [
+        ("0", "otlp"),
+        ("1", "otlp"),
+        ("2", "otlp"),
+        ("3", "sentry"),
+        ("4", "sentry"),
+    ]
+
+
+def test_a_batch_partly_over_the_count_keeps_its_newest_reports(log: SentLog) -> None:
+    log.add_many(_copies(0, MAX_ENTRIES), time_ns=T0)
+    log.add_many(_copies(MAX_ENTRIES, 30), time_ns=T0 + 10_000)
+    log.add(document("single"), exporter="file", delivery_id=None, time_ns=T0 + 20_000)
+
+    entries = log.entries()
+    assert log.count() == len(entries) == MAX_ENTRIES
+    expected = [str(i) for i in range(31, MAX_ENTRIES + 30)] + ["single"]
+    assert [message_of(e) for e in entries] == expected
+    assert sum(_sent._reports_in(name) for name in os.listdir(log.directory)) == MAX_ENTRIES
+    assert len(os.listdir(log.directory)) == 3
+
+
+def test_a_batch_keeps_the_record_within_1_mb(log: SentLog) -> None:
+    log.add_many(_copies(0, 40, padding=MAX_ENTRY_BYTES // 8), time_ns=T0)
+
+    assert sum(sizes(log.directory)) <= MAX_BYTES
+    entries = log.entries()
+    assert 0 < len(entries) < 40
+    assert message_of(entries[-1]) == "39"  # the newest stay
+
+
+def test_clear_counts_the_reports_of_batches(log: SentLog) -> None:
+    log.add_many(_copies(0, 7), time_ns=T0)
+    log.add(document(), exporter="file", delivery_id=None, time_ns=T0 + 100)
+
+    assert log.clear() == 8
+    assert os.listdir(log.directory) == []
+
+
+def test_a_planted_batch_name_is_read_within_its_bound_and_skipped_when_junk(
+    log: SentLog,
+) -> None:
+    log.add_many(_copies(0, 3), time_ns=T0)
+    directory = log.directory
+    (directory / f"{T0 + 50:020d}-otlp-0000abcd-99.json").write_text('{"entries": [1, "x"]}')
+    (directory / f"{T0 + 51:020d}-otlp-0000abce-5.json").write_bytes(b" " * (MAX_BYTES + 1))
+    (directory / f"{T0 + 52:020d}-otlp-0000abcf-2.json").write_text(
+        json.dumps({"entries": [{"time_ns": T0 + 52, "exporter": "otlp", "report": 1}]})
+    )
+
+    assert [message_of(e) for e in log.entries()] == ["0", "1", "2"]
+
+
+def test_a_trimmed_batch_is_shown_once_whoever_trimmed_it(log: SentLog) -> None:
+    # Two processes that trimmed the same batch at once each wrote its newest entries.
+    log.add_many(_copies(0, 5), time_ns=T0)
+    [name] = os.listdir(log.directory)
+    time_part, exporter, _, count = name.split("-")
+    twin = f"{time_part}-{exporter}-ffffffff-{count}"
+    (log.directory / twin).write_bytes((log.directory / name).read_bytes())
+
+    assert [message_of(e) for e in log.entries()] == ["0", "1", "2", "3", "4"]
