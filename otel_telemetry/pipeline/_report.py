@@ -291,8 +291,11 @@ def bound_record(record: Record) -> Record:
     """``record`` with every string cut to :data:`MAX_STRING` and the chain kept valid JSON.
 
     One huge report (a 5 MiB message) must not push every other report out of the
-    bounded outbox; it is cut after scrubbing, so a cut never reveals a secret.
+    bounded outbox; it is cut after scrubbing, so a cut never reveals a secret. A record
+    within the bounds (nearly every one) is returned as it is, not copied.
     """
+    if _within_bounds(record):
+        return record
 
     def values(attributes: Mapping[str, Any]) -> dict[str, Any]:
         bounded: dict[str, Any] = {}
@@ -405,10 +408,35 @@ def _audit(earlier: Any, counts: Mapping[str, int]) -> list[str]:
 _AUDIT_ENTRY = re.compile(r"[a-z][a-z0-9_]{0,63}:[0-9]{1,9}")
 
 
+def _within_bounds(record: Record) -> bool:
+    """Nothing of ``record`` that :func:`bound_record` would cut: checked, not copied."""
+    if len(record["name"]) > 256:
+        return False
+    description = record["status"].get("description")
+    if isinstance(description, str) and len(description) > MAX_STRING:
+        return False
+    for attributes in (record["attributes"], *(e["attributes"] for e in record["events"])):
+        for key, value in attributes.items():
+            if isinstance(value, str):
+                if len(value) > (MAX_CHAIN if key == attr.EXCEPTION_CHAIN else MAX_STRING):
+                    return False
+            elif isinstance(value, list) and any(
+                isinstance(v, str) and len(v) > MAX_STRING for v in value
+            ):
+                return False
+    return True
+
+
 def _cut(text: str, limit: int) -> str:
+    # The marker fits within the limit: a record once bounded is within the bounds, and
+    # bounding it again (read back from the outbox) changes nothing.
     if len(text) <= limit:
         return text
-    return f"{text[:limit]}... [{len(text) - limit} characters cut]"
+    keep = max(0, limit - _MARKER_ROOM)
+    return f"{text[:keep]}... [{len(text) - keep} characters cut]"
+
+
+_MARKER_ROOM = 48  # "... [<up to 20 digits> characters cut]" is at most 41 characters
 
 
 def _bound_chain(text: str) -> str:

@@ -128,3 +128,42 @@ def test_bounds_cut_strings_and_keep_the_chain_json() -> None:
     assert len(cut_chain) == len(chain)
     assert cut_chain[0]["message"].endswith("characters cut]")
     assert check_record(bounded) is bounded
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["name", "description", "attribute", "list item", "event attribute", "chain", "none"],
+)
+def test_a_record_within_the_bounds_is_kept_as_it_is_and_one_over_is_cut(where: str) -> None:
+    # Checked without a copy (a burst bounds every record): the check and the cut agree.
+    record = new_record(
+        _crash(), packages=PACKAGES, mode="server", install_id=None, resource=RESOURCE
+    )
+    record["attributes"]["list"] = ["short", "also short"]
+    over = "x" * (MAX_STRING + 1)
+    [event] = record["events"]
+    if where == "name":
+        record["name"] = "n" * 257
+    elif where == "description":
+        record["status"]["description"] = over
+    elif where == "attribute":
+        record["attributes"]["note"] = over
+    elif where == "list item":
+        record["attributes"]["list"] = ["short", over]
+    elif where == "event attribute":
+        event["attributes"][attr.EXCEPTION_MESSAGE] = over
+    elif where == "chain":
+        chain = json.loads(event["attributes"][attr.EXCEPTION_CHAIN])
+        chain[0]["message"] = over
+        event["attributes"][attr.EXCEPTION_CHAIN] = json.dumps(chain)
+    before = json.dumps(record)
+
+    bounded = bound_record(record)
+
+    assert json.dumps(record) == before  # the input is never changed
+    if where == "none":
+        assert bounded is record
+    else:
+        assert bounded is not record
+        assert json.dumps(bounded) != before
+        assert bound_record(bounded) is bounded  # cut once, within the bounds after
