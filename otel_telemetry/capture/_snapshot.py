@@ -268,7 +268,11 @@ def passes_through(captured: CapturedException, packages: Sequence[str]) -> bool
 
 def is_in_package(module: str, packages: Sequence[str]) -> bool:
     """True for ``pkg`` itself and its submodules ``pkg.x``, not for ``pkgfoo``."""
-    return any(module == pkg or module.startswith(pkg + ".") for pkg in packages)
+    # A loop, not any() of a generator: asked for every frame of every capture.
+    for pkg in packages:
+        if module.startswith(pkg) and (len(module) == len(pkg) or module[len(pkg)] == "."):
+            return True
+    return False
 
 
 def _walk(tb: Optional[TracebackType]) -> tuple[tuple[RawFrame, ...], int]:
