@@ -165,12 +165,20 @@ def _attributes(out: bytearray, field: int, attributes: Optional[Mapping[str, An
 
 
 def _key_value(key: Any, value: Any, depth: int) -> bytearray:
-    out = bytearray()
-    text = b"" if key is None else _text(key)  # None: the field unset, as protobuf takes it
-    if text:
-        _bytes(out, 1, text)
+    # The key's field, worked out once per key: a batch repeats the same few keys.
+    out = bytearray(_KEYS.get(key, b"") if type(key) is str else b"")
+    if not out:
+        text = b"" if key is None else _text(key)  # None: the field unset, as protobuf takes it
+        if text:
+            _bytes(out, 1, text)
+            if type(key) is str and len(_KEYS) < _KEYS_MAX:
+                _KEYS[key] = bytes(out)
     _message(out, 2, _value(value, depth))
     return out
+
+
+_KEYS: dict[str, bytes] = {}
+_KEYS_MAX = 1024
 
 
 def _value(value: Any, depth: int) -> bytearray:
@@ -237,6 +245,9 @@ def _count_field(out: bytearray, field: int, count: int) -> None:
 
 
 def _varint(out: bytearray, number: int) -> None:
+    if number < 0x80:  # tags, and most lengths
+        out.append(number)
+        return
     while number > 0x7F:
         out.append((number & 0x7F) | 0x80)
         number >>= 7
@@ -250,8 +261,12 @@ def _varint_field(out: bytearray, field: int, number: int) -> None:
 
 
 def _bytes(out: bytearray, field: int, value: bytes | bytearray) -> None:
-    _varint(out, field << 3 | 2)
-    _varint(out, len(value))
+    out.append(field << 3 | 2)  # every field of ours is below 16: a one-byte tag
+    size = len(value)
+    if size < 0x80:
+        out.append(size)
+    else:
+        _varint(out, size)
     out += value
 
 
@@ -259,5 +274,5 @@ def _string(out: bytearray, field: int, value: Any) -> None:
     _bytes(out, field, _text(value))
 
 
-def _message(out: bytearray, field: int, message: bytes | bytearray) -> None:
-    _bytes(out, field, message)
+_message = _bytes
+"""A message field: its encoding, length-delimited (a call less than wrapping ``_bytes``)."""
