@@ -93,11 +93,11 @@ def _resource(attributes: dict[str, Any]) -> Resource:
     (its hash encodes it as JSON): one per distinct resource, not one per record.
     """
     values = _values(attributes)
-    try:
-        key: Any = tuple(values.items())
-        known = _resources.get(key)
-    except TypeError:  # a value that cannot be hashed (read back from disk: anything)
+    if not all(type(value) is str for value in values.values()):
+        # Ours are all text. Others are not looked up: True, 1 and 1.0 are one key.
         return Resource(values)
+    key = tuple(values.items())
+    known = _resources.get(key)
     if known is None:
         if len(_resources) >= _RESOURCES_MAX:
             _resources.clear()

@@ -459,7 +459,7 @@ def _bound_chain(text: str) -> str:
                     entry["frames"] = frames[omitted:]
                     entry["omitted_frames"] = int(entry.get("omitted_frames") or 0) + omitted
             text = json.dumps(chain, separators=(",", ":"), ensure_ascii=False)
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, RecursionError):
         return "[]"  # not the chain we wrote: nothing of it is worth a cut JSON text
     return text if len(text) <= MAX_CHAIN else "[]"
 

@@ -6,12 +6,14 @@ Sentry nothing else of a report stays here once it was delivered. A file is name
 ``<time_ns, 20 digits>-<exporter>-<8 hex>.json`` (its name sorts by time) and holds one
 entry, ``{"time_ns", "exporter", "delivery_id", "report"}``, the report being the
 OTLP/JSON document of what was sent; or, for reports delivered together (:meth:`SentLog.add_many`),
-``...-<8 hex>-<count>.json`` holding ``{"entries": [entry, ...]}``, oldest first: one
-file written for a batch, not one per report.
+``...-<8 hex>-<count>.json`` holding ``{"entries": [entry, ...]}``, oldest first, at most
+:data:`MAX_BATCH` of one exporter: a file for every ten reports of a batch, not one each.
 
-Bounded: after each addition, the oldest entries go until at most :data:`MAX_ENTRIES`
-remain, holding at most :data:`MAX_BYTES` in all (a batch file partly over the count
-bound is written again with its newest entries); a report whose entry alone would take
+Bounded: after each addition, the oldest files go until at most :data:`MAX_ENTRIES`
+reports remain (so at least ``MAX_ENTRIES - MAX_BATCH + 1`` of the newest, when as many
+were sent), holding at most :data:`MAX_BYTES` in all. Pruning only removes files, never
+writes one: it needs no space, two processes pruning at once each remove the oldest
+files, and a removed report never comes back. A report whose entry alone would take
 more than :data:`MAX_ENTRY_BYTES` is kept as a stub that says so (:data:`OMITTED`), never
 whole. Files are written by :func:`~otel_telemetry._layout.atomic_write` (``0600``, in a
 ``0700`` folder, never through a link), so a reader sees a whole entry or none, and any
@@ -56,7 +58,14 @@ OMITTED = "omitted"
 ORPHAN_AGE = 60.0
 """Seconds after which a temporary file is a killed writer's, never a write in progress."""
 
-_NAME = re.compile(r"^[0-9]{20}-[A-Za-z0-9_.-]{1,64}-[0-9a-f]{8}(?:-([0-9]{1,3}))?\.json$")
+MAX_BATCH = 10
+"""The most reports of one file: a file is pruned whole, so the record keeps at least the
+newest ``MAX_ENTRIES - MAX_BATCH + 1`` reports."""
+
+# A batch's count is 2 to MAX_BATCH: a name claiming more is not a file of ours, whose
+# count would make pruning remove the others.
+_COUNTS = "|".join(str(n) for n in range(MAX_BATCH, 1, -1))
+_NAME = re.compile(rf"^[0-9]{{20}}-[A-Za-z0-9_.-]{{1,64}}-[0-9a-f]{{8}}(?:-({_COUNTS}))?\.json$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _MAX_ID = 256  # characters of a delivery id kept (ours are 32 to 49)
 _MAX_TRIED = 10 * MAX_ENTRIES  # files looked at by entries(): planted junk cannot stall it
@@ -127,13 +136,14 @@ class SentLog:
         """
         try:
             # One nanosecond apart: entries sort in the order the reports were delivered.
-            # One file per exporter: its name says which.
+            # Files of one exporter each (their name says which), MAX_BATCH at most.
             by_exporter: dict[str, list[dict[str, Any]]] = {}
             for offset, (document, exporter, delivery_id) in enumerate(copies[-MAX_ENTRIES:]):
                 entry = _entry(document, exporter, delivery_id, time_ns + offset)
                 by_exporter.setdefault(entry["exporter"], []).append(entry)
             for entries in by_exporter.values():
-                self._write(entries)
+                for start in range(0, len(entries), MAX_BATCH):
+                    self._write(entries[start : start + MAX_BATCH])
             if copies:
                 self._prune()
         except Exception:
@@ -149,16 +159,13 @@ class SentLog:
         """
         entries: list[SentEntry] = []
         budget = 2 * MAX_BYTES
-        for name, size, count in list(reversed(self._files()))[:_MAX_TRIED]:
-            if size > _largest(count):
-                continue  # not written by us: skipped unread, at no cost to the others
+        for name, size, _ in list(reversed(self._files()))[:_MAX_TRIED]:
             if len(entries) >= MAX_ENTRIES or size > budget:
                 break
             budget -= size
             entries.extend(self._read(self.directory / name))
         # Files of several processes interleave in time: newest last, the newest kept.
-        # Two processes that trimmed one batch at once each wrote its newest entries:
-        # an entry is shown once.
+        # An entry is shown once, even if a file was planted twice.
         unique = {(e.time_ns, e.exporter, e.delivery_id): e for e in entries}
         return sorted(unique.values(), key=lambda entry: entry.time_ns)[-MAX_ENTRIES:]
 
@@ -260,8 +267,11 @@ class SentLog:
                         info = item.stat(follow_symlinks=False)
                     except OSError:
                         continue  # pruned by another process meanwhile
-                    if stat.S_ISREG(info.st_mode):
-                        files.append((item.name, info.st_size, _reports_in(item.name)))
+                    reports = _reports_in(item.name)
+                    # Larger than a file of ours can be: not ours, neither read nor counted
+                    # (its size would make pruning remove every report of ours).
+                    if stat.S_ISREG(info.st_mode) and info.st_size <= _largest(reports):
+                        files.append((item.name, info.st_size, reports))
         except OSError:
             return []
         files.sort()
@@ -277,34 +287,11 @@ class SentLog:
         for name, size, reports in files:
             if count <= MAX_ENTRIES and total <= MAX_BYTES:
                 break
-            over = count - MAX_ENTRIES
-            if 0 < over < reports and total - size <= MAX_BYTES:
-                # Only some of this batch's entries are over the count: its newest stay.
-                kept = self._trim(name, reports - over)
-                if kept is not None:
-                    count, total = count - over, total - size + kept
-                    continue
             try:
                 os.unlink(self.directory / name)
             except FileNotFoundError:
                 pass
             count, total = count - reports, total - size
-
-    def _trim(self, name: str, keep: int) -> Optional[int]:
-        """Write the newest ``keep`` entries of batch file ``name`` anew, then remove it.
-
-        Returns the new file's size; None when the file could not be read (gone, or not
-        a batch of ours): the caller removes it whole.
-        """
-        entries = self._read(self.directory / name)
-        if len(entries) <= keep:
-            return None
-        size = self._write([_as_dict(entry) for entry in entries[-keep:]])
-        try:
-            os.unlink(self.directory / name)
-        except FileNotFoundError:
-            pass  # pruned by another process meanwhile
-        return size
 
     def _remove_orphans(self) -> None:
         """Temporary files of writers that were killed mid-write (nobody finishes them)."""
@@ -370,15 +357,6 @@ def _entry_of(data: Any) -> Optional[SentEntry]:
     ):
         return None
     return SentEntry(time_ns, exporter, delivery_id, document)
-
-
-def _as_dict(entry: SentEntry) -> dict[str, Any]:
-    return {
-        "time_ns": entry.time_ns,
-        "exporter": entry.exporter,
-        "delivery_id": entry.delivery_id,
-        "report": entry.document,
-    }
 
 
 def _reports_in(name: str) -> int:

@@ -508,6 +508,8 @@ class SpanRecorder:
         With ``event`` (a crash): its ``exception`` event, and the status ``ERROR`` with
         ``description``; without (a usage event): no event, the status unset.
         """
+        from types import MappingProxyType
+
         from opentelemetry.sdk.trace import Event, ReadableSpan
         from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
@@ -520,7 +522,8 @@ class SpanRecorder:
         events: tuple[Any, ...] = ()
         status = Status(StatusCode.UNSET)
         if event is not None:
-            events = (Event(attr.EVENT_EXCEPTION, self._bounded(event), time_ns),)
+            # Read-only, as the SDK's own events are.
+            events = (Event(attr.EVENT_EXCEPTION, MappingProxyType(self._bounded(event)), time_ns),)
             status = Status(StatusCode.ERROR, description)
         span = ReadableSpan(
             name=name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.resources import Resource
@@ -95,3 +96,45 @@ def test_every_kind(kind: SpanKind) -> None:
 
 def test_a_read_back_span_is_sampled() -> None:
     assert through_json(exception_span()).context.trace_flags.sampled
+
+
+def _record(resource: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": "n",
+        "trace_id": "1" * 32,
+        "span_id": "2" * 16,
+        "kind": 0,
+        "start": 1,
+        "end": 1,
+        "attributes": {},
+        "events": [],
+        "status": {"code": 0, "description": None},
+        "resource": resource,
+        "scope": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ({"v": True}, {"v": 1}),
+        ({"v": 1}, {"v": 1.0}),
+        ({"v": 0.0}, {"v": -0.0}),
+        ({"v": [1, 2]}, {"v": [True, 2.0]}),
+        ({"v": "a"}, {"v": "a", "w": "b"}),
+    ],
+)
+def test_a_resource_read_back_holds_its_own_values_whatever_came_before(
+    first: dict[str, Any], second: dict[str, Any]
+) -> None:
+    # Found by a red team: resources were shared by equality, and True == 1 == 1.0.
+    record_to_span(_record(first))
+    values = dict(record_to_span(_record(second)).resource.attributes)
+    expected = {k: tuple(v) if isinstance(v, list) else v for k, v in second.items()}
+    assert repr(values) == repr(expected)
+
+
+def test_records_of_one_resource_read_back_share_one() -> None:
+    resource = {"service.name": "acme", "service.version": "1.0"}
+    first, second = (record_to_span(_record(dict(resource))) for _ in range(2))
+    assert first.resource is second.resource

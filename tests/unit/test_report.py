@@ -167,3 +167,16 @@ def test_a_record_within_the_bounds_is_kept_as_it_is_and_one_over_is_cut(where: 
         assert bounded is not record
         assert json.dumps(bounded) != before
         assert bound_record(bounded) is bounded  # cut once, within the bounds after
+
+
+def test_a_chain_too_deep_to_parse_is_bounded_to_an_empty_one() -> None:
+    # Found by a red team: a chain of nested JSON over the bound raised RecursionError.
+    record = new_record(
+        _crash(), packages=PACKAGES, mode="server", install_id=None, resource=RESOURCE
+    )
+    [event] = record["events"]
+    event["attributes"][attr.EXCEPTION_CHAIN] = "[" * 100_000 + "]" * 100_000
+
+    bounded = bound_record(record)
+
+    assert bounded["events"][0]["attributes"][attr.EXCEPTION_CHAIN] == "[]"

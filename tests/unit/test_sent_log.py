@@ -14,6 +14,7 @@ import pytest
 from otel_telemetry._layout import UnsafePathError
 from otel_telemetry.pipeline import _sent
 from otel_telemetry.pipeline._sent import (
+    MAX_BATCH,
     MAX_BYTES,
     MAX_ENTRIES,
     MAX_ENTRY_BYTES,
@@ -278,24 +279,24 @@ def test_count_is_of_whole_entries_of_ours_never_of_junk_named_like_one(
     assert log.count() == 1 == len(log.entries())
 
 
-# Reports delivered together: one file per exporter, not one per report.
+# Reports delivered together: a file per exporter and MAX_BATCH reports, not one each.
 
 
 def _copies(first: int, count: int, exporter: str = "otlp", padding: int = 0) -> list:
     return [(document(str(i), padding), exporter, f"id-{i}") for i in range(first, first + count)]
 
 
-def test_a_batch_is_one_file_and_reads_as_its_reports_in_order(log: SentLog) -> None:
-    log.add_many(_copies(0, 30), time_ns=T0)
+def test_a_batch_is_a_file_per_ten_reports_read_in_order(log: SentLog) -> None:
+    log.add_many(_copies(0, 25), time_ns=T0)
 
-    [name] = os.listdir(log.directory)
-    assert name.startswith(f"{T0:020d}-otlp-")
-    assert name.endswith("-30.json")
+    names = sorted(os.listdir(log.directory))
+    assert [name.rsplit("-", 1)[1] for name in names] == ["10.json", "10.json", "5.json"]
+    assert names[0].startswith(f"{T0:020d}-otlp-")
     entries = log.entries()
-    assert [message_of(e) for e in entries] == [str(i) for i in range(30)]
-    assert [e.time_ns for e in entries] == [T0 + i for i in range(30)]
-    assert [e.delivery_id for e in entries] == [f"id-{i}" for i in range(30)]
-    assert log.count() == 30
+    assert [message_of(e) for e in entries] == [str(i) for i in range(25)]
+    assert [e.time_ns for e in entries] == [T0 + i for i in range(25)]
+    assert [e.delivery_id for e in entries] == [f"id-{i}" for i in range(25)]
+    assert log.count() == 25
 
 
 def test_each_exporter_of_a_batch_has_its_file(log: SentLog) -> None:
@@ -311,17 +312,42 @@ def test_each_exporter_of_a_batch_has_its_file(log: SentLog) -> None:
     ]
 
 
-def test_a_batch_partly_over_the_count_keeps_its_newest_reports(log: SentLog) -> None:
+def test_the_newest_are_kept_a_file_at_a_time(log: SentLog) -> None:
     log.add_many(_copies(0, MAX_ENTRIES), time_ns=T0)
     log.add_many(_copies(MAX_ENTRIES, 30), time_ns=T0 + 10_000)
+    assert [message_of(e) for e in log.entries()] == [str(i) for i in range(30, 130)]
+
     log.add(document("single"), exporter="file", delivery_id=None, time_ns=T0 + 20_000)
 
     entries = log.entries()
-    assert log.count() == len(entries) == MAX_ENTRIES
-    expected = [str(i) for i in range(31, MAX_ENTRIES + 30)] + ["single"]
-    assert [message_of(e) for e in entries] == expected
-    assert sum(_sent._reports_in(name) for name in os.listdir(log.directory)) == MAX_ENTRIES
-    assert len(os.listdir(log.directory)) == 3
+    assert log.count() == len(entries) == MAX_ENTRIES - MAX_BATCH + 1  # the oldest file went
+    assert [message_of(e) for e in entries] == [str(i) for i in range(40, 130)] + ["single"]
+
+
+def test_the_newest_batch_stays_when_older_big_reports_fill_the_bytes(log: SentLog) -> None:
+    # Found by a red team: pruning for the byte bound removed the batch just written.
+    log.add_many(_copies(0, 10, padding=90_000), time_ns=T0)
+    log.add_many(_copies(10, 91, padding=3_000), time_ns=T0 + 10_000)
+
+    kept = [message_of(e) for e in log.entries()]
+    assert kept[-91:] == [str(i) for i in range(10, 101)]
+    assert sum(sizes(log.directory)) <= MAX_BYTES
+
+
+def test_copies_for_two_exporters_are_pruned_oldest_first(log: SentLog) -> None:
+    # Found by a red team: one exporter's copies of newer reports went before older ones.
+    copies = []
+    for i in range(50):
+        copies += [(document(f"s{i}"), "sentry", f"s{i}"), (document(f"o{i}"), "otlp", f"o{i}")]
+    log.add_many(copies, time_ns=T0)
+    log.add_many(_copies(1000, 10, "file"), time_ns=T0 + 10_000)
+
+    entries = log.entries()
+    assert MAX_ENTRIES - MAX_BATCH < log.count() <= MAX_ENTRIES
+    for exporter, prefix in (("sentry", "s"), ("otlp", "o")):
+        kept = [e.delivery_id for e in entries if e.exporter == exporter]
+        newest = [f"{prefix}{i}" for i in range(50 - len(kept), 50)]
+        assert kept == newest  # the newest of each, in order
 
 
 def test_a_batch_keeps_the_record_within_1_mb(log: SentLog) -> None:
@@ -341,22 +367,43 @@ def test_clear_counts_the_reports_of_batches(log: SentLog) -> None:
     assert os.listdir(log.directory) == []
 
 
-def test_a_planted_batch_name_is_read_within_its_bound_and_skipped_when_junk(
-    log: SentLog,
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("-999", b"{}"),  # claims more than a file of ours holds
+        ("-0", b"{}"),
+        ("-1", b"{}"),
+        ("-5", b" " * (MAX_BYTES + 1)),  # larger than a file of ours
+        ("", b"x" * (5 * MAX_BYTES)),
+    ],
+    ids=["claims 999", "claims 0", "claims 1", "batch too large", "entry too large"],
+)
+def test_a_planted_file_neither_counts_nor_makes_pruning_remove_ours(
+    log: SentLog, name: str, content: bytes
 ) -> None:
+    # Found by a red team: a future-dated file claiming 999 reports (or 5 MB) made the
+    # next addition remove every report of ours, the new one included.
+    log.add_many(_copies(0, 30), time_ns=T0)
+    planted = log.directory / f"{T0 + 10**15:020d}-otlp-0000abcd{name}.json"
+    planted.write_bytes(content)
+
+    log.add(document("new"), exporter="otlp", delivery_id=None, time_ns=T0 + 1000)
+
+    assert [message_of(e) for e in log.entries()] == [str(i) for i in range(30)] + ["new"]
+    assert log.count() == 31
+
+
+def test_a_planted_batch_of_junk_is_skipped(log: SentLog) -> None:
     log.add_many(_copies(0, 3), time_ns=T0)
-    directory = log.directory
-    (directory / f"{T0 + 50:020d}-otlp-0000abcd-99.json").write_text('{"entries": [1, "x"]}')
-    (directory / f"{T0 + 51:020d}-otlp-0000abce-5.json").write_bytes(b" " * (MAX_BYTES + 1))
-    (directory / f"{T0 + 52:020d}-otlp-0000abcf-2.json").write_text(
+    (log.directory / f"{T0 + 50:020d}-otlp-0000abcd-9.json").write_text('{"entries": [1, "x"]}')
+    (log.directory / f"{T0 + 52:020d}-otlp-0000abcf-2.json").write_text(
         json.dumps({"entries": [{"time_ns": T0 + 52, "exporter": "otlp", "report": 1}]})
     )
 
     assert [message_of(e) for e in log.entries()] == ["0", "1", "2"]
 
 
-def test_a_trimmed_batch_is_shown_once_whoever_trimmed_it(log: SentLog) -> None:
-    # Two processes that trimmed the same batch at once each wrote its newest entries.
+def test_a_file_planted_twice_is_shown_once(log: SentLog) -> None:
     log.add_many(_copies(0, 5), time_ns=T0)
     [name] = os.listdir(log.directory)
     time_part, exporter, _, count = name.split("-")
