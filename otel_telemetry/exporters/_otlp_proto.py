@@ -191,7 +191,9 @@ def _value(value: Any, depth: int) -> bytearray:
     elif isinstance(value, str):
         _bytes(out, 1, str.encode(value, "utf-8"))
     elif isinstance(value, int):
-        number = operator.index(value)  # as protobuf reads an int: never its __int__
+        # As protobuf reads an int (never its __int__), as an exact int (3.9's index of
+        # an IntEnum is the member itself, whose str() is its name).
+        number = int.__index__(operator.index(value))
         if not _INT64_MIN <= number <= _INT64_MAX:
             raise ValueError("out of the range of an int64")
         out.append(0x18)  # field 3

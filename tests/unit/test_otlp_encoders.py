@@ -12,6 +12,7 @@ import base64
 import enum
 import json
 import math
+import warnings
 from typing import Any
 
 import pytest
@@ -332,8 +333,16 @@ def test_a_field_protobuf_refuses_raises_as_the_sdk_encoder_raises(
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
     spans = [span(**overrides)]
-    with pytest.raises(error):
-        encode_spans(spans).SerializeToString()
+    if overrides.get("start_time") is True:
+        # protobuf before 7.34 takes a bool for an int, with a DeprecationWarning
+        # ("will be rejected in 7.34.0"): ours refuses it as later releases do.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)
+            with pytest.raises((TypeError, ValueError, DeprecationWarning)):
+                encode_spans(spans).SerializeToString()
+    else:
+        with pytest.raises(error):
+            encode_spans(spans).SerializeToString()
     with pytest.raises(error):
         encode_otlp_proto(spans)
 

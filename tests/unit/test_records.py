@@ -130,8 +130,9 @@ def test_a_resource_read_back_holds_its_own_values_whatever_came_before(
     # Found by a red team: resources were shared by equality, and True == 1 == 1.0.
     record_to_span(_record(first))
     values = dict(record_to_span(_record(second)).resource.attributes)
-    expected = {k: tuple(v) if isinstance(v, list) else v for k, v in second.items()}
-    assert repr(values) == repr(expected)
+    # As a Resource of its own holds them (SDK 1.41 leaves out an array of mixed types).
+    alone = Resource({k: tuple(v) if isinstance(v, list) else v for k, v in second.items()})
+    assert repr(values) == repr(dict(alone.attributes))
 
 
 def test_records_of_one_resource_read_back_share_one() -> None:
