@@ -31,10 +31,10 @@ from otel_telemetry.capture._snapshot import (
 )
 from otel_telemetry.exporters._file import read_reports
 from otel_telemetry.exporters._sentry import sentry_event
+from otel_telemetry.pipeline._provider import SpanRecorder
 from otel_telemetry.pipeline._spans import (
     USER_EXCEPTION,
     USER_MESSAGE,
-    SpanRecorder,
     exception_attributes,
     exception_type_name,
     record_span,

@@ -38,10 +38,7 @@ from otel_telemetry.capture._snapshot import (
 )
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import SpanProcessor
-    from opentelemetry.sdk.trace.id_generator import IdGenerator
-    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    from ._provider import SpanRecorder
 
 AttributeValue = Union[
     str, bool, int, float, Sequence[str], Sequence[bool], Sequence[int], Sequence[float]
@@ -455,106 +452,6 @@ def report_parts(
         attributes[attr.INSTALL_ID] = install_id
     attributes[attr.MODE] = mode
     return captured.name, attributes, None, None
-
-
-class SpanRecorder:
-    """Makes each report one ended root span of the private pipeline, for its processor.
-
-    What the SDK's ``tracer.start_span(...)``, ``add_event``, ``set_status`` and
-    ``end()`` make of a span started and ended at once (the same ``ReadableSpan``: ids
-    from the provider's generator, its resource, the instrumentation scope, the limits'
-    counts), without building a live span first: its lock, its mutable copies and their
-    checks were a third of a report's recording in a burst. Every span is sampled (the
-    private provider's sampler is ``ALWAYS_ON``), and the values are valid OTel ones
-    already (:func:`report_parts` makes them so), so none is checked again.
-    ``tests/unit/test_spans.py`` holds it to the SDK's tracer, span for span.
-
-    Args:
-        processor: what receives each ended span (the pipeline's consent processor).
-        resource: the provider's resource.
-        scope: the instrumentation scope of the spans.
-        ids: the provider's id generator.
-        max_attributes: the most attributes a span or an event keeps; ours first.
-    """
-
-    __slots__ = ("_ids", "_max", "processor", "resource", "scope")
-
-    def __init__(
-        self,
-        processor: SpanProcessor,
-        resource: Resource,
-        scope: InstrumentationScope,
-        ids: Optional[IdGenerator] = None,
-        max_attributes: int = 64,
-    ) -> None:
-        from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-
-        self.processor = processor
-        self.resource = resource
-        self.scope = scope
-        self._ids = ids or RandomIdGenerator()
-        self._max = max_attributes
-
-    def record(
-        self,
-        name: str,
-        attributes: dict[str, AttributeValue],
-        event: Optional[dict[str, AttributeValue]],
-        description: Optional[str],
-        time_ns: int,
-    ) -> None:
-        """One ended span, started and ended at ``time_ns``, handed to the processor.
-
-        With ``event`` (a crash): its ``exception`` event, and the status ``ERROR`` with
-        ``description``; without (a usage event): no event, the status unset.
-        """
-        from types import MappingProxyType
-
-        from opentelemetry.sdk.trace import Event, ReadableSpan
-        from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
-
-        context = SpanContext(
-            self._ids.generate_trace_id(),
-            self._ids.generate_span_id(),
-            is_remote=False,
-            trace_flags=TraceFlags(TraceFlags.SAMPLED),
-        )
-        events: tuple[Any, ...] = ()
-        status = Status(StatusCode.UNSET)
-        if event is not None:
-            # Read-only, as the SDK's own events are.
-            events = (Event(attr.EVENT_EXCEPTION, MappingProxyType(self._bounded(event)), time_ns),)
-            status = Status(StatusCode.ERROR, description)
-        span = ReadableSpan(
-            name=name,
-            context=context,
-            parent=None,
-            resource=self.resource,
-            attributes=self._bounded(attributes),
-            events=events,
-            links=(),
-            kind=SpanKind.INTERNAL,
-            status=status,
-            start_time=time_ns,
-            end_time=time_ns,
-            instrumentation_scope=self.scope,
-        )
-        self.processor.on_end(span)
-
-    def _bounded(self, attributes: dict[str, AttributeValue]) -> Any:
-        if len(attributes) <= self._max:
-            return attributes
-        from opentelemetry.attributes import BoundedAttributes
-
-        # Over the limit (never, for what report_parts makes today): ours are kept first,
-        # where the SDK would keep the last ones set; the others count as dropped.
-        ours = [k for k in attributes if k.startswith(attr.NAMESPACE)]
-        kept = ours + [k for k in attributes if not k.startswith(attr.NAMESPACE)]
-        bounded = BoundedAttributes(
-            self._max, {k: attributes[k] for k in kept[: self._max]}, immutable=True
-        )
-        bounded.dropped = len(attributes) - len(bounded)
-        return bounded
 
 
 def record_span(

@@ -13,6 +13,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_telemetry import _attributes as attr
 from otel_telemetry.capture._snapshot import CapturedEvent, capture_exception
+from otel_telemetry.pipeline._provider import SpanRecorder
 from otel_telemetry.pipeline._records import record_to_span, span_to_record
 from otel_telemetry.pipeline._report import (
     MAX_CHAIN,
@@ -23,7 +24,7 @@ from otel_telemetry.pipeline._report import (
     resource_attributes,
     scrub_record,
 )
-from otel_telemetry.pipeline._spans import SpanRecorder, record_span
+from otel_telemetry.pipeline._spans import record_span
 from otel_telemetry.scrubbing import Scrubber, ScrubbingOptions
 
 RESOURCE = resource_attributes("acme", "1.4.0")

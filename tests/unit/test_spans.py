@@ -29,9 +29,9 @@ from otel_telemetry.capture._snapshot import (
     RawException,
     capture_exception,
 )
+from otel_telemetry.pipeline._provider import SpanRecorder
 from otel_telemetry.pipeline._spans import (
     USER_CODE,
-    SpanRecorder,
     event_attributes,
     exception_attributes,
     exception_type_name,

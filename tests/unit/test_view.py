@@ -1013,7 +1013,8 @@ def test_the_stack_text_of_a_real_report_is_recognised_as_the_frames_shown():
 
     from otel_telemetry.capture._snapshot import capture_exception
     from otel_telemetry.exporters import encode_otlp_json
-    from otel_telemetry.pipeline._spans import SpanRecorder, record_span
+    from otel_telemetry.pipeline._provider import SpanRecorder
+    from otel_telemetry.pipeline._spans import record_span
 
     try:
         try:
