@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import math
-import operator
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
@@ -26,9 +25,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext
 
-from ._otlp_common import MAX_DEPTH, group_spans
+from ._otlp_common import MAX_DEPTH, as_int64, as_string, group_spans
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # Span.SpanFlags: the parent's remoteness is known; and it is remote.
 _HAS_IS_REMOTE = 0x100
 _IS_REMOTE = 0x200
@@ -156,12 +154,8 @@ def _put_attributes(encoded: dict[str, Any], attributes: Optional[Mapping[str, A
 
 
 def _key_value(key: Any, value: Any, depth: int) -> dict[str, Any]:
-    # As protobuf takes a key: None leaves it unset, bytes must be UTF-8, else text only.
-    if isinstance(key, bytes):
-        key = bytes(memoryview(key)).decode("utf-8")
-    elif key is not None and not isinstance(key, str):
-        raise TypeError(f"a {type(key).__name__} is no protobuf string")
-    encoded: dict[str, Any] = {"key": str.__str__(key)} if key else {}
+    text = "" if key is None else as_string(key)  # None: the field unset, as protobuf takes it
+    encoded: dict[str, Any] = {"key": text} if text else {}
     encoded["value"] = _value(value, depth)
     return encoded
 
@@ -174,12 +168,7 @@ def _value(value: Any, depth: int) -> dict[str, Any]:
     if isinstance(value, str):
         return {"stringValue": str.__str__(value)}
     if isinstance(value, int):
-        # As protobuf reads an int (never its __int__), as an exact int (3.9's index of
-        # an IntEnum is the member itself, whose str() is its name).
-        number = int.__index__(operator.index(value))
-        if not _INT64_MIN <= number <= _INT64_MAX:
-            raise ValueError("out of the range of an int64")
-        return {"intValue": str(number)}
+        return {"intValue": str(as_int64(value))}
     if isinstance(value, float):
         if math.isnan(value):
             return {"doubleValue": "NaN"}

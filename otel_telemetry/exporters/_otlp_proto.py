@@ -32,9 +32,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext
 
-from ._otlp_common import MAX_DEPTH, group_spans
+from ._otlp_common import MAX_DEPTH, as_int64, as_string, group_spans
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _UINT64 = 2**64 - 1
 _UINT32 = 2**32 - 1
 # Span.SpanFlags: the parent's remoteness is known; and it is remote.
@@ -191,13 +190,8 @@ def _value(value: Any, depth: int) -> bytearray:
     elif isinstance(value, str):
         _bytes(out, 1, str.encode(value, "utf-8"))
     elif isinstance(value, int):
-        # As protobuf reads an int (never its __int__), as an exact int (3.9's index of
-        # an IntEnum is the member itself, whose str() is its name).
-        number = int.__index__(operator.index(value))
-        if not _INT64_MIN <= number <= _INT64_MAX:
-            raise ValueError("out of the range of an int64")
         out.append(0x18)  # field 3
-        _varint(out, number & _UINT64)
+        _varint(out, as_int64(value) & _UINT64)
     elif isinstance(value, float):
         out += b"\x21" + _DOUBLE.pack(value)  # field 4, double
     elif isinstance(value, bytes):
@@ -220,14 +214,8 @@ def _value(value: Any, depth: int) -> bytearray:
 
 
 def _text(value: Any) -> bytes:
-    """A protobuf ``string``: text, or bytes that are UTF-8 (as protobuf takes them)."""
-    if isinstance(value, str):
-        return str.encode(value, "utf-8")
-    if isinstance(value, bytes):
-        data = bytes(memoryview(value))
-        data.decode("utf-8")  # protobuf refuses bytes that are not UTF-8 text
-        return data
-    raise TypeError(f"a {type(value).__name__} is no protobuf string")
+    """A protobuf ``string`` field's bytes (:func:`as_string`, UTF-8)."""
+    return as_string(value).encode("utf-8")
 
 
 def _fixed64(value: Any) -> bytes:
