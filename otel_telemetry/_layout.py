@@ -49,6 +49,7 @@ import stat
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
     from typing import Optional, Union
 
@@ -195,6 +196,19 @@ def reports_in(name: str) -> int:
     if len(parts) == 3 and len(parts[1]) == 12 and parts[2].isdigit():
         return max(1, int(parts[2]))
     return 1
+
+
+def newest_within(sizes: Sequence[int], limit: int) -> int:
+    """The index of the oldest item from which the newest ones fit in ``limit`` bytes.
+
+    ``sizes`` are oldest first; the newest item is always kept, whatever its size (a
+    file of reports keeps at least the last one).
+    """
+    first, total = len(sizes) - 1, sizes[-1]
+    while first > 0 and total + sizes[first - 1] <= limit:
+        first -= 1
+        total += sizes[first]
+    return first
 
 
 def written_ns(name: str) -> int:

@@ -41,6 +41,7 @@ from otel_telemetry._layout import (
     count_reports,
     ensure_dir,
     is_temporary,
+    newest_within,
     reports_in,
     written_ns,
 )
@@ -226,11 +227,7 @@ class Outbox:
         if len(data) > self.max_bytes and len(entries) > 1:
             # Sized one by one only when over the bound: a burst's batches are encoded once.
             sizes = [len(_encode([entry])) for entry in entries]
-            first, total = len(entries) - 1, sizes[-1]
-            while first > 0 and total + sizes[first - 1] <= self.max_bytes:
-                first -= 1
-                total += sizes[first]
-            entries = entries[first:]
+            entries = entries[newest_within(sizes, self.max_bytes) :]
             data = _encode(entries)
         self.dropped += len(records) - len(entries)
         return entries, data

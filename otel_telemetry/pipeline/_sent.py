@@ -42,6 +42,7 @@ from otel_telemetry._layout import (
     check_tree,
     ensure_dir,
     is_temporary,
+    newest_within,
     read_bounded,
 )
 from otel_telemetry._log import debug
@@ -229,20 +230,17 @@ class SentLog:
         if prune:
             self._prune()
 
-    def _write(self, entries: list[dict[str, Any]]) -> int:
-        """One file of ``entries`` (of one exporter, oldest first); returns its size.
+    def _write(self, entries: list[dict[str, Any]]) -> None:
+        """One file of ``entries`` (of one exporter, oldest first).
 
         A batch over :data:`MAX_BYTES` keeps its newest entries that fit.
         """
-        if len(entries) == 1:
-            data = _encode(entries[0])
-        else:
-            sizes = [len(_encode(entry)) for entry in entries]
-            first, total = len(entries) - 1, sizes[-1]
-            while first > 0 and total + sizes[first - 1] + 1 <= MAX_BYTES - 16:
-                first -= 1
-                total += sizes[first] + 1
-            entries = entries[first:]
+        data = _encode(entries[0]) if len(entries) == 1 else _encode({"entries": entries})
+        if len(data) > MAX_BYTES:
+            # Sized one by one only when over the bound: each with its comma, the rest
+            # of the document within the room left.
+            sizes = [len(_encode(entry)) + 1 for entry in entries]
+            entries = entries[newest_within(sizes, MAX_BYTES - 16) :]
             data = _encode({"entries": entries}) if len(entries) > 1 else _encode(entries[0])
         ensure_dir(self.directory)
         first_entry = entries[0]
@@ -252,7 +250,6 @@ class SentLog:
             f"-{secrets.token_hex(4)}{count}.json"
         )
         atomic_write(self.directory / name, data)
-        return len(data)
 
     def _files(self) -> list[tuple[str, int, int]]:
         """``(name, size, reports)`` of the regular files of ours, oldest first; none if unsafe."""
