@@ -225,6 +225,51 @@ def test_a_remembered_object_is_a_copy():
     assert scrub.new_pass().json({"file": "a.py", "line": 3}) == {"file": "a.py", "line": 3}
 
 
+def test_remembered_attributes_count_keep_types_and_are_copies():
+    # A mapping of text and flags is remembered whole: the second report's is a lookup.
+    scrubber = Scrubber()
+    attributes = {"message": "mail alice@example.com", "handled": True, "none": None}
+    first, second = scrubber.new_pass(), scrubber.new_pass()
+    clean = first.attributes(attributes)
+    assert clean == {"message": "mail [email]", "handled": True, "none": None}
+    clean["message"] = "changed"
+    assert second.attributes(attributes) == {
+        "message": "mail [email]",
+        "handled": True,
+        "none": None,
+    }
+    assert first.counts == second.counts == {"email": 1}
+    # The flag True and the text "True" are other mappings, not the remembered one.
+    assert scrubber.new_pass().attributes({**attributes, "handled": "True"})["handled"] == "True"
+
+
+@pytest.mark.parametrize("value", [1, 1.0, -0.0, 4111111111111111, ("a", "b")], ids=repr)
+def test_attributes_with_numbers_or_arrays_are_scrubbed_each_time(value):
+    # 1 == 1.0 == True and -0.0 == 0.0: not remembered whole, each keeps its own form.
+    scrubber = Scrubber()
+    expected = scrubber.new_pass().value(value)
+    for _ in range(2):
+        clean = scrubber.new_pass().attributes({"value": value})["value"]
+        assert (type(clean), repr(clean)) == (type(expected), repr(expected))
+    assert scrubber.new_pass().attributes({"card": 4111111111111111}) == {"card": "[card]"}
+
+
+def test_the_same_mapping_scrubbed_two_ways_is_remembered_apart():
+    scrubber = Scrubber()
+    values = {"k": "text"}
+    assert scrubber.new_pass().mapping("a", values, lambda: {"k": "first"}) == {"k": "first"}
+    assert scrubber.new_pass().mapping("b", values, lambda: {"k": "second"}) == {"k": "second"}
+    assert scrubber.new_pass().mapping("a", values, lambda: {"k": "not asked"}) == {"k": "first"}
+
+
+def test_a_callback_sees_every_match_of_every_attribute_mapping():
+    seen = []
+    scrubber = Scrubber(ScrubbingOptions(callback=lambda match: seen.append(match.text)))
+    for _ in range(3):
+        assert scrubber.new_pass().attributes({"to": "bob@example.com"}) == {"to": "[email]"}
+    assert seen == ["bob@example.com"] * 3
+
+
 def test_a_callback_sees_every_match_of_every_report():
     seen = []
     scrubber = Scrubber(ScrubbingOptions(callback=lambda match: seen.append(match.text)))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -42,6 +43,17 @@ def span_delivery_id(span: ReadableSpan) -> Optional[str]:
     if context is None or not context.is_valid:
         return None
     return f"{context.trace_id:032x}/{context.span_id:016x}"
+
+
+def record_delivery_id(record: Mapping[str, Any]) -> Optional[str]:
+    """:func:`span_delivery_id` of the span a record holds (``record_to_span``)."""
+    try:
+        trace_id, span_id = int(record["trace_id"], 16), int(record["span_id"], 16)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (0 < trace_id < 2**128 and 0 < span_id < 2**64):  # SpanContext.is_valid
+        return None
+    return f"{trace_id:032x}/{span_id:016x}"
 
 
 def report_key(span: ReadableSpan) -> str:

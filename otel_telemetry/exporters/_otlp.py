@@ -20,9 +20,9 @@ a crashing process never spends its exit budget sleeping between retries.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -31,10 +31,10 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from otel_telemetry._log import warn_once
 from otel_telemetry._version import __version__
 
-from ._delivery import Delivery, span_delivery_id
+from ._delivery import Delivery, record_delivery_id, span_delivery_id
 from ._file import FileSpanExporter
 from ._http import delivery_of_post
-from ._otlp_proto import encode_otlp_proto
+from ._otlp_proto import NotPlain, encode_otlp_proto, encode_otlp_proto_records
 from ._registry import ExporterContext
 from ._route import OtlpRoute
 
@@ -71,16 +71,46 @@ class _SentAtOnce(SpanExporter):
         self._shutdown = False
         self.last_delivery: Optional[Delivery] = None
 
-    def _send(self, spans: Sequence[ReadableSpan]) -> Delivery:
+    def _send(self, body: bytes) -> Delivery:
+        """Send one encoded ``ExportTraceServiceRequest``."""
         raise NotImplementedError
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Send ``spans`` at once; SUCCESS only when the endpoint confirmed them."""
-        if self._shutdown:
-            return SpanExportResult.FAILURE
-        delivery = self._send(spans)
         # One report per export (the sending processor's): the collector knows it by its ids.
         ids = span_delivery_id(spans[0]) if len(spans) == 1 else None
+        return self._export(lambda: encode_otlp_proto(spans), ids)
+
+    def export_records(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        spans: Callable[[], Sequence[ReadableSpan]],
+    ) -> SpanExportResult:
+        """:meth:`export` of the spans ``records`` hold, encoded from the records.
+
+        The sending processor's way: what it stored is sent without a span made back
+        from each record. ``spans()`` makes them for records the direct encoding leaves
+        to them (none of ours).
+        """
+        ids = record_delivery_id(records[0]) if len(records) == 1 else None
+
+        def body() -> bytes:
+            try:
+                return encode_otlp_proto_records(records)
+            except NotPlain:
+                return encode_otlp_proto(spans())
+
+        return self._export(body, ids)
+
+    def _export(self, body: Callable[[], bytes], ids: Optional[str]) -> SpanExportResult:
+        if self._shutdown:
+            return SpanExportResult.FAILURE
+        try:
+            encoded = body()
+        except Exception as error:  # a span of a field protobuf refuses (not one of ours)
+            delivery = Delivery(ok=False, detail=type(error).__name__)
+        else:
+            delivery = self._send(encoded)
         self.last_delivery = replace(delivery, id=ids)
         if not self.last_delivery.ok:
             unreachable_warning("otlp", self.where, self.last_delivery)
@@ -116,12 +146,8 @@ class OtlpHttpSpanExporter(_SentAtOnce):
         }
         self._headers.setdefault("user-agent", f"otel_telemetry/{__version__}")
 
-    def _send(self, spans: Sequence[ReadableSpan]) -> Delivery:
+    def _send(self, body: bytes) -> Delivery:
         """One request; delivered only when the endpoint answered 2xx."""
-        try:
-            body = encode_otlp_proto(spans)
-        except Exception as error:  # a span of a field protobuf refuses (not one of ours)
-            return Delivery(ok=False, detail=type(error).__name__)
         delivery, _ = delivery_of_post(self.endpoint, body, self._headers, timeout=self.timeout)
         return delivery
 
@@ -217,15 +243,15 @@ class OtlpGrpcSpanExporter(_SentAtOnce):
             self._channel = grpc.insecure_channel(self.target, options=GRPC_CHANNEL_OPTIONS)
         # The request is our own encoding's bytes and the answer is never read: no
         # serializer either way (gRPC then sends and hands back bytes as they are).
-        self._export: Any = self._channel.unary_unary(_EXPORT_METHOD)
+        self._call: Any = self._channel.unary_unary(_EXPORT_METHOD)
         self.where = f"{'https' if self.secure else 'http'}://{self.target}"
 
-    def _send(self, spans: Sequence[ReadableSpan]) -> Delivery:
+    def _send(self, body: bytes) -> Delivery:
         """One call; delivered only when the endpoint answered OK."""
         import grpc
 
         try:
-            self._export(encode_otlp_proto(spans), metadata=self.metadata, timeout=self.timeout)
+            self._call(body, metadata=self.metadata, timeout=self.timeout)
         except grpc.RpcError as error:
             code = error.code() if callable(getattr(error, "code", None)) else None
             if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
@@ -233,7 +259,7 @@ class OtlpGrpcSpanExporter(_SentAtOnce):
             if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
                 return Delivery(ok=False, retry_after=60.0, detail=code.name)
             return Delivery(ok=False, detail=code.name if code is not None else "RpcError")
-        except Exception as error:  # a closed channel, bad metadata, an encoding failure
+        except Exception as error:  # a closed channel, bad metadata
             return Delivery(ok=False, detail=type(error).__name__)
         return Delivery(ok=True)
 

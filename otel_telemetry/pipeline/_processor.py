@@ -12,6 +12,7 @@ report the question was about, and leaves every other one held.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections import deque
@@ -30,7 +31,8 @@ from otel_telemetry._log import debug
 from otel_telemetry.consent._precedence import ConsentDecision
 from otel_telemetry.scrubbing import Scrubber
 
-from ._report import scrub_parts
+from ._records import record_of
+from ._report import Record, Scrubbed, scrub_parts
 
 MAX_HELD = 10
 
@@ -253,8 +255,13 @@ class TelemetrySpanProcessor(SpanProcessor):
             return
         if not any(getattr(processor, "wants_spans", True) for processor in self._processors):
             return  # exporter "none": nothing is kept, so nothing needs scrubbing
+        # A processor that takes records (the sending one: it stores records) is given
+        # the record of the scrubbed span, made without the span: the others the span.
+        takes = [getattr(processor, "on_end_record", None) for processor in self._processors]
         try:
-            clean = self._scrub(span, decision, sending=True)
+            parts, status = self._scrubbed(span, decision, sending=True)
+            record = self._record(span, parts, status) if any(takes) else None
+            clean = self._span(span, parts, status) if not all(takes) else None
         except Exception:
             # Fail closed: a span that could not be scrubbed is never forwarded raw.
             self.dropped += 1
@@ -263,15 +270,59 @@ class TelemetrySpanProcessor(SpanProcessor):
             return
         if self._ended is not None:  # forwarded under a batch's decision (`deciding`)
             self._ended.append((self._recording, span))
-        for processor in self._processors:
+        for processor, on_end_record in zip(self._processors, takes):
             try:
-                processor.on_end(clean)
+                if on_end_record is not None:
+                    # Each its own copy: a record is the receiver's to change.
+                    on_end_record(record if len(takes) == 1 else copy.deepcopy(record))
+                else:
+                    processor.on_end(clean)  # type: ignore[arg-type]
             except Exception:
                 debug("otel_telemetry: span processor failed", exc_info=True)
 
     def _scrub(
         self, span: ReadableSpan, decision: ConsentDecision, *, sending: bool = False
     ) -> ReadableSpan:
+        return self._span(span, *self._scrubbed(span, decision, sending=sending))
+
+    def _span(self, span: ReadableSpan, parts: Scrubbed, status: Status) -> ReadableSpan:
+        """``span`` with the scrubbed strings, on our resource."""
+        return ReadableSpan(
+            name=parts.name,
+            context=span.context,
+            parent=None,
+            resource=self._resource,  # ours, scrubbed once, whatever the provider's
+            attributes=parts.attributes,
+            events=[
+                Event(name, values, event.timestamp)
+                for (name, values), event in zip(parts.events, span.events)
+            ],
+            links=(),
+            kind=span.kind,
+            status=status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+
+    def _record(self, span: ReadableSpan, parts: Scrubbed, status: Status) -> Record:
+        """``span_to_record(self._span(span, parts, status))``, without that span."""
+        return record_of(
+            span,
+            parts.name,
+            parts.attributes,
+            [
+                (name, values, event.timestamp)
+                for (name, values), event in zip(parts.events, span.events)
+            ],
+            status,
+            self._resource,
+        )
+
+    def _scrubbed(
+        self, span: ReadableSpan, decision: ConsentDecision, *, sending: bool = False
+    ) -> tuple[Scrubbed, Status]:
+        """The scrubbed strings of ``span``, and its status with the scrubbed description."""
         # The one scrubbing of every path (live, written at exit, read back from disk).
         attributes = span.attributes or {}
         # A usage event held for the question gets its id once it may leave.
@@ -287,20 +338,4 @@ class TelemetrySpanProcessor(SpanProcessor):
             email=decision.email,
             install_id=self._install_id() if sending and lacks_id and self._install_id else None,
         )
-        return ReadableSpan(
-            name=parts.name,
-            context=span.context,
-            parent=None,
-            resource=self._resource,  # ours, scrubbed once, whatever the provider's
-            attributes=parts.attributes,
-            events=[
-                Event(name, values, event.timestamp)
-                for (name, values), event in zip(parts.events, span.events)
-            ],
-            links=(),
-            kind=span.kind,
-            status=Status(span.status.status_code, parts.description),
-            start_time=span.start_time,
-            end_time=span.end_time,
-            instrumentation_scope=span.instrumentation_scope,
-        )
+        return parts, Status(span.status.status_code, parts.description)

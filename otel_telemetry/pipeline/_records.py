@@ -6,7 +6,8 @@ span ids included, so a report resent by a later run is the same report.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -18,22 +19,47 @@ from ._report import Record
 
 def span_to_record(span: ReadableSpan) -> Record:
     """A scrubbed span as JSON-ready data, everything an exporter needs to send it again."""
+    return record_of(
+        span,
+        span.name,
+        span.attributes,
+        [(e.name, e.attributes, e.timestamp) for e in span.events],
+        span.status,
+        span.resource,
+    )
+
+
+def record_of(
+    span: ReadableSpan,
+    name: str,
+    attributes: Optional[Mapping[str, Any]],
+    events: Sequence[tuple[str, Optional[Mapping[str, Any]], int]],
+    status: Status,
+    resource: Resource,
+) -> Record:
+    """The record of ``span`` with other strings: :func:`span_to_record` of the span they make.
+
+    The consent processor's way from a span and its scrubbed strings to the sending
+    processor's record, without making the scrubbed span in between: the ids, kind,
+    times and scope are ``span``'s; everything else is given. ``status`` is the
+    SDK's ``Status`` of the new description (which it may have left out).
+    """
     context = span.context
     scope = span.instrumentation_scope
     return {
-        "name": span.name,
+        "name": name,
         "trace_id": f"{context.trace_id:032x}" if context else None,
         "span_id": f"{context.span_id:016x}" if context else None,
         "kind": span.kind.value,
         "start": span.start_time,
         "end": span.end_time,
-        "attributes": _attributes(span.attributes),
+        "attributes": _attributes(attributes),
         "events": [
-            {"name": e.name, "timestamp": e.timestamp, "attributes": _attributes(e.attributes)}
-            for e in span.events
+            {"name": n, "timestamp": timestamp, "attributes": _attributes(values)}
+            for n, values, timestamp in events
         ],
-        "status": {"code": span.status.status_code.value, "description": span.status.description},
-        "resource": _resource_record(span.resource),
+        "status": {"code": status.status_code.value, "description": status.description},
+        "resource": _resource_record(resource),
         "scope": {"name": scope.name, "version": scope.version} if scope else None,
     }
 

@@ -231,6 +231,10 @@ def _event(scrub: ScrubPass, attributes: Optional[Mapping[str, Any]]) -> dict[st
     its place among the other attributes.
     """
     values = dict(attributes or {})
+    return scrub.mapping("event", values, lambda: _scrub_event(scrub, values))
+
+
+def _scrub_event(scrub: ScrubPass, values: dict[str, Any]) -> dict[str, Any]:
     chain = values.get(attr.EXCEPTION_CHAIN)
     if isinstance(chain, str):
         values[attr.EXCEPTION_CHAIN] = ""  # a placeholder, keeping the key's place

@@ -27,7 +27,8 @@ import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any, Callable, Optional
+from functools import partial
+from typing import Any, Callable, Optional, Union
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -55,6 +56,10 @@ MAX_SENT_BATCH = 100
 """The most reports of one batch copied to the record of sent reports: it keeps the newest
 100 anyway (``_sent.MAX_ENTRIES``), so older ones of a burst would only be written to be
 pruned."""
+
+Copy = tuple[Union[ReadableSpan, Record], Sequence[tuple[str, Optional[str]]]]
+"""A delivered report (its span, or its record as sent), and (exporter, id there) of each
+exporter that confirmed it."""
 
 
 class SendingProcessor(SpanProcessor):
@@ -129,9 +134,7 @@ class SendingProcessor(SpanProcessor):
         self._later = later
         self._next_copy = 0.0  # time.monotonic() from which copies may be written again
         self._copy_scheduled = False
-        self._unsent_copies: deque[tuple[ReadableSpan, Sequence[tuple[str, Optional[str]]]]] = (
-            deque(maxlen=MAX_SENT_BATCH)
-        )
+        self._unsent_copies: deque[Copy] = deque(maxlen=MAX_SENT_BATCH)
 
     @property
     def wants_spans(self) -> bool:
@@ -144,8 +147,18 @@ class SendingProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         if not self.exporters:
             return  # exporter "none": nothing is sent, so nothing is kept
-        # What is sent is what is stored: the record, bounded, read back as a span.
-        record = bound_record(span_to_record(span))
+        self.on_end_record(span_to_record(span))
+
+    def on_end_record(self, record: Record) -> None:
+        """:meth:`on_end` of the span ``record`` holds (``span_to_record``), given as such.
+
+        The consent processor's way: it makes the record of a scrubbed span without
+        making that span. The record is this processor's from here on.
+        """
+        if not self.exporters:
+            return  # exporter "none": nothing is sent, so nothing is kept
+        # What is sent is what is stored: the record, bounded.
+        record = bound_record(record)
         if self._batch is not None:
             self._batch.append(record)
             return
@@ -332,12 +345,15 @@ class SendingProcessor(SpanProcessor):
         """:meth:`_deliver_batch` of several batches at once: one export per exporter."""
         if entries is None:
             entries = [entry for batch in batches for entry in batch.entries]
-        if spans is None:
-            spans = [record_to_span(entry.record) for entry in entries]  # stored is sent
+        # What is sent is what was stored: the records, as spans only for an exporter that
+        # takes nothing else (an exporter with `export_records` takes them as they are).
+        # Spans given (read back and scrubbed again by a drain) are sent as given.
+        as_stored = spans is None
+        made: list[Optional[ReadableSpan]] = [None] * len(entries) if spans is None else [*spans]
         if self._usage is not None:
             kept = [
                 (entry, span)
-                for entry, span in zip(entries, spans)
+                for entry, span in zip(entries, made)
                 if not (_is_event(entry.record) and not self._usage())
             ]
             staying = {id(entry) for entry, _ in kept}
@@ -347,7 +363,14 @@ class SendingProcessor(SpanProcessor):
                     entry.pending = []
                     self.usage_off += 1
             entries = [entry for entry, _ in kept]
-            spans = [span for _, span in kept]
+            made = [span for _, span in kept]
+
+        def spans_of(indexes: Sequence[int]) -> list[ReadableSpan]:
+            for index in indexes:
+                if made[index] is None:
+                    made[index] = record_to_span(entries[index].record)
+            return [span for span in (made[index] for index in indexes) if span is not None]
+
         delivered: list[list[tuple[str, Optional[str]]]] = [[] for _ in entries]
         names: list[str] = []
         for entry in entries:
@@ -370,7 +393,8 @@ class SendingProcessor(SpanProcessor):
             else:
                 groups = [[index] for index in targets]
             for group in groups:
-                ok, delivery_id = self._export(name, exporter, [spans[i] for i in group])
+                records = [entries[i].record for i in group] if as_stored else None
+                ok, delivery_id = self._export(name, exporter, partial(spans_of, group), records)
                 if not ok:
                     if failed is not None:
                         failed.add(name)
@@ -383,20 +407,40 @@ class SendingProcessor(SpanProcessor):
             for batch in batches:
                 if batch.path is not None:
                     self.outbox.settle_batch(batch)
+        # The copy is of what was sent: the span given, else the record (a span is made
+        # of it only if it is still among the newest copies when they are written).
         self._record_sent(
-            [(span, done) for span, done in zip(spans, delivered) if done][-MAX_SENT_BATCH:]
+            [
+                (made[index] or entry.record, done)
+                for index, (entry, done) in enumerate(zip(entries, delivered))
+                if done
+            ][-MAX_SENT_BATCH:]
         )
 
     def _export(
-        self, name: str, exporter: SpanExporter, spans: Sequence[ReadableSpan]
+        self,
+        name: str,
+        exporter: SpanExporter,
+        spans: Callable[[], Sequence[ReadableSpan]],
+        records: Optional[Sequence[Record]] = None,
     ) -> tuple[bool, object]:
-        """Export ``spans``; (confirmed, the id there: False when nothing left the machine).
+        """Export a group of reports; (confirmed, the id there: False when nothing left).
 
-        The id is the ``Delivery.id`` the exporter gave for a single span, else "".
+        Args:
+            name: the exporter's name.
+            exporter: the exporter.
+            spans: makes the group's spans (when the exporter takes spans only).
+            records: the group's records as stored, None to send the spans.
+
+        The id is the ``Delivery.id`` the exporter gave for a single report, else "".
         """
         before = getattr(exporter, "last_delivery", None)
+        export_records = getattr(exporter, "export_records", None) if records else None
         try:
-            result = exporter.export(spans)
+            if export_records is not None:
+                result = export_records(records, spans)
+            else:
+                result = exporter.export(spans())
         except Exception:
             debug("otel_telemetry: exporter %s failed", name, exc_info=True)
             result = SpanExportResult.FAILURE
@@ -412,19 +456,20 @@ class SendingProcessor(SpanProcessor):
         # exporter's folder is its own record), not what was ignored.
         if delivers_locally(exporter) or (fresh is not None and not fresh.sent):
             return True, False
-        return True, (fresh.id if fresh is not None and len(spans) == 1 else None) or ""
+        single = fresh is not None and len(records if records is not None else spans()) == 1
+        return True, (fresh.id if fresh is not None and single else None) or ""
 
     def _record_sent(
         self,
-        sent: Sequence[tuple[ReadableSpan, Sequence[tuple[str, Optional[str]]]]],
+        sent: Sequence[Copy],
         *,
         now: bool = False,
     ) -> None:
         """Keep a copy of delivered reports; after the delivery, never in its way.
 
         Args:
-            sent: each delivered span, with the exporters that confirmed it and its id
-                there.
+            sent: each delivered report (its span, or its record as sent), with the
+                exporters that confirmed it and its id there.
             now: write what waits in memory whatever the interval (a flush, a drain).
         """
         if self._sent is None:
@@ -446,7 +491,12 @@ class SendingProcessor(SpanProcessor):
                 while True:
                     taken.append(self._unsent_copies.popleft())
             copies: list[tuple[dict[str, Any], str, Optional[str]]] = []
-            for span, delivered in taken:
+            for sent_report, delivered in taken:
+                span = (
+                    sent_report
+                    if isinstance(sent_report, ReadableSpan)
+                    else record_to_span(sent_report)
+                )
                 document = encode_otlp_json((span,))
                 own_id = span_delivery_id(span)
                 copies.extend(

@@ -591,10 +591,47 @@ class ScrubPass:
         """Scrub the keys and values of an attribute mapping."""
         if not attributes:
             return {}
+        return self.mapping("attributes", attributes, lambda: self._attributes(attributes))
+
+    def _attributes(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
         return {
             self._plain(key): REDACTED if self._secret(key, value) else self.value(value)
             for key, value in attributes.items()
         }
+
+    def mapping(
+        self, kind: str, mapping: Mapping[str, Any], scrub: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """``scrub()``, the scrubbed ``mapping``; remembered when it holds text and flags only.
+
+        Report after report holds the same attributes (kind, mechanism, a message the
+        user's code raised, which is a placeholder by then): one lookup instead of a
+        scrubbing call per key and value. Numbers are not remembered this way (``1`` and
+        ``1.0`` are one key, and their scrubbed forms differ), nor anything else.
+
+        Args:
+            kind: what ``scrub`` does with the mapping (the same mapping may be scrubbed
+                in more than one way).
+            mapping: what is scrubbed.
+            scrub: scrubs it; called when the answer is not known yet.
+
+        Returns:
+            A new dict each time: it is the caller's to change.
+        """
+        chars = 0
+        items = tuple(mapping.items())
+        for key, value in items:
+            if type(key) is not str:
+                return scrub()
+            chars += len(key)
+            if type(value) is str:
+                chars += len(value)
+            elif type(value) is not bool and value is not None:
+                return scrub()
+        done: tuple[tuple[str, Any], ...] = self._remembered(
+            (kind, items), chars, lambda: tuple(scrub().items())
+        )
+        return dict(done)
 
     def _secret(self, key: str, value: Any) -> bool:
         """A value whose key names a secret goes whole, whatever it looks like."""

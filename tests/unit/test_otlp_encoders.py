@@ -26,6 +26,7 @@ from opentelemetry.trace.span import TraceState
 
 from otel_telemetry.exporters import encode_otlp_json
 from otel_telemetry.exporters._otlp_proto import encode_otlp_proto
+from otel_telemetry.pipeline._report import check_record
 
 
 def reference(spans: list[ReadableSpan]) -> dict[str, Any]:
@@ -349,3 +350,125 @@ def test_a_field_protobuf_refuses_raises_as_the_sdk_encoder_raises(
 
 def test_names_given_as_utf8_bytes_are_text() -> None:
     same_bytes([span(name=b"exception", events=[Event(b"exception", {"k": 1}, timestamp=3)])])  # type: ignore[arg-type]
+
+
+# The sending processor encodes what the outbox stored, the records, without making a
+# span of each first: the same bytes as the spans record_to_span makes of them.
+
+_RECORD_TEXT = st.text(max_size=6)
+_RECORD_VALUES = (
+    st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats()
+    | _RECORD_TEXT
+    | st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), max_size=3)
+    | st.lists(_RECORD_TEXT, max_size=3)
+)
+_RECORD_ATTRIBUTES = st.dictionaries(_RECORD_TEXT, _RECORD_VALUES, max_size=5)
+_TIMES = st.integers(min_value=0, max_value=2**64 - 1)
+
+
+def _hex(length: int) -> Any:
+    return st.integers(min_value=1, max_value=16**length - 1).map(lambda n: f"{n:0{length}x}")
+
+
+_RECORDS = st.fixed_dictionaries(
+    {
+        "name": _RECORD_TEXT,
+        "trace_id": _hex(32),
+        "span_id": _hex(16),
+        "kind": st.integers(min_value=0, max_value=4),
+        "start": _TIMES,
+        "end": _TIMES,
+        "attributes": _RECORD_ATTRIBUTES,
+        "events": st.lists(
+            st.fixed_dictionaries(
+                {"name": _RECORD_TEXT, "timestamp": _TIMES, "attributes": _RECORD_ATTRIBUTES}
+            ),
+            max_size=2,
+        ),
+        "status": st.fixed_dictionaries(
+            {
+                "code": st.integers(min_value=0, max_value=2),
+                "description": st.none() | _RECORD_TEXT,
+            }
+        ),
+        # Few resources and scopes, so that records share them (and group) often.
+        "resource": st.sampled_from(
+            [
+                {"service.name": "acme", "service.version": "1"},
+                {"service.version": "1", "service.name": "acme"},  # equal, in another order
+                {"service.name": "other"},
+                {},
+            ]
+        ).map(dict),
+        "scope": st.none()
+        | st.sampled_from([("otel_telemetry", "0.1.0"), ("", None), ("b", "")]).map(
+            lambda scope: {"name": scope[0], "version": scope[1]}
+        ),
+    }
+)
+
+
+def same_records(records: list[dict[str, Any]]) -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    from otel_telemetry.exporters._otlp_proto import encode_otlp_proto_records
+    from otel_telemetry.pipeline._records import record_to_span
+
+    for record in records:
+        check_record(record)
+    spans = [record_to_span(record) for record in records]
+    assert encode_otlp_proto_records(records) == encode_spans(spans).SerializeToString()
+
+
+@given(st.lists(_RECORDS, max_size=4))
+def test_records_are_encoded_as_the_spans_they_hold(records: list[dict[str, Any]]) -> None:
+    same_records(records)
+
+
+def test_a_report_as_the_pipeline_stores_it() -> None:
+    from otel_telemetry.pipeline._records import span_to_record
+
+    stored = [
+        json.loads(json.dumps(span_to_record(s)))
+        for s in (
+            span(
+                events=[Event("exception", {"exception.type": "E"}, timestamp=5)],
+                status=Status(StatusCode.ERROR, "E: [email]"),
+                attributes={"list": ("a", "b"), "n": 3, "yes": True},
+            ),
+            span(context=context(span_id=7), status=Status(StatusCode.OK)),
+        )
+    ]
+    same_records(stored)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"resource": {"service.name": "acme", "count": 1}},
+        {"resource": {"": "an empty key the SDK's Resource drops"}},
+        {"trace_id": ""},
+        {"kind": 9},
+        {"status": {"code": 7, "description": None}},
+    ],
+    ids=["resource value not text", "empty resource key", "no trace id", "kind", "status code"],
+)
+def test_records_the_direct_encoding_leaves_to_their_spans(change: dict[str, Any]) -> None:
+    from otel_telemetry.exporters._otlp_proto import NotPlain, encode_otlp_proto_records
+    from otel_telemetry.pipeline._records import span_to_record
+
+    record = {**span_to_record(span()), **change}
+    with pytest.raises(NotPlain):
+        encode_otlp_proto_records([span_to_record(span()), record])
+
+
+def test_a_record_id_is_its_span_id() -> None:
+    from otel_telemetry.exporters._delivery import record_delivery_id, span_delivery_id
+    from otel_telemetry.pipeline._records import record_to_span, span_to_record
+
+    record = span_to_record(span())
+    assert record_delivery_id(record) == span_delivery_id(record_to_span(record))
+    for trace_id in ("0" * 32, "", None):
+        assert record_delivery_id({**record, "trace_id": trace_id}) is None

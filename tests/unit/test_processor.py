@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import pytest
 from opentelemetry.sdk.resources import Resource
@@ -365,3 +365,62 @@ def test_on_start_is_not_forwarded_and_flush_reaches_inner_processors() -> None:
     assert processor.force_flush(5000) is False  # one inner processor did not flush
     processor.shutdown()
     assert calls == ["flush True", "shutdown"]
+
+
+class TakesRecords(SpanProcessor):
+    """A processor that takes records, as the sending processor does."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def on_end(self, span: ReadableSpan) -> None:
+        raise AssertionError("given a span: a record was expected")
+
+    def on_end_record(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+
+
+@pytest.mark.parametrize(
+    "span",
+    [
+        finished_span(
+            "crawl /home/alice/secret.txt",
+            attributes={attr.KIND: attr.KIND_EXCEPTION, "list": ("a@b.example", "x"), "n": 3},
+            events=[("exception", {attr.EXCEPTION_MESSAGE: "mail bob@example.com", "k": True})],
+            status=Status(StatusCode.ERROR, "from bob@example.com"),
+        ),
+        exception_span(message="plain"),
+        finished_span("ok", status=Status(StatusCode.OK)),
+        finished_span("unset"),
+        finished_span("no events", events=[]),
+    ],
+    ids=["scrubbed", "exception", "status ok", "status unset", "no events"],
+)
+def test_a_record_taker_gets_the_record_of_the_span_it_would_get(span: ReadableSpan) -> None:
+    # The record is made from the scrubbed strings without the scrubbed span: it must be
+    # what span_to_record makes of that span, field for field.
+    from otel_telemetry.pipeline._records import span_to_record
+
+    takes = TakesRecords()
+    processor, exporter, _ = make(GRANTED, extra=(takes,))
+
+    processor.on_end(span)
+
+    [sent] = exporter.get_finished_spans()
+    assert takes.records == [span_to_record(sent)]
+
+
+def test_the_sending_processor_alone_is_given_a_record_and_no_span_is_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    takes = TakesRecords()
+    processor = TelemetrySpanProcessor(
+        [takes], gate=Gate(GRANTED), scrubber=Scrubber(), resource=OUR_RESOURCE
+    )
+    monkeypatch.setattr(TelemetrySpanProcessor, "_span", None)  # called: a TypeError
+
+    processor.on_end(exception_span(message="mail bob@example.com"))
+
+    [record] = takes.records
+    assert record["events"][0]["attributes"][attr.EXCEPTION_MESSAGE] == "mail [email]"
+    assert record["resource"] == dict(OUR_RESOURCE.attributes)
