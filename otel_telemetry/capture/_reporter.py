@@ -21,6 +21,7 @@ from ._tentative import Tentative, grouped, is_group
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from types import ModuleType
     from typing import Any, Callable, Optional
 
     from ._snapshot import Captured, CapturedException
@@ -136,19 +137,16 @@ class Reporter:
         try:
             if isinstance(exc, _NOT_CRASHES) or self._denied():
                 return  # off by a variable: nothing read, nothing imported
-            from ._exits import crash_behind_exit, is_exit
-
-            if is_exit(exc):
+            exits, snapshot = _capture_modules()
+            if exits.is_exit(exc):
                 if isinstance(exc, self._ignore):
                     return
                 if isinstance(exc, SystemExit) and not _on_main_thread():
                     return  # it ends that thread only, quietly: the process goes on
-                original = crash_behind_exit(exc)
+                original = exits.crash_behind_exit(exc)
                 if original is None:
                     return  # a usage error, a success, Ctrl-C: not a crash
                 exc, mechanism, handled, ask = original, _EXIT_MECHANISM, False, True
-            from ._snapshot import capture_exception, is_crash, passes_through
-
             if not handled and is_group(exc):
                 # An exception group that ends unhandled (asyncio.TaskGroup, `except*`):
                 # each exception it holds is the crash, reported as one (or claimed).
@@ -157,7 +155,7 @@ class Reporter:
                         self.report(inner, mechanism, handled=False, attributes=attributes, ask=ask)
                 return
             self.watch_asyncio()
-            if not is_crash(exc) or isinstance(exc, self._ignore):
+            if not snapshot.is_crash(exc) or isinstance(exc, self._ignore):
                 return
             # Ended unhandled after a report that waited to learn how it ends: that
             # report is dropped and this one goes instead, as a crash.
@@ -179,8 +177,10 @@ class Reporter:
                 # The request context exists only once the ASGI middleware imported it.
                 request = sys.modules.get(_REQUEST_MODULE)
                 attributes = request.request_attributes() if request is not None else {}
-            captured = capture_exception(exc, mechanism, handled, attributes, self._packages)
-            if not passes_through(captured, self._packages):
+            captured = snapshot.capture_exception(
+                exc, mechanism, handled, attributes, self._packages
+            )
+            if not snapshot.passes_through(captured, self._packages):
                 return
             _SEEN.add(exc, self._app)
             if not ask:
@@ -367,3 +367,20 @@ def _type_name(exc: BaseException) -> str:
         return name if module == "builtins" else f"{module}.{name}"
     except Exception:
         return "an exception"
+
+
+_loaded: Optional[tuple[ModuleType, ModuleType]] = None
+
+
+def _capture_modules() -> tuple[ModuleType, ModuleType]:
+    """``_exits`` and ``_snapshot``, imported once (``prepare`` imports them at install).
+
+    Held here rather than imported in :meth:`Reporter.report`: an import statement costs
+    a microsecond even of a module imported already, twice per report.
+    """
+    global _loaded
+    if _loaded is None:
+        from . import _exits, _snapshot
+
+        _loaded = (_exits, _snapshot)
+    return _loaded

@@ -261,9 +261,12 @@ def capture_exception(
 
 def passes_through(captured: CapturedException, packages: Sequence[str]) -> bool:
     """True when any frame of the chain belongs to one of the host's packages."""
-    return any(
-        is_in_package(frame[3], packages) for entry in captured.exceptions for frame in entry.frames
-    )
+    # Loops, not any() of a generator: asked on the host's thread for every capture.
+    for entry in captured.exceptions:
+        for frame in entry.frames:
+            if is_in_package(frame[3], packages):
+                return True
+    return False
 
 
 def is_in_package(module: str, packages: Sequence[str]) -> bool:

@@ -268,12 +268,39 @@ def _attributes(out: bytearray, field: int, attributes: Optional[Mapping[str, An
     """Each attribute the SDK's encoder would keep, as a repeated ``KeyValue`` field."""
     if not attributes:
         return
+    global _fields_size
     for key, value in attributes.items():
+        kind = type(value)
+        # Text and flags repeat from report to report (kind, mechanism, a placeholder
+        # message, the stack text of the same crash): each field is encoded once.
+        remembered = (kind is str or kind is bool) and type(key) is str
+        if remembered:
+            known = _FIELDS.get((field, key, value))
+            if known is not None:
+                out += known
+                continue
         try:
             encoded = _key_value(key, value, 0)
         except Exception:  # the SDK's encoder skips on any error too
             continue  # it logs and skips a value it cannot encode
+        start = len(out)
         _message(out, field, encoded)
+        size = len(out) - start
+        if remembered and size <= _FIELD_LONGEST:
+            if _fields_size + size > _FIELDS_SIZE:
+                _FIELDS.clear()
+                _fields_size = 0
+            _FIELDS[(field, key, value)] = bytes(out[start:])
+            _fields_size += size
+
+
+# (field, key, value) -> the field's bytes, for text and flags; bounded in bytes, then
+# forgotten all at once. True and "True" are other keys; numbers are never remembered
+# (True == 1 == 1.0 as keys, and their encodings differ).
+_FIELDS: dict[tuple[int, str, Any], bytes] = {}
+_FIELDS_SIZE = 1 << 20
+_FIELD_LONGEST = 16 * 1024
+_fields_size = 0
 
 
 def _key_value(key: Any, value: Any, depth: int) -> bytearray:

@@ -128,11 +128,79 @@ def exception_attributes(
     """Return ``(span attributes, exception event attributes, status description)``."""
     roots = _sys_path_roots(tuple(sys.path))
     libraries = _library_roots()
-    chain: list[SpanChainEntry] = []
-    lines: list[str] = []
     messages = _link_messages(captured.exceptions, packages, libraries)
     key = (tuple(packages), roots, libraries)
-    for entry, message in zip(captured.exceptions, messages):
+    event, status = _remembered_event(captured.exceptions, messages, key)
+    span: dict[str, AttributeValue] = {
+        attr.KIND: attr.KIND_EXCEPTION,
+        attr.MECHANISM: captured.mechanism,
+        attr.HANDLED: captured.handled,
+    }
+    span.update((key, _attribute_value(value)) for key, value in captured.attributes.items())
+    return span, dict(event), status
+
+
+_EVENTS_CHARS = 1 << 20
+"""The most characters of event attributes remembered (:func:`_remembered_event`)."""
+_EVENT_LONGEST = 16 * 1024
+"""Longer events are rare and not worth keeping."""
+_events: dict[Any, tuple[dict[str, AttributeValue], str]] = {}
+_events_chars = 0
+
+
+def _remembered_event(
+    exceptions: Sequence[RawException],
+    messages: Sequence[str],
+    key: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]],
+) -> tuple[dict[str, AttributeValue], str]:
+    """:func:`_exception_event`, remembered: the same crash again is one lookup.
+
+    Crashes repeat (a retried job, a failing request, a burst from a few sites), and
+    their event is a function of the chain's classes, frames and messages as a report
+    holds them (a message of the user's is a placeholder by then) and of ``key``. What
+    is remembered is bounded in characters, then forgotten all at once. Never changed:
+    the caller copies the event.
+    """
+    global _events_chars
+    try:
+        lookup: Any = (
+            key,
+            tuple(
+                (
+                    entry.module,
+                    entry.qualname,
+                    message,
+                    entry.frames,
+                    entry.omitted_frames,
+                    entry.relation,
+                )
+                for entry, message in zip(exceptions, messages)
+            ),
+        )
+        known = _events.get(lookup)
+    except TypeError:  # something unhashable in a frame: worked out each time
+        return _exception_event(exceptions, messages, key)
+    if known is None:
+        known = _exception_event(exceptions, messages, key)
+        chars = sum(len(value) for value in known[0].values() if isinstance(value, str))
+        if chars <= _EVENT_LONGEST:
+            if _events_chars + chars > _EVENTS_CHARS:
+                _events.clear()
+                _events_chars = 0
+            _events[lookup] = known
+            _events_chars += chars
+    return known
+
+
+def _exception_event(
+    exceptions: Sequence[RawException],
+    messages: Sequence[str],
+    key: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]],
+) -> tuple[dict[str, AttributeValue], str]:
+    """The exception event's attributes, and the status description, of a chain."""
+    chain: list[SpanChainEntry] = []
+    lines: list[str] = []
+    for entry, message in zip(exceptions, messages):
         frames = [
             frame
             for frame in (_known_frame(raw, key) for raw in entry.frames)
@@ -155,7 +223,7 @@ def exception_attributes(
         lines.extend(_format_one(type_name, message, entry.omitted_frames, frames))
         if entry.relation:
             lines.extend(("", _CHAIN_HEADERS[entry.relation], ""))
-    raised_type = exception_type_name(captured.exceptions[-1])
+    raised_type = exception_type_name(exceptions[-1])
     message = messages[-1]  # the exception raised last's, as a report holds it
     event: dict[str, AttributeValue] = {
         attr.EXCEPTION_TYPE: raised_type,
@@ -163,14 +231,7 @@ def exception_attributes(
         attr.EXCEPTION_STACKTRACE: "\n".join(lines),
         attr.EXCEPTION_CHAIN: json.dumps(chain, separators=(",", ":")),
     }
-    span: dict[str, AttributeValue] = {
-        attr.KIND: attr.KIND_EXCEPTION,
-        attr.MECHANISM: captured.mechanism,
-        attr.HANDLED: captured.handled,
-    }
-    span.update((key, _attribute_value(value)) for key, value in captured.attributes.items())
-    status = f"{raised_type}: {message}" if message else raised_type
-    return span, event, status
+    return event, f"{raised_type}: {message}" if message else raised_type
 
 
 MIN_QUOTED = 4

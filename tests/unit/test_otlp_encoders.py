@@ -472,3 +472,18 @@ def test_a_record_id_is_its_span_id() -> None:
     assert record_delivery_id(record) == span_delivery_id(record_to_span(record))
     for trace_id in ("0" * 32, "", None):
         assert record_delivery_id({**record, "trace_id": trace_id}) is None
+
+
+@given(st.dictionaries(st.text(max_size=6), st.text(max_size=4) | st.booleans(), max_size=4))
+def test_fields_remembered_from_an_earlier_request_are_the_same_bytes(
+    attributes: dict[str, Any],
+) -> None:
+    # Text and flag fields are encoded once and remembered: the second request's are
+    # looked up, and must still be the SDK's bytes (True and "True" apart).
+    flipped = {
+        key: str(value) if isinstance(value, bool) else value for key, value in attributes.items()
+    }
+    for attributes_now in (attributes, flipped, attributes):
+        same_bytes(
+            [span(attributes=attributes_now, events=[Event("e", attributes_now, timestamp=1)])]
+        )

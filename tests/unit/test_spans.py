@@ -528,3 +528,72 @@ def test_a_removed_working_directory_loses_no_report(
     frames = json.loads(event[attr.EXCEPTION_CHAIN])[-1]["frames"]
     assert frames[-1]["filename"] == "gen.py"
     assert frames[-1]["in_app"] is True
+
+
+def test_the_same_crash_again_is_remembered_and_each_report_gets_its_own_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from otel_telemetry.pipeline import _spans
+
+    worked_out: list[int] = []
+    real = _spans._exception_event
+
+    def counting(*args: Any) -> Any:
+        worked_out.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(_spans, "_events", {})
+    monkeypatch.setattr(_spans, "_exception_event", counting)
+    captured = _chained()
+    first = exception_attributes(captured, packages=("tests.unit",))
+    first[1][attr.EXCEPTION_MESSAGE] = "changed by its receiver"
+    second = exception_attributes(_chained(), packages=("tests.unit",))
+    assert len(worked_out) == 1
+    assert second[1][attr.EXCEPTION_MESSAGE] == "cannot parse the answer"
+    assert second[1][attr.EXCEPTION_STACKTRACE] == first[1][attr.EXCEPTION_STACKTRACE]
+
+    # Another package list, another message or another sys.path: worked out again.
+    assert exception_attributes(captured, packages=("acme",))[1] != second[1]
+    other = CapturedException(
+        exceptions=tuple(
+            RawException(
+                e.module, e.qualname, f"{e.message}!", e.frames, e.omitted_frames, e.relation
+            )
+            for e in captured.exceptions
+        ),
+        mechanism=captured.mechanism,
+        handled=captured.handled,
+        attributes={},
+    )
+    assert (
+        exception_attributes(other, packages=("tests.unit",))[1][attr.EXCEPTION_MESSAGE]
+        == "cannot parse the answer!"
+    )
+    monkeypatch.setattr(sys, "path", [os.path.dirname(os.path.dirname(__file__)), *sys.path])
+    moved = exception_attributes(captured, packages=("tests.unit",))[1]
+    assert 'File "unit/test_spans.py"' in str(moved[attr.EXCEPTION_STACKTRACE])
+    assert len(worked_out) == 4
+
+
+def test_what_is_remembered_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from otel_telemetry.pipeline import _spans
+
+    monkeypatch.setattr(_spans, "_events", {})
+    monkeypatch.setattr(_spans, "_events_chars", 0)
+    monkeypatch.setattr(_spans, "_EVENTS_CHARS", 10_000)
+    base = _chained()
+    for index in range(200):
+        raised = base.exceptions[-1]
+        exception_attributes(
+            CapturedException(
+                exceptions=(
+                    RawException("builtins", "ValueError", f"message {index}", raised.frames),
+                ),
+                mechanism="capture_exception",
+                handled=True,
+                attributes={},
+            ),
+            packages=("tests.unit",),
+        )
+        assert _spans._events_chars <= 10_000
+    assert 0 < len(_spans._events) < 200
