@@ -13,7 +13,6 @@ starts afresh (without the parent's timed jobs: they are the parent's).
 
 from __future__ import annotations
 
-import heapq
 import threading
 import time
 from collections import deque
@@ -101,6 +100,9 @@ class Worker:
         self._queue: deque[tuple[Job, bool]] = deque()
         self._pending = 0  # queued or running
         # Jobs waiting for their time: (time.monotonic() due, order, job), earliest first.
+        # Timed jobs, due first first. A sorted list, not a heap: they are few (drains,
+        # retries, a storm's counts), and `heapq` would add a third of a millisecond to
+        # `install()`'s imports.
         self._timers: list[tuple[float, int, Job]] = []
         self._timer_order = 0
         self._thread: Optional[threading.Thread] = None
@@ -206,11 +208,19 @@ class Worker:
         time: beyond that, the one due last is forgotten.
         """
         with self._cond:
-            heapq.heappush(self._timers, (when, self._timer_order, job))
+            timer = (
+                when,
+                self._timer_order,
+                job,
+            )  # the order: never two equal, never a job compared
+            timers = self._timers
+            index = len(timers)
+            while index and timers[index - 1] > timer:
+                index -= 1
+            timers.insert(index, timer)
             self._timer_order += 1
-            if len(self._timers) > self._max_queue:  # not a report: not counted as dropped
-                self._timers.remove(max(self._timers))
-                heapq.heapify(self._timers)
+            if len(timers) > self._max_queue:  # not a report: not counted as dropped
+                timers.pop()  # the one due last
             self._wake()  # a timer's job waits for its time: never run inline here
 
     def wait(self, timeout: Optional[float]) -> bool:
@@ -276,7 +286,7 @@ class Worker:
             left = timers[0][0] - time.monotonic()
             if left > 0:
                 return left
-            _, _, job = heapq.heappop(timers)
+            _, _, job = timers.pop(0)
             self._queue.append((job, False))
             self._pending += 1
         return None

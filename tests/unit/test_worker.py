@@ -198,6 +198,24 @@ def test_timed_jobs_are_bounded_the_one_due_last_forgotten() -> None:
     assert ran == ["a", "c", "d"]  # in the order they were due
 
 
+def test_timed_jobs_due_at_once_run_in_the_order_they_were_given() -> None:
+    worker = Worker("unit-worker", max_queue=10)
+    blocker = Blocker()
+    worker.submit(blocker)
+    assert blocker.started.wait(WAIT)
+    ran: list[int] = []
+    last = threading.Event()
+    when = time.monotonic() - 1
+    for index in range(5):
+        worker.submit_at(when, lambda index=index: ran.append(index))
+    worker.submit_at(when - 1, lambda: ran.append(-1))
+    worker.submit_at(when, last.set)
+    blocker.release.set()
+
+    assert last.wait(WAIT)
+    assert ran == [-1, 0, 1, 2, 3, 4]
+
+
 @pytest.mark.integration
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
 def test_a_forked_child_has_none_of_its_parents_timed_jobs() -> None:
