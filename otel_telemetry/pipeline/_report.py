@@ -230,8 +230,9 @@ def _event(scrub: ScrubPass, attributes: Optional[Mapping[str, Any]]) -> dict[st
     The chain is scrubbed on its own (:meth:`ScrubPass.chain`, one parse for both), in
     its place among the other attributes.
     """
-    values = dict(attributes or {})
-    return scrub.mapping("event", values, lambda: _scrub_event(scrub, values))
+    if not attributes:
+        return {}
+    return scrub.mapping("event", attributes, lambda: _scrub_event(scrub, dict(attributes)))
 
 
 def _scrub_event(scrub: ScrubPass, values: dict[str, Any]) -> dict[str, Any]:
@@ -419,15 +420,21 @@ def _within_bounds(record: Record) -> bool:
     description = record["status"].get("description")
     if isinstance(description, str) and len(description) > MAX_STRING:
         return False
-    for attributes in (record["attributes"], *(e["attributes"] for e in record["events"])):
-        for key, value in attributes.items():
-            if isinstance(value, str):
-                if len(value) > (MAX_CHAIN if key == attr.EXCEPTION_CHAIN else MAX_STRING):
-                    return False
-            elif isinstance(value, list) and any(
-                isinstance(v, str) and len(v) > MAX_STRING for v in value
-            ):
+    if not _attributes_within_bounds(record["attributes"]):
+        return False
+    return all(_attributes_within_bounds(event["attributes"]) for event in record["events"])
+
+
+def _attributes_within_bounds(attributes: Mapping[str, Any]) -> bool:
+    # Loops, not generators: asked for every report.
+    for key, value in attributes.items():
+        if isinstance(value, str):
+            if len(value) > (MAX_CHAIN if key == attr.EXCEPTION_CHAIN else MAX_STRING):
                 return False
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, str) and len(item) > MAX_STRING:
+                    return False
     return True
 
 

@@ -155,14 +155,17 @@ class Worker:
             The items dropped to make room (the oldest waiting), oldest first.
         """
         dropped: list[Item] = []
+        inline = False
         with self._cond:
             last = self._queue[-1][0] if self._queue else None
             if isinstance(last, _Batch) and last.run == run and len(last.items) < self._max_batch:
+                # Joined a batch queued and not started: the worker was woken for it.
                 batch = last
             else:
                 batch = _Batch(run)
                 self._queue.append((batch, False))
                 self._pending += 1
+                inline = self._wake()
             batch.items.append(item)
             batch.sizes.append(size)
             self._items += 1
@@ -171,7 +174,6 @@ class Worker:
                 self._max_bytes and self._item_bytes > self._max_bytes and self._items > 1
             ):
                 dropped.append(self._drop_oldest_item())
-            inline = self._wake()
         if inline:
             self._run_queued()
         return dropped
