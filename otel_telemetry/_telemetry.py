@@ -189,9 +189,10 @@ class Telemetry:
             ignore=self.settings.ignore,
             storm_limits=self.settings.storm_limits,
             denied=self.consent.environment_denies,
-            granted=lambda: self.consent.decide().state == "granted",
-            # Decided on the host's thread without an import (Consent.prepare at install).
-            refused=lambda: self.consent.decide().state == "denied",
+            # Decided on the host's thread without an import (Consent.prepare at install),
+            # and without reading config.json when a variable decides.
+            granted=self.consent.grants,
+            refused=self.consent.refuses,
             should_report=self.settings.should_report,
             submit=self.pipeline.submit,
             noted=lambda mechanism, seq: self.question.note(mechanism, seq),

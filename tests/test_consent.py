@@ -204,3 +204,26 @@ def test_invalid_emails_are_refused(bad):
 def test_blank_email_is_none():
     assert validated_email("  ") is None
     assert validated_email(" me@example.com ") == "me@example.com"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("saved", [None, True, False])
+@pytest.mark.parametrize("switch", [None, *ON, *OFF, "all", "local", "maybe", ""])
+@pytest.mark.parametrize("global_off", [None, "DO_NOT_TRACK", "OTEL_SDK_DISABLED"])
+@pytest.mark.parametrize("forced", [False, True])
+def test_grants_and_refuses_answer_as_decide(tmp_path, mode, saved, switch, global_off, forced):
+    # The host's thread asks grants()/refuses() at a crash: read from the variables
+    # alone when they decide, they must still say what decide() says.
+    env = {} if switch is None else {"ACME_TELEMETRY": switch}
+    if global_off is not None:
+        env[global_off] = "true"
+    if saved is not None:
+        ConfigStore(tmp_path).save(enabled=saved, email=None)
+    settings = Settings("acme", ("acme",), "1.0", config_dir=tmp_path)
+    settings.env = AppEnvironment("acme", env)
+    settings.mode_override = mode
+    consent = Consent(settings)
+    consent.force_granted(forced)
+    state = consent.decide().state
+    assert consent.grants() == (state == "granted")
+    assert consent.refuses() == (state == "denied")

@@ -79,6 +79,35 @@ class Consent:
         env = self._settings.env
         return env.disabled_by is not None or env.telemetry_switch is False
 
+    def refuses(self) -> bool:
+        """``decide().state == "denied"``, from the variables alone when they decide.
+
+        The host's thread asks it at a crash (is a report to be made at all?): with
+        ``<APP>_TELEMETRY`` set, or a variable that switches everything off, the answer
+        is theirs whatever the saved choice says, and neither the file nor the mode is
+        read for it.
+        """
+        known = self._by_environment()
+        return self.decide().state == "denied" if known is None else known == "denied"
+
+    def grants(self) -> bool:
+        """``decide().state == "granted"``, from the variables alone when they decide."""
+        known = self._by_environment()
+        return self.decide().state == "granted" if known is None else known == "granted"
+
+    def _by_environment(self) -> Optional[str]:
+        # The first rules of the precedence (_precedence.decide): forced by the testing
+        # seam, then the variables; None when the decision needs the rest.
+        if self._forced:
+            return "granted"
+        env = self._settings.env
+        if env.disabled_by is not None:
+            return "denied"
+        level = env.telemetry_level
+        if level is None:
+            return None
+        return "denied" if level == "off" else "granted"
+
     def decide(self) -> ConsentDecision:
         """The decision for a report made now."""
         from ._precedence import ConsentDecision, ConsentInputs, decide

@@ -206,14 +206,8 @@ def scrub_parts(
     values = dict(attributes)
     values.pop(attr.USER_EMAIL, None)
     earlier = values.pop(attr.SCRUBBED, ())
-    clean = scrub.attributes(values)
-    scrubbed = Scrubbed(
-        name=scrub.text(name),
-        attributes=clean,
-        events=[(scrub.text(n), _event(scrub, a)) for n, a in events],
-        description=scrub.message(scrub.text(description)) if description else description,
-        resource=scrub.attributes(resource) if resource is not None else None,
-    )
+    scrubbed = _scrubbed(scrub, name, values, events, description, resource)
+    clean = scrubbed.attributes
     audit = _audit(earlier, scrub.counts)  # every string of the report scrubbed by now
     if audit:
         clean[attr.SCRUBBED] = tuple(audit)
@@ -222,6 +216,82 @@ def scrub_parts(
     if install_id and clean.get(attr.KIND) == attr.KIND_EVENT:
         clean.setdefault(attr.INSTALL_ID, install_id)
     return scrubbed
+
+
+def _scrubbed(
+    scrub: ScrubPass,
+    name: str,
+    values: Mapping[str, Any],
+    events: Sequence[tuple[str, Optional[Mapping[str, Any]]]],
+    description: Optional[str],
+    resource: Optional[Mapping[str, Any]],
+) -> Scrubbed:
+    """The report's strings scrubbed; one lookup for a report of text and flags met before.
+
+    A crash that repeats (its message a placeholder, or the same each time) is the same
+    strings report after report: they are remembered whole, keyed on all of them.
+    """
+
+    def each() -> Scrubbed:
+        return Scrubbed(
+            name=scrub.text(name),
+            attributes=scrub.attributes(values),
+            events=[(scrub.text(n), _event(scrub, a)) for n, a in events],
+            description=scrub.message(scrub.text(description)) if description else description,
+            resource=scrub.attributes(resource) if resource is not None else None,
+        )
+
+    key = _flat_report(scrub, name, values, events, description, resource)
+    if key is None:
+        return each()
+    done = scrub.remember(key[0], key[1], lambda: _frozen(each()))
+    clean_name, clean_values, clean_events, clean_description, clean_resource = done
+    return Scrubbed(  # containers of its own: the caller changes them
+        name=clean_name,
+        attributes=dict(clean_values),
+        events=[(n, dict(a)) for n, a in clean_events],
+        description=clean_description,
+        resource=None if clean_resource is None else dict(clean_resource),
+    )
+
+
+def _flat_report(
+    scrub: ScrubPass,
+    name: str,
+    values: Mapping[str, Any],
+    events: Sequence[tuple[str, Optional[Mapping[str, Any]]]],
+    description: Optional[str],
+    resource: Optional[Mapping[str, Any]],
+) -> Optional[tuple[Any, int]]:
+    """The memory's key of a report (all of its strings) and its size; None if not flat."""
+    if type(name) is not str or not (description is None or type(description) is str):
+        return None
+    chars = len(name) + len(description or "")
+    parts: list[Any] = ["report", name, description]
+    for mapping in (values, resource or {}):
+        flat = scrub.flat(mapping)
+        if flat is None:
+            return None
+        parts.append(flat[0])
+        chars += flat[1]
+    parts.append(resource is None)
+    for event_name, event_values in events:
+        flat = scrub.flat(event_values or {})
+        if type(event_name) is not str or flat is None:
+            return None
+        parts.append((event_name, flat[0]))
+        chars += len(event_name) + flat[1]
+    return tuple(parts), chars
+
+
+def _frozen(scrubbed: Scrubbed) -> tuple[Any, ...]:
+    return (
+        scrubbed.name,
+        tuple(scrubbed.attributes.items()),
+        tuple((n, tuple(a.items())) for n, a in scrubbed.events),
+        scrubbed.description,
+        None if scrubbed.resource is None else tuple(scrubbed.resource.items()),
+    )
 
 
 def _event(scrub: ScrubPass, attributes: Optional[Mapping[str, Any]]) -> dict[str, Any]:

@@ -231,6 +231,25 @@ def _visible(text: str) -> str:
     return _INVISIBLE.sub("", text)
 
 
+def flat_items(mapping: Mapping[str, Any]) -> Optional[tuple[tuple[tuple[str, Any], ...], int]]:
+    """``(items, characters)`` of a mapping of text keys to text, flags and None; else None.
+
+    Such a mapping is its items, as a key of the scrubber's memory: ``True`` and ``"True"``
+    stay apart, and numbers are left out (``1 == 1.0 == True``, and ``-0.0 == 0.0``).
+    """
+    chars = 0
+    items = tuple(mapping.items())
+    for key, value in items:
+        if type(key) is not str:
+            return None
+        chars += len(key)
+        if type(value) is str:
+            chars += len(value)
+        elif type(value) is not bool and value is not None:
+            return None
+    return items, chars
+
+
 _SEEN_MAX = 8192
 _FLAT_KEYS = 8  # objects of at most this many keys are remembered whole
 _PLAIN_BELOW = 10**7  # the shortest number a built-in rule matches has 8 digits or more
@@ -618,20 +637,27 @@ class ScrubPass:
         Returns:
             A new dict each time: it is the caller's to change.
         """
-        chars = 0
-        items = tuple(mapping.items())
-        for key, value in items:
-            if type(key) is not str:
-                return scrub()
-            chars += len(key)
-            if type(value) is str:
-                chars += len(value)
-            elif type(value) is not bool and value is not None:
-                return scrub()
+        flat = flat_items(mapping)
+        if flat is None:
+            return scrub()
+        items, chars = flat
         done: tuple[tuple[str, Any], ...] = self._remembered(
             (kind, items), chars, lambda: tuple(scrub().items())
         )
         return dict(done)
+
+    flat = staticmethod(flat_items)
+    """:func:`flat_items`: for a caller's key of the memory, without importing this module."""
+
+    def remember(self, key: Hashable, chars: int, compute: Callable[[], Any]) -> Any:
+        """``compute()``, or what it gave for ``key`` before (in any pass of this scrubber).
+
+        For what a caller scrubs as a whole (a report's strings): ``key`` must hold all
+        that ``compute`` reads, and the result must be immutable. The rules' counts of
+        the first time are counted again each time. Nothing is kept with a ``callback``
+        (it must see every match) or for more than 16 KiB of text (``chars``).
+        """
+        return self._remembered(key, chars, compute)
 
     def _secret(self, key: str, value: Any) -> bool:
         """A value whose key names a secret goes whole, whatever it looks like."""

@@ -181,3 +181,61 @@ def test_a_chain_too_deep_to_parse_is_bounded_to_an_empty_one() -> None:
     bounded = bound_record(record)
 
     assert bounded["events"][0]["attributes"][attr.EXCEPTION_CHAIN] == "[]"
+
+
+def _parts(scrubber: Scrubber, **changes: Any) -> Any:
+    from otel_telemetry.pipeline._report import scrub_parts
+
+    report: dict[str, Any] = {
+        "name": "exception",
+        "attributes": {
+            attr.KIND: attr.KIND_EXCEPTION,
+            attr.HANDLED: True,
+            "note": "to bob@example.com",
+        },
+        "events": [("exception", {attr.EXCEPTION_MESSAGE: "mail alice@example.com", "k": None})],
+        "description": "ValueError: mail alice@example.com",
+        "resource": None,
+    }
+    report.update(changes)
+    return scrub_parts(scrubber, **report)
+
+
+def test_a_report_met_again_is_scrubbed_alike_and_its_parts_are_its_own() -> None:
+    # Reports of text and flags are remembered whole: the second is a lookup, which
+    # must give what scrubbing gives, audit included, in containers of its own.
+    scrubber = Scrubber()
+    first = _parts(scrubber)
+    first.attributes["note"] = "changed"
+    first.events[0][1][attr.EXCEPTION_MESSAGE] = "changed"
+    second = _parts(scrubber)
+    fresh = _parts(Scrubber())
+    assert second == fresh
+    assert second.attributes["note"] == "to [email]"
+    assert second.attributes[attr.SCRUBBED] == ("email:3",)
+    assert second.events == [("exception", {attr.EXCEPTION_MESSAGE: "mail [email]", "k": None})]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"name": "alice@example.com"},
+        {"description": None},
+        {"description": "other"},
+        {"events": []},
+        {"events": [("carol@example.com", {})]},
+        {"resource": {"host.name": "alice-laptop"}},
+        {"resource": {}},
+        {"attributes": {attr.KIND: attr.KIND_EXCEPTION, "n": 4111111111111111}},
+        {"attributes": {attr.KIND: attr.KIND_EXCEPTION, "flag": "True"}},
+        {"attributes": {attr.KIND: attr.KIND_EXCEPTION, "flag": True}},
+    ],
+    ids=lambda changes: repr(changes)[:40],
+)
+def test_a_report_that_differs_in_any_part_is_not_given_anothers_parts(
+    changes: dict[str, Any],
+) -> None:
+    scrubber = Scrubber()
+    _parts(scrubber)  # remembered
+    assert _parts(scrubber, **changes) == _parts(Scrubber(), **changes)
+    assert _parts(scrubber, **changes) == _parts(Scrubber(), **changes)  # and remembered
