@@ -20,7 +20,7 @@ from otel_telemetry.consent._precedence import (
 from otel_telemetry.consent._store import ConfigStore
 
 
-def _decide(tmp_path, env, mode="non-interactive", saved=None, session=None):
+def _consent(tmp_path, env, mode="non-interactive", saved=None, session=None):
     if saved is not None:
         ConfigStore(tmp_path).save(enabled=saved, email=None)
     settings = Settings("acme", ("acme",), "1.0", config_dir=tmp_path)
@@ -29,7 +29,11 @@ def _decide(tmp_path, env, mode="non-interactive", saved=None, session=None):
     consent = Consent(settings)
     if session is not None:
         consent.choose(session.enabled, session.email, save=False)
-    return consent.decide()
+    return consent
+
+
+def _decide(tmp_path, env, mode="non-interactive", saved=None, session=None):
+    return _consent(tmp_path, env, mode, saved, session).decide()
 
 
 def _expected(inputs: ConsentInputs) -> tuple[str, str]:
@@ -217,12 +221,7 @@ def test_grants_and_refuses_answer_as_decide(tmp_path, mode, saved, switch, glob
     env = {} if switch is None else {"ACME_TELEMETRY": switch}
     if global_off is not None:
         env[global_off] = "true"
-    if saved is not None:
-        ConfigStore(tmp_path).save(enabled=saved, email=None)
-    settings = Settings("acme", ("acme",), "1.0", config_dir=tmp_path)
-    settings.env = AppEnvironment("acme", env)
-    settings.mode_override = mode
-    consent = Consent(settings)
+    consent = _consent(tmp_path, env, mode, saved)
     consent.force_granted(forced)
     state = consent.decide().state
     assert consent.grants() == (state == "granted")

@@ -241,10 +241,23 @@ def _scrubbed(
             resource=scrub.attributes(resource) if resource is not None else None,
         )
 
-    key = _flat_report(scrub, name, values, events, description, resource)
-    if key is None:
+    # The memory's key: every string of the report (and whether it has a resource).
+    if type(name) is not str or not (description is None or type(description) is str):
         return each()
-    done = scrub.remember(key[0], key[1], lambda: _frozen(each()))
+    chars = len(name) + len(description or "")
+    key: list[Any] = ["report", name, description, resource is None]
+    flat_events = [(n, scrub.flat(a or {})) for n, a in events]
+    for flat in (scrub.flat(values), scrub.flat(resource or {}), *(f for _, f in flat_events)):
+        if flat is None:
+            return each()
+        key.append(flat[0])
+        chars += flat[1]
+    for event_name, _ in flat_events:
+        if type(event_name) is not str:
+            return each()
+        key.append(event_name)
+        chars += len(event_name)
+    done = scrub.remember(tuple(key), chars, lambda: _frozen(each()))
     clean_name, clean_values, clean_events, clean_description, clean_resource = done
     return Scrubbed(  # containers of its own: the caller changes them
         name=clean_name,
@@ -253,35 +266,6 @@ def _scrubbed(
         description=clean_description,
         resource=None if clean_resource is None else dict(clean_resource),
     )
-
-
-def _flat_report(
-    scrub: ScrubPass,
-    name: str,
-    values: Mapping[str, Any],
-    events: Sequence[tuple[str, Optional[Mapping[str, Any]]]],
-    description: Optional[str],
-    resource: Optional[Mapping[str, Any]],
-) -> Optional[tuple[Any, int]]:
-    """The memory's key of a report (all of its strings) and its size; None if not flat."""
-    if type(name) is not str or not (description is None or type(description) is str):
-        return None
-    chars = len(name) + len(description or "")
-    parts: list[Any] = ["report", name, description]
-    for mapping in (values, resource or {}):
-        flat = scrub.flat(mapping)
-        if flat is None:
-            return None
-        parts.append(flat[0])
-        chars += flat[1]
-    parts.append(resource is None)
-    for event_name, event_values in events:
-        flat = scrub.flat(event_values or {})
-        if type(event_name) is not str or flat is None:
-            return None
-        parts.append((event_name, flat[0]))
-        chars += len(event_name) + flat[1]
-    return tuple(parts), chars
 
 
 def _frozen(scrubbed: Scrubbed) -> tuple[Any, ...]:
