@@ -143,7 +143,9 @@ def exception_attributes(
 _EVENTS_CHARS = 1 << 20
 """The most characters of event attributes remembered (:func:`_remembered_event`)."""
 _EVENT_LONGEST = 16 * 1024
-"""Longer events are rare and not worth keeping."""
+"""Longer events (with their keys) are rare and not worth keeping."""
+_EVENTS_MAX = 4096
+"""The most events remembered, however short."""
 _events: dict[Any, tuple[dict[str, AttributeValue], str]] = {}
 _events_chars = 0
 
@@ -182,9 +184,18 @@ def _remembered_event(
         return _exception_event(exceptions, messages, key)
     if known is None:
         known = _exception_event(exceptions, messages, key)
+        # What the entry keeps alive: the event's text, and the key's (the raw frames of
+        # the user's code, long names maybe, where the event holds placeholders).
         chars = sum(len(value) for value in known[0].values() if isinstance(value, str))
+        chars += sum(
+            len(message)
+            + len(entry.module)
+            + len(entry.qualname)
+            + sum(_frame_chars(frame) for frame in entry.frames)
+            for entry, message in zip(exceptions, messages)
+        )
         if chars <= _EVENT_LONGEST:
-            if _events_chars + chars > _EVENTS_CHARS:
+            if _events_chars + chars > _EVENTS_CHARS or len(_events) >= _EVENTS_MAX:
                 _events.clear()
                 _events_chars = 0
             _events[lookup] = known
@@ -344,12 +355,28 @@ def _known_frame(
     known = _frames.get(lookup, _frames)
     if known is not _frames:
         return known  # type: ignore[return-value]
+    global _frames_chars
     packages, roots, libraries = key
     result = None if is_in_package(frame[3], _OURS) else _frame(frame, packages, roots, libraries)
-    if len(_frames) >= _FRAMES_MAX:
+    # What the entry keeps alive: the frame's strings (code compiled at run time may have
+    # long names that nothing else holds once it is gone), and its form.
+    chars = _frame_chars(frame) * 2
+    if len(_frames) >= _FRAMES_MAX or _frames_chars + chars > _FRAMES_CHARS:
         _frames.clear()
-    _frames[lookup] = result
+        _frames_chars = 0
+    if chars <= _FRAMES_CHARS:
+        _frames[lookup] = result
+        _frames_chars += chars
     return result
+
+
+_FRAMES_CHARS = 1 << 20
+"""The most characters the frames remembered hold (:func:`_known_frame`)."""
+_frames_chars = 0
+
+
+def _frame_chars(frame: tuple[Any, ...]) -> int:
+    return sum(len(part) for part in frame if isinstance(part, str))
 
 
 def _frame(
@@ -391,7 +418,7 @@ def _is_library(filename: str, libraries: Sequence[str]) -> bool:
     report's cost in a burst: each answer is kept, and all are forgotten at
     :data:`_FRAMES_MAX`.
     """
-    global _library_files
+    global _library_files, _library_chars
     if filename.startswith("<"):
         return filename.startswith("<frozen ")
     if not os.path.isabs(filename):
@@ -400,19 +427,24 @@ def _is_library(filename: str, libraries: Sequence[str]) -> bool:
     if roots is not libraries:  # the same tuple each time (``_library_roots``): one check
         answers = {}
         _library_files = (libraries, answers)
+        _library_chars = 0
     known = answers.get(filename)
     if known is None:
         normalized = os.path.normpath(filename)
         known = any(normalized.startswith(root) for root in libraries)
-        if len(answers) >= _FRAMES_MAX:
+        # Bounded in names and in characters: a name may be long, and kept alive only here.
+        if len(answers) >= _FRAMES_MAX or _library_chars + len(filename) > _FRAMES_CHARS:
             answers.clear()
+            _library_chars = 0
         answers[filename] = known
+        _library_chars += len(filename)
     return known
 
 
 # The roots the answers were given for, and the answers by (absolute) file name. Replaced
 # whole, so a thread never reads a mix of two.
 _library_files: tuple[Sequence[str], dict[str, bool]] = ((), {})
+_library_chars = 0
 
 
 @lru_cache(maxsize=1)

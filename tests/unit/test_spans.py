@@ -597,3 +597,36 @@ def test_what_is_remembered_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         )
         assert _spans._events_chars <= 10_000
     assert 0 < len(_spans._events) < 200
+
+
+def test_what_is_remembered_counts_the_frames_it_keeps_alive() -> None:
+    # Found by a red team: the memory of events was bounded on the events' text only,
+    # while its keys kept the raw frames of the user's code (long names of code compiled
+    # at run time, which the events hold as placeholders): 118 MB for 200 crashes.
+    import gc
+    import tracemalloc
+
+    from otel_telemetry.pipeline import _spans
+
+    _spans._events.clear()
+    _spans._frames.clear()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for index in range(200):
+            frames = tuple(
+                (f"/srv/generated/{index}/{depth}/" + "p" * 20_000, depth + 1, "render", "tmpl")
+                for depth in range(100)
+            )
+            exception_attributes(
+                CapturedException(
+                    (RawException("builtins", "KeyError", "", frames),), "excepthook", False
+                ),
+                packages=("acme",),
+            )
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 16 * 2**20, f"{held / 2**20:.0f} MB held"
