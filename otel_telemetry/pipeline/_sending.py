@@ -57,6 +57,9 @@ MAX_SENT_BATCH = 100
 100 anyway (``_sent.MAX_ENTRIES``), so older ones of a burst would only be written to be
 pruned."""
 
+DRAIN_REPORTS = 512
+"""The most reports a drain sends in one export (a recorded batch holds as many)."""
+
 Copy = tuple[Union[ReadableSpan, Record], Sequence[tuple[str, Optional[str]]]]
 """A delivered report (its span, or its record as sent), and (exporter, id there) of each
 exporter that confirmed it."""
@@ -251,19 +254,37 @@ class SendingProcessor(SpanProcessor):
             return 0
         delivered = 0
         failed: set[str] = set()
+        # Files claimed together are sent together, up to DRAIN_REPORTS: a drain of many
+        # small files (each a flush that ran out of time) is a few requests, not one per
+        # file, and the outbox empties as fast as it fills.
+        batches: list[Batch] = []
+        entries: list[Entry] = []
+        spans: list[ReadableSpan] = []
+
+        def deliver() -> int:
+            self._deliver_batches(batches, failed, entries, spans)
+            done = sum(not entry.pending for entry in entries)
+            batches.clear()
+            entries.clear()
+            spans.clear()
+            return done
+
         for batch in self.outbox.claim_batches():
-            entries: list[Entry] = []
-            spans: list[ReadableSpan] = []
+            sendable = 0
             for entry in batch.entries:
                 span = self._read_back(entry)
                 if span is not None:
                     entries.append(entry)
                     spans.append(span)
-            if not entries:
+                    sendable += 1
+            if not sendable:
                 self.outbox.settle_batch(batch)
                 continue
-            self._deliver_batch(batch, failed, entries, spans)
-            delivered += sum(not entry.pending for entry in entries)
+            batches.append(batch)
+            if len(entries) >= DRAIN_REPORTS:
+                delivered += deliver()
+        if batches:
+            delivered += deliver()
         self._record_sent((), now=True)  # what earlier deliveries kept in memory
         return delivered
 

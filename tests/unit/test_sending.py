@@ -638,3 +638,41 @@ def test_beyond_the_memory_bound_the_oldest_batch_is_sent_from_disk(
 
     assert sorted(otlp.exported) == ["r0", "r1", "r2", "s0", "s1", "s2"]  # each once
     assert outbox.count() == 0
+
+
+def test_a_drain_sends_many_small_files_in_few_requests(
+    tmp_path: Path, backoff: Backoff, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by a red team: flushes that run out of time write small files, which a drain
+    # sent one request each; while they waited, the outbox's bound (which counts the
+    # reports being sent) pushed the oldest out: 33-67 of 400 lost with 8 threads
+    # flushing. A drain now sends what it claimed together, DRAIN_REPORTS per request.
+    monkeypatch.setattr("otel_telemetry.pipeline._sending.DRAIN_REPORTS", 5)
+    outbox = Outbox(tmp_path / "outbox")
+    for index in range(7):
+        assert outbox.put(record_of(f"r{index}"), ["otlp", "sentry"], claimed=False)
+    otlp, sentry = BatchExporter(OK), TableExporter(OK)
+
+    drained = SendingProcessor({"otlp": otlp, "sentry": sentry}, outbox, backoff).drain()
+
+    assert drained == 7
+    assert otlp.sizes == [5, 2]  # two requests of whole files, oldest first
+    assert otlp.exported == [f"r{index}" for index in range(7)]
+    assert sentry.exported == otlp.exported  # one report per export, as before
+    assert outbox.count() == 0
+
+
+def test_a_drain_group_that_fails_gives_every_file_back_and_tries_once(
+    tmp_path: Path, backoff: Backoff, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("otel_telemetry.pipeline._sending.DRAIN_REPORTS", 5)
+    outbox = Outbox(tmp_path / "outbox")
+    for index in range(7):
+        assert outbox.put(record_of(f"r{index}"), ["otlp"], claimed=False)
+    otlp = BatchExporter(FAIL)
+
+    assert SendingProcessor({"otlp": otlp}, outbox, backoff).drain() == 0
+
+    assert otlp.sizes == [5]  # the exporter failed: not tried again in this drain
+    assert outbox.count() == 7
+    assert pending_in(outbox) == [["otlp"]] * 7
