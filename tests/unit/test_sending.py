@@ -640,6 +640,15 @@ def test_beyond_the_memory_bound_the_oldest_batch_is_sent_from_disk(
     assert outbox.count() == 0
 
 
+def _seven_small_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *pending: str) -> Outbox:
+    """Seven one-report files waiting for ``pending``; a drain sends 5 reports per export."""
+    monkeypatch.setattr("otel_telemetry.pipeline._sending.DRAIN_REPORTS", 5)
+    outbox = Outbox(tmp_path / "outbox")
+    for index in range(7):
+        assert outbox.put(record_of(f"r{index}"), list(pending), claimed=False)
+    return outbox
+
+
 def test_a_drain_sends_many_small_files_in_few_requests(
     tmp_path: Path, backoff: Backoff, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -647,10 +656,7 @@ def test_a_drain_sends_many_small_files_in_few_requests(
     # sent one request each; while they waited, the outbox's bound (which counts the
     # reports being sent) pushed the oldest out: 33-67 of 400 lost with 8 threads
     # flushing. A drain now sends what it claimed together, DRAIN_REPORTS per request.
-    monkeypatch.setattr("otel_telemetry.pipeline._sending.DRAIN_REPORTS", 5)
-    outbox = Outbox(tmp_path / "outbox")
-    for index in range(7):
-        assert outbox.put(record_of(f"r{index}"), ["otlp", "sentry"], claimed=False)
+    outbox = _seven_small_files(tmp_path, monkeypatch, "otlp", "sentry")
     otlp, sentry = BatchExporter(OK), TableExporter(OK)
 
     drained = SendingProcessor({"otlp": otlp, "sentry": sentry}, outbox, backoff).drain()
@@ -665,10 +671,7 @@ def test_a_drain_sends_many_small_files_in_few_requests(
 def test_a_drain_group_that_fails_gives_every_file_back_and_tries_once(
     tmp_path: Path, backoff: Backoff, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("otel_telemetry.pipeline._sending.DRAIN_REPORTS", 5)
-    outbox = Outbox(tmp_path / "outbox")
-    for index in range(7):
-        assert outbox.put(record_of(f"r{index}"), ["otlp"], claimed=False)
+    outbox = _seven_small_files(tmp_path, monkeypatch, "otlp")
     otlp = BatchExporter(FAIL)
 
     assert SendingProcessor({"otlp": otlp}, outbox, backoff).drain() == 0
