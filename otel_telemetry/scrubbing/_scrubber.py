@@ -231,23 +231,24 @@ def _visible(text: str) -> str:
     return _INVISIBLE.sub("", text)
 
 
-def flat_items(mapping: Mapping[str, Any]) -> Optional[tuple[tuple[tuple[str, Any], ...], int]]:
-    """``(items, characters)`` of a mapping of text keys to text, flags and None; else None.
+def flat_items(mapping: Mapping[Any, Any]) -> Optional[tuple[tuple[Any, ...], int]]:
+    """``(key, characters)`` of a flat mapping, as a key of the scrubber's memory; else None.
 
-    Such a mapping is its items, as a key of the scrubber's memory: ``True`` and ``"True"``
-    stay apart, and numbers are left out (``1 == 1.0 == True``, and ``-0.0 == 0.0``).
+    Flat: text keys, and values that are text, integers, flags or None. Each value is
+    in the key with its type (``True == 1``, and each must stay what it is); floats are
+    never flat (``-0.0 == 0.0`` and their scrubbed forms differ; ``nan`` is no key).
     """
     chars = 0
-    items = tuple(mapping.items())
-    for key, value in items:
-        if type(key) is not str:
+    key = []
+    for name, value in mapping.items():
+        kind = type(value)
+        if type(name) is not str or not (
+            kind is str or kind is int or kind is bool or value is None
+        ):
             return None
-        chars += len(key)
-        if type(value) is str:
-            chars += len(value)
-        elif type(value) is not bool and value is not None:
-            return None
-    return items, chars
+        chars += len(name) + (len(value) if kind is str else 0)
+        key.append((name, kind, value))
+    return tuple(key), chars
 
 
 _SEEN_MAX = 8192
@@ -532,18 +533,8 @@ class ScrubPass:
             return [self.json(item) for item in value]
         if isinstance(value, dict):
             if len(value) <= _FLAT_KEYS:
-                # A flat object (a frame of the chain) repeats from report to report. The
-                # types are in the key: True == 1 == 1.0, and each must stay what it is.
-                key = ("object", *((k, type(v), v) for k, v in value.items()))
-                try:
-                    hash(key)
-                except TypeError:  # a value that is a list or an object: not flat
-                    return self._object(value)
-                chars = sum(len(item) for item in value.values() if type(item) is str)
-                remembered: dict[str, Any] = self._remembered(
-                    key, chars, lambda: self._object(value)
-                )
-                return dict(remembered)
+                # A flat object (a frame of the chain) repeats from report to report.
+                return self.mapping("object", value, lambda: self._object(value))
             return self._object(value)
         return value
 
@@ -621,12 +612,11 @@ class ScrubPass:
     def mapping(
         self, kind: str, mapping: Mapping[str, Any], scrub: Callable[[], dict[str, Any]]
     ) -> dict[str, Any]:
-        """``scrub()``, the scrubbed ``mapping``; remembered when it holds text and flags only.
+        """``scrub()``, the scrubbed ``mapping``; remembered when it is flat (:func:`flat_items`).
 
         Report after report holds the same attributes (kind, mechanism, a message the
-        user's code raised, which is a placeholder by then): one lookup instead of a
-        scrubbing call per key and value. Numbers are not remembered this way (``1`` and
-        ``1.0`` are one key, and their scrubbed forms differ), nor anything else.
+        user's code raised, which is a placeholder by then) and chain frames: one lookup
+        instead of a scrubbing call per key and value.
 
         Args:
             kind: what ``scrub`` does with the mapping (the same mapping may be scrubbed
@@ -640,9 +630,9 @@ class ScrubPass:
         flat = flat_items(mapping)
         if flat is None:
             return scrub()
-        items, chars = flat
+        key, chars = flat
         done: tuple[tuple[str, Any], ...] = self._remembered(
-            (kind, items), chars, lambda: tuple(scrub().items())
+            (kind, key), chars, lambda: tuple(scrub().items())
         )
         return dict(done)
 
