@@ -37,6 +37,8 @@ from otel_telemetry.capture._snapshot import (
     is_in_package,
 )
 
+from ._memo import Memo
+
 if TYPE_CHECKING:
     from ._provider import SpanRecorder
 
@@ -140,14 +142,11 @@ def exception_attributes(
     return span, dict(event), status
 
 
-_EVENTS_CHARS = 1 << 20
-"""The most characters of event attributes remembered (:func:`_remembered_event`)."""
-_EVENT_LONGEST = 16 * 1024
-"""Longer events (with their keys) are rare and not worth keeping."""
-_EVENTS_MAX = 4096
-"""The most events remembered, however short."""
-_events: dict[Any, tuple[dict[str, AttributeValue], str]] = {}
-_events_chars = 0
+_events: Memo[tuple[dict[str, AttributeValue], str]] = Memo(
+    max_entries=4096,
+    longest=16 * 1024,  # longer events (with their keys) are rare
+)
+"""The exception events remembered (:func:`_remembered_event`)."""
 
 
 def _remembered_event(
@@ -163,7 +162,6 @@ def _remembered_event(
     is remembered is bounded in characters, then forgotten all at once. Never changed:
     the caller copies the event.
     """
-    global _events_chars
     try:
         lookup: Any = (
             key,
@@ -194,12 +192,7 @@ def _remembered_event(
             + sum(_frame_chars(frame) for frame in entry.frames)
             for entry, message in zip(exceptions, messages)
         )
-        if chars <= _EVENT_LONGEST:
-            if _events_chars + chars > _EVENTS_CHARS or len(_events) >= _EVENTS_MAX:
-                _events.clear()
-                _events_chars = 0
-            _events[lookup] = known
-            _events_chars += chars
+        _events.put(lookup, known, chars)
     return known
 
 
@@ -336,8 +329,10 @@ def relative_filename(filename: str, roots: Sequence[str]) -> str:
 
 
 _FRAMES_MAX = 4096
-"""The most frames remembered (:func:`_known_frame`), then forgotten all at once."""
-_frames: dict[tuple[Any, ...], Optional[Frame]] = {}
+"""The most frames (and library file names) remembered, then forgotten all at once."""
+_frames: Memo[Optional[Frame]] = Memo(max_entries=_FRAMES_MAX)
+"""The form of each frame met (:func:`_known_frame`); None for a frame of ours."""
+_UNKNOWN: Any = object()
 
 
 def _known_frame(
@@ -352,27 +347,15 @@ def _known_frame(
     normalised, the longest root found). The frames given out are shared: never changed.
     """
     lookup = (frame, key)
-    known = _frames.get(lookup, _frames)
-    if known is not _frames:
-        return known  # type: ignore[return-value]
-    global _frames_chars
+    known = _frames.get(lookup, _UNKNOWN)
+    if known is not _UNKNOWN:
+        return known
     packages, roots, libraries = key
     result = None if is_in_package(frame[3], _OURS) else _frame(frame, packages, roots, libraries)
     # What the entry keeps alive: the frame's strings (code compiled at run time may have
     # long names that nothing else holds once it is gone), and its form.
-    chars = _frame_chars(frame) * 2
-    if len(_frames) >= _FRAMES_MAX or _frames_chars + chars > _FRAMES_CHARS:
-        _frames.clear()
-        _frames_chars = 0
-    if chars <= _FRAMES_CHARS:
-        _frames[lookup] = result
-        _frames_chars += chars
+    _frames.put(lookup, result, _frame_chars(frame) * 2)
     return result
-
-
-_FRAMES_CHARS = 1 << 20
-"""The most characters the frames remembered hold (:func:`_known_frame`)."""
-_frames_chars = 0
 
 
 def _frame_chars(frame: tuple[Any, ...]) -> int:
@@ -416,35 +399,28 @@ def _is_library(filename: str, libraries: Sequence[str]) -> bool:
 
     Asked for every frame of every report, and a path's normalisation is most of a
     report's cost in a burst: each answer is kept, and all are forgotten at
-    :data:`_FRAMES_MAX`.
+    :data:`_FRAMES_MAX`, or when the names they keep alive pass a megabyte.
     """
-    global _library_files, _library_chars
+    global _library_files
     if filename.startswith("<"):
         return filename.startswith("<frozen ")
     if not os.path.isabs(filename):
         return False
     roots, answers = _library_files
     if roots is not libraries:  # the same tuple each time (``_library_roots``): one check
-        answers = {}
+        answers = Memo(max_entries=_FRAMES_MAX)
         _library_files = (libraries, answers)
-        _library_chars = 0
     known = answers.get(filename)
     if known is None:
         normalized = os.path.normpath(filename)
         known = any(normalized.startswith(root) for root in libraries)
-        # Bounded in names and in characters: a name may be long, and kept alive only here.
-        if len(answers) >= _FRAMES_MAX or _library_chars + len(filename) > _FRAMES_CHARS:
-            answers.clear()
-            _library_chars = 0
-        answers[filename] = known
-        _library_chars += len(filename)
+        answers.put(filename, known, len(filename))  # a name kept alive only here, maybe
     return known
 
 
 # The roots the answers were given for, and the answers by (absolute) file name. Replaced
 # whole, so a thread never reads a mix of two.
-_library_files: tuple[Sequence[str], dict[str, bool]] = ((), {})
-_library_chars = 0
+_library_files: tuple[Sequence[str], Memo[bool]] = ((), Memo(max_entries=_FRAMES_MAX))
 
 
 @lru_cache(maxsize=1)

@@ -29,6 +29,7 @@ from otel_telemetry.capture._snapshot import (
     RawException,
     capture_exception,
 )
+from otel_telemetry.pipeline._memo import Memo
 from otel_telemetry.pipeline._provider import SpanRecorder
 from otel_telemetry.pipeline._spans import (
     USER_CODE,
@@ -542,7 +543,7 @@ def test_the_same_crash_again_is_remembered_and_each_report_gets_its_own_event(
         worked_out.append(1)
         return real(*args)
 
-    monkeypatch.setattr(_spans, "_events", {})
+    monkeypatch.setattr(_spans, "_events", Memo())
     monkeypatch.setattr(_spans, "_exception_event", counting)
     captured = _chained()
     first = exception_attributes(captured, packages=("tests.unit",))
@@ -578,9 +579,7 @@ def test_the_same_crash_again_is_remembered_and_each_report_gets_its_own_event(
 def test_what_is_remembered_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     from otel_telemetry.pipeline import _spans
 
-    monkeypatch.setattr(_spans, "_events", {})
-    monkeypatch.setattr(_spans, "_events_chars", 0)
-    monkeypatch.setattr(_spans, "_EVENTS_CHARS", 10_000)
+    monkeypatch.setattr(_spans, "_events", Memo(max_chars=10_000))
     base = _chained()
     for index in range(200):
         raised = base.exceptions[-1]
@@ -595,7 +594,7 @@ def test_what_is_remembered_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
             ),
             packages=("tests.unit",),
         )
-        assert _spans._events_chars <= 10_000
+        assert _spans._events.chars <= 10_000
     assert 0 < len(_spans._events) < 200
 
 
