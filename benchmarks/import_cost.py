@@ -5,6 +5,14 @@ run: the cumulative ``-X importtime`` of what the case imports, and the wall tim
 case's lines measured inside the process (a separate run, without ``-X importtime``).
 Bytecode is compiled once beforehand, as it is for an installed package.
 
+Ours runs twice: as a host's users find it before they chose anything (the default,
+and the case the goal is about), and with consent given (``<APP>_TELEMETRY=1``; a saved
+yes is the same). A capture must import nothing on the host's thread (the first capture
+goal), so when a report may go without asking, ``install()`` imports what the capture
+needs (about 1 ms more); with no choice made, a capture that cannot ask (no terminal) is
+refused before anything is imported, and one that asks imports it at that crash, before
+the question a person answers.
+
 Each case runs twice: in a bare interpreter, and after ``import logging`` (not timed),
 as in a host that logs, which almost every library does: the standard library modules
 that ``logging`` brings (``threading``, ``functools``, ``collections``, ``re``...) are
@@ -21,18 +29,27 @@ import os
 import re
 import subprocess
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
-CASES = {
-    "otel_telemetry: import + Telemetry() + install()": (
-        "import otel_telemetry\n"
-        "telemetry = otel_telemetry.Telemetry(app='bench', package='bench', version='1.0')\n"
-        "telemetry.install()\n"
-    ),
-    "opentelemetry.trace: import": "import opentelemetry.trace\n",
-}
-OURS = next(iter(CASES))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _config import config_dir  # sibling modules, not a package
+
+_OURS = (
+    "import otel_telemetry\n"
+    "telemetry = otel_telemetry.Telemetry(app='bench', package='bench', version='1.0')\n"
+    "telemetry.install()\n"
+)
+OURS = "otel_telemetry: import + Telemetry() + install()"
+GIVEN = "otel_telemetry, consent given (BENCH_TELEMETRY=1): import + Telemetry() + install()"
 PEER = "opentelemetry.trace: import"
+CASES: dict[str, tuple[str, dict[str, str]]] = {
+    OURS: (_OURS, {}),
+    GIVEN: (_OURS, {"BENCH_TELEMETRY": "1"}),
+    PEER: ("import opentelemetry.trace\n", {}),
+}
+"""Each case: its code, and the variables it runs with."""
 LOGGING = " (after import logging)"
 """Suffix of a case run after ``import logging``."""
 PRELUDE = "import logging\n"
@@ -57,17 +74,19 @@ def _script(code: str, prelude: str = "") -> str:
     )
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
+def _env(variables: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure as installed: from cached bytecode
-    return env
+    return {**env, **variables}
 
 
-def _run(code: str, importtime: bool, prelude: str = "") -> tuple[float, list[str], str]:
+def _run(
+    code: str, importtime: bool, prelude: str = "", variables: Optional[dict[str, str]] = None
+) -> tuple[float, list[str], str]:
     flags = ["-X", "importtime"] if importtime else []
     result = subprocess.run(
         [sys.executable, *flags, "-c", _script(code, prelude)],
-        env=_env(),
+        env=_env(variables or {}),
         capture_output=True,
         text=True,
         check=True,
@@ -88,23 +107,31 @@ def importtime_us(stderr: str) -> int:
 
 def measure(rounds: int) -> dict[str, dict[str, list[float]]]:
     """Per case (each also ``name + LOGGING``): importtime and wall ms, one per round."""
+    with config_dir() as directory:  # empty: no choice saved, whatever the machine's
+        return _measure(rounds, {"BENCH_CONFIG_DIR": directory})
+
+
+def _measure(rounds: int, common: dict[str, str]) -> dict[str, dict[str, list[float]]]:
     cases = {
-        **{name: (code, "") for name, code in CASES.items()},
-        **{name + LOGGING: (code, PRELUDE) for name, code in CASES.items()},
+        **{name: (code, "", {**common, **more}) for name, (code, more) in CASES.items()},
+        **{
+            name + LOGGING: (code, PRELUDE, {**common, **more})
+            for name, (code, more) in CASES.items()
+        },
     }
-    for code, prelude in cases.values():  # warm-up: compile bytecode, fill the page cache
-        _run(code, importtime=False, prelude=prelude)
+    for code, prelude, variables in cases.values():  # warm-up: bytecode, page cache
+        _run(code, importtime=False, prelude=prelude, variables=variables)
     results: dict[str, dict[str, list[float]]] = {
         name: {"importtime_ms": [], "wall_ms": []} for name in cases
     }
     heavy_seen: set[str] = set()
     for _ in range(rounds):
-        for name, (code, prelude) in cases.items():
-            _, heavy, stderr = _run(code, importtime=True, prelude=prelude)
+        for name, (code, prelude, variables) in cases.items():
+            _, heavy, stderr = _run(code, importtime=True, prelude=prelude, variables=variables)
             results[name]["importtime_ms"].append(importtime_us(stderr) / 1000)
-            wall_us, _, _ = _run(code, importtime=False, prelude=prelude)
+            wall_us, _, _ = _run(code, importtime=False, prelude=prelude, variables=variables)
             results[name]["wall_ms"].append(wall_us / 1000)
-            if name == OURS:
+            if name in (OURS, GIVEN):
                 heavy_seen.update(heavy)
     # Beside the figures, for the goal's check that no heavy module is imported.
     ours: dict[str, Any] = results[OURS]

@@ -7,11 +7,11 @@ Sentry are imported only when a report may be sent.
 
 from ._lazy import lazy_exports
 from ._telemetry import Telemetry
-from ._version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._status import TelemetryStatus
+    from ._version import __version__
     from .capture._decorator import ErrorCapture
     from .capture._events import TelemetryEvent
     from .scrubbing import ScrubbingOptions, ScrubMatch
@@ -26,10 +26,12 @@ __all__ = [
     "__version__",
 ]
 
-# These names pull in dataclasses and re; most hosts never touch them.
+# These names pull in dataclasses and re, or are read by few (the version); most hosts
+# never touch them.
 __getattr__ = lazy_exports(
     __name__,
     {
+        "__version__": "._version",
         "ErrorCapture": ".capture._decorator",
         "ScrubbingOptions": ".scrubbing",
         "ScrubMatch": ".scrubbing",

@@ -43,7 +43,6 @@ everything is ours, and no symbolic link is ever followed there:
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 
@@ -55,6 +54,8 @@ if TYPE_CHECKING:
 
     StrPath = Union[str, "os.PathLike[str]"]
 
+CONFIG_FILE = "config.json"
+"""The user's choice, in the config dir (other keys belong to the host)."""
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 _TELEMETRY = "telemetry"
@@ -81,6 +82,8 @@ class UnsafePathError(OSError):
     """
 
     def __init__(self, path: StrPath, what: str) -> None:
+        import errno  # where an error is made: not at install (~50 µs)
+
         super().__init__(errno.ELOOP, what, os.fspath(path))
 
 
@@ -88,6 +91,8 @@ class FileTooLargeError(OSError):
     """A file bigger than its reader's bound: not read at all."""
 
     def __init__(self, path: StrPath, limit: int) -> None:
+        import errno
+
         super().__init__(errno.EFBIG, f"larger than {limit} bytes", os.fspath(path))
 
 
@@ -105,7 +110,7 @@ class Layout:
 
     @property
     def config_file(self) -> Path:
-        return self.config_dir / "config.json"
+        return self.config_dir / CONFIG_FILE
 
     @property
     def config_lock(self) -> Path:
@@ -169,6 +174,15 @@ def telemetry_dir(config_dir: str) -> str:
 def senders_dir(config_dir: str) -> str:
     """The folder of detached senders' pid files of a config dir, as a string."""
     return os.path.join(config_dir, _TELEMETRY, _SENDERS)
+
+
+def reports_waiting(config_dir: str) -> int:
+    """Reports waiting on disk in a config dir (cheap: no pathlib).
+
+    Its outbox, and the captures a crashed process spooled: a drain converts and sends
+    them.
+    """
+    return count_reports(outbox_dir(config_dir)) + count_reports(spool_dir(config_dir))
 
 
 def count_reports(directory: str) -> int:
@@ -334,6 +348,8 @@ def _ensure_trusted(root: str) -> None:
             # A home directory (and what is above it) is the system's to create, never
             # ours (HOME=/nonexistent of a service account): no report is kept, and the
             # disk warning says so.
+            import errno
+
             raise FileNotFoundError(errno.ENOENT, "the home directory does not exist", folder)
         try:
             os.mkdir(folder, DIR_MODE)
@@ -401,6 +417,8 @@ def open_regular(path: StrPath, flags: int = READ_FLAGS, mode: int = FILE_MODE) 
     try:
         fd = os.open(path, flags, mode)
     except OSError as exc:
+        import errno
+
         if exc.errno in (errno.ELOOP, errno.EMLINK) and _NOFOLLOW:
             raise UnsafePathError(path, "a symbolic link, never followed") from None
         if exc.errno == errno.ENXIO:  # a FIFO without reader, a socket

@@ -8,13 +8,15 @@ it and calling ``install()`` must stay cheap: only light modules are imported he
 from __future__ import annotations
 
 import sys
+import threading
 
 from . import _log
+from ._fork import renew_in_child
+from ._layout import reports_waiting
 from ._settings import Settings
 from .capture._lifecycle import Lifecycle
 from .capture._reporter import Reporter
 from .consent._consent import Consent
-from .pipeline._pipeline import Pipeline
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from .capture._logging import LogCapture
     from .consent._question import Question
     from .consent._types import Level, Mode
+    from .pipeline._pipeline import Pipeline
     from .scrubbing import ScrubbingOptions
 
     F = TypeVar("F", bound=Callable[..., Any])
@@ -162,18 +165,16 @@ class Telemetry:
         # The parts, for integrations (reporter: hooks, decorator, ASGI, cells) and for
         # otel_telemetry.testing; not a stable API.
         self.consent = Consent(self.settings)
-        self.pipeline = Pipeline(
-            self.settings,
-            self.consent.decide,
-            withdrawn_ns=self._withdrawn_ns,
-        )
+        self._pipeline: Optional[Pipeline] = None  # made by install(), or when first used
+        self._pipeline_lock = threading.Lock()
+        renew_in_child(self._after_fork_in_child)
         self._question: Optional[Question] = None  # made by install(), or when first used
         self._log_capture: Optional[LogCapture] = None
         self._lifecycle = Lifecycle(
             self._report_crash,
             before_exit=self._before_exit,
-            flush=self.pipeline.flush_at_exit,
-            ending=self.pipeline.program_ending,
+            flush=self._flush_at_exit,
+            ending=self._program_ending,
             budget=lambda: self.settings.flush_timeout,
             # Off (the environment or the saved choice): no SIGTERM handler, nothing of
             # ours to flush; the host's signal handling stays as it was.
@@ -194,14 +195,14 @@ class Telemetry:
             granted=self.consent.grants,
             refused=self.consent.refuses,
             should_report=self.settings.should_report,
-            submit=self.pipeline.submit,
-            noted=lambda mechanism, seq: self.question.note(mechanism, seq),
+            submit=lambda captured: self.pipeline.submit(captured),
+            noted=self._note,
             watch_asyncio=self._lifecycle.hooks.watch_asyncio,
             # A storm's count goes to the outbox when its window closes, not only at exit.
             counted=lambda when: self.pipeline.call_at(
                 when, lambda: self.reporter.send_counted(final=False)
             ),
-            later=self.pipeline.call_at,
+            later=lambda when, job: self.pipeline.call_at(when, job),
         )
 
     @property
@@ -212,6 +213,41 @@ class Telemetry:
 
             self._question = Question(self.settings, self.consent, self.pipeline)
         return self._question
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The worker side, made when first used.
+
+        ``install()`` uses it when a report may go without asking, when reports wait on
+        disk, or in a long-running process; otherwise a first capture (that asks) or a
+        command makes it.
+        """
+        pipeline = self._pipeline
+        if pipeline is None:
+            with self._pipeline_lock:  # two threads' first captures: one pipeline
+                pipeline = self._pipeline
+                if pipeline is None:
+                    from .pipeline._pipeline import Pipeline
+
+                    pipeline = self._pipeline = Pipeline(
+                        self.settings, self.consent.decide, withdrawn_ns=self._withdrawn_ns
+                    )
+        return pipeline
+
+    def _after_fork_in_child(self) -> None:
+        # A fork while another thread made the pipeline: that thread is not in the child,
+        # and the lock it held would stay held there (the child makes its own pipeline).
+        self._pipeline_lock = threading.Lock()
+
+    def _note(self, mechanism: str, seq: int) -> None:
+        # A report was admitted: the question hears of it, and is made (imported) only
+        # when it may ask. Settled without asking (a variable, a saved choice, the
+        # server default), the question would only read the decision and return.
+        if self._question is None:
+            state = self.consent.known() or self.consent.decide().state
+            if state != "ask":
+                return
+        self.question.note(mechanism, seq)
 
     @property
     def config_dir(self) -> Path:
@@ -244,15 +280,23 @@ class Telemetry:
 
                 self._log_capture = LogCapture(self._report_logged, self.settings.packages)
             self._log_capture.install()
-        if not self.consent.environment_denies():
-            # What a capture needs is imported now (about 1.5 ms): the first crash on the
-            # host's thread then imports nothing (no wait for the import lock the worker
-            # may hold while it imports the SDK), like the next ones. Off by a variable,
-            # a capture reads nothing and imports nothing.
+        known = self.consent.known()
+        if known != "denied" and known != "ask":
+            # A report may go without asking (a variable, the server default, or a
+            # config.json, whose saved choice may be a yes): what its capture needs is
+            # imported now (about 0.6 ms; 1.3 with the saved choice's reader and the
+            # question it may ask again). The first crash on the host's thread then
+            # imports nothing (no wait for the import lock the worker may hold while it
+            # imports the SDK), like the next ones. Otherwise nothing is imported for
+            # it: refused (a command line with no choice saved, or off by a variable),
+            # a capture reads no file and imports nothing; one that asks (a terminal, a
+            # notebook) imports it at that crash, where a person is about to answer.
             self.reporter.prepare()
-            self.consent.prepare()
-            _ = self.question
-        if self.pipeline.waiting():
+            _ = self.pipeline
+            if known is None:
+                self.consent.prepare()
+                _ = self.question
+        if reports_waiting(self.settings.config_dir_path()):
             # Reports an earlier run could not send: sent by the worker, in the background.
             self.pipeline.schedule_drain()
         if self.settings.mode() in _LONG_RUNNING and not self.consent.environment_denies():
@@ -411,8 +455,10 @@ class Telemetry:
             # (one on its way out of a `finally:` block goes as handled).
             self.reporter.release_waiting()
             self.reporter.send_counted(final=False)
-            if self.pipeline.waiting():
+            if reports_waiting(self.settings.config_dir_path()):
                 self.pipeline.schedule_drain()
+            elif self._pipeline is None:
+                return True  # nothing captured, nothing on disk: nothing to import for it
             return self.pipeline.flush(timeout)
         except Exception:
             _log.debug("otel_telemetry: flush failed", exc_info=True)
@@ -426,7 +472,8 @@ class Telemetry:
         try:
             self.reporter.release_waiting()  # handled reports still waiting go too
             self.reporter.send_counted()
-            self.pipeline.shutdown(self.settings.flush_timeout)
+            if self._pipeline is not None:
+                self._pipeline.shutdown(self.settings.flush_timeout)
         except Exception:
             _log.debug("otel_telemetry: shutdown failed", exc_info=True)
 
@@ -472,6 +519,18 @@ class Telemetry:
         from .consent._store import withdrawn_ns  # on the worker, at the first drain
 
         return withdrawn_ns(self.settings.config_dir)
+
+    def _flush_at_exit(self, timeout: float) -> bool:
+        # Never made: nothing was captured and no drain was started, so nothing waits
+        # for this exit (what an earlier run left stays on disk for a later one).
+        pipeline = self._pipeline
+        return True if pipeline is None else pipeline.flush_at_exit(timeout)
+
+    def _program_ending(self) -> None:
+        # Never made: no report may go without asking (install() makes it otherwise),
+        # so there is no hand-off to prepare.
+        if self._pipeline is not None:
+            self._pipeline.program_ending()
 
     def _before_exit(self) -> None:
         if self._question is not None:

@@ -15,7 +15,7 @@ class Frozen:
     What ``dataclass(frozen=True, eq=True)`` gives: setting or deleting an attribute
     raises ``AttributeError``, ``==`` compares the attributes of two objects of the same
     class, ``repr`` shows them. Not hashable (an attribute may be a mapping); a
-    subclass whose attributes all are defines ``__hash__`` (``consent._types.Value``).
+    subclass whose attributes all are defines ``__hash__`` (``consent._precedence.Value``).
     Subclasses list their attributes in ``__slots__`` and set them in ``__init__`` with
     :meth:`_set`, or with ``object.__setattr__`` where a call per attribute is cheaper.
     """

@@ -247,8 +247,12 @@ def test_no_comment_cites_a_document_outside_the_repository():
 
 
 @pytest.mark.integration
-def test_a_crash_without_consent_loads_nothing_of_the_worker(host_env):
-    host_env["ACME_TELEMETRY"] = "0"
+@pytest.mark.parametrize("switch", ["0", None], ids=["variable no", "no choice, no terminal"])
+def test_a_crash_without_consent_loads_nothing_of_the_worker(host_env, switch):
+    # Refused by a variable, or by the mode with no choice saved (a command line in CI):
+    # decided before a capture imports anything, so not even the pipeline is made.
+    if switch is not None:
+        host_env["ACME_TELEMETRY"] = switch
     code = """
 import sys, json
 from otel_telemetry import Telemetry
@@ -269,7 +273,9 @@ print(json.dumps(sorted(sys.modules)))
 
     loaded = json.loads(result.stdout)
     assert not [m for m in loaded if m.startswith(WORKER_ONLY)]
-    assert "otel_telemetry.pipeline._worker" in loaded  # the check sees our modules
+    assert "otel_telemetry.capture._reporter" in loaded  # the check sees our modules
+    unused = ("otel_telemetry.pipeline._pipeline", "otel_telemetry.capture._snapshot")
+    assert [m for m in unused if m in loaded] == []
 
 
 def test_the_rules_see_real_imports():
@@ -347,9 +353,19 @@ def test_the_first_capture_imports_nothing_on_the_host_thread(
     result = run_python(_FIRST_CAPTURE, host, mode, logging, check=True)
 
     found = json.loads(result.stdout)
-    # Nothing, `logging` included: a host that has not imported it gets it imported by
-    # our worker (under the guard a fork takes first, see _fork.py), not on its thread.
-    assert found["imported"] == [], found
+    if mode == "interactive":
+        # Asked: install() imported nothing for it (a command line at a terminal starts
+        # as fast as one in CI), so this crash imports our capture and the question, a
+        # moment before a person reads it; never the worker's modules, nor `logging`.
+        imported = [name for name, _ in found["imported"]]
+        assert "otel_telemetry.capture._snapshot" in imported
+        assert [m for m in imported if not m.startswith("otel_telemetry.")] == []
+        assert [m for m in imported if m.startswith(WORKER_ONLY)] == []
+    else:
+        # Nothing, `logging` included: a host that has not imported it gets it imported
+        # by our worker (under the guard a fork takes first, see _fork.py), not on its
+        # thread.
+        assert found["imported"] == [], found
     if mode == "server":
         # Captured while the worker imported the SDK (install() warms the pipeline): the
         # host's thread imported nothing, so it never waited for that import's locks.
@@ -362,3 +378,75 @@ def test_the_first_capture_imports_nothing_on_the_host_thread(
         assert attributes(span["events"][0]["attributes"])["exception.type"] == "ValueError"
     else:
         assert otlp_http.requests == []
+
+
+_SAVED_AFTER_INSTALL = """
+import json, os, sys
+from otel_telemetry import Telemetry
+t = Telemetry(app="acme", package="__main__")
+t.install()
+made = t._pipeline is not None
+capture = "otel_telemetry.capture._snapshot" in sys.modules
+# Meanwhile the user says yes in another terminal (`acme telemetry enable`).
+with open(os.path.join(os.environ["ACME_CONFIG_DIR"], "config.json"), "w") as f:
+    json.dump({"telemetry": {"enabled": True}}, f)
+def crash():
+    raise ValueError("after the yes")
+try:
+    crash()
+except ValueError as exc:
+    sys.excepthook(ValueError, exc, exc.__traceback__)
+print(json.dumps({"made": made, "capture": capture, "sent": t.flush(10)}))
+"""
+
+
+@pytest.mark.integration
+def test_a_yes_saved_after_install_is_honoured_at_the_next_crash(host_env, otlp_http):
+    # No choice and no terminal at install(): nothing of the capture or the pipeline is
+    # imported then. The choice is read again at each crash, so a yes saved meanwhile
+    # sends it; that crash imports what install() did not.
+    result = run_python(_SAVED_AFTER_INSTALL, otlp_env(host_env, otlp_http))
+
+    assert result.returncode == 0, result.stderr  # the traceback is the chained hook's
+    assert json.loads(result.stdout) == {"made": False, "capture": False, "sent": True}
+    [span] = otlp_http.wait_for_spans(1)
+    assert attributes(span["events"][0]["attributes"])["exception.message"] == "after the yes"
+
+
+_FORK_WHILE_MAKING = """
+import json, os, sys, threading
+from otel_telemetry import Telemetry
+t = Telemetry(app="acme", package="__main__")
+t.install()  # no choice, no terminal: the pipeline is not made
+os.environ["ACME_TELEMETRY"] = "1"  # then a yes, read live
+holding, release = threading.Event(), threading.Event()
+def making():
+    with t._pipeline_lock:  # as a thread of the host's making the pipeline at the fork
+        holding.set()
+        release.wait()
+threading.Thread(target=making, daemon=True).start()
+holding.wait()
+pid = os.fork()
+if pid == 0:
+    try:
+        raise ValueError("in the child")
+    except ValueError as exc:
+        t.capture_exception(exc)
+    os._exit(0 if t.flush(10) else 3)
+release.set()
+_, status = os.waitpid(pid, 0)
+print(json.dumps({"child": status}))
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork")
+def test_a_child_forked_while_the_pipeline_is_made_makes_its_own(host_env, otlp_http):
+    # The lock that makes the pipeline once is renewed in a forked child: a thread that
+    # held it is not there, and the child's first capture would wait for it forever.
+    result = run_python(_FORK_WHILE_MAKING, otlp_env(host_env, otlp_http))
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"child": 0}
+    [span] = otlp_http.wait_for_spans(1)
+    assert attributes(span["events"][0]["attributes"])["exception.message"] == "in the child"

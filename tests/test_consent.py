@@ -215,14 +215,60 @@ def test_blank_email_is_none():
 @pytest.mark.parametrize("switch", [None, *ON, *OFF, "all", "local", "maybe", ""])
 @pytest.mark.parametrize("global_off", [None, "DO_NOT_TRACK", "OTEL_SDK_DISABLED"])
 @pytest.mark.parametrize("forced", [False, True])
-def test_grants_and_refuses_answer_as_decide(tmp_path, mode, saved, switch, global_off, forced):
+@pytest.mark.parametrize("answered", [False, True])
+def test_grants_and_refuses_answer_as_decide(
+    tmp_path, mode, saved, switch, global_off, forced, answered
+):
     # The host's thread asks grants()/refuses() at a crash: read from the variables
-    # alone when they decide, they must still say what decide() says.
+    # alone when they decide, or from the mode when no config.json exists, they must
+    # still say what decide() says.
     env = {} if switch is None else {"ACME_TELEMETRY": switch}
     if global_off is not None:
         env[global_off] = "true"
     consent = _consent(tmp_path, env, mode, saved)
     consent.force_granted(forced)
+    if answered:
+        consent.mark_answered()
     state = consent.decide().state
     assert consent.grants() == (state == "granted")
     assert consent.refuses() == (state == "denied")
+    assert consent.known() in (None, state)
+    if saved is None and switch is None:  # no file, no switch: settled without reading
+        assert consent.known() == state
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("enabled", [False, True])
+def test_a_choice_made_in_this_process_is_never_guessed(tmp_path, mode, enabled):
+    # No config.json, but a choice for this process (save=False, or a save that
+    # failed): only decide() knows it, so known() says it cannot tell.
+    consent = _consent(tmp_path, {}, mode, session=SessionChoice(enabled))
+    assert consent.known() is None
+    state = consent.decide().state
+    assert state == ("granted" if enabled else "denied")
+    assert (consent.grants(), consent.refuses()) == (enabled, not enabled)
+
+
+@pytest.mark.parametrize(
+    "blocker",
+    ["directory", "dangling link", "unreadable dir"],
+)
+def test_a_config_json_that_is_not_a_readable_file_is_read_as_decide_reads_it(tmp_path, blocker):
+    # known() only looks whether the name exists; whatever stands there, decide() reads
+    # it (a folder or a dangling link reads as no choice, as a missing file does).
+    config = tmp_path / "config.json"
+    if blocker == "directory":
+        config.mkdir()
+    elif blocker == "dangling link":
+        config.symlink_to(tmp_path / "nowhere")
+    else:
+        tmp_path.chmod(0o300)  # no read: lstat in it still works for the owner
+    try:
+        for mode in MODES:
+            consent = _consent(tmp_path, {}, mode)
+            state = consent.decide().state
+            assert consent.known() in (None, state)
+            assert consent.refuses() == (state == "denied")
+            assert consent.grants() == (state == "granted")
+    finally:
+        tmp_path.chmod(0o700)

@@ -16,7 +16,6 @@ from otel_telemetry._fork import renew_in_child
 from otel_telemetry._log import debug, warn_once
 
 from ._builtins import TYPE_MODULE, TYPE_QUALNAME
-from ._tentative import Tentative, grouped, is_group
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
 
     from ._snapshot import Captured, CapturedException
     from ._storm import StormGuard
+    from ._tentative import Tentative
 
 # Exceptions that end or cancel work on purpose (``_snapshot.NOT_CRASHES``), checked
 # before anything is imported: after an unhandled Ctrl-C, an import that defines a
@@ -61,8 +61,8 @@ class Reporter:
             worker): reports the caller may still handle wait there (``_tentative``).
         refused: True when the decision now is no (a saved no, a command line that
             cannot ask): nothing is captured, queued or counted, and the pipeline's
-            worker is not started. Asked, after the cheaper checks, until a report was
-            queued; from then on the worker's gate alone decides.
+            worker is not started. Asked first, right after ``denied``, until a report
+            was queued; from then on the worker's gate alone decides.
     """
 
     def __init__(
@@ -96,7 +96,10 @@ class Reporter:
         self._noted = noted
         self.watch_asyncio = watch_asyncio
         self._counted = counted
-        self._tentative = Tentative(self._admit_and_submit, later)
+        self._later = later
+        self._tentative_made: Optional[Tentative] = None  # at the first report held
+        self._tentative_lock = threading.Lock()
+        renew_in_child(self._after_fork_in_child)
         self._event_parts: Optional[tuple[Callable[..., Any], Callable[..., Captured]]] = None
 
     def report(
@@ -137,7 +140,14 @@ class Reporter:
         try:
             if isinstance(exc, _NOT_CRASHES) or self._denied():
                 return  # off by a variable: nothing read, nothing imported
-            exits, snapshot = _capture_modules()
+            if not self._submitted and self._refused is not None and self._refused():
+                # The answer is no (a saved no, a command line that cannot ask): nothing
+                # is captured, held or counted, and the worker, which would only drop
+                # it, is not started. Decided before anything is imported for a
+                # capture: with no choice saved, from the variables and the mode. Once
+                # a report went, the worker decides alone (a decision costs ~20 µs).
+                return
+            exits, snapshot, tentative = _capture_modules()
             if exits.is_exit(exc):
                 if isinstance(exc, self._ignore):
                     return
@@ -147,11 +157,11 @@ class Reporter:
                 if original is None:
                     return  # a usage error, a success, Ctrl-C: not a crash
                 exc, mechanism, handled, ask = original, _EXIT_MECHANISM, False, True
-            if not handled and is_group(exc):
+            if not handled and tentative.is_group(exc):
                 # An exception group that ends unhandled (asyncio.TaskGroup, `except*`):
                 # each exception it holds is the crash, reported as one (or claimed).
-                for inner in grouped(exc)[1:_MAX_GROUPED]:
-                    if not is_group(inner):
+                for inner in tentative.grouped(exc)[1:_MAX_GROUPED]:
+                    if not tentative.is_group(inner):
                         self.report(inner, mechanism, handled=False, attributes=attributes, ask=ask)
                 return
             self.watch_asyncio()
@@ -159,17 +169,14 @@ class Reporter:
                 return
             # Ended unhandled after a report that waited to learn how it ends: that
             # report is dropped and this one goes instead, as a crash.
-            claimed = self._tentative.claim(exc) if ask and not handled else None
+            held = self._tentative_made
+            claimed = held.claim(exc) if held is not None and ask and not handled else None
             if claimed is not None:
                 exc = claimed  # itself, or the task's exception an ExceptionGroup holds
             if claimed is None and _SEEN.reported(exc, self._app):
                 return
             if not ask and not self._granted():
                 return  # maybe handled by the caller: nothing kept, nothing asked
-            if ask and not self._submitted and self._refused is not None and self._refused():
-                # The answer is no: the worker would only drop it, so it is not started.
-                # Once a report went, the worker decides alone (a decision costs ~20 µs).
-                return
             if claimed is None and not self._accepted(exc):
                 _SEEN.add(exc, self._app)  # decided: later mechanisms do not ask the filter again
                 return
@@ -185,7 +192,7 @@ class Reporter:
             _SEEN.add(exc, self._app)
             if not ask:
                 # The caller may still handle it: wait a moment to learn how it ends.
-                self._tentative.hold(exc, captured)
+                self._held_reports().hold(exc, captured)
                 return
             admitted = self._admit_and_submit(captured)
             if admitted is not None:
@@ -202,7 +209,21 @@ class Reporter:
         the next ones. These modules import nothing but the standard library's
         ``sys``, ``os``, ``time``, ``itertools``, ``threading`` and ``collections``.
         """
-        from . import _exits, _snapshot, _storm  # noqa: F401
+        _capture_modules()
+        from . import _storm  # noqa: F401
+
+    def _after_fork_in_child(self) -> None:
+        # Held by a thread the child does not have (one making the held reports' keeper).
+        self._tentative_lock = threading.Lock()
+
+    def _held_reports(self) -> Tentative:
+        # Made at the first report held: one for all threads, so none is lost.
+        with self._tentative_lock:
+            if self._tentative_made is None:
+                from ._tentative import Tentative
+
+                self._tentative_made = Tentative(self._admit_and_submit, self._later)
+            return self._tentative_made
 
     def _admit_and_submit(self, captured: CapturedException) -> Optional[CapturedException]:
         admitted = self._storm_guard().admit(captured)
@@ -213,7 +234,9 @@ class Reporter:
 
     def release_waiting(self) -> None:
         """Queue now the reports waiting to learn how their exception ends (flush, exit)."""
-        self._tentative.release_all()
+        held = self._tentative_made
+        if held is not None:
+            held.release_all()
 
     def _accepted(self, exc: BaseException) -> bool:
         """The host's ``should_report`` keeps ``exc`` (True without a filter)."""
@@ -369,18 +392,21 @@ def _type_name(exc: BaseException) -> str:
         return "an exception"
 
 
-_loaded: Optional[tuple[ModuleType, ModuleType]] = None
+_loaded: Optional[tuple[ModuleType, ModuleType, ModuleType]] = None
 
 
-def _capture_modules() -> tuple[ModuleType, ModuleType]:
-    """``_exits`` and ``_snapshot``, imported once (``prepare`` imports them at install).
+def _capture_modules() -> tuple[ModuleType, ModuleType, ModuleType]:
+    """``_exits``, ``_snapshot`` and ``_tentative``, imported once.
+
+    ``prepare`` imports them at install when a report may go without asking; otherwise
+    the first capture that is not refused does.
 
     Held here rather than imported in :meth:`Reporter.report`: an import statement costs
     a microsecond even of a module imported already, twice per report.
     """
     global _loaded
     if _loaded is None:
-        from . import _exits, _snapshot
+        from . import _exits, _snapshot, _tentative
 
-        _loaded = (_exits, _snapshot)
+        _loaded = (_exits, _snapshot, _tentative)
     return _loaded

@@ -7,6 +7,9 @@ saved to ``config.json`` when asked to, for this process only when the save fail
 
 from __future__ import annotations
 
+import os
+
+from otel_telemetry._layout import CONFIG_FILE
 from otel_telemetry._log import warn_once
 
 TYPE_CHECKING = False
@@ -80,33 +83,49 @@ class Consent:
         return env.disabled_by is not None or env.telemetry_switch is False
 
     def refuses(self) -> bool:
-        """``decide().state == "denied"``, from the variables alone when they decide.
+        """``decide().state == "denied"``, without reading ``config.json`` when it can.
 
-        The host's thread asks it at a crash (is a report to be made at all?): with
-        ``<APP>_TELEMETRY`` set, or a variable that switches everything off, the answer
-        is theirs whatever the saved choice says, and neither the file nor the mode is
-        read for it.
+        The host's thread asks it at a crash (is a report to be made at all?). When
+        :meth:`known` answers, nothing is read or imported for it.
         """
-        known = self._by_environment()
+        known = self.known()
         return self.decide().state == "denied" if known is None else known == "denied"
 
     def grants(self) -> bool:
-        """``decide().state == "granted"``, from the variables alone when they decide."""
-        known = self._by_environment()
+        """``decide().state == "granted"``, without reading ``config.json`` when it can."""
+        known = self.known()
         return self.decide().state == "granted" if known is None else known == "granted"
 
-    def _by_environment(self) -> Optional[str]:
-        # The first rules of the precedence (_precedence.decide): forced by the testing
-        # seam, then the variables; None when the decision needs the rest.
+    def known(self) -> Optional[str]:
+        """``decide().state`` when it needs no saved choice; None when it does.
+
+        The precedence (:func:`~._precedence.decide`) is settled without the file when
+        the testing seam forces a yes, when a variable decides (``<APP>_TELEMETRY`` set,
+        or one that switches everything off: the answer is theirs whatever the file
+        says), or when no choice was made in this process and there is no
+        ``config.json``: no choice is saved (a missing file reads as none), so the mode's
+        default decides. Costs the variables and at most one ``lstat``; imports nothing.
+        """
         if self._forced:
             return "granted"
         env = self._settings.env
         if env.disabled_by is not None:
             return "denied"
         level = env.telemetry_level
-        if level is None:
+        if level is not None:
+            return "denied" if level == "off" else "granted"
+        if self._session is not None:
             return None
-        return "denied" if level == "off" else "granted"
+        try:
+            os.lstat(os.path.join(self._settings.config_dir_path(), CONFIG_FILE))
+        except OSError:  # as ConfigStore.load reads it: no choice saved
+            mode = self._settings.mode()
+            if mode == "server":
+                return "granted"
+            if mode in ("interactive", "notebook"):
+                return "denied" if self.answered else "ask"
+            return "denied"
+        return None
 
     def decide(self) -> ConsentDecision:
         """The decision for a report made now."""

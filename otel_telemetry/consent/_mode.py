@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-from otel_telemetry._ipython import ipython_shell
 from otel_telemetry._log import warn_once
 
 from ._types import MODES
@@ -85,6 +84,10 @@ def in_notebook() -> bool:
     """True inside an IPython kernel (Jupyter, JupyterLab, VS Code) or Google Colab."""
     if "google.colab" in sys.modules:
         return True
+    if "IPython" not in sys.modules:
+        return False  # no kernel without IPython: nothing imported to learn it
+    from otel_telemetry._ipython import ipython_shell
+
     shell = ipython_shell()
     return shell is not None and hasattr(shell, "kernel")
 

@@ -25,7 +25,7 @@ effect at once.
 
 from __future__ import annotations
 
-from ._types import Value
+from otel_telemetry._value import Frozen, values_of
 
 # Decided on the host's thread at its first crash (the question): nothing here imports
 # ``re``, ``dataclasses`` or ``typing`` at run time.
@@ -42,6 +42,21 @@ lasting yes: later reports are not sent; the one ``[1]`` released still is."""
 
 _EMAIL = r"[^@\s]{1,64}@[^@\s.]{1,63}(?:\.[^@\s.]{1,63}){0,8}\.[A-Za-z]{2,24}"
 _compiled: list[Pattern[str]] = []  # compiled at the first address checked
+
+
+class Value(Frozen):
+    """Attributes set once, at creation; compared, hashed and shown by their values.
+
+    What ``dataclass(frozen=True)`` gives (:class:`otel_telemetry._value.Frozen`, which
+    imports nothing: consent is decided on the host's thread at its first crash), and
+    hashable: every attribute of a consent value is. Subclasses list their attributes in
+    ``__slots__`` and set them with :meth:`_set` in ``__init__``.
+    """
+
+    __slots__ = ()
+
+    def __hash__(self) -> int:
+        return hash(values_of(self))
 
 
 class ConsentDecision(Value):

@@ -39,6 +39,7 @@ import os
 import time
 
 from otel_telemetry._layout import (
+    CONFIG_FILE,
     FILE_MODE,
     WRITE_FLAGS,
     FileTooLargeError,
@@ -98,7 +99,7 @@ class ConfigStore:
     def __init__(self, config_dir: Union[str, os.PathLike[str]]) -> None:
         self.config_dir = config_dir
         # Layout.config_file, as a string: the path of every read, made without pathlib.
-        self._file = os.path.join(os.fspath(config_dir), "config.json")
+        self._file = os.path.join(os.fspath(config_dir), CONFIG_FILE)
         self._layout_made: Optional[Layout] = None
         self._cache: Optional[tuple[tuple[int, int, int, int], SavedChoice]] = None
 

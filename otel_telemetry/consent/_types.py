@@ -7,8 +7,6 @@ the type checker only: the app thread never pays for it.
 
 from __future__ import annotations
 
-from otel_telemetry._value import Frozen, values_of
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Literal
@@ -25,18 +23,3 @@ if TYPE_CHECKING:
 
 MODES: tuple[Mode, ...] = ("server", "interactive", "notebook", "non-interactive")
 LEVELS: tuple[Level, ...] = ("off", "crash", "all", "local")
-
-
-class Value(Frozen):
-    """Attributes set once, at creation; compared, hashed and shown by their values.
-
-    What ``dataclass(frozen=True)`` gives (:class:`otel_telemetry._value.Frozen`, which
-    imports nothing: consent is decided on the host's thread at its first crash), and
-    hashable: every attribute of a consent value is. Subclasses list their attributes in
-    ``__slots__`` and set them with :meth:`_set` in ``__init__``.
-    """
-
-    __slots__ = ()
-
-    def __hash__(self) -> int:
-        return hash(values_of(self))

@@ -26,9 +26,9 @@ from collections import deque
 from otel_telemetry._fork import renew_in_child
 from otel_telemetry._layout import (
     clear_reports,
-    count_reports,
     ensure_dir,
     outbox_dir,
+    reports_waiting,
     spool_dir,
 )
 from otel_telemetry._log import debug
@@ -327,9 +327,7 @@ class Pipeline:
 
     def waiting(self) -> int:
         """Reports in the outbox of the config dir in force (cheap: no SDK, no pathlib)."""
-        config_dir = self._settings.config_dir_path()
-        # Captures a crashed process spooled count too: a drain converts and sends them.
-        return count_reports(outbox_dir(config_dir)) + count_reports(spool_dir(config_dir))
+        return reports_waiting(self._settings.config_dir_path())
 
     def forget_stored(self, install_id: bool = True, *, uploads_only: bool = False) -> None:
         """Delete the reports waiting on disk, and the install id (consent was withdrawn).
