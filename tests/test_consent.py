@@ -233,6 +233,7 @@ def test_grants_and_refuses_answer_as_decide(
     assert consent.grants() == (state == "granted")
     assert consent.refuses() == (state == "denied")
     assert consent.known() in (None, state)
+    assert consent.declines() == (consent.known() == "denied")
     if saved is None and switch is None:  # no file, no switch: settled without reading
         assert consent.known() == state
 

@@ -20,7 +20,7 @@ from ._builtins import TYPE_MODULE, TYPE_QUALNAME
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from types import ModuleType
+    from types import FrameType, ModuleType
     from typing import Any, Callable, Optional
 
     from ._snapshot import Captured, CapturedException
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 # is not among them: a failing exit may stand for a crash (``_exits``), and it never
 # dies by a signal.
 _NOT_CRASHES = (KeyboardInterrupt, GeneratorExit)
+_MAX_NESTED = 32
+"""Reports made inside one report (signal handlers...) made after it; more are dropped."""
+_NOT_REPORTING = (None, None)
 _REQUEST_MODULE = "otel_telemetry.capture._request"
 _EXIT_MECHANISM = "exit"
 _MAX_GROUPED = 11  # the group and the first 10 exceptions it holds
@@ -61,8 +64,11 @@ class Reporter:
             worker): reports the caller may still handle wait there (``_tentative``).
         refused: True when the decision now is no (a saved no, a command line that
             cannot ask): nothing is captured, queued or counted, and the pipeline's
-            worker is not started. Asked first, right after ``denied``, until a report
-            was queued; from then on the worker's gate alone decides.
+            worker is not started. Asked, after the cheaper checks, until a report was
+            queued; from then on the worker's gate alone decides.
+        declined: True when the decision is a no known without reading a file or
+            importing anything (``Consent.declines``): asked first, right after
+            ``denied``, until a report was queued.
     """
 
     def __init__(
@@ -81,6 +87,7 @@ class Reporter:
         counted: Optional[Callable[[float], None]] = None,
         later: Optional[Callable[[float, Callable[[], object]], None]] = None,
         refused: Optional[Callable[[], bool]] = None,
+        declined: Optional[Callable[[], bool]] = None,
     ) -> None:
         self._app = app
         self._packages = packages
@@ -90,6 +97,7 @@ class Reporter:
         self._denied = denied
         self._granted = granted
         self._refused = refused
+        self._declined = declined
         self._submitted = False  # a report was queued: the worker runs, and decides
         self._should_report = should_report
         self._submit = submit
@@ -98,7 +106,9 @@ class Reporter:
         self._counted = counted
         self._later = later
         self._tentative_made: Optional[Tentative] = None  # at the first report held
-        self._tentative_lock = threading.Lock()
+        self._tentative_lock = threading.RLock()
+        # The threads making a report now: the frame of it, and the reports made inside.
+        self._reporting: dict[int, tuple[FrameType, list[Any]]] = {}
         renew_in_child(self._after_fork_in_child)
         self._event_parts: Optional[tuple[Callable[..., Any], Callable[..., Captured]]] = None
 
@@ -137,15 +147,47 @@ class Reporter:
                 otherwise nothing is kept (not even the mark that it was seen), so that
                 if it ends unhandled later, a hook reports it then and asks.
         """
+        # A report made on a thread that is already making one (a host's signal handler
+        # run between two steps of ours, a host's filter that logs an error, a `__del__`
+        # run as we let go of an exception) waits until that one is done, then is made
+        # on the same thread: the outer report may hold what it would wait for. The
+        # outer report is known by its frame, still running: a signal handler that
+        # raised out of a report (past any `finally`) leaves no thread marked for good.
+        ident = threading.get_ident()  # looked up each time: a greenlet's, under gevent
+        reporting = self._reporting
+        outer = reporting.get(ident)
+        if outer is not None and _running(outer[0]):
+            if len(outer[1]) < _MAX_NESTED:
+                outer[1].append((exc, mechanism, handled, attributes, ask))
+            return
+        waiting: list[tuple[BaseException, str, bool, Optional[Mapping[str, Any]], bool]] = []
+        here = sys._getframe()
+        try:
+            reporting[ident] = (here, waiting)
+            self._report(exc, mechanism, handled, attributes, ask)
+            made = 0  # never popped: at most _MAX_NESTED in all, however fast they come
+            while made < len(waiting):
+                self._report(*waiting[made])
+                made += 1
+        finally:
+            if reporting.get(ident, _NOT_REPORTING)[0] is here:
+                reporting.pop(ident, None)
+            del here  # this frame holds its locals (the exception): no cycle kept
+
+    def _report(
+        self,
+        exc: BaseException,
+        mechanism: str,
+        handled: bool,
+        attributes: Optional[Mapping[str, Any]],
+        ask: bool,
+    ) -> None:
         try:
             if isinstance(exc, _NOT_CRASHES) or self._denied():
                 return  # off by a variable: nothing read, nothing imported
-            if not self._submitted and self._refused is not None and self._refused():
-                # The answer is no (a saved no, a command line that cannot ask): nothing
-                # is captured, held or counted, and the worker, which would only drop
-                # it, is not started. Decided before anything is imported for a
-                # capture: with no choice saved, from the variables and the mode. Once
-                # a report went, the worker decides alone (a decision costs ~20 µs).
+            if not self._submitted and self._declined is not None and self._declined():
+                # A no known without reading anything (no choice saved and no terminal,
+                # as in CI): declined before anything is imported for a capture.
                 return
             exits, snapshot, tentative = _capture_modules()
             if exits.is_exit(exc):
@@ -162,7 +204,7 @@ class Reporter:
                 # each exception it holds is the crash, reported as one (or claimed).
                 for inner in tentative.grouped(exc)[1:_MAX_GROUPED]:
                     if not tentative.is_group(inner):
-                        self.report(inner, mechanism, handled=False, attributes=attributes, ask=ask)
+                        self._report(inner, mechanism, False, attributes, ask)
                 return
             self.watch_asyncio()
             if not snapshot.is_crash(exc) or isinstance(exc, self._ignore):
@@ -177,6 +219,12 @@ class Reporter:
                 return
             if not ask and not self._granted():
                 return  # maybe handled by the caller: nothing kept, nothing asked
+            if ask and not self._submitted and self._refused is not None and self._refused():
+                # The answer is no: the worker would only drop it, so it is not started.
+                # Asked of real crashes only, as reading config.json may set aside a
+                # corrupt one. Once a report went, the worker decides alone (a decision
+                # costs ~20 µs).
+                return
             if claimed is None and not self._accepted(exc):
                 _SEEN.add(exc, self._app)  # decided: later mechanisms do not ask the filter again
                 return
@@ -213,8 +261,11 @@ class Reporter:
         from . import _storm  # noqa: F401
 
     def _after_fork_in_child(self) -> None:
-        # Held by a thread the child does not have (one making the held reports' keeper).
-        self._tentative_lock = threading.Lock()
+        # Held by a thread the child does not have (one making the held reports' keeper),
+        # and the threads reporting at the fork are not in the child: a new one there
+        # may get the same ident.
+        self._tentative_lock = threading.RLock()
+        self._reporting = {}
 
     def _held_reports(self) -> Tentative:
         # Made at the first report held: one for all threads, so none is lost.
@@ -328,7 +379,9 @@ class _Seen:
     _ONLY_OURS = 3
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Reentrant, and every step tolerates a nested add: a host's signal handler may
+        # report while its thread is in here (pop, never del, for that).
+        self._lock = threading.RLock()
         self._entries: dict[int, tuple[BaseException, set[str]]] = {}
 
     def reported(self, exc: BaseException, app: str) -> bool:
@@ -343,17 +396,17 @@ class _Seen:
                 self._entries.pop(id(exc), None)  # keep insertion order: oldest first
                 entry = self._entries[id(exc)] = (exc, set())
                 while len(self._entries) > self.MAX:
-                    del self._entries[next(iter(self._entries))]
+                    self._entries.pop(next(iter(self._entries)), None)
             entry[1].add(app)
 
     def _forget_unreferenced(self) -> None:
         for key, (held, _) in list(self._entries.items()):
             if sys.getrefcount(held) <= self._ONLY_OURS:
-                del self._entries[key]
+                self._entries.pop(key, None)
 
     def after_fork_in_child(self) -> None:
         # Another thread may have held the lock at the fork: it never lets go in the child.
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
 
 def _on_main_thread() -> bool:
@@ -393,6 +446,16 @@ def _type_name(exc: BaseException) -> str:
 
 
 _loaded: Optional[tuple[ModuleType, ModuleType, ModuleType]] = None
+
+
+def _running(frame: FrameType) -> bool:
+    """``frame`` is on the calling thread's stack (a report still being made)."""
+    current: Optional[FrameType] = sys._getframe(1)
+    while current is not None:
+        if current is frame:
+            return True
+        current = current.f_back
+    return False
 
 
 def _capture_modules() -> tuple[ModuleType, ModuleType, ModuleType]:

@@ -96,6 +96,15 @@ class Consent:
         known = self.known()
         return self.decide().state == "granted" if known is None else known == "granted"
 
+    def declines(self) -> bool:
+        """A no known without reading ``config.json`` or importing anything.
+
+        ``known() == "denied"``: a variable says no, or no choice is saved and made and
+        the mode cannot ask (no terminal, as in CI). The host's thread asks it first at
+        a crash, before anything is imported for a capture.
+        """
+        return self.known() == "denied"
+
     def known(self) -> Optional[str]:
         """``decide().state`` when it needs no saved choice; None when it does.
 

@@ -106,6 +106,7 @@ class Worker:
         self._timers: list[tuple[float, int, Job]] = []
         self._timer_order = 0
         self._thread: Optional[threading.Thread] = None
+        self._start_later = False  # a start failed for a reason of the moment: try again
         self._items = 0  # items waiting in queued batches
         self._item_bytes = 0
         self.dropped = 0
@@ -159,8 +160,11 @@ class Worker:
         with self._cond:
             last = self._queue[-1][0] if self._queue else None
             if isinstance(last, _Batch) and last.run == run and len(last.items) < self._max_batch:
-                # Joined a batch queued and not started: the worker was woken for it.
+                # Joined a batch queued and not started: the worker was woken for it,
+                # unless it could not start then (a deep stack): tried again now.
                 batch = last
+                if self._thread is None:
+                    inline = self._wake()
             else:
                 batch = _Batch(run)
                 self._queue.append((batch, False))
@@ -230,6 +234,8 @@ class Worker:
         timeout = wait_time(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
+            if self._pending and self._thread is None:
+                self._start()  # a start failed on a deep stack: this one may be shallower
             while self._pending:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -251,15 +257,27 @@ class Worker:
         self._cond.notify()
         if self._thread is None:
             self._start()
-        return self._thread is None and (self._local or threading.current_thread().daemon)
+        return (
+            self._thread is None
+            and not self._start_later
+            and (self._local or threading.current_thread().daemon)
+        )
 
     def _start(self) -> None:
-        thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         try:
+            thread = threading.Thread(target=self._run, name=self._name, daemon=True)
             thread.start()
+        except RecursionError:
+            # A first report made near the host's recursion limit: not a reason to run
+            # the queue on this deep stack, nor never to start. A later job or a wait
+            # (flush, exit) starts the worker from a shallower one.
+            self._start_later = True
+            return
         except RuntimeError:
             debug("otel_telemetry: worker cannot start at interpreter shutdown; runs inline")
+            self._start_later = False
             return
+        self._start_later = False
         self._thread = thread
 
     def _run_queued(self) -> None:

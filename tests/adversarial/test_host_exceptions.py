@@ -245,3 +245,51 @@ except KeyError:
     raw = "".join(p.read_text() for p in (config_dir / "telemetry" / "reports").glob("*"))
     assert "alice" not in raw
     assert "PatientRecordMissing" not in raw
+
+
+# The table of reported exceptions lets go of an earlier one inside the next report:
+# what its traceback kept alive is freed there, on the host's thread, so a failing
+# `__del__` (sys.unraisablehook) or a task nobody awaited (asyncio's "never retrieved")
+# reports from inside our report. Before: a hang on the table's lock; then dropped.
+_FREED_INSIDE = """
+import asyncio, sys
+from otel_telemetry import Telemetry
+t = Telemetry(app="acme", package="__main__")
+t.install()
+class Resource:
+    def __del__(self):
+        raise ValueError("failing __del__")
+async def failing():
+    raise ValueError("task never retrieved")
+def work():
+    if sys.argv[1] == "__del__":
+        kept = Resource()
+    else:
+        loop = asyncio.new_event_loop()
+        task = loop.create_task(failing())
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.close()
+    raise ValueError("first")
+try:
+    work()
+except ValueError as exc:
+    t.capture_exception(exc)
+try:
+    raise ValueError("second")
+except ValueError as exc:
+    t.capture_exception(exc)
+print(t.flush(10))
+"""
+
+
+@pytest.mark.parametrize(
+    ("what", "message"), [("__del__", "failing __del__"), ("task", "task never retrieved")]
+)
+def test_what_a_report_frees_is_reported_after_it(host_env, otlp_http, what, message):
+    result = run_python(_FREED_INSIDE, otlp_env(host_env, otlp_http, ACME_TELEMETRY="1"), what)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True"]
+    spans = otlp_http.wait_for_spans(3)
+    messages = sorted(attributes(s["events"][0]["attributes"])["exception.message"] for s in spans)
+    assert messages == sorted(["first", "second", message])

@@ -283,3 +283,66 @@ def test_a_fork_begun_while_the_worker_imports_logging_stays_balanced(host_env):
     assert result.stdout == "child 0 True\n", result.stderr
     assert "un-acquired" not in result.stderr, result.stderr
     assert result.stderr == "", result.stderr
+
+
+# A host whose signal handler reports what it catches, the signal landing while the
+# host's own thread is in the middle of a report of ours: deterministic through the
+# host's `should_report` filter (run on our path), or an audit hook firing at the import
+# of the pipeline (the first report of a terminal makes it), or a timer every 300 µs.
+_REENTERED = """
+import os, signal, sys, threading, time
+from otel_telemetry import Telemetry
+how = sys.argv[1]
+def should_report(exc):
+    if how == "filter" and str(exc) == "the host's error":
+        signal.raise_signal(signal.SIGUSR1)
+    return True
+t = Telemetry(app="acme", package="__main__", should_report=should_report)
+t.install(**({"mode": "interactive"} if how != "filter" else {}))
+def handler(signum, frame):
+    try:
+        raise RuntimeError("from the signal handler")
+    except RuntimeError as exc:
+        t.capture_exception(exc)
+signal.signal(signal.SIGUSR1, handler)
+signal.signal(signal.SIGALRM, handler)
+if how == "import":
+    def audit(event, args):
+        if event == "import" and args[0] == "otel_telemetry.pipeline._pipeline":
+            signal.raise_signal(signal.SIGUSR1)
+    sys.addaudithook(audit)
+def watchdog():
+    time.sleep(20)
+    os.write(2, b"HUNG")
+    os._exit(99)
+threading.Thread(target=watchdog, daemon=True).start()
+if how == "timer":
+    signal.setitimer(signal.ITIMER_REAL, 0.0003, 0.0003)
+try:
+    raise ValueError("the host's error")
+except ValueError as exc:
+    t.capture_exception(exc)
+signal.setitimer(signal.ITIMER_REAL, 0)
+print("returned", t.flush(10))
+"""
+
+
+@pytest.mark.parametrize("how", ["filter", "import", "timer"])
+def test_a_signal_handler_that_reports_during_a_report_never_hangs_the_host(
+    host_env, otlp_http, how
+):
+    # Before: the nested report waited for a lock its own thread held (the table of
+    # reported exceptions, the pipeline being made), forever.
+    env = otlp_env(host_env, otlp_http, **({"ACME_TELEMETRY": "1"} if how == "filter" else {}))
+
+    result = run_python(_REENTERED, env, how)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["returned", "True"]
+    if how == "filter":
+        # Both go: the one made inside the other, on the same thread, right after it.
+        spans = otlp_http.wait_for_spans(2)
+        messages = sorted(
+            attributes(s["events"][0]["attributes"])["exception.message"] for s in spans
+        )
+        assert messages == ["from the signal handler", "the host's error"]

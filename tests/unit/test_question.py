@@ -328,3 +328,40 @@ def test_a_child_forked_while_the_lock_is_held_gets_a_free_lock(settings: Settin
         question._lock.release()
     assert os.WIFEXITED(status)
     assert os.WEXITSTATUS(status) == 0
+
+
+@pytest.mark.parametrize("part", ["question", "pipeline"])
+def test_two_threads_first_crashes_make_one_question_and_one_pipeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, part: str
+) -> None:
+    # Both are made when first used (a terminal's first crash): two threads crashing at
+    # once must share one, or the question is asked twice and a "no" answered to one
+    # is overwritten by the other's answer.
+    import threading
+    import time
+
+    from otel_telemetry import Telemetry
+    from otel_telemetry.pipeline._pipeline import Pipeline
+
+    made: list[object] = []
+    cls: Any = Question if part == "question" else Pipeline
+    original = cls.__init__
+
+    def slow(self: object, *args: Any, **kwargs: Any) -> None:
+        made.append(self)
+        time.sleep(0.05)  # both threads are in here at once, unless one waits
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "__init__", slow)
+    telemetry = Telemetry(app="acme", package="acme", config_dir=str(tmp_path))
+    got: list[object] = []
+    threads = [
+        threading.Thread(target=lambda: got.append(getattr(telemetry, part))) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert got[0] is got[1]
+    assert [m for m in made if isinstance(m, cls)] == [got[0]]

@@ -504,3 +504,90 @@ def test_a_click_group_wrapped_as_a_console_script_entry(capsys: pytest.CaptureF
     [captured] = host.submitted
     assert (captured.mechanism, captured.exceptions[-1].qualname) == ("exit", "KeyError")
     assert capsys.readouterr() == ("fine\n", "Error: 'missing'\n")
+
+
+# -- reports made inside a report (a host's signal handler, filter, or __del__) ------------
+
+
+def test_a_report_made_inside_a_report_is_made_right_after_it() -> None:
+    # The host's filter runs on our path; one that reports (as a signal handler that
+    # fires there would) is not made inside ours, which may hold what it waits for, but
+    # right after it, on the same thread.
+    host = Host()
+    order: list[str] = []
+
+    def should_report(exc: BaseException) -> bool:
+        order.append(str(exc))
+        if str(exc) == "outer":
+            reporter.report(_raised(ValueError("inner")), "capture_exception", handled=False)
+            order.append("inner queued")
+        return True
+
+    host.should_report = should_report
+    reporter = host.reporter()
+    reporter.report(_raised(ValueError("outer")), "capture_exception", handled=False)
+
+    assert order == ["outer", "inner queued", "inner"]
+    assert [c.exceptions[-1].message for c in host.submitted] == ["outer", "inner"]
+    assert reporter._reporting == {}
+
+
+def test_reports_made_inside_one_report_are_bounded() -> None:
+    # A handler that reports faster than we do (a timer every 300 µs) cannot keep the
+    # host's thread in our report forever: at most _MAX_NESTED are made after it.
+    host = Host()
+
+    def should_report(exc: BaseException) -> bool:
+        # Every report asks for one more, as a storm of signals would.
+        reporter.report(_raised(ValueError(f"{exc}+")), "capture_exception", handled=False)
+        return True
+
+    host.should_report = should_report
+    reporter = host.reporter(storm=(10_000, 60.0))
+    reporter.report(_raised(ValueError("x")), "capture_exception", handled=False)
+
+    assert len(host.submitted) == 1 + 32
+
+
+def _finished_frame() -> Any:
+    return sys._getframe()
+
+
+def test_a_thread_marked_by_a_report_that_never_finished_still_reports() -> None:
+    # A host's signal handler that raises past our `finally` leaves the thread's mark:
+    # the frame it names is no longer running, so the next report is made as usual.
+    host = Host()
+    reporter = host.reporter()
+    reporter._reporting[threading.get_ident()] = (_finished_frame(), [])
+
+    reporter.report(_raised(ValueError("later")), "capture_exception", handled=False)
+
+    assert [c.exceptions[-1].message for c in host.submitted] == ["later"]
+    assert reporter._reporting == {}
+
+
+def test_other_threads_report_while_one_is_in_a_report() -> None:
+    # The mark is per thread: a report in progress on one thread holds no other back.
+    host = Host()
+    entered, release = threading.Event(), threading.Event()
+
+    def should_report(exc: BaseException) -> bool:
+        if str(exc) == "slow":
+            entered.set()
+            release.wait(10)
+        return True
+
+    host.should_report = should_report
+    reporter = host.reporter()
+    slow = threading.Thread(
+        target=reporter.report,
+        args=(_raised(ValueError("slow")), "capture_exception"),
+        kwargs={"handled": False},
+    )
+    slow.start()
+    entered.wait(10)
+    reporter.report(_raised(ValueError("fast")), "capture_exception", handled=False)
+    release.set()
+    slow.join(10)
+
+    assert sorted(c.exceptions[-1].message for c in host.submitted) == ["fast", "slow"]

@@ -283,3 +283,51 @@ def test_waiting_items_are_bounded_in_count_and_bytes_oldest_dropped_and_counted
     assert seen == kept
     assert worker.dropped == len(sizes) - len(kept)
     assert [d for ds in dropped for d in ds] == sorted(set(range(len(sizes))) - set(kept))
+
+
+def _refuse_the_first_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first thread started raises RecursionError, as near the recursion limit."""
+    original = threading.Thread.start
+    refused: list[int] = []
+
+    def start(self: threading.Thread) -> None:
+        if not refused:
+            refused.append(1)
+            raise RecursionError("maximum recursion depth exceeded")
+        original(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+
+
+@pytest.mark.parametrize("local", [True, False])
+def test_a_start_refused_near_the_recursion_limit_is_tried_again_by_a_wait(
+    monkeypatch: pytest.MonkeyPatch, local: bool
+) -> None:
+    # A first report made near the host's recursion limit: starting the thread raises
+    # RecursionError (a RuntimeError, which interpreter shutdown raises too). The job
+    # neither runs on that deep stack nor waits forever: the next wait starts the worker.
+    _refuse_the_first_start(monkeypatch)
+    worker = Worker("otel_telemetry.test", 8, local=local)
+    ran: list[str] = []
+    worker.submit(lambda: ran.append(threading.current_thread().name))
+
+    assert ran == []  # not inline
+    assert worker.wait(5) is True
+    assert ran == ["otel_telemetry.test"]
+
+
+def test_an_item_joining_a_batch_whose_start_was_refused_starts_the_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The first item's batch was queued, but its thread could not start (a deep stack);
+    # the next item joins that batch, and must not leave it waiting for a worker.
+    _refuse_the_first_start(monkeypatch)
+    worker = Worker("otel_telemetry.test", 8, local=True, max_batch=10)
+    batches: list[list[str]] = []
+    worker.submit_item("first", batches.append)
+    worker.submit_item("second", batches.append)  # joins the first's batch, starts it
+
+    deadline = time.monotonic() + WAIT
+    while not batches and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert batches == [["first", "second"]]
