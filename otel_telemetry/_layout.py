@@ -152,6 +152,11 @@ class Layout:
         return self.telemetry_dir / _SENDERS
 
 
+def config_file(config_dir: StrPath) -> str:
+    """The ``config.json`` of a config dir, as a string (for the app thread)."""
+    return os.path.join(os.fspath(config_dir), CONFIG_FILE)
+
+
 def outbox_dir(config_dir: str) -> str:
     """The outbox folder of a config dir, as a string (for the app thread)."""
     return os.path.join(config_dir, _TELEMETRY, _OUTBOX)

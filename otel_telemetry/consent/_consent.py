@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from otel_telemetry._layout import CONFIG_FILE
+from otel_telemetry._layout import config_file
 from otel_telemetry._log import warn_once
 
 TYPE_CHECKING = False
@@ -126,7 +126,7 @@ class Consent:
         if self._session is not None:
             return None
         try:
-            os.lstat(os.path.join(self._settings.config_dir_path(), CONFIG_FILE))
+            os.lstat(config_file(self._settings.config_dir_path()))
         except OSError:  # as ConfigStore.load reads it: no choice saved
             mode = self._settings.mode()
             if mode == "server":

@@ -39,13 +39,13 @@ import os
 import time
 
 from otel_telemetry._layout import (
-    CONFIG_FILE,
     FILE_MODE,
     WRITE_FLAGS,
     FileTooLargeError,
     Layout,
     UnsafePathError,
     atomic_write,
+    config_file,
     count_reports,
     ensure_dir,
     open_regular,
@@ -98,8 +98,8 @@ class ConfigStore:
 
     def __init__(self, config_dir: Union[str, os.PathLike[str]]) -> None:
         self.config_dir = config_dir
-        # Layout.config_file, as a string: the path of every read, made without pathlib.
-        self._file = os.path.join(os.fspath(config_dir), CONFIG_FILE)
+        # The path of every read, as a string: made without pathlib.
+        self._file = config_file(config_dir)
         self._layout_made: Optional[Layout] = None
         self._cache: Optional[tuple[tuple[int, int, int, int], SavedChoice]] = None
 
@@ -466,7 +466,7 @@ def withdrawn_ns(config_dir: Union[str, os.PathLike[str]]) -> int:
     by the consent gate.
     """
     try:
-        path = os.path.join(os.fspath(config_dir), "config.json")
+        path = config_file(config_dir)
         info = os.lstat(path)
         stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
         cached = _withdrawn_cache.get(path)
