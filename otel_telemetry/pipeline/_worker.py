@@ -106,7 +106,6 @@ class Worker:
         self._timers: list[tuple[float, int, Job]] = []
         self._timer_order = 0
         self._thread: Optional[threading.Thread] = None
-        self._start_later = False  # a start failed for a reason of the moment: try again
         self._items = 0  # items waiting in queued batches
         self._item_bytes = 0
         self.dropped = 0
@@ -255,15 +254,14 @@ class Worker:
             for a later run.
         """
         self._cond.notify()
-        if self._thread is None:
-            self._start()
         return (
             self._thread is None
-            and not self._start_later
+            and self._start()
             and (self._local or threading.current_thread().daemon)
         )
 
-    def _start(self) -> None:
+    def _start(self) -> bool:
+        """Start the thread; True when none can start: the caller runs the queue."""
         try:
             thread = threading.Thread(target=self._run, name=self._name, daemon=True)
             thread.start()
@@ -271,14 +269,12 @@ class Worker:
             # A first report made near the host's recursion limit: not a reason to run
             # the queue on this deep stack, nor never to start. A later job or a wait
             # (flush, exit) starts the worker from a shallower one.
-            self._start_later = True
-            return
+            return False
         except RuntimeError:
             debug("otel_telemetry: worker cannot start at interpreter shutdown; runs inline")
-            self._start_later = False
-            return
-        self._start_later = False
+            return True
         self._thread = thread
+        return False
 
     def _run_queued(self) -> None:
         while True:
