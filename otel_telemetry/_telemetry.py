@@ -293,7 +293,7 @@ class Telemetry:
                 self._log_capture = LogCapture(self._report_logged, self.settings.packages)
             self._log_capture.install()
         known = self.consent.known()
-        if known != "denied" and known != "ask":
+        if known is None or known == "granted":
             # A report may go without asking (a variable, the server default, or a
             # config.json, whose saved choice may be a yes: it is not read here, so
             # that a host that never crashes never has its file read): what a capture
