@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 _NOT_CRASHES = (KeyboardInterrupt, GeneratorExit)
 _MAX_NESTED = 32
 """Reports made inside one report (signal handlers...) made after it; more are dropped."""
+_NOT_REPORTING = (None, None)
+"""``reporting.get``'s default: checked without a local that would keep the frame."""
 _REQUEST_MODULE = "otel_telemetry.capture._request"
 _EXIT_MECHANISM = "exit"
 _MAX_GROUPED = 11  # the group and the first 10 exceptions it holds
@@ -169,10 +171,11 @@ class Reporter:
                 self._report(*waiting[made])
                 made += 1
         finally:
-            mark = reporting.get(ident)
-            if mark is not None and mark[0] is here:
+            if reporting.get(ident, _NOT_REPORTING)[0] is here:
                 reporting.pop(ident, None)
-            del here  # this frame holds its locals (the exception): no cycle kept
+            # This frame would hold itself through `here` (and with it the exception,
+            # whose frames a failing __del__ may be waiting on): no local keeps it.
+            del here
 
     def _report(
         self,
